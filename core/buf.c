@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* Capped growable buffers; see buf.h. */
+#include "core/buf.h"
+#include "core/alloc.h"
+#include "core/err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void sb_buf_init(sb_buf_t *b, size_t max)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void sb_buf_dispose(sb_buf_t *b)
+{
+    sb_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void sb_buf_reset(sb_buf_t *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+static int reserve(sb_buf_t *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra)
+        return SB_ETOOBIG;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    if (cap > b->max + 1)
+        cap = b->max + 1;
+    b->data = sb_realloc(b->data, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int sb_buf_append(sb_buf_t *b, const void *p, size_t n)
+{
+    int rc = reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int sb_buf_puts(sb_buf_t *b, const char *s)
+{
+    return sb_buf_append(b, s, strlen(s));
+}
+
+int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap)
+{
+    va_list cp;
+    va_copy(cp, ap);
+    int n = vsnprintf(NULL, 0, fmt, cp);
+    va_end(cp);
+    if (n < 0)
+        return SB_EINVAL;
+    int rc = reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+int sb_buf_printf(sb_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = sb_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+void sb_buf_consume(sb_buf_t *b, size_t n)
+{
+    if (n >= b->len) {
+        sb_buf_reset(b);
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+    b->data[b->len] = '\0';
+}
+
+char *sb_buf_steal(sb_buf_t *b, size_t *len)
+{
+    char *p = b->data ? b->data : sb_calloc(1, 1);
+    if (len)
+        *len = b->len;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

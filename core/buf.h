@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Capped growable buffers (like curl's dynbuf): every buffer has a hard maximum and
+ * appending past it fails with SB_ETOOBIG, leaving the content as it was.
+ * The content is always NUL-terminated (the NUL is not counted in len).
+ */
+#ifndef SB_BUF_H
+#define SB_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct sb_buf {
+    char *data; /* owned; NULL until the first append */
+    size_t len;
+    size_t cap;
+    size_t max; /* hard cap on len */
+} sb_buf_t;
+
+/** Initialises an empty buffer in caller storage with a hard cap of `max` bytes. */
+void sb_buf_init(sb_buf_t *b, size_t max);
+/** Frees the content; the buffer can be reused after sb_buf_init. */
+void sb_buf_dispose(sb_buf_t *b);
+/** Empties the buffer, keeping its memory. */
+void sb_buf_reset(sb_buf_t *b);
+/** Appends n bytes. Returns 0 or SB_ETOOBIG (nothing appended). */
+int sb_buf_append(sb_buf_t *b, const void *p, size_t n);
+/** Appends a NUL-terminated string. Returns 0 or SB_ETOOBIG. */
+int sb_buf_puts(sb_buf_t *b, const char *s);
+/** Appends formatted text. Returns 0 or SB_ETOOBIG (nothing appended). */
+int sb_buf_printf(sb_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap);
+/** Removes the first n bytes (n ≤ len). */
+void sb_buf_consume(sb_buf_t *b, size_t n);
+/** Hands the content to the caller (free with sb_free; never NULL) and empties the buffer. */
+char *sb_buf_steal(sb_buf_t *b, size_t *len);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Configuration (DESIGN §8): one file of `key value…` lines with `#` comments; every
+ * key can be overridden by the environment variable SWITCHBOARD_<KEY> (upper case).
+ * Keys are described by one table in config.c (name, kind, default, help); the same
+ * table drives parsing, defaults, env overrides and `--check`.
+ *
+ * Single-valued keys appear at most once (a repeat is an error); list keys (site,
+ * mailbox, mastodon, bluesky, webhook, sla, calendar, escalate) may repeat and keep
+ * their words. For a list key the env override holds entries separated by ';'.
+ */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+/** One occurrence of a list key: its words and where it came from. */
+typedef struct sb_config_entry {
+    int argc;
+    char **argv; /* words after the key (owned) */
+    char *file;  /* source file or "env:SWITCHBOARD_KEY" (owned) */
+    int line;
+} sb_config_entry_t;
+
+typedef struct sb_config_list {
+    size_t n;
+    sb_config_entry_t *items;
+} sb_config_list_t;
+
+typedef struct sb_config {
+    char *listen;         /* default "127.0.0.1:8080" */
+    char *public_url;     /* default "http://<listen>" */
+    char *tls_cert;       /* NULL = plain HTTP */
+    char *tls_key;
+    char *redis;          /* NULL/empty = embedded */
+    char *redis_server;   /* embedded: path of redis-server (default "redis-server") */
+    char *data_dir;       /* default "./var" */
+    char *prefix;         /* Redis key prefix, default "sb:" */
+    unsigned shards;      /* default 16, 1..1024 */
+    sb_log_level_t log_level;   /* default info */
+    sb_log_format_t log_format; /* default text */
+    int64_t reopen_window_ms;   /* default 7 days; written as 7d, 12h, 30m, 45s, 500ms or plain ms */
+    uint64_t events_maxlen;     /* default 100000 */
+    uint32_t redis_timeout_ms;  /* per-command deadline, default 5000 */
+    bool demo_page;             /* default on */
+    char *notify_from;          /* NULL */
+    sb_config_list_t site, mailbox, mastodon, bluesky, webhook, sla, calendar, escalate;
+} sb_config_t;
+
+/** Fills c with the defaults (no file). */
+void sb_config_init(sb_config_t *c);
+
+/**
+ * Loads `path` (NULL = defaults only) over the defaults, then applies SWITCHBOARD_*
+ * environment overrides. On error returns SB_ECONFIG and appends one line per problem,
+ * `file:line: what` (env problems as `env:SWITCHBOARD_KEY: what`), to errors (may be
+ * NULL); c then holds whatever parsed. Unknown keys, bad numbers, bad values of enum
+ * keys, repeated single keys, a missing file and wrong word counts are errors.
+ */
+int sb_config_load(sb_config_t *c, const char *path, sb_buf_t *errors);
+
+/** Frees everything c owns. */
+void sb_config_dispose(sb_config_t *c);
+
+/** Parses a duration ("7d", "12h", "30m", "45s", "500ms", "1500"= ms) into ms. 0 or SB_EINVAL. */
+int sb_config_parse_duration(const char *s, int64_t *ms);
+
+/** Writes every key with its help text and default (for `switchboard --help-config`). */
+void sb_config_print_keys(sb_buf_t *out);
+
+#endif

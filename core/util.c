@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers of util.h. ULIDs follow https://github.com/ulid/spec (48-bit ms time +
+ * 80 random bits, Crockford base32), lowercased as DESIGN §3 asks. CRC16 is the
+ * XMODEM variant Redis Cluster uses (CLUSTER KEYSLOT).
+ */
+#include "core/util.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";
+
+void sb_random_bytes(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t r = getrandom(p, n, 0);
+        if (r < 0) {
+            perror("getrandom");
+            abort();
+        }
+        p += r;
+        n -= (size_t)r;
+    }
+}
+
+void sb_random_hex(char *out, size_t n)
+{
+    unsigned char raw[64];
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    while (n > 0) {
+        size_t k = n < sizeof(raw) ? n : sizeof(raw);
+        sb_random_bytes(raw, k);
+        for (size_t i = 0; i < k; i++) {
+            out[o++] = hex[raw[i] >> 4];
+            out[o++] = hex[raw[i] & 15];
+        }
+        n -= k;
+    }
+    out[o] = '\0';
+}
+
+void sb_id_new(const char *prefix, char out[SB_ID_MAX])
+{
+    size_t pl = strnlen(prefix, 8);
+    memcpy(out, prefix, pl);
+    char *u = out + pl;
+    uint64_t ms = (uint64_t)sb_now_ms();
+    for (int i = 9; i >= 0; i--) {
+        u[i] = b32[ms & 31];
+        ms >>= 5;
+    }
+    unsigned char rnd[16];
+    sb_random_bytes(rnd, sizeof(rnd));
+    for (int i = 0; i < 16; i++)
+        u[10 + i] = b32[rnd[i] & 31];
+    u[26] = '\0';
+}
+
+void sb_id_new_in_shard(const char *prefix, unsigned shard, unsigned shards, char out[SB_ID_MAX])
+{
+    do {
+        sb_id_new(prefix, out);
+    } while (shards > 1 && sb_shard_of(out, shards) != shard);
+}
+
+bool sb_id_valid(const char *s, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    if (!s || strncmp(s, prefix, pl) != 0 || strlen(s) != pl + 26)
+        return false;
+    for (size_t i = pl; s[i]; i++)
+        if (!strchr(b32, s[i]))
+            return false;
+    return true;
+}
+
+uint16_t sb_crc16(const char *buf, size_t len)
+{
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+        for (int k = 0; k < 8; k++)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+unsigned sb_shard_of(const char *id, unsigned shards)
+{
+    if (shards <= 1)
+        return 0;
+    return sb_crc16(id, strlen(id)) % shards;
+}
+
+bool sb_utf8_valid(const char *str, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t len;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+static void to_hex(const unsigned char *raw, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[raw[i] >> 4];
+        out[2 * i + 1] = hex[raw[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+void sb_sha256_hex(const void *data, size_t n, char out[65])
+{
+    unsigned char md[32];
+    SHA256(data, n, md);
+    to_hex(md, 32, out);
+}
+
+void sb_hmac_sha256(const void *key, size_t keylen, const void *data, size_t n,
+                    unsigned char out[32])
+{
+    unsigned int len = 32;
+    HMAC(EVP_sha256(), key, (int)keylen, data, n, out, &len);
+}
+
+void sb_hmac_sha256_hex(const void *key, size_t keylen, const void *data, size_t n, char out[65])
+{
+    unsigned char md[32];
+    sb_hmac_sha256(key, keylen, data, n, md);
+    to_hex(md, 32, out);
+}
+
+bool sb_streq_ct(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char d = (unsigned char)(la != lb);
+    size_t n = la < lb ? la : lb;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
+}
+
+int64_t sb_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t sb_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

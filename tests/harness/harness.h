@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test harness: real servers on loopback for integration tests. Starts redis-server
+ * on a free TCP port in a fresh temp dir (under $SB_TEST_TMP or /tmp), can kill and
+ * restart it on the same port, and runs a libuv loop until a flag is set.
+ */
+#ifndef SB_TEST_HARNESS_H
+#define SB_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <uv.h>
+
+typedef struct sb_test_redis {
+    char dir[256];
+    char url[300]; /* redis://127.0.0.1:PORT */
+    int port;
+    pid_t pid;
+} sb_test_redis_t;
+
+/** Starts redis-server (no persistence) and waits until it answers PING. 0 or -1. */
+int sb_test_redis_start(sb_test_redis_t *r);
+/** SIGKILLs the server and waits for it (the port stays reserved for restart). */
+void sb_test_redis_kill(sb_test_redis_t *r);
+/** Starts it again on the same port and waits for PING. 0 or -1. */
+int sb_test_redis_restart(sb_test_redis_t *r);
+/** SIGSTOPs / SIGCONTs the server (to simulate a hung Redis). */
+void sb_test_redis_pause(sb_test_redis_t *r, bool paused);
+/** Stops the server and removes its directory. */
+void sb_test_redis_stop(sb_test_redis_t *r);
+
+/**
+ * Runs a synchronous command (hiredis sync API) and returns its reply as text:
+ * integers as decimal, strings as is, nil as "(nil)", errors as "ERR…", arrays as
+ * their element count "[N]". Returns a static buffer overwritten by the next call.
+ */
+const char *sb_test_redis_cmd(sb_test_redis_t *r, const char *fmt, ...);
+
+/** Runs the loop until *flag becomes true or timeout_ms passes. Returns *flag. */
+bool sb_test_loop_until(uv_loop_t *loop, const bool *flag, int timeout_ms);
+
+/** Runs the loop for ms milliseconds. */
+void sb_test_loop_for(uv_loop_t *loop, int ms);
+
+/** Returns a free TCP port on 127.0.0.1. */
+int sb_test_free_port(void);
+
+/** Creates a fresh temp dir (under $SB_TEST_TMP or /tmp) into out (256 bytes). 0 or -1. */
+int sb_test_mkdtemp(char out[256], const char *tag);
+
+#endif
