@@ -1,1 +1,572 @@
 #!lua name=switchboard
+-- SPDX-License-Identifier: MIT
+--
+-- The `switchboard` Redis Function library (Redis >= 7): every operation that changes a
+-- conversation runs here as one atomic call, so two staff members or two nodes can
+-- never race. Loaded with FUNCTION LOAD REPLACE on every connect (core/store.c).
+--
+-- Calling convention: FCALL <fn> 1 <prefix>{N}:events <json-args>. KEYS[1] only routes
+-- the call to the shard's slot; every other key is built here with the same {N} hash
+-- tag, so all keys one call touches live in one Redis Cluster slot.
+-- Arguments and results are JSON (cjson). Errors are `-<CODE> text` replies with CODE
+-- one of NOTFOUND, CONFLICT, FORBIDDEN, INVAL (mapped to SB_E* codes in C).
+--
+-- Keys of shard N (DESIGN §2): conv:<cid> (hash), log:<cid> (stream; entry id = seq,
+-- field m = message JSON), events (stream, MAXLEN ~), queue (zset, open conversations
+-- awaiting a staff reply, score = urgency in ms), dedup:<key> (string, TTL: "cid seq"),
+-- cl:<ctid> (hash channel -> latest cid of that contact), cc:<ctid> (zset of the
+-- contact's conversations by creation time), snoozed (zset, score = wake time),
+-- outbox:<channel> (stream of outbound messages for email/social connectors).
+
+local EMPTY = '__sb_empty_array__'
+
+local function now_ms()
+    local t = redis.call('TIME')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+local function err(code, text)
+    return redis.error_reply(code .. ' ' .. text)
+end
+
+local function encode(v)
+    return (string.gsub(cjson.encode(v), '"' .. EMPTY .. '"', '[]'))
+end
+
+local function nz(s)
+    if s == nil or s == false or s == '' then return cjson.null end
+    return s
+end
+
+local function nzn(s)
+    if s == nil or s == false or s == '' then return cjson.null end
+    return tonumber(s)
+end
+
+-- A context for one call: the shard's key prefix, the clock, the ids C generated.
+local function context(args)
+    local ctx = {a = args, pre = args.prefix .. '{' .. args.shard .. '}:', now = now_ms(),
+                 ids = args.ids or {}, nid = 0, events = {}}
+    ctx.maxlen = args.events_maxlen or 100000
+    return ctx
+end
+
+local function next_id(ctx)
+    ctx.nid = ctx.nid + 1
+    local id = ctx.ids[ctx.nid]
+    if not id then error('not enough ids passed') end
+    return id
+end
+
+local function conv_key(ctx, cid) return ctx.pre .. 'conv:' .. cid end
+local function log_key(ctx, cid) return ctx.pre .. 'log:' .. cid end
+
+-- The next seq of a conversation: explicit stream ids keep seq inside the stored JSON.
+local function next_seq_at(now, last)
+    local ms, n = 0, -1
+    if last and last ~= '' then
+        local a, b = string.match(last, '^(%d+)-(%d+)$')
+        ms, n = tonumber(a), tonumber(b)
+    end
+    if now > ms then return string.format('%d-0', now) end
+    return string.format('%d-%d', ms, n + 1)
+end
+
+local function next_seq(ctx, last)
+    return next_seq_at(ctx.now, last)
+end
+
+local CONV_FIELDS = {'id', 'channel', 'status', 'priority', 'assignee', 'contact_id',
+    'contact_name', 'contact_verified', 'subject', 'created_at', 'updated_at', 'last_seq',
+    'awaiting_since', 'first_response_at', 'resolved_at', 'snooze_until', 'tags', 'msgs',
+    'last_message_at'}
+
+-- A conversation's state is one field `s` of its hash: the CONV_FIELDS values as a
+-- MessagePack array. One HGET/HSET and C-speed (de)serialisation instead of 19 hash
+-- fields: turning each field of a reply into a Lua string was the largest single cost.
+
+local function conv_from(s)
+    local vals = cmsgpack.unpack(s)
+    local c = {_packed = s}
+    for i, f in ipairs(CONV_FIELDS) do c[f] = vals[i] or '' end
+    c._was = {status = c.status, awaiting_since = c.awaiting_since, priority = c.priority}
+    return c
+end
+
+local function load_conv(ctx, cid)
+    local s = redis.call('HGET', conv_key(ctx, cid), 's')
+    if not s then return nil end
+    return conv_from(s)
+end
+
+local function save_conv(ctx, c)
+    local vals = {}
+    for i, f in ipairs(CONV_FIELDS) do vals[i] = c[f] or '' end
+    local packed = cmsgpack.pack(vals)
+    if packed ~= c._packed then
+        redis.call('HSET', conv_key(ctx, c.id), 's', packed)
+        c._packed = packed
+    end
+end
+
+-- JSON text of a string (quoted, escaped), or null for nil/empty.
+local function js(v)
+    if v == nil or v == '' or v == cjson.null then return 'null' end
+    return cjson.encode(v)
+end
+
+-- A string we generated ourselves (ids, seqs, enums): quoted without escaping.
+local function jq(v)
+    if v == nil or v == '' or v == cjson.null then return 'null' end
+    return '"' .. v .. '"'
+end
+
+local function jn(v)
+    if v == nil or v == '' then return 'null' end
+    return v
+end
+
+-- The conversation as DESIGN §4 JSON. Written by hand: cjson on this table costs more
+-- than all the Redis calls of an ingest together.
+local function conv_json(c)
+    return table.concat({
+        '{"id":"', c.id, '","channel":"', c.channel, '","status":"', c.status,
+        '","priority":"', c.priority, '","assignee":', jq(c.assignee),
+        ',"contact":{"id":', jq(c.contact_id), ',"name":', js(c.contact_name),
+        ',"verified":', c.contact_verified == '1' and 'true' or 'false',
+        '},"subject":', js(c.subject), ',"created_at":', jn(c.created_at),
+        ',"updated_at":', jn(c.updated_at), ',"last_seq":', jq(c.last_seq),
+        ',"awaiting_since":', jn(c.awaiting_since),
+        ',"first_response_at":', jn(c.first_response_at),
+        ',"resolved_at":', jn(c.resolved_at), ',"snooze_until":', jn(c.snooze_until),
+        ',"message_count":', jn(c.msgs ~= '' and c.msgs or '0'),
+        ',"last_message_at":', jn(c.last_message_at),
+        ',"sla":{"policy":null,"first_response_due":null,"next_response_due":null,',
+        '"resolution_due":null,"breaches":[]},"tags":', c.tags ~= '' and c.tags or '[]', '}'})
+end
+
+-- The part of a conversation's state that changes with its transcript: what every event
+-- and every message result carries (GET the conversation for the rest).
+local function state_json(id, status, priority, assignee, awaiting, last_seq, msgs, updated)
+    return table.concat({
+        '{"id":"', id, '","status":"', status, '","priority":"', priority,
+        '","assignee":', jq(assignee), ',"awaiting_since":', jn(awaiting),
+        ',"last_seq":', jq(last_seq), ',"message_count":', jn(msgs ~= '' and msgs or '0'),
+        ',"updated_at":', jn(updated), '}'})
+end
+
+local function conv_state_json(c)
+    return state_json(c.id, c.status, c.priority, c.assignee, c.awaiting_since, c.last_seq,
+                      c.msgs, c.updated_at)
+end
+
+local MSG_KNOWN = {id = true, conv = true, seq = true, ts = true, kind = true, dir = true,
+                   channel = true, author = true, text = true, json = true, tail = true}
+
+-- A transcript entry as DESIGN §3 JSON (known fields by hand, extras through cjson).
+local function msg_head(id, conv, seq, ts, kind, dir)
+    return table.concat({'{"id":"', id, '","conv":"', conv, '","seq":"', seq, '","ts":',
+                         string.format('%d', ts), ',"kind":"', kind, '","dir":"', dir, '"'})
+end
+
+local function msg_json(m)
+    if m.tail then -- the rest was serialised by the caller (core/store.c)
+        return msg_head(m.id, m.conv, m.seq, m.ts, m.kind, m.dir) .. m.tail
+    end
+    local a = m.author or {}
+    local p = {'{"id":"', m.id, '","conv":"', m.conv, '","seq":"', m.seq, '","ts":',
+               string.format('%d', m.ts), ',"kind":"', m.kind, '","dir":"', m.dir,
+               '","channel":"', m.channel, '","author":{"type":', jq(a.type), ',"id":', jq(a.id),
+               ',"name":', js(a.name), '}'}
+    if m.text then
+        p[#p + 1] = ',"text":'
+        p[#p + 1] = js(m.text)
+    end
+    for k, v in pairs(m) do
+        if not MSG_KNOWN[k] and v ~= nil and v ~= '' then
+            p[#p + 1] = ',' .. cjson.encode(k) .. ':' .. encode(v)
+        end
+    end
+    p[#p + 1] = '}'
+    return table.concat(p)
+end
+
+-- Queue membership follows the state: open (or pending-free) and awaiting a reply.
+local function queue_score(awaiting, priority)
+    local score = tonumber(awaiting)
+    if priority == 'urgent' then return score - 3600000 end
+    if priority == 'high' then return score - 600000 end
+    return score
+end
+
+local function requeue(ctx, c)
+    local o = c._was
+    if o and o.status == c.status and o.awaiting_since == c.awaiting_since and
+        o.priority == c.priority then
+        return
+    end
+    local q = ctx.pre .. 'queue'
+    if c.status == 'open' and c.awaiting_since ~= '' then
+        redis.call('ZADD', q, queue_score(c.awaiting_since, c.priority), c.id)
+    else
+        redis.call('ZREM', q, c.id)
+    end
+end
+
+-- Appends one transcript entry and its event; updates c.last_seq / c.updated_at.
+local function append(ctx, c, m)
+    m.id = m.id or next_id(ctx)
+    m.conv = c.id
+    m.ts = ctx.now
+    m.channel = m.channel or c.channel
+    m.seq = next_seq(ctx, c.last_seq)
+    local json = msg_json(m)
+    redis.call('XADD', log_key(ctx, c.id), m.seq, 'm', json)
+    c.last_seq = m.seq
+    c.updated_at = tostring(ctx.now)
+    ctx.events[#ctx.events + 1] = {kind = m.kind, json = json}
+    m.json = json
+    return m
+end
+
+-- Writes c back and publishes the pending events, each with the conversation's state.
+-- Returns the conversation's state JSON (encoded once, shared by events and the result).
+local function commit(ctx, c)
+    save_conv(ctx, c)
+    requeue(ctx, c)
+    local cj = conv_state_json(c)
+    local head = '{"conv":"' .. c.id .. '","conversation":' .. cj .. ',"type":"'
+    for _, ev in ipairs(ctx.events) do
+        redis.call('XADD', ctx.pre .. 'events', 'MAXLEN', '~', ctx.maxlen, '*',
+                   'conv', c.id, 'e', head .. ev.kind .. '","message":' .. ev.json .. '}')
+    end
+    return cj
+end
+
+-- A JSON result object from pre-encoded parts: fields is a list of {name, json-text}.
+local function result(fields)
+    local parts = {}
+    for i, f in ipairs(fields) do parts[i] = '"' .. f[1] .. '":' .. f[2] end
+    return '{' .. table.concat(parts, ',') .. '}'
+end
+
+local function bool(b) return b and 'true' or 'false' end
+
+local function event_entry(ctx, c, etype, author, extra)
+    local m = {kind = 'event', type = etype, dir = 'internal',
+               author = author or {type = 'system'}}
+    if extra then for k, v in pairs(extra) do m[k] = v end end
+    return append(ctx, c, m)
+end
+
+-- A dedup hit: the stored message and the conversation as it is now.
+local function duplicate(ctx, dk)
+    local prev = redis.call('GET', dk)
+    if not prev then return nil end
+    local cid, seq = string.match(prev, '^(%S+) (%S+)$')
+    local c = load_conv(ctx, cid)
+    if not c then return nil end
+    local r = redis.call('XRANGE', log_key(ctx, cid), seq, seq)
+    if #r == 0 then return nil end
+    return result({{'duplicate', 'true'}, {'created', 'false'}, {'message', r[1][2][2]},
+                   {'conversation', conv_state_json(c)}})
+end
+
+local function new_conv(ctx, a, cid)
+    local c = {}
+    for _, f in ipairs(CONV_FIELDS) do c[f] = '' end
+    c.id = cid
+    c.channel = a.channel
+    c.status = 'open'
+    c.priority = 'normal'
+    c.contact_id = a.contact.id
+    c.contact_name = a.contact.name or ''
+    c.contact_verified = a.contact.verified and '1' or '0'
+    c.subject = a.subject or ''
+    c.created_at = tostring(ctx.now)
+    c.tags = '[]'
+    c.msgs = '0'
+    redis.call('HSET', ctx.pre .. 'cl:' .. a.contact.id, a.channel, cid)
+    redis.call('ZADD', ctx.pre .. 'cc:' .. a.contact.id, ctx.now, cid)
+    return c
+end
+
+-- The hot path of ingest: a customer message appended to an open conversation, working
+-- on the packed state array directly (indices follow CONV_FIELDS).
+local function fast_append(a, pre, dk, v)
+    local now = now_ms()
+    local cid = v[1]
+    local seq = next_seq_at(now, v[12])
+    local json = msg_head(a.ids[1], cid, seq, now, 'message', 'in') .. a.tail
+    redis.call('XADD', pre .. 'log:' .. cid, seq, 'm', json)
+    local ts = string.format('%d', now)
+    local was_awaiting = v[13]
+    v[11], v[12], v[19] = ts, seq, ts
+    v[18] = tostring((tonumber(v[18]) or 0) + 1)
+    if was_awaiting == '' then v[13] = ts end
+    redis.call('HSET', pre .. 'conv:' .. cid, 's', cmsgpack.pack(v))
+    if was_awaiting == '' then
+        redis.call('ZADD', pre .. 'queue', queue_score(ts, v[4]), cid)
+    end
+    local st = state_json(cid, v[3], v[4], v[5], v[13], seq, v[18], ts)
+    redis.call('XADD', pre .. 'events', 'MAXLEN', '~', a.events_maxlen or 100000, '*', 'conv', cid,
+               'e', '{"conv":"' .. cid .. '","conversation":' .. st ..
+               ',"type":"message","message":' .. json .. '}')
+    if dk then redis.call('SET', dk, cid .. ' ' .. seq, 'EX', a.dedup_ttl or 604800) end
+    return '{"duplicate":false,"created":false,"reopened":false,"message":' .. json ..
+           ',"conversation":' .. st .. '}'
+end
+
+-- ingest: a customer message (dedup, create/append/reopen, queue, events).
+local function ingest(keys, argv)
+    local a = cjson.decode(argv[1])
+    local pre = a.prefix .. '{' .. a.shard .. '}:'
+    local dk
+    if a.dedup and a.dedup ~= '' then
+        dk = pre .. 'dedup:' .. a.dedup
+        local d = duplicate({pre = pre}, dk)
+        if d then return d end
+    end
+    local cid = a.conv
+    if not cid or cid == '' then
+        cid = redis.call('HGET', pre .. 'cl:' .. a.contact.id, a.channel)
+    end
+    local packed = cid and redis.call('HGET', pre .. 'conv:' .. cid, 's')
+    if a.conv and a.conv ~= '' and not packed then
+        return err('NOTFOUND', 'no conversation ' .. a.conv)
+    end
+    if packed then
+        local v = cmsgpack.unpack(packed)
+        if v[3] == 'open' and (not a.contact.name or a.contact.name == v[7]) and
+            (v[9] ~= '' or not a.subject) then
+            return fast_append(a, pre, dk, v)
+        end
+    end
+    -- The general path: new conversation, reopen, or state to update.
+    local ctx = context(a)
+    local c, created, reopened
+    if packed then
+        c = conv_from(packed)
+        if not a.conv and c.status == 'resolved' and
+            ctx.now - (tonumber(c.resolved_at) or 0) > (a.reopen_window_ms or 0) then
+            c = nil
+        end
+    end
+    if not c then
+        c = new_conv(ctx, a, a.new_conv)
+        created = true
+        event_entry(ctx, c, 'created')
+    end
+    if c.status ~= 'open' then
+        reopened = c.status == 'resolved'
+        event_entry(ctx, c, 'reopened', nil, {from = c.status})
+        c.status = 'open'
+        c.resolved_at = ''
+        c.snooze_until = ''
+        redis.call('ZREM', ctx.pre .. 'snoozed', c.id)
+    end
+    if c.subject == '' and a.subject then c.subject = a.subject end
+    if a.contact.name and a.contact.name ~= '' then c.contact_name = a.contact.name end
+    local m = append(ctx, c, {kind = 'message', dir = 'in', id = a.ids[#a.ids], tail = a.tail})
+    c.msgs = tostring((tonumber(c.msgs) or 0) + 1)
+    c.last_message_at = tostring(ctx.now)
+    if c.awaiting_since == '' then c.awaiting_since = tostring(ctx.now) end
+    local cj = commit(ctx, c)
+    if dk then
+        redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800)
+    end
+    return result({{'duplicate', 'false'}, {'created', bool(created)},
+                   {'reopened', bool(reopened)}, {'message', m.json}, {'conversation', cj}})
+end
+
+-- Messages and customer-visible replies newer than `based_on` (for collision checks).
+local function newer_public(ctx, cid, based_on)
+    local out = {}
+    local r = redis.call('XRANGE', log_key(ctx, cid), '(' .. based_on, '+', 'COUNT', 100)
+    for _, e in ipairs(r) do
+        if string.find(e[2][2], '"kind":"message"', 1, true) then out[#out + 1] = e[2][2] end
+    end
+    return out
+end
+
+-- reply: a staff or bot answer to the customer (collision check, queue, outbox).
+local function reply(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local c = load_conv(ctx, a.conv)
+    if not c then return err('NOTFOUND', 'no conversation ' .. a.conv) end
+    local dk
+    if a.dedup and a.dedup ~= '' then
+        dk = ctx.pre .. 'dedup:' .. a.dedup
+        local d = duplicate(ctx, dk)
+        if d then return d end
+    end
+    if a.based_on and a.based_on ~= '' and not a.force then
+        local newer = newer_public(ctx, c.id, a.based_on)
+        if #newer > 0 then
+            return result({{'conflict', 'true'}, {'messages', '[' .. table.concat(newer, ',') .. ']'},
+                           {'conversation', conv_json(c)}})
+        end
+    end
+    local m = append(ctx, c, {kind = 'message', dir = 'out', author = a.author, text = a.text,
+        attachments = a.attachments, client_id = a.client_id})
+    c.msgs = tostring((tonumber(c.msgs) or 0) + 1)
+    c.last_message_at = tostring(ctx.now)
+    if a.author.type == 'staff' then
+        c.awaiting_since = ''
+        if c.first_response_at == '' then c.first_response_at = tostring(ctx.now) end
+    end
+    if c.channel ~= 'webchat' and c.channel ~= 'api' then
+        redis.call('XADD', ctx.pre .. 'outbox:' .. c.channel, '*', 'conv', c.id, 'm', m.json)
+    end
+    local cj = commit(ctx, c)
+    if dk then
+        redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800)
+    end
+    return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
+end
+
+-- note: an internal note (never sent to the customer).
+local function note(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local c = load_conv(ctx, a.conv)
+    if not c then return err('NOTFOUND', 'no conversation ' .. a.conv) end
+    local dk
+    if a.dedup and a.dedup ~= '' then
+        dk = ctx.pre .. 'dedup:' .. a.dedup
+        local d = duplicate(ctx, dk)
+        if d then return d end
+    end
+    local m = append(ctx, c, {kind = 'note', dir = 'internal', author = a.author, text = a.text,
+        client_id = a.client_id})
+    local cj = commit(ctx, c)
+    if dk then
+        redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800)
+    end
+    return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
+end
+
+-- State changes: claim, release, resolve, reopen, snooze, priority, tags.
+local ACTIONS = {}
+
+function ACTIONS.claim(ctx, c, a)
+    if c.assignee == a.author.id then return nil end
+    if c.assignee ~= '' and not (a.steal and a.admin) then
+        return err('CONFLICT', 'held by ' .. c.assignee)
+    end
+    local prev = c.assignee
+    c.assignee = a.author.id
+    return event_entry(ctx, c, 'claimed', a.author, {assignee = a.author.id,
+                       previous = nz(prev)})
+end
+
+function ACTIONS.release(ctx, c, a)
+    if c.assignee == '' then return nil end
+    if c.assignee ~= a.author.id and not a.admin then
+        return err('FORBIDDEN', 'held by ' .. c.assignee)
+    end
+    local prev = c.assignee
+    c.assignee = ''
+    return event_entry(ctx, c, 'released', a.author, {previous = prev})
+end
+
+function ACTIONS.resolve(ctx, c, a)
+    if c.status == 'resolved' then return nil end
+    c.status = 'resolved'
+    c.resolved_at = tostring(ctx.now)
+    c.awaiting_since = ''
+    c.snooze_until = ''
+    redis.call('ZREM', ctx.pre .. 'snoozed', c.id)
+    return event_entry(ctx, c, 'resolved', a.author)
+end
+
+function ACTIONS.reopen(ctx, c, a)
+    if c.status == 'open' then return nil end
+    local from = c.status
+    c.status = 'open'
+    c.resolved_at = ''
+    c.snooze_until = ''
+    redis.call('ZREM', ctx.pre .. 'snoozed', c.id)
+    return event_entry(ctx, c, 'reopened', a.author, {from = from})
+end
+
+function ACTIONS.snooze(ctx, c, a)
+    local until_ms = tonumber(a['until'])
+    if not until_ms or until_ms <= ctx.now then
+        return err('INVAL', 'until must be a future time in ms')
+    end
+    c.status = 'snoozed'
+    c.snooze_until = tostring(until_ms)
+    redis.call('ZADD', ctx.pre .. 'snoozed', until_ms, c.id)
+    return event_entry(ctx, c, 'snoozed', a.author, {['until'] = until_ms})
+end
+
+function ACTIONS.priority(ctx, c, a)
+    local p = a.priority
+    if p ~= 'low' and p ~= 'normal' and p ~= 'high' and p ~= 'urgent' then
+        return err('INVAL', 'priority must be low, normal, high or urgent')
+    end
+    if c.priority == p then return nil end
+    local prev = c.priority
+    c.priority = p
+    return event_entry(ctx, c, 'priority', a.author, {priority = p, previous = prev})
+end
+
+function ACTIONS.tags(ctx, c, a)
+    local tags = a.tags
+    if type(tags) ~= 'table' then return err('INVAL', 'tags must be an array of strings') end
+    for _, t in ipairs(tags) do
+        if type(t) ~= 'string' then return err('INVAL', 'tags must be strings') end
+    end
+    c.tags = #tags > 0 and cjson.encode(tags) or '[]'
+    return event_entry(ctx, c, 'tagged', a.author, {tags = #tags > 0 and tags or EMPTY})
+end
+
+local function act(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local c = load_conv(ctx, a.conv)
+    if not c then return err('NOTFOUND', 'no conversation ' .. a.conv) end
+    local f = ACTIONS[a.action]
+    if not f then return err('INVAL', 'unknown action ' .. tostring(a.action)) end
+    local r = f(ctx, c, a)
+    if type(r) == 'table' and r.err then return r end
+    local cj = commit(ctx, c)
+    return result({{'changed', bool(r)}, {'event', r and r.json or 'null'},
+                   {'conversation', conv_json(c)}})
+end
+
+-- get: a conversation's state (read only).
+local function get(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local c = load_conv(ctx, a.conv)
+    if not c then return err('NOTFOUND', 'no conversation ' .. a.conv) end
+    return conv_json(c)
+end
+
+-- messages: a page of the transcript after `after` (exclusive), oldest first.
+local function messages(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    if redis.call('EXISTS', conv_key(ctx, a.conv)) == 0 then
+        return err('NOTFOUND', 'no conversation ' .. a.conv)
+    end
+    local start = '-'
+    if a.after and a.after ~= '' and a.after ~= '0' then start = '(' .. a.after end
+    local limit = tonumber(a.limit) or 100
+    local r = redis.call('XRANGE', log_key(ctx, a.conv), start, '+', 'COUNT', limit + 1)
+    local items = {}
+    for i = 1, math.min(#r, limit) do items[i] = r[i][2][2] end
+    local nxt = 'null'
+    if #r > limit then nxt = '"' .. r[limit][1] .. '"' end
+    return '{"items":[' .. table.concat(items, ',') .. '],"next":' .. nxt .. '}'
+end
+
+redis.register_function('sb_ingest', ingest)
+redis.register_function('sb_reply', reply)
+redis.register_function('sb_note', note)
+redis.register_function('sb_act', act)
+redis.register_function{function_name = 'sb_get', callback = get, flags = {'no-writes'}}
+redis.register_function{function_name = 'sb_messages', callback = messages, flags = {'no-writes'}}

@@ -56,7 +56,7 @@ int sb_http_server_port(const sb_http_server_t *s);
 /**
  * Adds a route. method "GET"/"POST"/…; pattern is a path whose segments may be
  * `{name}` placeholders matching one non-empty segment ("/v1/conversations/{id}"),
- * or end in `*` to match any rest ("/assets/*"). Exact routes win over patterns.
+ * or end in `*` to match any rest (e.g. "/assets/" followed by `*`). Exact routes win over patterns.
  * Returns 0 or SB_EINVAL.
  */
 int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,

@@ -54,8 +54,8 @@ static int spawn_redis(sb_test_redis_t *r)
         return -1;
     if (pid == 0) {
         execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir",
-               r->dir, "--save", "", "--appendonly", "no", "--logfile", log, "--daemonize", "no",
-               (char *)NULL);
+               r->dir, "--save", "", "--appendonly", r->aof ? "yes" : "no", "--appendfsync",
+               "always", "--logfile", log, "--daemonize", "no", (char *)NULL);
         _exit(127);
     }
     r->pid = pid;
@@ -81,6 +81,17 @@ static int spawn_redis(sb_test_redis_t *r)
 int sb_test_redis_start(sb_test_redis_t *r)
 {
     memset(r, 0, sizeof(*r));
+    if (sb_test_mkdtemp(r->dir, "redis") < 0)
+        return -1;
+    r->port = sb_test_free_port();
+    snprintf(r->url, sizeof(r->url), "redis://127.0.0.1:%d", r->port);
+    return spawn_redis(r);
+}
+
+int sb_test_redis_start_aof(sb_test_redis_t *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->aof = 1;
     if (sb_test_mkdtemp(r->dir, "redis") < 0)
         return -1;
     r->port = sb_test_free_port();

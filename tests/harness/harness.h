@@ -16,10 +16,13 @@ typedef struct sb_test_redis {
     char url[300]; /* redis://127.0.0.1:PORT */
     int port;
     pid_t pid;
+    int aof; /* 1: appendonly with appendfsync always (survives a kill) */
 } sb_test_redis_t;
 
 /** Starts redis-server (no persistence) and waits until it answers PING. 0 or -1. */
 int sb_test_redis_start(sb_test_redis_t *r);
+/** Like sb_test_redis_start, with AOF and appendfsync always: acked writes survive a kill. */
+int sb_test_redis_start_aof(sb_test_redis_t *r);
 /** SIGKILLs the server and waits for it (the port stays reserved for restart). */
 void sb_test_redis_kill(sb_test_redis_t *r);
 /** Starts it again on the same port and waits for PING. 0 or -1. */

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: MIT
+# Thin wrapper over CMake presets. `make run` and `make test` install what is missing
+# (deploy/install-deps.sh is idempotent), configure, build, then run or test.
+.PHONY: run test deps build release dev bench format clean
+
+JOBS ?= 2
+CONFIG ?=
+
+deps:
+	@bash deploy/install-deps.sh
+
+build/dev/CMakeCache.txt:
+	cmake --preset dev
+
+build/release/CMakeCache.txt:
+	cmake --preset release
+
+dev: deps build/dev/CMakeCache.txt
+	cmake --build build/dev -j$(JOBS)
+
+release: deps build/release/CMakeCache.txt
+	cmake --build build/release -j$(JOBS)
+
+build: dev
+
+# Starts switchboard with the embedded Redis, the demo page and the console on
+# http://127.0.0.1:8080 (CONFIG=path/to/switchboard.conf to use a configuration file).
+run: release
+	./build/release/switchboard $(if $(CONFIG),-c $(CONFIG),)
+
+# Every test (unit, integration against real servers, end-to-end) under ASan+UBSan.
+test: dev
+	cd build/dev && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+bench: release
+	bash tests/bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

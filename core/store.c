@@ -1,0 +1,491 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store of store.h: builds each operation's JSON arguments, calls the matching
+ * function of functions.lua with FCALL on the conversation's shard, and turns the
+ * reply back into JSON for the caller. Also resolves contacts (ident -> contact) and
+ * looks up hashed bearer tokens, which live outside the shards.
+ */
+#include "core/store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+
+extern const unsigned char sb_functions_lua[];
+extern const size_t sb_functions_lua_len;
+
+struct sb_store {
+    sb_redis_t *redis;
+    sb_store_opts_t opts;
+    char *prefix;
+    bool ready;
+    uint64_t generation; /* bumps on every connect, so a stale load reply is ignored */
+};
+
+typedef struct call {
+    sb_store_t *st;
+    sb_store_cb cb;
+    void *data;
+} call_t;
+
+int sb_store_new(sb_redis_t *redis, const sb_store_opts_t *opts, sb_store_t **out)
+{
+    sb_store_t *st = SB_NEW(sb_store_t);
+    st->redis = redis;
+    if (opts)
+        st->opts = *opts;
+    st->prefix = sb_strdup(st->opts.prefix ? st->opts.prefix : "sb:");
+    st->opts.prefix = st->prefix;
+    if (!st->opts.shards)
+        st->opts.shards = 16;
+    if (!st->opts.reopen_window_ms)
+        st->opts.reopen_window_ms = 7LL * 24 * 3600 * 1000;
+    if (!st->opts.events_maxlen)
+        st->opts.events_maxlen = 100000;
+    if (!st->opts.dedup_ttl_s)
+        st->opts.dedup_ttl_s = 7 * 24 * 3600;
+    *out = st;
+    return 0;
+}
+
+void sb_store_free(sb_store_t *st)
+{
+    if (!st)
+        return;
+    sb_free(st->prefix);
+    sb_free(st);
+}
+
+const sb_store_opts_t *sb_store_opts(const sb_store_t *st)
+{
+    return &st->opts;
+}
+
+unsigned sb_store_shard(const sb_store_t *st, const char *id)
+{
+    return sb_shard_of(id, st->opts.shards);
+}
+
+bool sb_store_ready(const sb_store_t *st)
+{
+    return st->ready;
+}
+
+int sb_store_error_code(const char *errmsg)
+{
+    static const struct {
+        const char *prefix;
+        int code;
+    } map[] = {{"NOTFOUND", SB_ENOTFOUND},
+               {"CONFLICT", SB_ECONFLICT},
+               {"FORBIDDEN", SB_EFORBIDDEN},
+               {"INVAL", SB_EINVAL}};
+    if (!errmsg)
+        return SB_EREDIS;
+    for (size_t i = 0; i < SB_ARRAY_LEN(map); i++) {
+        size_t n = strlen(map[i].prefix);
+        if (strncmp(errmsg, map[i].prefix, n) == 0 && (errmsg[n] == ' ' || errmsg[n] == '\0'))
+            return map[i].code;
+    }
+    return SB_EREDIS;
+}
+
+/* ---- Loading the function library ---- */
+
+typedef struct load_ctx {
+    sb_store_t *st;
+    uint64_t generation;
+} load_ctx_t;
+
+static void on_loaded(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    load_ctx_t *lc = data;
+    if (status == 0 && lc->generation == lc->st->generation) {
+        lc->st->ready = true;
+        SB_LOG_INFO("store.functions", "loaded=switchboard shards=%u", lc->st->opts.shards);
+    } else if (status != 0) {
+        SB_LOG_ERROR("store.functions", "err=%s reply=\"%s\"", sb_err_name(status),
+                     reply && reply->str ? reply->str : "");
+    }
+    sb_free(lc);
+}
+
+void sb_store_on_connect(sb_store_t *st)
+{
+    st->generation++;
+    st->ready = false;
+    load_ctx_t *lc = SB_NEW(load_ctx_t);
+    lc->st = st;
+    lc->generation = st->generation;
+    const char *argv[] = {"FUNCTION", "LOAD", "REPLACE", (const char *)sb_functions_lua};
+    size_t lens[] = {8, 4, 7, sb_functions_lua_len};
+    if (sb_redis_command_argv(st->redis, on_loaded, lc, 0, 4, argv, lens) != 0)
+        sb_free(lc);
+}
+
+void sb_store_on_disconnect(sb_store_t *st)
+{
+    st->ready = false;
+}
+
+/* ---- FCALL plumbing ---- */
+
+static void on_fcall(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    call_t *c = data;
+    if (status == SB_EREDIS && reply && reply->str) {
+        int code = sb_store_error_code(reply->str);
+        const char *sp = strchr(reply->str, ' ');
+        c->cb(code, NULL, sp ? sp + 1 : reply->str, c->data);
+    } else if (status != 0 || !reply) {
+        c->cb(status ? status : SB_EREDIS, NULL, sb_strerror(status), c->data);
+    } else if (reply->type != REDIS_REPLY_STRING) {
+        c->cb(SB_EREDIS, NULL, "unexpected reply type", c->data);
+    } else {
+        json_error_t jerr;
+        json_t *res = json_loadb(reply->str, reply->len, JSON_DECODE_ANY, &jerr);
+        if (!res) {
+            SB_LOG_ERROR("store.reply", "err=PARSE what=\"%s\"", jerr.text);
+            c->cb(SB_EREDIS, NULL, "bad reply from function", c->data);
+        } else {
+            int code = json_is_true(json_object_get(res, "conflict")) ? SB_ECONFLICT : 0;
+            c->cb(code, res, NULL, c->data);
+            json_decref(res);
+        }
+    }
+    sb_free(c);
+}
+
+/* Calls function fn on the shard of `route_id` with args (stolen). */
+static int fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, sb_store_cb cb,
+                 void *data)
+{
+    json_t *ids = json_array();
+    for (int i = 0; i < 3; i++) {
+        char id[SB_ID_MAX];
+        sb_id_new("m_", id);
+        json_array_append_new(ids, json_string(id));
+    }
+    json_object_set_new(args, "ids", ids);
+    json_object_set_new(args, "prefix", json_string(st->prefix));
+    json_object_set_new(args, "shard", json_integer(shard));
+    json_object_set_new(args, "events_maxlen", json_integer((json_int_t)st->opts.events_maxlen));
+    json_object_set_new(args, "dedup_ttl", json_integer(st->opts.dedup_ttl_s));
+    char *js = json_dumps(args, JSON_COMPACT);
+    json_decref(args);
+    char key[256];
+    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
+    call_t *c = SB_NEW(call_t);
+    c->st = st;
+    c->cb = cb;
+    c->data = data;
+    const char *argv[] = {"FCALL", fn, "1", key, js};
+    int rc = sb_redis_command_argv(st->redis, on_fcall, c, 0, 5, argv, NULL);
+    free(js);
+    if (rc != 0)
+        sb_free(c);
+    return rc;
+}
+
+static json_t *actor_json(const sb_actor_t *who)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "type", json_string(who->type ? who->type : "system"));
+    if (who->id)
+        json_object_set_new(a, "id", json_string(who->id));
+    if (who->name)
+        json_object_set_new(a, "name", json_string(who->name));
+    return a;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    if (v && *v)
+        json_object_set_new(o, k, json_string(v));
+}
+
+/*
+ * The customer message's JSON after its id/conv/seq/ts/kind/dir, as text starting with
+ * ',' and ending the object: the function prepends the head and stores it verbatim.
+ */
+static json_t *message_tail(const sb_ingest_t *in)
+{
+    json_t *m = json_object();
+    json_object_set_new(m, "channel", json_string(in->channel));
+    json_t *author = json_pack("{s:s, s:s}", "type", "contact", "id", in->contact_id);
+    set_str(author, "name", in->contact_name);
+    json_object_set_new(m, "author", author);
+    json_object_set_new(m, "text", json_string(in->text));
+    set_str(m, "subject", in->subject);
+    set_str(m, "client_id", in->client_id);
+    set_str(m, "external_id", in->external_id);
+    if (in->attachments && json_array_size(in->attachments) > 0)
+        json_object_set_new(m, "attachments", json_deep_copy(in->attachments));
+    if (in->ext && json_object_size(in->ext) > 0)
+        json_object_set_new(m, "ext", json_deep_copy(in->ext));
+    char *text = json_dumps(m, JSON_COMPACT);
+    json_decref(m);
+    text[0] = ',';
+    json_t *tail = json_string(text);
+    free(text);
+    return tail;
+}
+
+/* ---- Operations ---- */
+
+int sb_store_ingest(sb_store_t *st, const sb_ingest_t *in, sb_store_cb cb, void *data)
+{
+    if (!in->channel || !in->contact_id || !in->text)
+        return SB_EINVAL;
+    unsigned shard = sb_store_shard(st, in->conv && *in->conv ? in->conv : in->contact_id);
+    if (in->conv && *in->conv && sb_store_shard(st, in->contact_id) != shard)
+        SB_LOG_DEBUG("store.ingest", "conv=%s contact=%s note=cross-shard", in->conv,
+                     in->contact_id);
+    char cid[SB_ID_MAX];
+    sb_id_new_in_shard("c_", shard, st->opts.shards, cid);
+    json_t *a = json_object();
+    set_str(a, "channel", in->channel);
+    json_t *ct = json_object();
+    set_str(ct, "id", in->contact_id);
+    set_str(ct, "name", in->contact_name);
+    json_object_set_new(ct, "verified", json_boolean(in->contact_verified));
+    json_object_set_new(a, "contact", ct);
+    set_str(a, "conv", in->conv);
+    json_object_set_new(a, "new_conv", json_string(cid));
+    set_str(a, "subject", in->subject);
+    json_object_set_new(a, "tail", message_tail(in));
+    json_object_set_new(a, "reopen_window_ms", json_integer(st->opts.reopen_window_ms));
+    if (in->external_id && *in->external_id) {
+        char *k = sb_asprintf("x:%s:%s", in->channel, in->external_id);
+        json_object_set_new(a, "dedup", json_string(k));
+        sb_free(k);
+    } else if (in->client_id && *in->client_id) {
+        char *k = sb_asprintf("c:%s:%s", in->contact_id, in->client_id);
+        json_object_set_new(a, "dedup", json_string(k));
+        sb_free(k);
+    }
+    return fcall(st, "sb_ingest", shard, a, cb, data);
+}
+
+static json_t *conv_args(const char *conv, const sb_actor_t *who)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "conv", json_string(conv));
+    json_object_set_new(a, "author", actor_json(who));
+    if (who->admin)
+        json_object_set_new(a, "admin", json_true());
+    return a;
+}
+
+static void set_client_dedup(json_t *a, const sb_actor_t *who, const char *client_id)
+{
+    if (client_id && *client_id) {
+        json_object_set_new(a, "client_id", json_string(client_id));
+        char *k = sb_asprintf("c:%s:%s", who->id ? who->id : "-", client_id);
+        json_object_set_new(a, "dedup", json_string(k));
+        sb_free(k);
+    }
+}
+
+int sb_store_reply(sb_store_t *st, const char *conv, const sb_actor_t *who, const char *text,
+                   const char *client_id, const char *based_on, bool force, sb_store_cb cb,
+                   void *data)
+{
+    if (!conv || !text)
+        return SB_EINVAL;
+    json_t *a = conv_args(conv, who);
+    json_object_set_new(a, "text", json_string(text));
+    set_client_dedup(a, who, client_id);
+    set_str(a, "based_on", based_on);
+    if (force)
+        json_object_set_new(a, "force", json_true());
+    return fcall(st, "sb_reply", sb_store_shard(st, conv), a, cb, data);
+}
+
+int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const char *text,
+                  const char *client_id, sb_store_cb cb, void *data)
+{
+    if (!conv || !text)
+        return SB_EINVAL;
+    json_t *a = conv_args(conv, who);
+    json_object_set_new(a, "text", json_string(text));
+    set_client_dedup(a, who, client_id);
+    return fcall(st, "sb_note", sb_store_shard(st, conv), a, cb, data);
+}
+
+int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_actor_t *who,
+                 json_t *args, sb_store_cb cb, void *data)
+{
+    if (!conv || !action)
+        return SB_EINVAL;
+    json_t *a = conv_args(conv, who);
+    json_object_set_new(a, "action", json_string(action));
+    if (args) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(args, k, v)
+        {
+            if (strcmp(k, "steal") == 0 || strcmp(k, "until") == 0 ||
+                strcmp(k, "priority") == 0 || strcmp(k, "tags") == 0)
+                json_object_set(a, k, v);
+        }
+    }
+    return fcall(st, "sb_act", sb_store_shard(st, conv), a, cb, data);
+}
+
+int sb_store_get(sb_store_t *st, const char *conv, sb_store_cb cb, void *data)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "conv", json_string(conv));
+    return fcall(st, "sb_get", sb_store_shard(st, conv), a, cb, data);
+}
+
+int sb_store_messages(sb_store_t *st, const char *conv, const char *after, unsigned limit,
+                      sb_store_cb cb, void *data)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "conv", json_string(conv));
+    set_str(a, "after", after);
+    json_object_set_new(a, "limit", json_integer(limit ? limit : 100));
+    return fcall(st, "sb_messages", sb_store_shard(st, conv), a, cb, data);
+}
+
+/* ---- Contacts ---- */
+
+typedef struct resolve_ctx {
+    sb_store_t *st;
+    char id[SB_ID_MAX];
+    char *name, *email, *handle;
+    sb_store_cb cb;
+    void *data;
+} resolve_ctx_t;
+
+static void resolve_done(resolve_ctx_t *rc, int status, const char *id, bool created)
+{
+    if (status) {
+        rc->cb(status, NULL, sb_strerror(status), rc->data);
+    } else {
+        json_t *res = json_pack("{s:s, s:b}", "id", id, "created", created);
+        rc->cb(0, res, NULL, rc->data);
+        json_decref(res);
+    }
+    sb_free(rc->name);
+    sb_free(rc->email);
+    sb_free(rc->handle);
+    sb_free(rc);
+}
+
+static void on_contact_hset(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    resolve_ctx_t *rc = data;
+    resolve_done(rc, status, rc->id, true);
+}
+
+static void on_ident_set(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    resolve_ctx_t *rc = data;
+    if (status) {
+        resolve_done(rc, status, NULL, false);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_STRING) { /* existed: SET … NX GET returns the old id */
+        char id[SB_ID_MAX];
+        snprintf(id, sizeof(id), "%.*s", (int)reply->len, reply->str);
+        resolve_done(rc, 0, id, false);
+        return;
+    }
+    char created[24];
+    snprintf(created, sizeof(created), "%lld", (long long)sb_now_ms());
+    char key[256];
+    snprintf(key, sizeof(key), "%scontact:%s", rc->st->prefix, rc->id);
+    const char *argv[12] = {"HSET", key, "id", rc->id, "created_at", created, "handle", rc->handle};
+    int argc = 8;
+    if (rc->name) {
+        argv[argc++] = "name";
+        argv[argc++] = rc->name;
+    }
+    if (rc->email) {
+        argv[argc++] = "email";
+        argv[argc++] = rc->email;
+    }
+    if (sb_redis_command_argv(rc->st->redis, on_contact_hset, rc, 0, argc, argv, NULL) != 0)
+        resolve_done(rc, SB_EUNAVAILABLE, NULL, false);
+}
+
+int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value,
+                             const char *name, const char *email, sb_store_cb cb, void *data)
+{
+    if (!kind || !*kind || !value || !*value)
+        return SB_EINVAL;
+    resolve_ctx_t *rc = SB_NEW(resolve_ctx_t);
+    rc->st = st;
+    sb_id_new("ct_", rc->id);
+    rc->name = name && *name ? sb_strdup(name) : NULL;
+    rc->email = email && *email ? sb_strdup(email) : NULL;
+    rc->handle = sb_asprintf("%s:%s", kind, value);
+    rc->cb = cb;
+    rc->data = data;
+    char *key = sb_asprintf("%sident:%s:%s", st->prefix, kind, value);
+    const char *argv[] = {"SET", key, rc->id, "NX", "GET"};
+    int err = sb_redis_command_argv(st->redis, on_ident_set, rc, 0, 5, argv, NULL);
+    sb_free(key);
+    if (err) {
+        sb_free(rc->name);
+        sb_free(rc->email);
+        sb_free(rc->handle);
+        sb_free(rc);
+    }
+    return err;
+}
+
+/* ---- Tokens ---- */
+
+void sb_store_token_key(const char *prefix, const char *token, char *out, size_t cap)
+{
+    char hex[65];
+    sb_sha256_hex(token, strlen(token), hex);
+    snprintf(out, cap, "%stoken:%s", prefix, hex);
+}
+
+static void on_token(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    call_t *c = data;
+    if (status) {
+        c->cb(status, NULL, sb_strerror(status), c->data);
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
+        c->cb(SB_ENOTFOUND, NULL, "unknown or revoked token", c->data);
+    } else {
+        json_t *o = json_object();
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            redisReply *k = reply->element[i], *v = reply->element[i + 1];
+            if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+                json_object_set_new(o, k->str, json_stringn(v->str, v->len));
+        }
+        c->cb(0, o, NULL, c->data);
+        json_decref(o);
+    }
+    sb_free(c);
+}
+
+int sb_store_token_lookup(sb_store_t *st, const char *token, sb_store_cb cb, void *data)
+{
+    if (!token || !*token)
+        return SB_EINVAL;
+    char key[256];
+    sb_store_token_key(st->prefix, token, key, sizeof(key));
+    call_t *c = SB_NEW(call_t);
+    c->st = st;
+    c->cb = cb;
+    c->data = data;
+    const char *argv[] = {"HGETALL", key};
+    int rc = sb_redis_command_argv(st->redis, on_token, c, 0, 2, argv, NULL);
+    if (rc)
+        sb_free(c);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's state: one of these per process, owned by main.c and passed to the
+ * API handlers. Everything here lives on the loop thread.
+ */
+#ifndef SB_GATEWAY_APP_H
+#define SB_GATEWAY_APP_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/events.h"
+#include "core/redis.h"
+#include "core/store.h"
+#include "gateway/embedded.h"
+#include "gateway/http.h"
+
+/** Channels we count messages for in /metrics. */
+#define SB_CHANNELS(X) X(webchat) X(email) X(mastodon) X(bluesky) X(api)
+
+typedef struct sb_api sb_api_t;
+
+typedef struct sb_app {
+    uv_loop_t *loop;
+    sb_config_t *cfg;
+    sb_embedded_t *embedded; /* NULL with an external Redis */
+    sb_redis_t *redis;       /* commands */
+    sb_redis_t *redis_block; /* the events dispatcher's XREAD BLOCK */
+    sb_store_t *store;
+    sb_events_t *events;
+    sb_http_server_t *http;
+    sb_api_t *api;
+    int64_t started_ms;
+    uint64_t msgs_in[5], msgs_out[5]; /* by channel, in SB_CHANNELS order */
+} sb_app_t;
+
+/** Index of a channel name in SB_CHANNELS, or -1. */
+int sb_app_channel_index(const char *channel);
+
+/** Registers every HTTP route of the API (api.c). */
+sb_api_t *sb_api_new(sb_app_t *app);
+/** Ends every live stream (SSE) and frees the API state; call before stopping HTTP. */
+void sb_api_free(sb_api_t *api);
+/** Number of open event streams. */
+size_t sb_api_streams(const sb_api_t *api);
+
+#endif

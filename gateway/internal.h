@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared within gateway/: the per-request state of API handlers and the helpers that
+ * authenticate, answer errors and route store results.
+ *
+ * An api_call lives from a handler's start until its response is sent, or until the
+ * client is gone AND no store operation of it is in flight (the store callback then
+ * frees it). Handlers chain steps: authenticate -> operation -> respond.
+ */
+#ifndef SB_GATEWAY_INTERNAL_H
+#define SB_GATEWAY_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "core/store.h"
+#include "gateway/app.h"
+#include "gateway/http.h"
+
+typedef struct api_call api_call_t;
+typedef void (*api_step_fn)(api_call_t *c);
+
+struct api_call {
+    sb_app_t *app;
+    sb_http_req_t *req; /* NULL once the client is gone */
+    bool busy;          /* a store operation is in flight */
+    json_t *who;        /* the token's record (kind, id, role, name) */
+    json_t *body;       /* parsed request body, if any */
+    api_step_fn next;   /* what runs after authentication */
+    int role_min;       /* required role (SB_ROLE_*) */
+    char conv[64];
+};
+
+enum { SB_ROLE_BOT = 1, SB_ROLE_AGENT = 2, SB_ROLE_ADMIN = 3 };
+
+/** Starts a call for req (hooks the client's close). */
+api_call_t *sb__api_call_new(sb_app_t *app, sb_http_req_t *req);
+/** Finishes a call: frees it (the response must have been sent, or the client gone). */
+void sb__api_call_free(api_call_t *c);
+/** Checks the bearer token; then runs next(c) or answers 401/403/503 and frees c. */
+void sb__api_authenticate(api_call_t *c, int role_min, api_step_fn next);
+/** Sends a JSON error and frees c. */
+void sb__api_fail(api_call_t *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/** Maps an SB_E* from the store to an HTTP error, sends it and frees c. */
+void sb__api_fail_store(api_call_t *c, int err, const char *errmsg);
+/** Sends a JSON body (borrowed) and frees c. */
+void sb__api_reply(api_call_t *c, int status, const json_t *body);
+/**
+ * Parses the request body as a JSON object into c->body; on failure answers 400/413
+ * (with line and column) and frees c. Returns true when parsed.
+ */
+bool sb__api_parse_body(api_call_t *c);
+/** Called first in a store callback: true if the client is gone (c then freed). */
+bool sb__api_gone(api_call_t *c);
+/** The actor of the authenticated token. */
+void sb__api_actor(const api_call_t *c, sb_actor_t *out);
+
+/** Route registration of the parts of the API. */
+void sb__api_ops_routes(sb_app_t *app);
+void sb__api_conv_routes(sb_app_t *app);
+void *sb__api_sse_new(sb_app_t *app);
+void sb__api_sse_free(void *sse);
+size_t sb__api_sse_count(const void *sse);
+/** The SSE state of the API. */
+void *sb__api_sse_of(sb_api_t *api);
+
+#endif

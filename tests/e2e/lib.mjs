@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+// Shared helpers for end-to-end tests: start the real switchboard daemon (embedded
+// Redis) on a free port in a temp dir, create tokens with the real sbctl, read SSE.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const BIN = process.env.SWITCHBOARD_BIN || 'build/dev/switchboard';
+export const SBCTL = process.env.SBCTL_BIN || 'build/dev/sbctl';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export class Daemon {
+  static async start(extraConfig = '') {
+    const d = new Daemon();
+    const base = process.env.SB_TEST_TMP || os.tmpdir();
+    fs.mkdirSync(base, { recursive: true });
+    d.dir = fs.mkdtempSync(path.join(base, 'sb-e2e-'));
+    d.port = await freePort();
+    d.url = `http://127.0.0.1:${d.port}`;
+    d.conf = path.join(d.dir, 'switchboard.conf');
+    fs.writeFileSync(d.conf,
+      `listen 127.0.0.1:${d.port}\ndata_dir ${d.dir}/var\nlog_level info\n${extraConfig}\n`);
+    d.log = '';
+    d.t0 = Date.now();
+    d.proc = spawn(BIN, ['-c', d.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    d.proc.stdout.on('data', (b) => { d.log += b; });
+    d.proc.stderr.on('data', (b) => { d.log += b; });
+    d.exited = new Promise((r) => d.proc.on('exit', (code, sig) => r({ code, sig })));
+    await d.waitReady();
+    return d;
+  }
+
+  async waitReady(timeoutMs = 15000) {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      try {
+        const r = await fetch(`${this.url}/readyz`);
+        if (r.status === 200) return;
+      } catch { /* not listening yet */ }
+      await sleep(50);
+    }
+    throw new Error(`switchboard not ready in ${timeoutMs} ms:\n${this.log}`);
+  }
+
+  sbctl(...args) {
+    return execFileSync(SBCTL, ['-c', this.conf, ...args], { encoding: 'utf8' }).trim();
+  }
+
+  token(role = 'admin', name = 'e2e') {
+    return this.sbctl('token', 'create', '--role', role, '--name', name);
+  }
+
+  async stop() {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    const r = await this.exited;
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return r;
+  }
+}
+
+export async function api(d, method, p, { token, body, raw, headers = {} } = {}) {
+  const h = { ...headers };
+  if (token) h.authorization = `Bearer ${token}`;
+  let payload;
+  if (raw !== undefined) payload = raw;
+  else if (body !== undefined) payload = JSON.stringify(body);
+  if (payload !== undefined) h['content-type'] = 'application/json';
+  const r = await fetch(`${d.url}${p}`, { method, headers: h, body: payload });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, json, text, headers: r.headers };
+}
+
+// Opens an SSE stream and collects events ({id, data}) until `until(events)` is true.
+export async function sse(d, token, { lastEventId, after, until, timeoutMs = 5000 } = {}) {
+  const ctrl = new AbortController();
+  const headers = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
+  if (lastEventId) headers['last-event-id'] = lastEventId;
+  const q = after !== undefined ? `?after=${encodeURIComponent(after)}` : '';
+  const r = await fetch(`${d.url}/v1/events${q}`, { headers, signal: ctrl.signal });
+  if (r.status !== 200) {
+    const text = await r.text();
+    return { status: r.status, events: [], text };
+  }
+  const events = [];
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  const decoder = new TextDecoder();
+  let buf = '';
+  let cur = { id: null, data: [] };
+  try {
+    for await (const chunk of r.body) {
+      buf += decoder.decode(chunk, { stream: true });
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (line === '') {
+          if (cur.data.length) events.push({ id: cur.id, data: JSON.parse(cur.data.join('\n')) });
+          cur = { id: null, data: [] };
+        } else if (line.startsWith('id: ')) cur.id = line.slice(4);
+        else if (line.startsWith('data: ')) cur.data.push(line.slice(6));
+      }
+      if (until && until(events)) break;
+    }
+  } catch (e) {
+    if (e.name !== 'AbortError') throw e;
+  } finally {
+    clearTimeout(timer);
+    ctrl.abort();
+  }
+  return { status: 200, events };
+}
