@@ -76,8 +76,10 @@ int sb_redis_new(uv_loop_t *loop, const sb_redis_opts_t *opts, sb_redis_t **out)
 /**
  * Sends a command given as argv (binary-safe: argvlen may be NULL for C strings).
  * timeout_ms 0 = the default deadline; blocking commands (XREAD BLOCK n) must pass a
- * deadline longer than their block time. Returns 0 (cb will run once) or SB_ETOOBIG
- * when the disconnected queue is full or SB_ECANCELED after sb_redis_stop.
+ * deadline longer than their block time. Returns 0 (cb will run once), SB_ETOOBIG
+ * when the disconnected queue is full, SB_ECANCELED after sb_redis_stop, or SB_EINVAL
+ * for an empty/malformed command or one hiredis 0.14 can't serve here (SUBSCRIBE
+ * family, MONITOR).
  */
 int sb_redis_command_argv(sb_redis_t *r, sb_redis_reply_cb cb, void *data, uint32_t timeout_ms,
                           int argc, const char **argv, const size_t *argvlen);
