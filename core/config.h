@@ -34,7 +34,7 @@ typedef struct sb_config_list {
 
 typedef struct sb_config {
     char *listen;         /* default "127.0.0.1:8080" */
-    char *public_url;     /* default "http://<listen>" */
+    char *public_url;     /* default "http://<listen>" (https with TLS; * → localhost) */
     char *tls_cert;       /* NULL = plain HTTP */
     char *tls_key;
     char *redis;          /* NULL/empty = embedded */
@@ -57,10 +57,12 @@ void sb_config_init(sb_config_t *c);
 
 /**
  * Loads `path` (NULL = defaults only) over the defaults, then applies SWITCHBOARD_*
- * environment overrides. On error returns SB_ECONFIG and appends one line per problem,
- * `file:line: what` (env problems as `env:SWITCHBOARD_KEY: what`), to errors (may be
- * NULL); c then holds whatever parsed. Unknown keys, bad numbers, bad values of enum
- * keys, repeated single keys, a missing file and wrong word counts are errors.
+ * environment overrides. c need not be initialised (this fills the defaults first) and
+ * must be released with sb_config_dispose whatever the result. On error returns
+ * SB_ECONFIG and appends one line per problem, `file:line: what` (env problems as
+ * `env:SWITCHBOARD_KEY: what`), to errors (may be NULL); c then holds whatever parsed.
+ * Unknown keys, bad numbers, bad values of enum keys, repeated single keys, a missing
+ * file and wrong word counts are errors.
  */
 int sb_config_load(sb_config_t *c, const char *path, sb_buf_t *errors);
 

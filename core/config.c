@@ -1,0 +1,678 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The configuration loader of config.h (DESIGN §8, bounds of §9). One static table,
+ * `options`, describes every key: its kind, where it lives in sb_config_t, its default,
+ * its bounds and its help. That table alone fills the defaults, parses the file,
+ * applies the SWITCHBOARD_<KEY> environment overrides, reports problems as
+ * `file:line: what` for --check and prints --help-config: adding a key is adding a row
+ * (and a line in deploy/switchboard.conf.example, which a unit test enforces).
+ *
+ * Syntax: one `key value…` per line, words separated by spaces or tabs; a word that
+ * starts with `"` runs to the next unescaped `"` (`\"` and `\\` inside) and may hold
+ * spaces; `#` at the start of a word starts a comment. Problems are collected, not
+ * stopped at, so one --check run shows all of them. A file is at most 1 MiB and a line
+ * at most 64 KiB. Environment values of single keys are taken as they are (no
+ * quoting); those of list keys hold entries separated by ';', each split like a line.
+ */
+#include "core/config.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FILE   (1024 * 1024)
+#define MAX_LINE   (64 * 1024)
+#define MS_PER_DAY (24LL * 3600 * 1000)
+#define ENV_PREFIX "SWITCHBOARD_"
+
+/* ---- The table of options ---- */
+
+typedef enum { OPT_STRING, OPT_UINT, OPT_BOOL, OPT_DURATION, OPT_ENUM, OPT_LIST } opt_kind_t;
+
+/* Extra validation of a string value: NULL if fine, else why not (a static text). */
+typedef const char *(*check_fn)(const char *v);
+
+typedef struct option {
+    const char *name;
+    opt_kind_t kind;
+    size_t offset;              /* of the field (or its sb_config_list_t) in sb_config_t */
+    size_t size;                /* of that field */
+    const char *def;            /* default, written as in a file; NULL = unset */
+    uint64_t min, max;          /* uint, duration (ms): bounds; string: min length;
+                                   list: min words */
+    const char *const *choices; /* enum: the names; a value is its index */
+    check_fn check;             /* string: extra validation (may be NULL) */
+    const char *arg;            /* shape of the value, for messages and --help-config */
+    const char *help;
+} option_t;
+
+static const char *check_listen(const char *v);
+static const char *check_url(const char *v);
+static const char *check_redis(const char *v);
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const log_formats[] = {"text", "json", NULL};
+
+_Static_assert(sizeof(sb_log_level_t) == sizeof(uint32_t), "enums are stored as 32 bits");
+_Static_assert(sizeof(sb_log_format_t) == sizeof(uint32_t), "enums are stored as 32 bits");
+
+#define FIELD(m) offsetof(sb_config_t, m), sizeof(((sb_config_t *)0)->m)
+/* clang-format off */
+#define STR(m, def, minlen, check, arg, help) \
+    {#m, OPT_STRING, FIELD(m), def, minlen, 0, NULL, check, arg, help}
+#define LIST(m, minwords, arg, help) \
+    {#m, OPT_LIST, FIELD(m), NULL, minwords, 0, NULL, NULL, arg, help}
+/* clang-format on */
+
+static const option_t options[] = {
+    STR(listen, "127.0.0.1:8080", 1, check_listen, "<host:port>",
+        "Address the HTTP/WebSocket server listens on: an IP, [IPv6], localhost or * (all)."),
+    STR(public_url, NULL, 0, check_url, "<url>",
+        "URL browsers use to reach this server (default http://<listen>, https with TLS)."),
+    STR(tls_cert, NULL, 0, NULL, "<file>", "PEM certificate chain; with tls_key, serve HTTPS."),
+    STR(tls_key, NULL, 0, NULL, "<file>", "PEM private key of tls_cert."),
+    STR(redis, NULL, 0, check_redis, "<url>",
+        "Redis to use, redis://host:port/db or unix:/path; unset = embedded under data_dir."),
+    STR(redis_server, "redis-server", 1, NULL, "<path>",
+        "The redis-server program the embedded mode runs."),
+    STR(data_dir, "./var", 1, NULL, "<dir>", "Directory of the embedded Redis (AOF, socket)."),
+    STR(prefix, "sb:", 0, NULL, "<string>",
+        "Prefix of every Redis key, so that several deployments can share one Redis."),
+    {"shards", OPT_UINT, FIELD(shards), "16", 1, 1024, NULL, NULL, "<1..1024>",
+     "Conversation shards (event streams, queues); keep it fixed for the life of the data."},
+    {"log_level", OPT_ENUM, FIELD(log_level), "info", 0, 0, log_levels, NULL,
+     "error|warn|info|debug", "Least severe level logged (message bodies only at debug)."},
+    {"log_format", OPT_ENUM, FIELD(log_format), "text", 0, 0, log_formats, NULL, "text|json",
+     "Log lines as text or as one JSON object per line."},
+    {"reopen_window", OPT_DURATION, FIELD(reopen_window_ms), "7d", 1, 365 * MS_PER_DAY, NULL, NULL,
+     "<duration>", "A customer message this soon after resolution reopens the conversation."},
+    {"events_maxlen", OPT_UINT, FIELD(events_maxlen), "100000", 1, 1000000000, NULL, NULL,
+     "<count>", "Approximate length each shard's event stream is trimmed to."},
+    {"redis_timeout", OPT_DURATION, FIELD(redis_timeout_ms), "5000ms", 1, 600000, NULL, NULL,
+     "<duration>", "Deadline of one Redis command."},
+    {"demo_page", OPT_BOOL, FIELD(demo_page), "on", 0, 1, NULL, NULL, "on|off",
+     "Serve a demo page with the chat widget at /."},
+    STR(notify_from, NULL, 0, NULL, "<address>",
+        "From address of notification emails to staff (SLA warnings, escalations)."),
+    LIST(site, 2, "<id> <secret> [allowed-origin...]",
+         "A website embedding the widget: the secret signs user_hash; origins default to "
+         "public_url."),
+    LIST(mailbox, 4, "<name> <imap-url> <smtp-url> <address>",
+         "An email inbox: IMAP IDLE in, SMTP out, replies from address."),
+    LIST(mastodon, 3, "<name> <base-url> <token-file>",
+         "A Mastodon account: instance URL and a file holding its access token."),
+    LIST(bluesky, 3, "<name> <service-url> <credentials-file>",
+         "A Bluesky account: PDS URL and a file holding `handle app-password`."),
+    LIST(webhook, 2, "<url> <secret> [event...]",
+         "POST events (all, or those listed) to url, signed with secret (Standard Webhooks)."),
+    LIST(sla, 2, "<name> [channel=..] [priority=..] first=.. next=.. resolution=.. [calendar=..]",
+         "An SLA policy; the first policy matching a conversation's channel and priority "
+         "wins."),
+    LIST(calendar, 2, "<name> tz=<zone> <days>=<hh:mm-hh:mm,...> [holidays=<date,...>]",
+         "Business hours an SLA can count in."),
+    LIST(escalate, 2, "<percent>%=<target>...",
+         "Escalation ladder: at each percentage of an SLA target, notify that target."),
+};
+
+#define NOPTS SB_ARRAY_LEN(options)
+
+static const option_t *find_option(const char *name)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+/* ---- Value checks ---- */
+
+static const char *check_listen(const char *v)
+{
+    static const char *const why = "is not host:port (host: an IP, [IPv6], localhost or *)";
+    const char *colon = strrchr(v, ':');
+    if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535)
+        return why;
+    size_t hl = (size_t)(colon - v);
+    char host[64];
+    if (hl >= sizeof(host))
+        return why;
+    memcpy(host, v, hl);
+    host[hl] = '\0';
+    unsigned char addr[16];
+    if (!*host || !strcmp(host, "*") || !strcmp(host, "localhost") ||
+        inet_pton(AF_INET, host, addr) == 1)
+        return NULL;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        if (inet_pton(AF_INET6, host + 1, addr) == 1)
+            return NULL;
+    }
+    return why;
+}
+
+static const char *check_url(const char *v)
+{
+    if (!*v || (strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
+        return NULL;
+    return "is not an http:// or https:// URL";
+}
+
+static const char *check_redis(const char *v)
+{
+    if (!*v || (strncmp(v, "redis://", 8) == 0 && v[8]) || (strncmp(v, "unix:", 5) == 0 && v[5]))
+        return NULL;
+    return "is not redis://host:port/db or unix:/path";
+}
+
+/* ---- Numbers and durations ---- */
+
+/* Parses plain decimal digits. 0, SB_EINVAL (not a number) or SB_ETOOBIG (overflow). */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s)
+        return SB_EINVAL;
+    uint64_t n = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return SB_EINVAL;
+        unsigned d = (unsigned)(*s - '0');
+        if (n > (UINT64_MAX - d) / 10)
+            return SB_ETOOBIG;
+        n = n * 10 + d;
+    }
+    *out = n;
+    return 0;
+}
+
+int sb_config_parse_duration(const char *s, int64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t mult;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", MS_PER_DAY}};
+    if (!s || *s < '0' || *s > '9')
+        return SB_EINVAL;
+    int64_t n = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        int d = *s - '0';
+        if (n > (INT64_MAX - d) / 10)
+            return SB_EINVAL;
+        n = n * 10 + d;
+    }
+    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
+        if (strcmp(s, units[i].unit) == 0) {
+            if (n > INT64_MAX / units[i].mult)
+                return SB_EINVAL;
+            *ms = n * units[i].mult;
+            return 0;
+        }
+    }
+    return SB_EINVAL;
+}
+
+/* Writes ms in the largest unit that divides it exactly ("7d", "1500ms"). */
+static void format_duration(int64_t ms, char *out, size_t n)
+{
+    static const struct {
+        const char *unit;
+        int64_t mult;
+    } units[] = {{"d", MS_PER_DAY}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
+    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
+        if (ms > 0 && ms % units[i].mult == 0) {
+            snprintf(out, n, "%lld%s", (long long)(ms / units[i].mult), units[i].unit);
+            return;
+        }
+    }
+    snprintf(out, n, "%lldms", (long long)ms);
+}
+
+/* ---- Error reporting ---- */
+
+/* Where a value came from: a file line, or an environment variable (line 0). */
+typedef struct src {
+    const char *file; /* path, or "env:SWITCHBOARD_KEY" */
+    int line;         /* > 0 for a file */
+    int entry;        /* > 0: the n-th ';'-separated entry of an env list */
+} src_t;
+
+typedef struct load {
+    sb_config_t *c;
+    sb_buf_t *errors; /* may be NULL */
+    int nerr;
+    const char *path;
+    int set_at[NOPTS]; /* single keys: 0 unset, > 0 file line, -1 environment */
+} load_t;
+
+static void report(load_t *l, const src_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Appends one `file:line: what` line (whole or not at all, should errors be full). */
+static void report(load_t *l, const src_t *at, const char *fmt, ...)
+{
+    char what[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    l->nerr++;
+    if (!l->errors)
+        return;
+    char entry[32] = "";
+    if (at->entry > 0)
+        snprintf(entry, sizeof(entry), "entry %d: ", at->entry);
+    if (at->line > 0)
+        sb_buf_printf(l->errors, "%s:%d: %s%s\n", at->file, at->line, entry, what);
+    else
+        sb_buf_printf(l->errors, "%s: %s%s\n", at->file, entry, what);
+}
+
+static void env_name(const option_t *o, char *out, size_t n, bool with_tag)
+{
+    int k = snprintf(out, n, "%s%s", with_tag ? "env:" ENV_PREFIX : ENV_PREFIX, o->name);
+    for (int i = with_tag ? 4 : 0; i < k && (size_t)i < n; i++)
+        if (out[i] >= 'a' && out[i] <= 'z')
+            out[i] = (char)(out[i] - 'a' + 'A');
+}
+
+/* ---- Setting values ---- */
+
+static void store_uint(void *field, size_t size, uint64_t v)
+{
+    if (size == sizeof(uint64_t)) {
+        memcpy(field, &v, sizeof(v));
+    } else {
+        uint32_t x = (uint32_t)v;
+        memcpy(field, &x, sizeof(x));
+    }
+}
+
+static bool set_string(load_t *l, const option_t *o, char **field, const char *v, const src_t *at)
+{
+    if (strlen(v) < o->min) {
+        report(l, at, "%s: empty value (%s %s)", o->name, o->name, o->arg);
+        return false;
+    }
+    const char *why = o->check ? o->check(v) : NULL;
+    if (why) {
+        report(l, at, "%s: '%.100s' %s", o->name, v, why);
+        return false;
+    }
+    sb_free(*field);
+    *field = (*v || o->def) ? sb_strdup(v) : NULL; /* "" unsets a key that has no default */
+    return true;
+}
+
+static bool set_number(load_t *l, const option_t *o, void *field, const char *v, const src_t *at)
+{
+    uint64_t n;
+    char lo[32], hi[32];
+    if (o->kind == OPT_DURATION) {
+        int64_t ms;
+        if (sb_config_parse_duration(v, &ms) != 0) {
+            report(l, at, "%s: '%.100s' is not a duration (e.g. 7d, 12h, 30m, 45s, 500ms)", o->name,
+                   v);
+            return false;
+        }
+        n = (uint64_t)ms;
+        format_duration((int64_t)o->min, lo, sizeof(lo));
+        format_duration((int64_t)o->max, hi, sizeof(hi));
+    } else {
+        int rc = parse_u64(v, &n);
+        if (rc == SB_EINVAL) {
+            report(l, at, "%s: '%.100s' is not a number", o->name, v);
+            return false;
+        }
+        if (rc != 0)
+            n = UINT64_MAX;
+        snprintf(lo, sizeof(lo), "%llu", (unsigned long long)o->min);
+        snprintf(hi, sizeof(hi), "%llu", (unsigned long long)o->max);
+    }
+    if (n < o->min || n > o->max) {
+        report(l, at, "%s: %.100s is out of range %s..%s", o->name, v, lo, hi);
+        return false;
+    }
+    store_uint(field, o->size, n);
+    return true;
+}
+
+static bool set_value(load_t *l, const option_t *o, const char *v, const src_t *at)
+{
+    void *field = (char *)l->c + o->offset;
+    switch (o->kind) {
+    case OPT_STRING:
+        return set_string(l, o, field, v, at);
+    case OPT_UINT:
+    case OPT_DURATION:
+        return set_number(l, o, field, v, at);
+    case OPT_BOOL:
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+            report(l, at, "%s: '%.100s' is not on or off", o->name, v);
+            return false;
+        }
+        *(bool *)field = strcmp(v, "on") == 0;
+        return true;
+    case OPT_ENUM:
+        for (uint32_t i = 0; o->choices[i]; i++) {
+            if (strcmp(v, o->choices[i]) == 0) {
+                store_uint(field, o->size, i);
+                return true;
+            }
+        }
+        report(l, at, "%s: '%.100s' is not one of %s", o->name, v, o->arg);
+        return false;
+    case OPT_LIST:
+        break;
+    }
+    return false;
+}
+
+static void free_list(sb_config_list_t *list)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        sb_config_entry_t *e = &list->items[i];
+        for (int k = 0; k < e->argc; k++)
+            sb_free(e->argv[k]);
+        sb_free(e->argv);
+        sb_free(e->file);
+    }
+    sb_free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+static void add_entry(load_t *l, const option_t *o, int argc, char **argv, const src_t *at)
+{
+    if ((uint64_t)argc < o->min) {
+        report(l, at, "%s: needs at least %d words: %s %s", o->name, (int)o->min, o->name, o->arg);
+        return;
+    }
+    sb_config_list_t *list = (sb_config_list_t *)((char *)l->c + o->offset);
+    list->items = sb_realloc(list->items, (list->n + 1) * sizeof(*list->items));
+    sb_config_entry_t *e = &list->items[list->n++];
+    e->argc = argc;
+    e->argv = sb_calloc((size_t)argc, sizeof(char *));
+    for (int k = 0; k < argc; k++)
+        e->argv[k] = sb_strdup(argv[k]);
+    e->file = sb_strdup(at->file);
+    e->line = at->line > 0 ? at->line : at->entry;
+}
+
+/* A key and its words from a file line: one value for single keys, an entry for lists. */
+static void apply(load_t *l, const option_t *o, int argc, char **argv, const src_t *at)
+{
+    if (o->kind == OPT_LIST) {
+        add_entry(l, o, argc, argv, at);
+        return;
+    }
+    size_t i = (size_t)(o - options);
+    if (argc == 0) {
+        report(l, at, "%s: missing value (%s %s)", o->name, o->name, o->arg);
+    } else if (argc > 1) {
+        report(l, at, "%s: expects one value, got %d (quote a value with spaces)", o->name, argc);
+    } else if (l->set_at[i] > 0) {
+        report(l, at, "%s: repeated (first set on line %d)", o->name, l->set_at[i]);
+    } else {
+        l->set_at[i] = at->line;
+        set_value(l, o, argv[0], at);
+    }
+}
+
+/* ---- Lexing and files ---- */
+
+typedef struct words {
+    int n, cap;
+    char **v;
+} words_t;
+
+static void push_word(words_t *w, char *s)
+{
+    if (w->n == w->cap) {
+        w->cap = w->cap ? 2 * w->cap : 16;
+        w->v = sb_realloc(w->v, (size_t)w->cap * sizeof(char *));
+    }
+    w->v[w->n++] = s;
+}
+
+/* Splits s (modified in place) into words. NULL, or why the line is malformed. */
+static const char *split_words(char *s, words_t *w)
+{
+    w->n = 0;
+    for (;;) {
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s || *s == '#')
+            return NULL;
+        char *word = s;
+        if (*s == '"') {
+            char *o = s++;
+            while (*s != '"') {
+                if (!*s)
+                    return "unterminated quote";
+                if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+                    s++;
+                *o++ = *s++;
+            }
+            s++; /* past the closing quote; o is before it */
+            if (*s && *s != ' ' && *s != '\t')
+                return "text right after a closing quote";
+            *o = '\0';
+        } else {
+            s += strcspn(s, " \t");
+            if (*s)
+                *s++ = '\0';
+        }
+        push_word(w, word);
+    }
+}
+
+static void parse_line(load_t *l, char *line, const src_t *at, words_t *w)
+{
+    const char *why = split_words(line, w);
+    if (why) {
+        report(l, at, "%s", why);
+        return;
+    }
+    if (w->n == 0)
+        return;
+    const option_t *o = find_option(w->v[0]);
+    if (!o) {
+        report(l, at, "unknown key '%.100s'", w->v[0]);
+        return;
+    }
+    apply(l, o, w->n - 1, w->v + 1, at);
+}
+
+/* Parses a whole file's text (NUL-terminated at text[len]; modified in place). */
+static void parse_text(load_t *l, char *text, size_t len)
+{
+    words_t w = {0};
+    size_t pos = 0;
+    int lineno = 0;
+    while (pos < len) {
+        char *line = text + pos;
+        char *nl = memchr(line, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - line) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        src_t at = {.file = l->path, .line = ++lineno};
+        if (n > MAX_LINE) {
+            report(l, &at, "line longer than %d bytes", MAX_LINE);
+            continue;
+        }
+        if (memchr(line, '\0', n)) {
+            report(l, &at, "NUL byte in line");
+            continue;
+        }
+        if (!sb_utf8_valid(line, n)) {
+            report(l, &at, "invalid UTF-8");
+            continue;
+        }
+        line[n] = '\0';
+        if (n > 0 && line[n - 1] == '\r')
+            line[n - 1] = '\0';
+        parse_line(l, line, &at, &w);
+    }
+    sb_free(w.v);
+}
+
+static void load_file(load_t *l)
+{
+    src_t at = {.file = l->path};
+    FILE *f = fopen(l->path, "rb");
+    if (!f) {
+        report(l, &at, "cannot open: %s", strerror(errno));
+        return;
+    }
+    sb_buf_t text;
+    sb_buf_init(&text, MAX_FILE);
+    char chunk[16384];
+    size_t n;
+    bool ok = true;
+    while (ok && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (sb_buf_append(&text, chunk, n) != 0) {
+            report(l, &at, "larger than %d bytes", MAX_FILE);
+            ok = false;
+        }
+    }
+    if (ok && ferror(f)) {
+        report(l, &at, "cannot read: %s", strerror(errno));
+        ok = false;
+    }
+    fclose(f);
+    if (ok && text.len)
+        parse_text(l, text.data, text.len);
+    sb_buf_dispose(&text);
+}
+
+/* ---- Environment ---- */
+
+/* SWITCHBOARD_<LIST>: replaces the file's entries with the ';'-separated ones. */
+static void apply_env_list(load_t *l, const option_t *o, const char *v, const src_t *at)
+{
+    free_list((sb_config_list_t *)((char *)l->c + o->offset));
+    char *copy = sb_strdup(v);
+    words_t w = {0};
+    int entry = 0;
+    for (char *save = NULL, *part = strtok_r(copy, ";", &save); part;
+         part = strtok_r(NULL, ";", &save)) {
+        src_t eat = {.file = at->file, .entry = ++entry};
+        const char *why = split_words(part, &w);
+        if (why)
+            report(l, &eat, "%s", why);
+        else if (w.n > 0)
+            add_entry(l, o, w.n, w.v, &eat);
+    }
+    sb_free(w.v);
+    sb_free(copy);
+}
+
+static void apply_env(load_t *l)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const option_t *o = &options[i];
+        char var[64], tagged[80];
+        env_name(o, var, sizeof(var), false);
+        env_name(o, tagged, sizeof(tagged), true);
+        const char *v = getenv(var);
+        if (!v)
+            continue;
+        src_t at = {.file = tagged};
+        if (strlen(v) > MAX_LINE) {
+            report(l, &at, "longer than %d bytes", MAX_LINE);
+        } else if (!sb_utf8_valid(v, strlen(v))) {
+            report(l, &at, "invalid UTF-8");
+        } else if (o->kind == OPT_LIST) {
+            apply_env_list(l, o, v, &at);
+        } else if (set_value(l, o, v, &at)) {
+            l->set_at[i] = -1;
+        }
+    }
+}
+
+/* ---- Loading ---- */
+
+/* Reports a problem at the place where single key `name` was set. */
+static void report_key(load_t *l, const char *name, const char *what)
+{
+    const option_t *o = find_option(name);
+    int line = l->set_at[o - options];
+    char tagged[80];
+    env_name(o, tagged, sizeof(tagged), true);
+    src_t at = {.file = line > 0 ? l->path : tagged, .line = line};
+    report(l, &at, "%s", what);
+}
+
+/* Checks across keys, then derives public_url from listen when it is unset. */
+static void finish(load_t *l)
+{
+    sb_config_t *c = l->c;
+    if (c->tls_cert && !c->tls_key)
+        report_key(l, "tls_cert", "tls_cert is set but tls_key is not");
+    if (c->tls_key && !c->tls_cert)
+        report_key(l, "tls_key", "tls_key is set but tls_cert is not");
+    if (!c->public_url) {
+        const char *colon = strrchr(c->listen, ':');
+        size_t hl = (size_t)(colon - c->listen);
+        bool any = hl == 0 || !strncmp(c->listen, "*:", 2) || !strncmp(c->listen, "0.0.0.0:", 8) ||
+                   !strncmp(c->listen, "[::]:", 5);
+        c->public_url = sb_asprintf("%s://%.*s%s", c->tls_cert ? "https" : "http",
+                                    any ? 9 : (int)hl, any ? "localhost" : c->listen, colon);
+    }
+}
+
+void sb_config_init(sb_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    load_t l = {.c = c, .path = "(defaults)"};
+    src_t at = {.file = "(defaults)"};
+    for (size_t i = 0; i < NOPTS; i++)
+        if (options[i].def)
+            set_value(&l, &options[i], options[i].def, &at);
+}
+
+int sb_config_load(sb_config_t *c, const char *path, sb_buf_t *errors)
+{
+    sb_config_init(c);
+    load_t l = {.c = c, .errors = errors, .path = path};
+    if (path)
+        load_file(&l);
+    apply_env(&l);
+    finish(&l);
+    return l.nerr ? SB_ECONFIG : 0;
+}
+
+void sb_config_dispose(sb_config_t *c)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        void *field = (char *)c + options[i].offset;
+        if (options[i].kind == OPT_STRING) {
+            sb_free(*(char **)field);
+            *(char **)field = NULL;
+        } else if (options[i].kind == OPT_LIST) {
+            free_list(field);
+        }
+    }
+}
+
+void sb_config_print_keys(sb_buf_t *out)
+{
+    for (size_t i = 0; i < NOPTS; i++) {
+        const option_t *o = &options[i];
+        char var[64];
+        env_name(o, var, sizeof(var), false);
+        sb_buf_printf(out, "%s %s", o->name, o->arg);
+        if (o->kind == OPT_LIST)
+            sb_buf_printf(out, "  (repeatable; %s holds entries separated by ';')\n", var);
+        else if (o->def)
+            sb_buf_printf(out, "  (default %s; env %s)\n", o->def, var);
+        else
+            sb_buf_printf(out, "  (unset by default; env %s)\n", var);
+        sb_buf_printf(out, "    %s\n", o->help);
+    }
+}
