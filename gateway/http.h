@@ -11,7 +11,11 @@
  * Lifetime: a request is valid from its handler's call until the handler (now or
  * later) calls sb_http_respond*() / sb_http_stream_end(), or until the client goes
  * away first, which runs the on_close hook set by sb_http_req_on_close() exactly once;
- * after either, the request pointer must not be used.
+ * after either, the request pointer must not be used. A hook must therefore cancel or mark
+ * the handler's pending work. Without a hook, a request whose client went away stays
+ * allocated until the handler's sb_http_respond*() / sb_http_stream_end(), which then free
+ * it and return SB_ECANCELED (stream writes return SB_ECANCELED meanwhile). A hang-up is
+ * noticed within about half a second, or at the next write. HTTP/1.1 only (no h2).
  */
 #ifndef SB_GATEWAY_HTTP_H
 #define SB_GATEWAY_HTTP_H
@@ -37,7 +41,7 @@ typedef struct sb_http_opts {
     const char *listen;   /* "host:port" (host may be "*", "0.0.0.0", "[::1]"); port 0 = any */
     const char *tls_cert; /* PEM paths, both or neither */
     const char *tls_key;
-    size_t max_body;      /* default 1 MiB */
+    size_t max_body;          /* default 1 MiB */
     size_t max_stream_buffer; /* bytes queued on a stream before writes fail (default 4 MiB) */
 } sb_http_opts_t;
 
@@ -56,8 +60,8 @@ int sb_http_server_port(const sb_http_server_t *s);
 /**
  * Adds a route. method "GET"/"POST"/…; pattern is a path whose segments may be
  * `{name}` placeholders matching one non-empty segment ("/v1/conversations/{id}"),
- * or end in `*` to match any rest (e.g. "/assets/" followed by `*`). Exact routes win over patterns.
- * Returns 0 or SB_EINVAL.
+ * or end in `*` to match any rest (e.g. "/assets/" followed by `*`). Exact routes win over
+ * patterns. Returns 0 or SB_EINVAL.
  */
 int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,
                   sb_http_handler_cb cb, void *data);
@@ -106,7 +110,8 @@ int sb_http_respond_error(sb_http_req_t *req, int status, const char *code, cons
 int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_type);
 /**
  * Queues bytes on a started stream (copied). Returns 0, or SB_ETOOBIG when the client
- * is too slow and more than max_stream_buffer is queued (the caller should end it).
+ * is too slow and more than max_stream_buffer is queued (the caller should end it),
+ * SB_ECANCELED when the client is gone (hookless request), SB_EINVAL if not streaming.
  */
 int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len);
 /** Flushes what is queued, then closes the connection and finishes the request. */

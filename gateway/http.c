@@ -1,0 +1,1392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP/1.1 server of gateway/http.h (RFC 9110, RFC 9112) on libwebsockets 4.1 running
+ * on the caller's libuv loop (a "foreign" loop for lws). lws parses requests and owns the
+ * sockets; this file owns the route table, one sb_http_req_t per request, request bodies
+ * (capped, with our own chunked decoder: lws 4.1 delivers a chunked upload as raw bytes),
+ * queued responses and streams, which are written only from the WRITEABLE callback.
+ *
+ * A request lives from its headers until its response is fully written (keep-alive then
+ * goes on with a fresh one) or its connection closes. Between the handler's call and
+ * sb_http_respond*()/sb_http_stream_end() the handler "owns" it: a disconnect then runs the
+ * on_close hook once and frees the request after it; without a hook the request is kept as
+ * an orphan and freed by the handler's late respond/stream_end (which returns
+ * SB_ECANCELED), so a handler that answers later without a hook is still safe. A client
+ * that hangs up while its request waits is noticed within WATCH_MS (see req_hold_rx).
+ *
+ * Shutdown follows the lws foreign-loop sequence (docs: LIBRARIES.md): the first
+ * lws_context_destroy() closes every connection; once lws's own uv handles have closed,
+ * a second lws_context_destroy() frees the context, and only then the stop callback runs.
+ *
+ * HTTP/2 is not offered (ALPN http/1.1, h2c upgrades refused).
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "gateway/http.h"
+#include "gateway/http_internal.h"
+
+#define DEFAULT_MAX_BODY   ((size_t)1 << 20)
+#define DEFAULT_MAX_STREAM ((size_t)4 << 20)
+#define WRITE_CHUNK        (32 * 1024) /* body bytes per lws_write */
+#define MAX_RESP_HEADERS   (8 * 1024)  /* bytes of handler-added response headers */
+#define HEADER_ROOM        2048        /* status line, lws's and our fixed headers */
+#define SCRATCH_SIZE       (LWS_PRE + WRITE_CHUNK + MAX_RESP_HEADERS + HEADER_ROOM)
+#define KEEPALIVE_S        60
+#define CHUNKED_DRAIN_MAX  ((size_t)1 << 20) /* body read and dropped after a 413 */
+#define WATCH_MS           500 /* how often held connections are checked for a client that left */
+
+/* Custom (not lws-tokenised) request headers captured with every request. */
+static const char *const custom_headers[] = {
+    "last-event-id",     "idempotency-key",   "x-request-id",        "webhook-id",
+    "webhook-timestamp", "webhook-signature", "x-hub-signature-256", "x-signature",
+    "x-forwarded-proto", "x-forwarded-host",
+};
+
+typedef struct kv {
+    char *name;
+    char *value;
+} kv_t;
+
+typedef struct kv_list {
+    kv_t *items;
+    size_t len, cap;
+} kv_list_t;
+
+enum { ROUTE_EXACT, ROUTE_PARAM, ROUTE_PREFIX };
+
+typedef struct route {
+    char *method;
+    char *pattern;
+    int kind;
+    char **segs; /* ROUTE_PARAM: path segments, "{name}" for placeholders */
+    size_t nsegs;
+    size_t literals;   /* ROUTE_PARAM: literal segments (more = more specific) */
+    size_t prefix_len; /* ROUTE_PREFIX: pattern without the '*' */
+    sb_http_handler_cb cb;
+    void *data;
+} route_t;
+
+typedef enum {
+    REQ_READING,    /* headers parsed, body arriving; handler not called yet */
+    REQ_HANDLER,    /* the handler owns it; nothing queued */
+    REQ_RESPONSE,   /* a whole response queued and being written */
+    REQ_STREAM,     /* stream started; the handler still owns it */
+    REQ_STREAM_END, /* stream_end called: flush, then close */
+    REQ_ABORT,      /* close the connection without (more) answer */
+} req_state_t;
+
+enum {
+    CH_SIZE,
+    CH_EXT,
+    CH_SIZE_LF,
+    CH_DATA,
+    CH_DATA_CR,
+    CH_DATA_LF,
+    CH_TRAILER,
+    CH_TRAILER_LINE,
+    CH_TRAILER_LF,
+    CH_DONE
+};
+
+struct sb_http_req {
+    sb_http_server_t *srv;
+    struct lws *wsi;            /* NULL once detached from its connection */
+    sb_http_req_t *prev, *next; /* the server's attached requests */
+    req_state_t state;
+    bool owned; /* the handler holds it */
+    bool gone;  /* owned and the client vanished: only respond/stream_end may follow */
+    bool in_hook;
+    bool head;        /* HEAD: headers only */
+    bool close_after; /* Connection: close, and close once answered */
+    bool chunked;     /* chunked request body */
+    bool draining;    /* chunked body read and dropped after an early answer */
+    bool expect_continue;
+    bool headers_sent;
+    bool stream_counted;
+    bool rx_held;   /* waiting with nothing to write: lws does not read (req_hold_rx) */
+    bool written;   /* the whole answer is out; waiting for a drain to finish */
+    bool too_large; /* the chunked body went over max_body */
+    const route_t *route;
+    char method[8];
+    char *path;
+    char peer[64];
+    kv_list_t *headers; /* a pointer: lazy lookups add to it through a const req */
+    kv_list_t query, params, resp_headers;
+    size_t resp_headers_bytes;
+    sb_buf_t body;
+    int ch_state;
+    uint64_t ch_size;
+    int ch_digits;
+    size_t drained;
+    sb_http_close_cb on_close;
+    void *on_close_data;
+    int status;
+    char *ctype;
+    sb_buf_t out;   /* response body, or the stream's queue */
+    size_t out_off; /* bytes of out already written */
+};
+
+struct sb_http_server {
+    uv_loop_t *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vhost;
+    int port;
+    size_t max_body, max_stream;
+    route_t **routes; /* pointers: requests keep theirs while the table grows */
+    size_t nroutes;
+    sb_http_req_t *live;
+    size_t held;       /* requests with rx held */
+    uv_timer_t *watch; /* runs while held > 0 */
+    void *ws;          /* ws.c's state (sb__http_ws_slot) */
+    sb_http_stats_t stats;
+    bool stopping;
+    uv_timer_t *reaper;
+    unsigned reaper_ticks;
+    void (*stop_cb)(void *data);
+    void *stop_data;
+    unsigned char scratch[SCRATCH_SIZE];
+};
+
+/* lws keeps one of these per HTTP transaction (user_space). */
+typedef struct pss {
+    sb_http_req_t *req;
+} pss_t;
+
+static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len);
+
+/*
+ * The first protocol of the vhost: lws sends every plain HTTP request and the
+ * connection-level callbacks to protocols[0]. ws.c's WebSocket protocols follow it
+ * (http_internal.h); the table is built when the vhost is created (lws copies it).
+ */
+static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(pss_t), 0, 0, NULL, 0};
+
+/* ---- Small helpers ---- */
+
+static void kv_add(kv_list_t *l, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    if (l->len == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->items = sb_realloc(l->items, l->cap * sizeof(*l->items));
+    }
+    l->items[l->len].name = sb_strndup(name, nlen);
+    l->items[l->len].value = sb_strndup(value, vlen);
+    l->len++;
+}
+
+static const char *kv_find(const kv_list_t *l, const char *name, bool nocase)
+{
+    for (size_t i = 0; name && i < l->len; i++)
+        if ((nocase ? strcasecmp : strcmp)(l->items[i].name, name) == 0)
+            return l->items[i].value;
+    return NULL;
+}
+
+static void kv_dispose(kv_list_t *l)
+{
+    for (size_t i = 0; i < l->len; i++) {
+        sb_free(l->items[i].name);
+        sb_free(l->items[i].value);
+    }
+    sb_free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+static void on_lws_log(int level, const char *line)
+{
+    char msg[512];
+    size_t n = 0;
+    for (const char *p = line; *p && n < sizeof(msg) - 1; p++)
+        if (*p != '\n' && *p != '\r')
+            msg[n++] = *p == '"' ? '\'' : *p;
+    msg[n] = '\0';
+    SB_LOG_WARN("lws", "level=%s msg=\"%s\"", level & LLL_ERR ? "err" : "warn", msg);
+}
+
+/* ---- Routes ---- */
+
+static void route_dispose(route_t *r)
+{
+    for (size_t i = 0; i < r->nsegs; i++)
+        sb_free(r->segs[i]);
+    sb_free(r->segs);
+    sb_free(r->method);
+    sb_free(r->pattern);
+}
+
+/* Splits a "{param}" pattern into segments. 0 or SB_EINVAL. */
+static int route_compile_params(route_t *r)
+{
+    const char *p = r->pattern;
+    while (*p == '/') {
+        p++;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *open = memchr(p, '{', n), *close = memchr(p, '}', n);
+        if (open || close) {
+            if (open != p || close != p + n - 1 || n < 3 || memchr(p + 1, '{', n - 1) ||
+                memchr(p, '}', n - 1))
+                return SB_EINVAL;
+        } else {
+            r->literals++;
+        }
+        r->segs = sb_realloc(r->segs, (r->nsegs + 1) * sizeof(*r->segs));
+        r->segs[r->nsegs++] = sb_strndup(p, n);
+        p += n;
+    }
+    return *p ? SB_EINVAL : 0;
+}
+
+static bool route_match(const route_t *r, const char *path, kv_list_t *params)
+{
+    if (r->kind == ROUTE_EXACT)
+        return strcmp(r->pattern, path) == 0;
+    if (r->kind == ROUTE_PREFIX) {
+        if (strncmp(r->pattern, path, r->prefix_len) != 0)
+            return false;
+        if (params)
+            kv_add(params, "*", 1, path + r->prefix_len, strlen(path + r->prefix_len));
+        return true;
+    }
+    const char *p = path;
+    for (size_t i = 0; i < r->nsegs; i++) {
+        if (*p != '/')
+            return false;
+        p++;
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *seg = r->segs[i];
+        if (seg[0] == '{') {
+            if (n == 0)
+                return false;
+            if (params)
+                kv_add(params, seg + 1, strlen(seg) - 2, p, n);
+        } else if (strlen(seg) != n || memcmp(seg, p, n) != 0) {
+            return false;
+        }
+        p += n;
+    }
+    return *p == '\0';
+}
+
+/* Lower is more specific: exact, then placeholders (more literals first), then prefixes. */
+static long route_rank(const route_t *r)
+{
+    if (r->kind == ROUTE_EXACT)
+        return 0;
+    if (r->kind == ROUTE_PARAM)
+        return 1000000 - (long)r->literals;
+    return 2000000 - (long)r->prefix_len;
+}
+
+static bool method_ok(const route_t *r, const char *method)
+{
+    return strcmp(r->method, method) == 0 ||
+           (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
+/*
+ * The best route for method + path, or NULL; *known tells whether any route has that
+ * path, and allow collects their methods ("GET, POST") for a 405.
+ */
+static const route_t *route_find(const sb_http_server_t *s, const char *method, const char *path,
+                                 bool *known, char *allow, size_t allow_len)
+{
+    const route_t *best = NULL;
+    *known = false;
+    allow[0] = '\0';
+    for (size_t i = 0; i < s->nroutes; i++) {
+        const route_t *r = s->routes[i];
+        if (!route_match(r, path, NULL))
+            continue;
+        *known = true;
+        size_t used = strlen(allow);
+        if (!strstr(allow, r->method))
+            snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
+        if (method_ok(r, method) && (!best || route_rank(r) < route_rank(best)))
+            best = r;
+    }
+    return best;
+}
+
+/* ---- Request life ---- */
+
+static void req_free(sb_http_req_t *req)
+{
+    sb_free(req->path);
+    kv_dispose(&req->query);
+    kv_dispose(req->headers);
+    sb_free(req->headers);
+    kv_dispose(&req->params);
+    kv_dispose(&req->resp_headers);
+    sb_buf_dispose(&req->body);
+    sb_buf_dispose(&req->out);
+    sb_free(req->ctype);
+    sb_free(req);
+}
+
+/*
+ * Holds a connection whose request waits for its handler (or an idle stream). lws 4.1
+ * does not read a connection in its "doing transaction" state, yet keeps POLLIN armed: a
+ * client that pipelines or hangs up then makes the loop spin and its close goes unnoticed.
+ * So lws stops reading (rx flow control) while nothing is to be written, and a timer polls
+ * the held sockets for a hang-up (POLLRDHUP), which closes the connection and so runs the
+ * on_close hook. lws gives a flow-controlled h1 connection no WRITEABLE callbacks either,
+ * so anything queued for writing releases the hold first (req_wake).
+ */
+static void on_watch(uv_timer_t *t)
+{
+    sb_http_server_t *s = t->data;
+    struct pollfd *fds = sb_calloc(s->held, sizeof(*fds));
+    struct lws **wsis = sb_calloc(s->held, sizeof(*wsis));
+    nfds_t n = 0;
+    bool kill = false;
+    for (sb_http_req_t *req = s->live; req && n < s->held; req = req->next) {
+        if (!req->rx_held)
+            continue;
+        fds[n].fd = lws_get_socket_fd(req->wsi);
+        fds[n].events = POLLRDHUP;
+        wsis[n++] = req->wsi;
+    }
+    if (n && poll(fds, n, 0) > 0)
+        for (nfds_t i = 0; i < n; i++)
+            if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) {
+                lws_set_timeout(wsis[i], PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                kill = true;
+            }
+    if (kill) /* lws runs its timers (and so the kills) after servicing an event */
+        lws_cancel_service(s->ctx);
+    sb_free(fds);
+    sb_free(wsis);
+}
+
+static void req_hold_rx(sb_http_req_t *req)
+{
+    sb_http_server_t *s = req->srv;
+    if (req->rx_held || !req->wsi)
+        return;
+    lws_rx_flow_control(req->wsi, 0);
+    req->rx_held = true;
+    if (s->held++ == 0)
+        uv_timer_start(s->watch, on_watch, WATCH_MS, WATCH_MS);
+}
+
+static void req_release_rx(sb_http_req_t *req, bool reenable)
+{
+    sb_http_server_t *s = req->srv;
+    if (!req->rx_held)
+        return;
+    req->rx_held = false;
+    if (reenable && req->wsi)
+        lws_rx_flow_control(req->wsi, 1);
+    if (--s->held == 0)
+        uv_timer_stop(s->watch);
+}
+
+/* Unhooks req from its connection and the server (stats included); req stays allocated. */
+static void req_detach(sb_http_req_t *req)
+{
+    sb_http_server_t *s = req->srv;
+    if (!req->wsi)
+        return;
+    req_release_rx(req, false);
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        s->live = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+    req->wsi = NULL;
+    if (req->stream_counted) {
+        s->stats.open_streams--;
+        req->stream_counted = false;
+    }
+}
+
+/* The connection of req went away (or lws dropped the transaction). */
+static void req_conn_gone(sb_http_req_t *req)
+{
+    req_detach(req);
+    if (!req->owned) {
+        req_free(req);
+        return;
+    }
+    req->gone = true;
+    if (req->on_close) {
+        req->in_hook = true;
+        req->on_close(req, req->on_close_data);
+        req_free(req);
+    }
+    /* else: an orphan, freed by the handler's respond / stream_end */
+}
+
+/* For respond/stream_end: true if req is gone (then freed unless inside its hook). */
+static bool req_finish_gone(sb_http_req_t *req)
+{
+    if (!req->gone)
+        return false;
+    if (!req->in_hook)
+        req_free(req);
+    return true;
+}
+
+/* Asks for a WRITEABLE callback (lws sends none to a held connection: release it). */
+static void req_wake(sb_http_req_t *req)
+{
+    if (!req->wsi)
+        return;
+    req_release_rx(req, true);
+    lws_callback_on_writable(req->wsi);
+}
+
+/* ---- Reading a request ---- */
+
+static void read_headers(sb_http_req_t *req, struct lws *wsi)
+{
+    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
+        const char *name = (const char *)lws_token_to_string((enum lws_token_indexes)t);
+        size_t nlen = name ? strlen(name) : 0;
+        if (nlen < 2 || name[0] == ':' || name[nlen - 1] != ':')
+            continue;
+        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
+        if (len <= 0)
+            continue;
+        char *v = sb_malloc((size_t)len + 1);
+        if (lws_hdr_copy(wsi, v, len + 1, (enum lws_token_indexes)t) >= 0)
+            kv_add(req->headers, name, nlen - 1, v, strlen(v));
+        sb_free(v);
+    }
+    for (size_t i = 0; i < SB_ARRAY_LEN(custom_headers); i++) {
+        char name[64];
+        int nlen = snprintf(name, sizeof(name), "%s:", custom_headers[i]);
+        int len = lws_hdr_custom_length(wsi, name, nlen);
+        if (len < 0)
+            continue;
+        char *v = sb_malloc((size_t)len + 1);
+        if (lws_hdr_custom_copy(wsi, v, len + 1, name, nlen) >= 0) {
+            const char *p = v;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            kv_add(req->headers, name, (size_t)nlen - 1, p, strlen(p));
+        }
+        sb_free(v);
+    }
+}
+
+static void read_query(sb_http_req_t *req, struct lws *wsi)
+{
+    for (int i = 0;; i++) {
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            break;
+        char *frag = sb_malloc((size_t)len + 1);
+        if (lws_hdr_copy_fragment(wsi, frag, len + 1, WSI_TOKEN_HTTP_URI_ARGS, i) >= 0) {
+            /* lws has already percent-decoded the fragment and turned '+' into ' ' */
+            const char *eq = strchr(frag, '=');
+            if (eq)
+                kv_add(&req->query, frag, (size_t)(eq - frag), eq + 1, strlen(eq + 1));
+            else
+                kv_add(&req->query, frag, strlen(frag), "", 0);
+        }
+        sb_free(frag);
+    }
+}
+
+static void read_peer(sb_http_req_t *req, struct lws *wsi)
+{
+    char buf[64];
+    const char *p = lws_get_peer_simple(wsi, buf, sizeof(buf));
+    if (!p)
+        p = "";
+    if (strncmp(p, "::ffff:", 7) == 0 && strchr(p + 7, '.'))
+        p += 7;
+    snprintf(req->peer, sizeof(req->peer), "%s", p);
+}
+
+/*
+ * Feeds chunked body bytes (RFC 9112 §7.1) into req->body, or drops them while draining
+ * (sets too_large when the body outgrows the cap). 0 more to come, 1 done, SB_EPARSE, or
+ * SB_ETOOBIG for an absurd chunk size.
+ */
+static int chunked_feed(sb_http_req_t *req, const unsigned char *p, size_t n)
+{
+    while (n > 0 && req->ch_state != CH_DONE) {
+        unsigned char c = *p;
+        int st = req->ch_state;
+        if (st == CH_DATA) {
+            size_t take = n < req->ch_size ? n : (size_t)req->ch_size;
+            if (!req->draining && sb_buf_append(&req->body, p, take) != 0)
+                req->draining = req->too_large = true;
+            req->drained += req->draining ? take : 0;
+            p += take;
+            n -= take;
+            req->ch_size -= take;
+            if (req->ch_size == 0)
+                req->ch_state = CH_DATA_CR;
+            continue;
+        }
+        p++;
+        n--;
+        if (st == CH_SIZE && isxdigit(c)) {
+            int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+            if (req->ch_size > (UINT64_MAX >> 8))
+                return SB_ETOOBIG;
+            req->ch_size = req->ch_size * 16 + (uint64_t)v;
+            req->ch_digits++;
+        } else if (st == CH_SIZE || st == CH_EXT) {
+            if (st == CH_SIZE && req->ch_digits == 0)
+                return SB_EPARSE;
+            if (c == '\r')
+                req->ch_state = CH_SIZE_LF;
+            else if (c == '\n')
+                req->ch_state = req->ch_size ? CH_DATA : CH_TRAILER;
+            else if (st == CH_SIZE && c != ';' && c != ' ' && c != '\t')
+                return SB_EPARSE;
+            else
+                req->ch_state = CH_EXT;
+        } else if (st == CH_SIZE_LF) {
+            if (c != '\n')
+                return SB_EPARSE;
+            req->ch_state = req->ch_size ? CH_DATA : CH_TRAILER;
+        } else if (st == CH_DATA_CR || st == CH_DATA_LF) {
+            if (c == '\r' && st == CH_DATA_CR)
+                req->ch_state = CH_DATA_LF;
+            else if (c != '\n')
+                return SB_EPARSE;
+            else {
+                req->ch_state = CH_SIZE;
+                req->ch_digits = 0;
+            }
+        } else if (st == CH_TRAILER) {
+            req->ch_state = c == '\r' ? CH_TRAILER_LF : c == '\n' ? CH_DONE : CH_TRAILER_LINE;
+        } else if (st == CH_TRAILER_LINE) {
+            if (c == '\n')
+                req->ch_state = CH_TRAILER;
+        } else if (st == CH_TRAILER_LF) {
+            if (c != '\n')
+                return SB_EPARSE;
+            req->ch_state = CH_DONE;
+        }
+    }
+    return req->ch_state == CH_DONE ? 1 : 0;
+}
+
+/* ---- Answers before (or instead of) the handler ---- */
+
+static char *error_json(const char *code, const char *message)
+{
+    json_t *msg = json_string(message ? message : code);
+    if (!msg)
+        msg = json_string("(message is not valid UTF-8)");
+    json_t *j = json_pack("{s:{s:s,s:o}}", "error", "code", code, "message", msg);
+    char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return out ? out : sb_strdup("{\"error\":{\"code\":\"internal\",\"message\":\"\"}}");
+}
+
+static void queue_response(sb_http_req_t *req, int status, const char *ctype, const void *body,
+                           size_t len)
+{
+    req->status = status;
+    sb_free(req->ctype);
+    req->ctype = sb_strdup(ctype && *ctype ? ctype : "application/octet-stream");
+    sb_buf_dispose(&req->out);
+    sb_buf_init(&req->out, len);
+    if (len)
+        sb_buf_append(&req->out, body, len);
+    req->out_off = 0;
+    req->state = REQ_RESPONSE;
+    req_wake(req);
+}
+
+/* An error answered by the server itself (404, 405, 413, 400) while it owns req. */
+static void answer_error(sb_http_req_t *req, int status, const char *code, const char *message)
+{
+    char *body = error_json(code, message);
+    SB_LOG_DEBUG("http.reject", "method=%s path=%s status=%d code=%s peer=%s", req->method,
+                 req->path, status, code, req->peer);
+    queue_response(req, status, "application/json", body, strlen(body));
+    free(body);
+}
+
+static void answer_too_large(sb_http_req_t *req)
+{
+    char msg[96];
+    snprintf(msg, sizeof(msg), "request body is larger than %zu bytes", req->srv->max_body);
+    answer_error(req, 413, "too_large", msg);
+}
+
+static void dispatch(sb_http_req_t *req)
+{
+    req->state = REQ_HANDLER;
+    req->owned = true;
+    req->route->cb(req, req->route->data);
+    if (req->state == REQ_HANDLER) /* it answers later */
+        req_hold_rx(req);
+}
+
+/* ---- The request's start: headers parsed ---- */
+
+static const char *method_name(struct lws *wsi)
+{
+    static const char *const names[] = {"GET",   "POST",   "OPTIONS", "PUT",
+                                        "PATCH", "DELETE", "CONNECT", "HEAD"};
+    char *uri;
+    int len;
+    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
+    return m >= 0 && m < (int)SB_ARRAY_LEN(names) ? names[m] : NULL;
+}
+
+/* Decides how the body arrives. Returns false when req was answered with an error. */
+static bool plan_body(sb_http_req_t *req, struct lws *wsi, bool *now)
+{
+    const char *cl = kv_find(req->headers, "content-length", false);
+    const char *te = kv_find(req->headers, "transfer-encoding", false);
+    const char *ex = kv_find(req->headers, "expect", false);
+    bool body_method = !strcmp(req->method, "POST") || !strcmp(req->method, "PUT") ||
+                       !strcmp(req->method, "PATCH");
+    *now = false;
+    if (te) {
+        req->close_after = true;
+        if (cl || strcasecmp(te, "chunked") != 0 || !body_method) {
+            answer_error(req, 400, "bad_request", "unsupported Transfer-Encoding");
+            return false;
+        }
+        req->chunked = true;
+    } else if (cl) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (end == cl || *end || cl[0] == '-') {
+            req->close_after = true;
+            answer_error(req, 400, "bad_request", "invalid Content-Length");
+            return false;
+        }
+        if (n > req->srv->max_body) {
+            req->close_after = ex != NULL; /* the client may not send it: don't wait */
+            answer_too_large(req);
+            return false;
+        }
+        *now = n == 0;
+    } else {
+        /* lws waits for a body on POST/PUT/PATCH without a length: answer, then close */
+        req->close_after = body_method;
+        *now = true;
+    }
+    req->expect_continue = !*now && ex && strcasecmp(ex, "100-continue") == 0;
+    if (req->expect_continue)
+        lws_callback_on_writable(wsi);
+    return true;
+}
+
+static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
+{
+    const char *method = method_name(wsi);
+    if (s->stopping || !pss || !method)
+        return -1;
+    sb_http_req_t *req = SB_NEW(sb_http_req_t);
+    req->srv = s;
+    req->wsi = wsi;
+    req->next = s->live;
+    if (s->live)
+        s->live->prev = req;
+    s->live = req;
+    pss->req = req;
+    s->stats.requests++;
+    snprintf(req->method, sizeof(req->method), "%s", method);
+    req->head = strcmp(method, "HEAD") == 0;
+    req->path = sb_strdup(uri);
+    req->headers = SB_NEW(kv_list_t);
+    sb_buf_init(&req->body, s->max_body);
+    read_headers(req, wsi);
+    read_query(req, wsi);
+    read_peer(req, wsi);
+
+    bool known, now;
+    char allow[128];
+    const route_t *route = route_find(s, req->method, req->path, &known, allow, sizeof(allow));
+    if (!plan_body(req, wsi, &now))
+        return 0;
+    if (!route) {
+        /* a body may follow: lws drops a Content-Length one, we drain a chunked one */
+        req->close_after = req->close_after || req->expect_continue;
+        req->draining = req->chunked;
+        if (known)
+            kv_add(&req->resp_headers, "Allow:", 6, allow, strlen(allow));
+        answer_error(req, known ? 405 : 404, known ? "method_not_allowed" : "not_found",
+                     known ? "method not allowed" : "no such path");
+        return 0;
+    }
+    route_match(route, req->path, &req->params);
+    req->route = route;
+    if (now)
+        dispatch(req);
+    return 0;
+}
+
+/* ---- Request bodies ---- */
+
+/* The chunked body after an early answer: true while more of it should be read. */
+static bool drain_pending(const sb_http_req_t *req)
+{
+    return req->draining && req->ch_state != CH_DONE && req->drained < CHUNKED_DRAIN_MAX;
+}
+
+static int on_body(sb_http_req_t *req, const void *in, size_t len)
+{
+    if (!req || !len)
+        return 0;
+    if (req->state != REQ_READING) {
+        if (!req->draining)
+            return 0;
+        if (chunked_feed(req, in, len) < 0)
+            req->draining = false;
+        /* drained: close now if the answer is already out */
+        return !drain_pending(req) && req->written ? -1 : 0;
+    }
+    if (!req->chunked) {
+        if (sb_buf_append(&req->body, in, len) != 0) { /* more than Content-Length said */
+            req->close_after = true;
+            answer_too_large(req);
+        }
+        return 0;
+    }
+    int rc = chunked_feed(req, in, len);
+    if (rc < 0)
+        req->draining = false; /* can't follow the framing any more: close when answered */
+    if (req->too_large || rc == SB_ETOOBIG) {
+        answer_too_large(req);
+    } else if (rc == SB_EPARSE) {
+        answer_error(req, 400, "bad_request", "malformed chunked request body");
+    } else if (rc == 1) {
+        dispatch(req);
+    }
+    return 0;
+}
+
+/* ---- Writing (only from LWS_CALLBACK_HTTP_WRITEABLE) ---- */
+
+static bool no_body_status(int status)
+{
+    return status < 200 || status == 204 || status == 304;
+}
+
+static int write_headers(sb_http_req_t *req, struct lws *wsi, bool stream)
+{
+    unsigned char *start = req->srv->scratch + LWS_PRE, *p = start;
+    unsigned char *end = req->srv->scratch + sizeof(req->srv->scratch) - 1;
+    int rc;
+    if (!stream && no_body_status(req->status))
+        rc = lws_add_http_header_status(wsi, (unsigned)req->status, &p, end) ||
+             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                          (const unsigned char *)req->ctype,
+                                          (int)strlen(req->ctype), &p, end);
+    else
+        rc = lws_add_http_common_headers(
+            wsi, (unsigned)req->status, req->ctype,
+            stream ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)req->out.len, &p, end);
+    for (size_t i = 0; rc == 0 && i < req->resp_headers.len; i++) {
+        const kv_t *h = &req->resp_headers.items[i];
+        rc = lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
+                                         (const unsigned char *)h->value, (int)strlen(h->value), &p,
+                                         end);
+    }
+    if (rc == 0 && req->close_after && !stream)
+        rc = lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+                                          5, &p, end);
+    if (rc == 0)
+        rc = lws_finalize_write_http_header(wsi, start, &p, end);
+    return rc ? -1 : 0;
+}
+
+/* Writes the next piece of req->out (LWS_WRITE_HTTP_FINAL on a response's last one). */
+static int write_piece(sb_http_req_t *req, struct lws *wsi, bool response)
+{
+    size_t left = req->out.len - req->out_off;
+    size_t n = left < WRITE_CHUNK ? left : WRITE_CHUNK;
+    unsigned char *buf = req->srv->scratch + LWS_PRE;
+    memcpy(buf, req->out.data + req->out_off, n);
+    enum lws_write_protocol wp = response && n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP;
+    if (lws_write(wsi, buf, n, wp) != (int)n)
+        return -1;
+    req->out_off += n;
+    return 0;
+}
+
+static int write_continue(sb_http_req_t *req, struct lws *wsi)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char *buf = req->srv->scratch + LWS_PRE;
+    req->expect_continue = false;
+    memcpy(buf, cont, sizeof(cont) - 1);
+    return lws_write(wsi, buf, sizeof(cont) - 1, LWS_WRITE_HTTP_HEADERS) < 0 ? -1 : 0;
+}
+
+/* The whole response is with lws: next transaction, or close. */
+static int finish_response(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
+{
+    SB_LOG_DEBUG("http.response", "method=%s path=%s status=%d bytes=%zu peer=%s", req->method,
+                 req->path, req->status, req->out.len, req->peer);
+    if (req->close_after) {
+        req->written = true;
+        return drain_pending(req) ? 0 : -1;
+    }
+    pss->req = NULL;
+    req_release_rx(req, true);
+    req_detach(req);
+    req_free(req);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
+{
+    if (req->state == REQ_READING)
+        return req->expect_continue ? write_continue(req, wsi) : 0;
+    if (req->state == REQ_ABORT)
+        return -1;
+    if (req->state == REQ_HANDLER || req->written)
+        return 0;
+    bool stream = req->state == REQ_STREAM || req->state == REQ_STREAM_END;
+    if (!req->headers_sent) {
+        if (write_headers(req, wsi, stream) != 0)
+            return -1;
+        req->headers_sent = true;
+        if (stream) /* as lws_http_mark_sse() does for h1: free lws's header table */
+            lws_http_headers_detach(wsi);
+    }
+    if (req->head || (!stream && no_body_status(req->status)))
+        req->out_off = req->out.len;
+    if (req->out_off < req->out.len) {
+        if (write_piece(req, wsi, !stream) != 0)
+            return -1;
+        if (req->out_off < req->out.len) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (!stream)
+        return finish_response(req, wsi, pss);
+    sb_buf_reset(&req->out);
+    req->out_off = 0;
+    if (req->state == REQ_STREAM_END)
+        return -1;
+    if (lws_partial_buffered(wsi))
+        lws_callback_on_writable(wsi); /* lws flushes first; a held wsi would not */
+    else
+        req_hold_rx(req); /* idle until the next write */
+    return 0;
+}
+
+/* ---- The lws protocol callback ---- */
+
+static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    struct lws_context *ctx = wsi ? lws_get_context(wsi) : NULL;
+    sb_http_server_t *s = ctx ? lws_context_user(ctx) : NULL;
+    pss_t *pss = user; /* only for the HTTP reasons below */
+    sb_http_req_t *req = NULL;
+    if (pss && (reason == LWS_CALLBACK_HTTP_BODY || reason == LWS_CALLBACK_HTTP_BODY_COMPLETION ||
+                reason == LWS_CALLBACK_HTTP_WRITEABLE || reason == LWS_CALLBACK_CLOSED_HTTP ||
+                reason == LWS_CALLBACK_HTTP_DROP_PROTOCOL))
+        req = pss->req;
+    switch (reason) {
+    case LWS_CALLBACK_WSI_CREATE:
+        if (s)
+            s->stats.open_connections++;
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (s && s->stats.open_connections)
+            s->stats.open_connections--;
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return on_request(s, wsi, pss, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(req, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (req && req->state == REQ_READING && !req->chunked)
+            dispatch(req);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return req ? on_writeable(req, wsi, pss) : 0;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (req) {
+            pss->req = NULL;
+            req_conn_gone(req);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* WebSocket routes decide; h2c is refused */
+        return s ? sb__ws_confirm_upgrade(s, wsi, in) : -1;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- Server life ---- */
+
+/*
+ * "host:port", "[v6]:port" or "port"; host "*" or "" (all interfaces, IPv6 too when
+ * available), "0.0.0.0" (all IPv4), "localhost", or an IP literal. 0 or SB_EINVAL.
+ */
+static int parse_listen(const char *listen, char *host, size_t host_len, int *port, bool *v4only)
+{
+    if (!listen || !*listen)
+        return SB_EINVAL;
+    const char *colon = strrchr(listen, ':'), *ps = colon ? colon + 1 : listen;
+    size_t hl = colon ? (size_t)(colon - listen) : 0;
+    const char *h = listen;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    } else if (memchr(h, ':', hl)) {
+        return SB_EINVAL; /* a bare IPv6 address needs brackets */
+    }
+    char *end;
+    long p = strtol(ps, &end, 10);
+    if (!*ps || *end || p < 0 || p > 65535 || hl >= host_len)
+        return SB_EINVAL;
+    *port = (int)p;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    unsigned char addr[16];
+    *v4only = false;
+    if (!strcmp(host, "*") || !*host || !strcmp(host, "::")) {
+        int fd = socket(AF_INET6, SOCK_STREAM, 0);
+        *v4only = fd < 0;
+        if (fd >= 0)
+            close(fd);
+        host[0] = '\0';
+    } else if (!strcmp(host, "0.0.0.0")) {
+        *v4only = true;
+        host[0] = '\0';
+    } else if (!strcmp(host, "localhost")) {
+        *v4only = true;
+        snprintf(host, host_len, "127.0.0.1");
+    } else if (inet_pton(AF_INET, host, addr) == 1) {
+        *v4only = true;
+    } else if (inet_pton(AF_INET6, host, addr) != 1) {
+        return SB_EINVAL;
+    }
+    return 0;
+}
+
+static void server_free(sb_http_server_t *s)
+{
+    while (s->live) /* lws closed every connection already; this is a safety net */
+        req_conn_gone(s->live);
+    for (size_t i = 0; i < s->nroutes; i++) {
+        route_dispose(s->routes[i]);
+        sb_free(s->routes[i]);
+    }
+    sb_free(s->routes);
+    sb__ws_server_free(s);
+    sb_free(s);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    sb_free(h);
+}
+
+typedef struct probe {
+    const void *ctx;
+    bool found;
+} probe_t;
+
+/* lws's static uv handles (idle, timer) carry the context as data until they close. */
+static void probe_handle(uv_handle_t *h, void *arg)
+{
+    probe_t *p = arg;
+    if (h->data == p->ctx)
+        p->found = true;
+}
+
+static void on_reaper_closed(uv_handle_t *h)
+{
+    sb_http_server_t *s = h->data;
+    void (*cb)(void *) = s->stop_cb;
+    void *data = s->stop_data;
+    server_free(s);
+    sb_free(h);
+    if (cb)
+        cb(data);
+}
+
+/* Polls until lws's handles have closed, then finishes the context (second destroy). */
+static void on_reaper(uv_timer_t *t)
+{
+    sb_http_server_t *s = t->data;
+    probe_t p = {s->ctx, false};
+    uv_walk(s->loop, probe_handle, &p);
+    if (p.found) {
+        if (++s->reaper_ticks == 10000)
+            SB_LOG_WARN("http.stop", "msg=\"lws handles still open after 10 s\"");
+        return;
+    }
+    lws_context_destroy(s->ctx);
+    s->ctx = NULL;
+    uv_timer_stop(t);
+    uv_close((uv_handle_t *)t, on_reaper_closed);
+}
+
+static void destroy_begin(sb_http_server_t *s)
+{
+    s->stopping = true;
+    uv_close((uv_handle_t *)s->watch, on_handle_closed);
+    s->reaper = SB_NEW(uv_timer_t);
+    uv_timer_init(s->loop, s->reaper);
+    s->reaper->data = s;
+    lws_context_destroy(s->ctx); /* closes every connection: on_close hooks run now */
+    uv_timer_start(s->reaper, on_reaper, 1, 1);
+}
+
+int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
+{
+    char host[64];
+    int port;
+    bool v4only;
+    *out = NULL;
+    if (!opts || !opts->loop ||
+        parse_listen(opts->listen, host, sizeof(host), &port, &v4only) != 0) {
+        SB_LOG_ERROR("http.listen", "listen=%s err=\"expected host:port\"",
+                     opts && opts->listen ? opts->listen : "(none)");
+        return SB_EINVAL;
+    }
+    bool tls = opts->tls_cert && *opts->tls_cert;
+    if (tls != (opts->tls_key && *opts->tls_key)) {
+        SB_LOG_ERROR("http.tls", "err=\"tls_cert and tls_key go together\"");
+        return SB_EINVAL;
+    }
+    sb_http_server_t *s = SB_NEW(sb_http_server_t);
+    s->loop = opts->loop;
+    s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
+    s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
+    s->watch = SB_NEW(uv_timer_t);
+    uv_timer_init(s->loop, s->watch);
+    s->watch->data = s;
+    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+
+    void *loops[1] = {opts->loop};
+    struct lws_context_creation_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                 (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+    ci.foreign_loops = loops;
+    ci.user = s;
+    ci.port = CONTEXT_PORT_NO_LISTEN;
+    ci.server_string = "switchboard";
+    ci.max_http_header_data = 8192;
+    s->ctx = lws_create_context(&ci);
+    if (!s->ctx) {
+        SB_LOG_ERROR("http.listen", "listen=%s err=\"lws context failed\"", opts->listen);
+        uv_close((uv_handle_t *)s->watch, on_handle_closed);
+        sb_free(s);
+        return SB_EIO;
+    }
+
+    struct lws_context_creation_info vi;
+    memset(&vi, 0, sizeof(vi));
+    vi.vhost_name = "switchboard";
+    vi.port = port;
+    vi.iface = host[0] ? host : NULL;
+    size_t nws = 0;
+    const struct lws_protocols *wsp = sb__ws_protocols(&nws);
+    struct lws_protocols *table = sb_calloc(nws + 2, sizeof(*table)); /* zeroed terminator */
+    table[0] = http_protocol;
+    memcpy(table + 1, wsp, nws * sizeof(*table));
+    vi.protocols = table;
+    vi.options = (v4only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
+                 (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+    vi.keepalive_timeout = KEEPALIVE_S;
+    vi.alpn = "http/1.1";
+    vi.ssl_cert_filepath = tls ? opts->tls_cert : NULL;
+    vi.ssl_private_key_filepath = tls ? opts->tls_key : NULL;
+    s->vhost = lws_create_vhost(s->ctx, &vi);
+    sb_free(table);
+    if (!s->vhost) {
+        SB_LOG_ERROR("http.listen", "listen=%s err=\"cannot listen\"", opts->listen);
+        destroy_begin(s); /* finishes on the loop */
+        return SB_EIO;
+    }
+    s->port = lws_get_vhost_listen_port(s->vhost);
+    SB_LOG_DEBUG("http.listen", "listen=%s port=%d tls=%d", opts->listen, s->port, tls);
+    *out = s;
+    return 0;
+}
+
+int sb_http_server_port(const sb_http_server_t *s)
+{
+    return s->port;
+}
+
+void **sb__http_ws_slot(sb_http_server_t *s)
+{
+    return &s->ws;
+}
+
+int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,
+                  sb_http_handler_cb cb, void *data)
+{
+    if (!s || !method || !*method || strlen(method) >= 8 || !pattern || pattern[0] != '/' || !cb)
+        return SB_EINVAL;
+    for (const char *m = method; *m; m++)
+        if (*m < 'A' || *m > 'Z')
+            return SB_EINVAL;
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (!strcmp(s->routes[i]->method, method) && !strcmp(s->routes[i]->pattern, pattern))
+            return SB_EINVAL;
+    route_t *r = SB_NEW(route_t);
+    r->method = sb_strdup(method);
+    r->pattern = sb_strdup(pattern);
+    r->cb = cb;
+    r->data = data;
+    const char *star = strchr(pattern, '*');
+    int rc = 0;
+    if (star) {
+        r->kind = ROUTE_PREFIX;
+        r->prefix_len = strlen(pattern) - 1;
+        if (star[1] || strpbrk(pattern, "{}"))
+            rc = SB_EINVAL;
+    } else if (strpbrk(pattern, "{}")) {
+        r->kind = ROUTE_PARAM;
+        rc = route_compile_params(r);
+    }
+    if (rc != 0) {
+        route_dispose(r);
+        sb_free(r);
+        return rc;
+    }
+    s->routes = sb_realloc(s->routes, (s->nroutes + 1) * sizeof(*s->routes));
+    s->routes[s->nroutes++] = r;
+    return 0;
+}
+
+void sb_http_server_stats(const sb_http_server_t *s, sb_http_stats_t *out)
+{
+    *out = s->stats;
+}
+
+void sb_http_server_stop(sb_http_server_t *s, void (*cb)(void *data), void *data)
+{
+    if (!s) {
+        if (cb)
+            cb(data);
+        return;
+    }
+    if (s->stopping)
+        return;
+    s->stop_cb = cb;
+    s->stop_data = data;
+    destroy_begin(s);
+}
+
+/* ---- Request accessors ---- */
+
+const char *sb_http_req_method(const sb_http_req_t *req)
+{
+    return req->method;
+}
+
+const char *sb_http_req_path(const sb_http_req_t *req)
+{
+    return req->path;
+}
+
+const char *sb_http_req_param(const sb_http_req_t *req, const char *name)
+{
+    return kv_find(&req->params, name, false);
+}
+
+const char *sb_http_req_query(const sb_http_req_t *req, const char *name)
+{
+    return kv_find(&req->query, name, false);
+}
+
+const char *sb_http_req_header(const sb_http_req_t *req, const char *name)
+{
+    const char *v = kv_find(req->headers, name, true);
+    size_t n = name ? strlen(name) : 0;
+    char key[128];
+    if (v || !req->wsi || n == 0 || n + 2 > sizeof(key))
+        return v;
+    /* not captured up front: lws still has it while its header table is attached */
+    for (size_t i = 0; i < n; i++)
+        key[i] = (char)tolower((unsigned char)name[i]);
+    key[n] = ':';
+    key[n + 1] = '\0';
+    int len = lws_hdr_custom_length(req->wsi, key, (int)n + 1);
+    if (len < 0)
+        return NULL;
+    char *buf = sb_malloc((size_t)len + 1);
+    if (lws_hdr_custom_copy(req->wsi, buf, len + 1, key, (int)n + 1) >= 0) {
+        const char *p = buf;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        kv_add(req->headers, key, n, p, strlen(p));
+        v = req->headers->items[req->headers->len - 1].value;
+    }
+    sb_free(buf);
+    return v;
+}
+
+const char *sb_http_req_body(const sb_http_req_t *req, size_t *len)
+{
+    if (len)
+        *len = req->body.len;
+    return req->body.data ? req->body.data : "";
+}
+
+const char *sb_http_req_peer(const sb_http_req_t *req)
+{
+    return req->peer;
+}
+
+sb_http_server_t *sb_http_req_server(const sb_http_req_t *req)
+{
+    return req->srv;
+}
+
+void sb_http_req_on_close(sb_http_req_t *req, sb_http_close_cb cb, void *data)
+{
+    req->on_close = cb;
+    req->on_close_data = data;
+}
+
+/* ---- Responses ---- */
+
+static bool header_name_ok(const char *name)
+{
+    if (!*name)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return false;
+    return true;
+}
+
+void sb_http_add_header(sb_http_req_t *req, const char *name, const char *value)
+{
+    if (req->gone || (req->state != REQ_HANDLER && req->state != REQ_READING))
+        return;
+    if (!name || !value || !header_name_ok(name) || strpbrk(value, "\r\n") ||
+        !strcasecmp(name, "content-length") || !strcasecmp(name, "content-type")) {
+        SB_LOG_WARN("http.header", "name=%s err=\"not a header a handler may add\"",
+                    name ? name : "(null)");
+        return;
+    }
+    size_t nlen = strlen(name), vlen = strlen(value);
+    if (req->resp_headers_bytes + nlen + vlen + 4 > MAX_RESP_HEADERS) {
+        SB_LOG_WARN("http.header", "name=%s err=\"response headers over %d bytes\"", name,
+                    MAX_RESP_HEADERS);
+        return;
+    }
+    req->resp_headers_bytes += nlen + vlen + 4;
+    char *key = sb_asprintf("%s:", name);
+    kv_add(&req->resp_headers, key, nlen + 1, value, vlen);
+    sb_free(key);
+}
+
+int sb_http_respond(sb_http_req_t *req, int status, const char *content_type, const void *body,
+                    size_t len)
+{
+    if (req_finish_gone(req))
+        return SB_ECANCELED;
+    if (req->state != REQ_HANDLER || status < 100 || status > 999)
+        return SB_EINVAL;
+    req->owned = false;
+    req->on_close = NULL;
+    queue_response(req, status, content_type, body, len);
+    return 0;
+}
+
+int sb_http_respond_json(sb_http_req_t *req, int status, const json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    if (!s)
+        return sb_http_respond_error(req, 500, "internal", "response is not serialisable");
+    int rc = sb_http_respond(req, status, "application/json", s, strlen(s));
+    free(s);
+    return rc;
+}
+
+int sb_http_respond_error(sb_http_req_t *req, int status, const char *code, const char *message)
+{
+    char *body = error_json(code ? code : "internal", message);
+    int rc = sb_http_respond(req, status, "application/json", body, strlen(body));
+    free(body);
+    return rc;
+}
+
+/* ---- Streams ---- */
+
+int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_type)
+{
+    if (req->gone)
+        return SB_ECANCELED;
+    if (req->state != REQ_HANDLER || status < 200 || status > 999)
+        return SB_EINVAL;
+    if (!kv_find(&req->resp_headers, "cache-control:", true))
+        kv_add(&req->resp_headers, "Cache-Control:", 14, "no-cache", 8);
+    kv_add(&req->resp_headers, "X-Accel-Buffering:", 18, "no", 2);
+    req->status = status;
+    req->ctype = sb_strdup(content_type && *content_type ? content_type : "text/event-stream");
+    sb_buf_init(&req->out, req->srv->max_stream);
+    req->out_off = 0;
+    req->state = REQ_STREAM;
+    req->stream_counted = true;
+    req->srv->stats.open_streams++;
+    req_wake(req);
+    return 0;
+}
+
+int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len)
+{
+    if (req->gone)
+        return SB_ECANCELED;
+    if (req->state != REQ_STREAM)
+        return SB_EINVAL;
+    if (len == 0)
+        return 0;
+    if (req->out.len - req->out_off + len > req->out.max)
+        return SB_ETOOBIG;
+    if (req->out.len + len > req->out.max) {
+        sb_buf_consume(&req->out, req->out_off);
+        req->out_off = 0;
+    }
+    sb_buf_append(&req->out, data, len);
+    req_wake(req);
+    return 0;
+}
+
+void sb_http_stream_end(sb_http_req_t *req)
+{
+    if (req_finish_gone(req))
+        return;
+    if (req->state == REQ_STREAM)
+        req->state = REQ_STREAM_END;
+    else if (req->state == REQ_HANDLER)
+        req->state = REQ_ABORT; /* nothing was sent: just close */
+    else
+        return;
+    req->owned = false;
+    req->on_close = NULL;
+    req_wake(req);
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Between http.c and ws.c only: the WebSocket protocols live in the HTTP server's lws
+ * vhost, and ws.c keeps its routes in a slot of the server. Includes lws types, so only
+ * these two files include it.
+ */
+#ifndef SB_GATEWAY_HTTP_INTERNAL_H
+#define SB_GATEWAY_HTTP_INTERNAL_H
+
+#include <stddef.h>
+
+#include <libwebsockets.h>
+
+#include "gateway/http.h"
+
+#define SB_WS_MAX_ROUTES 4
+
+/** ws.c's lws protocols, appended to the vhost's table after HTTP. */
+const struct lws_protocols *sb__ws_protocols(size_t *n);
+
+/** Checks a WebSocket upgrade (HTTP_CONFIRM_UPGRADE): 0 accept, 1 answered, -1 hang up. */
+int sb__ws_confirm_upgrade(sb_http_server_t *s, struct lws *wsi, const char *what);
+
+/** The server's slot for ws.c's state. */
+void **sb__http_ws_slot(sb_http_server_t *s);
+
+/** Frees ws.c's state of a server (called by http.c when the server is freed). */
+void sb__ws_server_free(sb_http_server_t *s);
+
+#endif

@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * WebSocket endpoints of gateway/ws.h (RFC 6455) on the HTTP server's lws vhost.
+ * The subprotocols are fixed at build time (lws wants its protocol table when the vhost
+ * is created); routes bind callbacks to them at run time. The upgrade is checked in the
+ * HTTP protocol's CONFIRM_UPGRADE (path, subprotocol, the route's on_upgrade), so a
+ * refusal is a real HTTP status; frames are reassembled from lws's fragments up to the
+ * route's max_frame; outgoing frames wait in a per-socket queue written only from
+ * SERVER_WRITEABLE.
+ *
+ * Memory per idle socket is what the 50k-connection target allows: lws's wsi plus one
+ * sb_ws_t (no buffers until a frame is in flight); rx_buffer_size is kept small and
+ * messages are reassembled here instead.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libwebsockets.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "gateway/http_internal.h"
+#include "gateway/ws.h"
+
+#define RX_CHUNK          1024
+#define DEFAULT_MAX_FRAME (64 * 1024)
+#define DEFAULT_MAX_QUEUE (1024 * 1024)
+#define DEFAULT_IDLE_S    300
+
+typedef struct frame {
+    struct frame *next;
+    size_t len;
+    unsigned char data[]; /* LWS_PRE bytes of room, then the payload */
+} frame_t;
+
+typedef struct ws_state {
+    sb_ws_route_t routes[SB_WS_MAX_ROUTES];
+    size_t nroutes;
+} ws_state_t;
+
+struct sb_ws {
+    struct lws *wsi;
+    const sb_ws_route_t *route;
+    frame_t *head, *tail;
+    size_t queued;
+    char *rx;
+    size_t rxlen;
+    void *user;
+    char *origin;
+    char *query; /* raw "a=1&b=2" */
+    char peer[48];
+    int close_code;
+    bool opened;
+    bool rx_too_big;
+};
+
+static const char *const subprotocols[SB_WS_MAX_ROUTES] = {
+    "switchboard.visitor.v1",
+    "switchboard.events.v1",
+};
+
+static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len);
+
+static const struct lws_protocols ws_protocols[] = {
+    {"switchboard.visitor.v1", on_ws, sizeof(sb_ws_t), RX_CHUNK, 0, NULL, 0},
+    {"switchboard.events.v1", on_ws, sizeof(sb_ws_t), RX_CHUNK, 1, NULL, 0},
+};
+
+const struct lws_protocols *sb__ws_protocols(size_t *n)
+{
+    *n = sizeof(ws_protocols) / sizeof(ws_protocols[0]);
+    return ws_protocols;
+}
+
+static ws_state_t *state_of(sb_http_server_t *s, bool create)
+{
+    void **slot = sb__http_ws_slot(s);
+    if (!*slot && create)
+        *slot = SB_NEW(ws_state_t);
+    return *slot;
+}
+
+void sb__ws_server_free(sb_http_server_t *s)
+{
+    void **slot = sb__http_ws_slot(s);
+    sb_free(*slot);
+    *slot = NULL;
+}
+
+int sb_ws_route(sb_http_server_t *s, const sb_ws_route_t *route)
+{
+    bool known = false;
+    for (size_t i = 0; i < SB_WS_MAX_ROUTES && subprotocols[i]; i++)
+        known |= strcmp(subprotocols[i], route->subprotocol) == 0;
+    ws_state_t *st = state_of(s, true);
+    if (!known || !route->path || st->nroutes == SB_WS_MAX_ROUTES)
+        return SB_EINVAL;
+    sb_ws_route_t *r = &st->routes[st->nroutes++];
+    *r = *route;
+    if (!r->max_frame)
+        r->max_frame = DEFAULT_MAX_FRAME;
+    if (!r->max_queue)
+        r->max_queue = DEFAULT_MAX_QUEUE;
+    if (!r->idle_timeout_s)
+        r->idle_timeout_s = DEFAULT_IDLE_S;
+    return 0;
+}
+
+static const sb_ws_route_t *find_route(sb_http_server_t *s, const char *path, const char *proto)
+{
+    ws_state_t *st = state_of(s, false);
+    for (size_t i = 0; st && i < st->nroutes; i++)
+        if (strcmp(st->routes[i].path, path) == 0 &&
+            (!proto || strcmp(st->routes[i].subprotocol, proto) == 0))
+            return &st->routes[i];
+    return NULL;
+}
+
+/* ---- capturing the upgrade request ---- */
+
+static char *hdr_dup(struct lws *wsi, enum lws_token_indexes t)
+{
+    int n = lws_hdr_total_length(wsi, t);
+    if (n <= 0)
+        return NULL;
+    char *s = sb_malloc((size_t)n + 1);
+    if (lws_hdr_copy(wsi, s, n + 1, t) < 0) {
+        sb_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static char *query_dup(struct lws *wsi)
+{
+    sb_buf_t b;
+    sb_buf_init(&b, 4096);
+    char frag[512];
+    for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
+         i++) {
+        if (i > 0)
+            sb_buf_puts(&b, "&");
+        sb_buf_puts(&b, frag);
+    }
+    return b.len ? sb_buf_steal(&b, NULL) : (sb_buf_dispose(&b), NULL);
+}
+
+static void capture(sb_ws_t *ws, struct lws *wsi)
+{
+    ws->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    ws->query = query_dup(wsi);
+    lws_get_peer_simple(wsi, ws->peer, sizeof(ws->peer));
+}
+
+static void release(sb_ws_t *ws)
+{
+    sb_free(ws->origin);
+    sb_free(ws->query);
+    sb_free(ws->rx);
+    ws->origin = ws->query = ws->rx = NULL;
+    frame_t *f = ws->head;
+    while (f) {
+        frame_t *next = f->next;
+        sb_free(f);
+        f = next;
+    }
+    ws->head = ws->tail = NULL;
+    ws->queued = 0;
+}
+
+/* Which subprotocol the client asked for that we serve at this path, or NULL. */
+static const sb_ws_route_t *route_for_upgrade(sb_http_server_t *s, struct lws *wsi, char *path,
+                                              size_t cap)
+{
+    if (lws_hdr_copy(wsi, path, (int)cap, WSI_TOKEN_GET_URI) <= 0)
+        return NULL;
+    char protos[256];
+    if (lws_hdr_copy(wsi, protos, sizeof(protos), WSI_TOKEN_PROTOCOL) <= 0)
+        return NULL;
+    char *save = NULL;
+    for (char *t = strtok_r(protos, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        const sb_ws_route_t *r = find_route(s, path, t);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
+int sb__ws_confirm_upgrade(sb_http_server_t *s, struct lws *wsi, const char *what)
+{
+    if (!what || strcmp(what, "websocket") != 0)
+        return -1; /* h2c and others: not offered */
+    char path[256];
+    const sb_ws_route_t *r = route_for_upgrade(s, wsi, path, sizeof(path));
+    if (!r) {
+        int status = find_route(s, path, NULL) ? 400 : 404;
+        lws_return_http_status(wsi, (unsigned)status,
+                               status == 400 ? "unsupported subprotocol" : "no such endpoint");
+        return 1;
+    }
+    if (r->on_upgrade) {
+        sb_ws_t view = {.wsi = wsi, .route = r};
+        capture(&view, wsi);
+        int status = r->on_upgrade(&view, r->data);
+        release(&view);
+        if (status) {
+            lws_return_http_status(wsi, (unsigned)status, "refused");
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the socket callbacks ---- */
+
+static void on_established(sb_ws_t *ws, struct lws *wsi)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    sb_http_server_t *s = lws_context_user(ctx);
+    char path[256] = "";
+    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+    memset(ws, 0, sizeof(*ws));
+    ws->wsi = wsi;
+    ws->route = find_route(s, path, lws_get_protocol(wsi)->name);
+    capture(ws, wsi);
+    if (!ws->route)
+        return;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
+    ws->opened = true;
+    if (ws->route->on_open)
+        ws->route->on_open(ws, ws->route->data);
+}
+
+static int on_receive(sb_ws_t *ws, struct lws *wsi, const void *in, size_t len)
+{
+    if (!ws->route)
+        return -1;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
+    if (lws_frame_is_binary(wsi)) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
+        return -1;
+    }
+    if (lws_is_first_fragment(wsi))
+        ws->rxlen = 0;
+    if (ws->rxlen + len > ws->route->max_frame) {
+        SB_LOG_INFO("ws.too_big", "peer=%s path=%s max=%zu", ws->peer, ws->route->path,
+                    ws->route->max_frame);
+        static unsigned char reason[] = "message too big";
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, reason, sizeof(reason) - 1);
+        return -1;
+    }
+    bool whole = lws_is_first_fragment(wsi) && lws_is_final_fragment(wsi) &&
+                 !lws_remaining_packet_payload(wsi);
+    if (whole) { /* the common case: no copy */
+        if (ws->route->on_text)
+            ws->route->on_text(ws, in, len, ws->route->data);
+        return 0;
+    }
+    ws->rx = sb_realloc(ws->rx, ws->rxlen + len + 1);
+    memcpy(ws->rx + ws->rxlen, in, len);
+    ws->rxlen += len;
+    if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+        ws->rx[ws->rxlen] = '\0';
+        if (ws->route->on_text)
+            ws->route->on_text(ws, ws->rx, ws->rxlen, ws->route->data);
+        sb_free(ws->rx);
+        ws->rx = NULL;
+        ws->rxlen = 0;
+    }
+    return 0;
+}
+
+static int on_writeable(sb_ws_t *ws, struct lws *wsi)
+{
+    frame_t *f = ws->head;
+    if (f) {
+        ws->head = f->next;
+        if (!ws->head)
+            ws->tail = NULL;
+        ws->queued -= f->len;
+        int n = lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
+        sb_free(f);
+        if (n < 0)
+            return -1;
+        if (ws->head) {
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
+    }
+    if (ws->close_code) {
+        lws_close_reason(wsi, (enum lws_close_status)ws->close_code, NULL, 0);
+        return -1;
+    }
+    return 0;
+}
+
+static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                 size_t len)
+{
+    sb_ws_t *ws = user;
+    switch (reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        on_established(ws, wsi);
+        return ws->route ? 0 : -1;
+    case LWS_CALLBACK_RECEIVE:
+        return on_receive(ws, wsi, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return on_writeable(ws, wsi);
+    case LWS_CALLBACK_CLOSED:
+        if (ws && ws->opened) {
+            ws->opened = false;
+            ws->wsi = NULL;
+            if (ws->route->on_close)
+                ws->route->on_close(ws, ws->route->data);
+        }
+        if (ws)
+            release(ws);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* ---- public API ---- */
+
+int sb_ws_send(sb_ws_t *ws, const char *msg, size_t len)
+{
+    if (!ws->wsi || ws->close_code)
+        return SB_ECANCELED;
+    if (ws->queued + len > ws->route->max_queue)
+        return SB_ETOOBIG;
+    frame_t *f = sb_malloc(sizeof(frame_t) + LWS_PRE + len);
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->data + LWS_PRE, msg, len);
+    if (ws->tail)
+        ws->tail->next = f;
+    else
+        ws->head = f;
+    ws->tail = f;
+    ws->queued += len;
+    lws_callback_on_writable(ws->wsi);
+    return 0;
+}
+
+void sb_ws_close(sb_ws_t *ws, int code, const char *reason)
+{
+    if (!ws->wsi || ws->close_code)
+        return;
+    ws->close_code = code ? code : 1000;
+    lws_callback_on_writable(ws->wsi);
+}
+
+const char *sb_ws_header(const sb_ws_t *ws, const char *name)
+{
+    if (strcmp(name, "origin") == 0)
+        return ws->origin;
+    return NULL;
+}
+
+const char *sb_ws_query(const sb_ws_t *ws, const char *name)
+{
+    static char value[256];
+    size_t n = strlen(name);
+    for (const char *p = ws->query; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t vl = seg - n - 1 < sizeof(value) - 1 ? seg - n - 1 : sizeof(value) - 1;
+            memcpy(value, p + n + 1, vl);
+            value[vl] = '\0';
+            return value;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *sb_ws_peer(const sb_ws_t *ws)
+{
+    return ws->peer;
+}
+
+void sb_ws_set_user(sb_ws_t *ws, void *user)
+{
+    ws->user = user;
+}
+
+void *sb_ws_user(const sb_ws_t *ws)
+{
+    return ws->user;
+}
