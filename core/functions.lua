@@ -16,7 +16,15 @@
 -- awaiting a staff reply, score = urgency in ms), dedup:<key> (string, TTL: "cid seq"),
 -- cl:<ctid> (hash channel -> latest cid of that contact), cc:<ctid> (zset of the
 -- contact's conversations by creation time), snoozed (zset, score = wake time),
--- outbox:<channel> (stream of outbound messages for email/social connectors).
+-- outbox:<channel> (stream of outbound messages for email/social connectors), rt (stream
+-- of staff response times).
+--
+-- Status indexes: every conversation of the shard is in exactly one of the zsets
+-- queue (open, awaiting a reply; score = urgency), idle (open, nobody waiting; score =
+-- since when), pending (score = since when), snoozed (score = wake time) and resolved
+-- (score = resolved_at). `counts` (hash) holds `<index>:<channel>` -> members, and
+-- `breaches` (SLA breaches, for the SLA function to count). reindex() keeps them in
+-- step with the state on every commit; the ingest hot path does it by hand.
 
 local EMPTY = '__sb_empty_array__'
 
@@ -89,7 +97,8 @@ local function conv_from(s)
     local vals = cmsgpack.unpack(s)
     local c = {_packed = s}
     for i, f in ipairs(CONV_FIELDS) do c[f] = vals[i] or '' end
-    c._was = {status = c.status, awaiting_since = c.awaiting_since, priority = c.priority}
+    c._was = {status = c.status, awaiting_since = c.awaiting_since, priority = c.priority,
+              snooze_until = c.snooze_until}
     return c
 end
 
@@ -191,7 +200,7 @@ local function msg_json(m)
     return table.concat(p)
 end
 
--- Queue membership follows the state: open (or pending-free) and awaiting a reply.
+-- The urgency score of the queue: awaiting since, pulled forward by priority.
 local function queue_score(awaiting, priority)
     local score = tonumber(awaiting)
     if priority == 'urgent' then return score - 3600000 end
@@ -199,18 +208,42 @@ local function queue_score(awaiting, priority)
     return score
 end
 
-local function requeue(ctx, c)
+-- The status index a conversation belongs to (see the top of this file).
+local function index_of(status, awaiting)
+    if status == 'open' then return awaiting ~= '' and 'queue' or 'idle' end
+    return status
+end
+
+-- Moves c between the status indexes when its state changed since it was loaded.
+local function reindex(ctx, c)
     local o = c._was
-    if o and o.status == c.status and o.awaiting_since == c.awaiting_since and
-        o.priority == c.priority then
+    local new = index_of(c.status, c.awaiting_since)
+    local old = o and index_of(o.status, o.awaiting_since)
+    local score
+    if new == 'queue' then
+        if old == new and o.awaiting_since == c.awaiting_since and o.priority == c.priority then
+            return
+        end
+        score = queue_score(c.awaiting_since, c.priority)
+    elseif new == 'snoozed' then
+        if old == new and o.snooze_until == c.snooze_until then return end
+        score = tonumber(c.snooze_until)
+    elseif old == new then
         return
-    end
-    local q = ctx.pre .. 'queue'
-    if c.status == 'open' and c.awaiting_since ~= '' then
-        redis.call('ZADD', q, queue_score(c.awaiting_since, c.priority), c.id)
+    elseif new == 'resolved' then
+        score = tonumber(c.resolved_at) or ctx.now
     else
-        redis.call('ZREM', q, c.id)
+        score = ctx.now
     end
+    local counts = ctx.pre .. 'counts'
+    if old ~= new then
+        if old then
+            redis.call('ZREM', ctx.pre .. old, c.id)
+            redis.call('HINCRBY', counts, old .. ':' .. c.channel, -1)
+        end
+        redis.call('HINCRBY', counts, new .. ':' .. c.channel, 1)
+    end
+    redis.call('ZADD', ctx.pre .. new, score, c.id)
 end
 
 -- Appends one transcript entry and its event; updates c.last_seq / c.updated_at.
@@ -233,7 +266,7 @@ end
 -- Returns the conversation's state JSON (encoded once, shared by events and the result).
 local function commit(ctx, c)
     save_conv(ctx, c)
-    requeue(ctx, c)
+    reindex(ctx, c)
     local cj = conv_state_json(c)
     local head = '{"conv":"' .. c.id .. '","conversation":' .. cj .. ',"type":"'
     for _, ev in ipairs(ctx.events) do
@@ -305,8 +338,11 @@ local function fast_append(a, pre, dk, v)
     v[18] = tostring((tonumber(v[18]) or 0) + 1)
     if was_awaiting == '' then v[13] = ts end
     redis.call('HSET', pre .. 'conv:' .. cid, 's', cmsgpack.pack(v))
-    if was_awaiting == '' then
+    if was_awaiting == '' then -- idle -> queue (what reindex() would do)
+        redis.call('ZREM', pre .. 'idle', cid)
         redis.call('ZADD', pre .. 'queue', queue_score(ts, v[4]), cid)
+        redis.call('HINCRBY', pre .. 'counts', 'idle:' .. v[2], -1)
+        redis.call('HINCRBY', pre .. 'counts', 'queue:' .. v[2], 1)
     end
     local st = state_json(cid, v[3], v[4], v[5], v[13], seq, v[18], ts)
     redis.call('XADD', pre .. 'events', 'MAXLEN', '~', a.events_maxlen or 100000, '*', 'conv', cid,
@@ -363,7 +399,6 @@ local function ingest(keys, argv)
         c.status = 'open'
         c.resolved_at = ''
         c.snooze_until = ''
-        redis.call('ZREM', ctx.pre .. 'snoozed', c.id)
     end
     if c.subject == '' and a.subject then c.subject = a.subject end
     if a.contact.name and a.contact.name ~= '' then c.contact_name = a.contact.name end
@@ -413,6 +448,11 @@ local function reply(keys, argv)
     c.msgs = tostring((tonumber(c.msgs) or 0) + 1)
     c.last_message_at = tostring(ctx.now)
     if a.author.type == 'staff' then
+        if c.awaiting_since ~= '' then -- a response time sample for honest wait estimates
+            redis.call('XADD', ctx.pre .. 'rt', 'MAXLEN', '~', 1000, '*',
+                       'ms', ctx.now - tonumber(c.awaiting_since), 'channel', c.channel,
+                       'first', c.first_response_at == '' and '1' or '0')
+        end
         c.awaiting_since = ''
         if c.first_response_at == '' then c.first_response_at = tostring(ctx.now) end
     end
@@ -447,13 +487,14 @@ local function note(keys, argv)
     return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
 end
 
--- State changes: claim, release, resolve, reopen, snooze, priority, tags.
+-- State changes: claim, release, resolve, reopen, snooze, priority, tags, handoff.
 local ACTIONS = {}
 
 function ACTIONS.claim(ctx, c, a)
     if c.assignee == a.author.id then return nil end
-    if c.assignee ~= '' and not (a.steal and a.admin) then
-        return err('CONFLICT', 'held by ' .. c.assignee)
+    if c.assignee ~= '' and not a.steal then return err('CONFLICT', 'held by ' .. c.assignee) end
+    if c.assignee ~= '' and not a.admin then
+        return err('FORBIDDEN', 'only admins may steal a claim held by ' .. c.assignee)
     end
     local prev = c.assignee
     c.assignee = a.author.id
@@ -477,7 +518,6 @@ function ACTIONS.resolve(ctx, c, a)
     c.resolved_at = tostring(ctx.now)
     c.awaiting_since = ''
     c.snooze_until = ''
-    redis.call('ZREM', ctx.pre .. 'snoozed', c.id)
     return event_entry(ctx, c, 'resolved', a.author)
 end
 
@@ -487,7 +527,6 @@ function ACTIONS.reopen(ctx, c, a)
     c.status = 'open'
     c.resolved_at = ''
     c.snooze_until = ''
-    redis.call('ZREM', ctx.pre .. 'snoozed', c.id)
     return event_entry(ctx, c, 'reopened', a.author, {from = from})
 end
 
@@ -498,7 +537,6 @@ function ACTIONS.snooze(ctx, c, a)
     end
     c.status = 'snoozed'
     c.snooze_until = tostring(until_ms)
-    redis.call('ZADD', ctx.pre .. 'snoozed', until_ms, c.id)
     return event_entry(ctx, c, 'snoozed', a.author, {['until'] = until_ms})
 end
 
@@ -521,6 +559,20 @@ function ACTIONS.tags(ctx, c, a)
     end
     c.tags = #tags > 0 and cjson.encode(tags) or '[]'
     return event_entry(ctx, c, 'tagged', a.author, {tags = #tags > 0 and tags or EMPTY})
+end
+
+-- handoff: a bot passes the conversation to humans: open, and awaiting a staff reply.
+function ACTIONS.handoff(ctx, c, a)
+    local from = c.status
+    if from ~= 'open' then
+        c.status = 'open'
+        c.resolved_at = ''
+        c.snooze_until = ''
+    end
+    if c.awaiting_since == '' then c.awaiting_since = tostring(ctx.now) end
+    local reason = type(a.reason) == 'string' and a.reason or nil
+    return event_entry(ctx, c, 'handoff', a.author,
+                       {reason = reason, from = from ~= 'open' and from or nil})
 end
 
 local function act(keys, argv)
@@ -546,6 +598,16 @@ local function get(keys, argv)
     return conv_json(c)
 end
 
+-- latest: the contact's latest conversation on a channel (its full state), or null.
+local function latest(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = {pre = a.prefix .. '{' .. a.shard .. '}:'}
+    local cid = redis.call('HGET', ctx.pre .. 'cl:' .. a.contact, a.channel)
+    local c = cid and load_conv(ctx, cid)
+    if not c then return 'null' end
+    return conv_json(c)
+end
+
 -- messages: a page of the transcript after `after` (exclusive), oldest first.
 local function messages(keys, argv)
     local a = cjson.decode(argv[1])
@@ -564,9 +626,174 @@ local function messages(keys, argv)
     return '{"items":[' .. table.concat(items, ',') .. '],"next":' .. nxt .. '}'
 end
 
+-- wake: snoozed conversations whose time has come go back to open and to the queue, each
+-- with a `woke` event. ZRANGE and ZREM run in one call: exactly once across nodes. At most
+-- #ids per call (one event id each); "more" says another call has work.
+local function wake(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local key = ctx.pre .. 'snoozed'
+    local due = redis.call('ZRANGE', key, '-inf', ctx.now, 'BYSCORE', 'LIMIT', 0, #ctx.ids)
+    local woke = {}
+    for _, cid in ipairs(due) do
+        redis.call('ZREM', key, cid)
+        local c = load_conv(ctx, cid)
+        if c and c.status == 'snoozed' then
+            ctx.events = {}
+            local due_at = tonumber(c.snooze_until)
+            c.status = 'open'
+            c.snooze_until = ''
+            if c.awaiting_since == '' then c.awaiting_since = tostring(ctx.now) end
+            event_entry(ctx, c, 'woke', nil, {['until'] = due_at})
+            commit(ctx, c)
+            woke[#woke + 1] = '"' .. cid .. '"'
+        end
+    end
+    return '{"woke":[' .. table.concat(woke, ',') .. '],"more":' .. bool(#due == #ctx.ids) .. '}'
+end
+
+-- list: one shard's page of a cross-shard conversation list (core/store_shards.c merges).
+-- a.phases: the indexes to walk in order, {k = name, desc = bool}; a.cursor: {phase
+-- (1-based), score, id} to continue after; filters a.assignee ('' = unassigned) and
+-- a.channel. Returns up to limit+1 items [phase, score, id, conversation], and `upto`:
+-- the position through which the answer is complete (null when the shard is exhausted).
+local function list(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = {pre = a.prefix .. '{' .. a.shard .. '}:'}
+    local want, budget = a.limit + 1, a.budget or 500
+    local cur = a.cursor
+    local items, scanned = {}, 0
+    for pi = cur and cur[1] or 1, #a.phases do
+        local ph = a.phases[pi]
+        local key = ctx.pre .. ph.k
+        local from = cur and cur[1] == pi and cur[2]
+        local lo = from and string.format('%d', from) -- no %.14g rounding of big scores
+        local offset = 0
+        while true do
+            local r
+            if ph.desc then
+                r = redis.call('ZRANGE', key, lo or '+inf', '-inf', 'BYSCORE', 'REV', 'LIMIT',
+                               offset, 100, 'WITHSCORES')
+            else
+                r = redis.call('ZRANGE', key, lo or '-inf', '+inf', 'BYSCORE', 'LIMIT', offset,
+                               100, 'WITHSCORES')
+            end
+            offset = offset + #r / 2
+            for i = 1, #r, 2 do
+                local id, score = r[i], tonumber(r[i + 1])
+                local seen = from and score == from and
+                    ((ph.desc and id >= cur[3]) or (not ph.desc and id <= cur[3]))
+                if not seen then
+                    scanned = scanned + 1
+                    local c = load_conv(ctx, id)
+                    if c and (not a.channel or c.channel == a.channel) and
+                        (not a.assignee or c.assignee == a.assignee) then
+                        items[#items + 1] = string.format('[%d,%d,"%s",%s]', pi, score, id,
+                                                          conv_json(c))
+                    end
+                    if #items >= want or scanned >= budget then
+                        return '{"items":[' .. table.concat(items, ',') .. '],"upto":' ..
+                               string.format('[%d,%d,"%s"]', pi, score, id) .. '}'
+                    end
+                end
+            end
+            if #r < 200 then break end
+        end
+    end
+    return '{"items":[' .. table.concat(items, ',') .. '],"upto":null}'
+end
+
+-- contact_convs: a contact's conversations in this shard, newest first (at most 1000).
+local function contact_convs(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = {pre = a.prefix .. '{' .. a.shard .. '}:'}
+    local ids = redis.call('ZRANGE', ctx.pre .. 'cc:' .. a.contact, 0, 999, 'REV')
+    local out = {}
+    for _, cid in ipairs(ids) do
+        local c = load_conv(ctx, cid)
+        if c then out[#out + 1] = conv_json(c) end
+    end
+    return '[' .. table.concat(out, ',') .. ']'
+end
+
+-- Points cl:<into> at the newer of its and cl:<from>'s conversation on every channel.
+local function merge_latest(ctx, from, into)
+    local cl_from, cl_into = ctx.pre .. 'cl:' .. from, ctx.pre .. 'cl:' .. into
+    local cc = ctx.pre .. 'cc:' .. into
+    local r = redis.call('HGETALL', cl_from)
+    for i = 1, #r, 2 do
+        local cur = redis.call('HGET', cl_into, r[i])
+        local cur_t = cur and tonumber(redis.call('ZSCORE', cc, cur))
+        local new_t = tonumber(redis.call('ZSCORE', cc, r[i + 1]))
+        if new_t and (not cur_t or new_t > cur_t) then
+            redis.call('HSET', cl_into, r[i], r[i + 1])
+        end
+    end
+    redis.call('DEL', cl_from)
+end
+
+-- merge: moves contact a.from's conversations of this shard to contact a.into, each
+-- with a `merged` event; at most #ids per call ("more" says call again). Idempotent: a
+-- moved conversation is no longer in cc:<from>, so a retry never moves it twice.
+local function merge(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local cc_from, cc_into = ctx.pre .. 'cc:' .. a.from, ctx.pre .. 'cc:' .. a.into
+    local r = redis.call('ZRANGE', cc_from, 0, #ctx.ids - 1, 'WITHSCORES')
+    local moved = {}
+    for i = 1, #r, 2 do
+        local cid = r[i]
+        local c = load_conv(ctx, cid)
+        if c then
+            ctx.events = {}
+            c.contact_id = a.into
+            if a.name and a.name ~= '' then c.contact_name = a.name end
+            event_entry(ctx, c, 'merged', a.author, {from = a.from, into = a.into})
+            commit(ctx, c)
+            moved[#moved + 1] = '"' .. cid .. '"'
+        end
+        redis.call('ZADD', cc_into, r[i + 1], cid)
+        redis.call('ZREM', cc_from, cid)
+    end
+    local more = redis.call('EXISTS', cc_from) == 1
+    if not more then merge_latest(ctx, a.from, a.into) end
+    return '{"moved":[' .. table.concat(moved, ',') .. '],"more":' .. bool(more) .. '}'
+end
+
+-- stats: the shard's index sizes, per-channel counts and recent first-response times.
+local function stats(keys, argv)
+    local a = cjson.decode(argv[1])
+    local pre = a.prefix .. '{' .. a.shard .. '}:'
+    local p = {}
+    for _, k in ipairs({'queue', 'idle', 'pending', 'snoozed', 'resolved'}) do
+        p[#p + 1] = '"' .. k .. '":' .. redis.call('ZCARD', pre .. k)
+    end
+    local counts = {}
+    local r = redis.call('HGETALL', pre .. 'counts')
+    for i = 1, #r, 2 do counts[#counts + 1] = cjson.encode(r[i]) .. ':' .. tonumber(r[i + 1]) end
+    local rt = {}
+    local s = redis.call('XREVRANGE', pre .. 'rt', '+', '-', 'COUNT', a.samples or 1000)
+    for _, e in ipairs(s) do
+        local f = {}
+        for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+        if f.first == '1' and tonumber(f.ms) then
+            rt[#rt + 1] = '[' .. tonumber(f.ms) .. ',' .. cjson.encode(f.channel or '') .. ']'
+        end
+    end
+    return '{' .. table.concat(p, ',') .. ',"counts":{' .. table.concat(counts, ',') ..
+           '},"first_response":[' .. table.concat(rt, ',') .. ']}'
+end
+
 redis.register_function('sb_ingest', ingest)
 redis.register_function('sb_reply', reply)
 redis.register_function('sb_note', note)
 redis.register_function('sb_act', act)
 redis.register_function{function_name = 'sb_get', callback = get, flags = {'no-writes'}}
+redis.register_function{function_name = 'sb_latest', callback = latest, flags = {'no-writes'}}
 redis.register_function{function_name = 'sb_messages', callback = messages, flags = {'no-writes'}}
+redis.register_function('sb_wake', wake)
+redis.register_function('sb_merge', merge)
+redis.register_function{function_name = 'sb_list', callback = list, flags = {'no-writes'}}
+redis.register_function{function_name = 'sb_contact_convs', callback = contact_convs,
+                        flags = {'no-writes'}}
+redis.register_function{function_name = 'sb_stats', callback = stats, flags = {'no-writes'}}

@@ -3,7 +3,8 @@
  * The store of store.h: builds each operation's JSON arguments, calls the matching
  * function of functions.lua with FCALL on the conversation's shard, and turns the
  * reply back into JSON for the caller. Also resolves contacts (ident -> contact) and
- * looks up hashed bearer tokens, which live outside the shards.
+ * looks up hashed bearer tokens, which live outside the shards. Operations that span
+ * every shard (lists, contacts, merge, stats, wake-ups) are in store_shards.c.
  */
 #include "core/store.h"
 
@@ -15,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/store_internal.h"
 #include "core/util.h"
 
 extern const unsigned char sb_functions_lua[];
@@ -139,7 +141,11 @@ void sb_store_on_disconnect(sb_store_t *st)
 static void on_fcall(sb_redis_t *r, redisReply *reply, int status, void *data)
 {
     call_t *c = data;
-    if (status == SB_EREDIS && reply && reply->str) {
+    if (!c->cb) {
+        if (status)
+            SB_LOG_WARN("store.fcall", "err=%s reply=\"%s\"", sb_err_name(status),
+                        reply && reply->str ? reply->str : "");
+    } else if (status == SB_EREDIS && reply && reply->str) {
         int code = sb_store_error_code(reply->str);
         const char *sp = strchr(reply->str, ' ');
         c->cb(code, NULL, sp ? sp + 1 : reply->str, c->data);
@@ -162,12 +168,11 @@ static void on_fcall(sb_redis_t *r, redisReply *reply, int status, void *data)
     sb_free(c);
 }
 
-/* Calls function fn on the shard of `route_id` with args (stolen). */
-static int fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, sb_store_cb cb,
-                 void *data)
+int sb__store_fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, int nids,
+                    sb_store_cb cb, void *data)
 {
     json_t *ids = json_array();
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < nids; i++) {
         char id[SB_ID_MAX];
         sb_id_new("m_", id);
         json_array_append_new(ids, json_string(id));
@@ -193,7 +198,19 @@ static int fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, s
     return rc;
 }
 
-static json_t *actor_json(const sb_actor_t *who)
+/* Calls function fn on a shard with args (stolen) and the 3 ids one message needs. */
+static int fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, sb_store_cb cb,
+                 void *data)
+{
+    return sb__store_fcall(st, fn, shard, args, 3, cb, data);
+}
+
+sb_redis_t *sb__store_redis(sb_store_t *st)
+{
+    return st->redis;
+}
+
+json_t *sb__store_actor_json(const sb_actor_t *who)
 {
     json_t *a = json_object();
     json_object_set_new(a, "type", json_string(who->type ? who->type : "system"));
@@ -277,7 +294,7 @@ static json_t *conv_args(const char *conv, const sb_actor_t *who)
 {
     json_t *a = json_object();
     json_object_set_new(a, "conv", json_string(conv));
-    json_object_set_new(a, "author", actor_json(who));
+    json_object_set_new(a, "author", sb__store_actor_json(who));
     if (who->admin)
         json_object_set_new(a, "admin", json_true());
     return a;
@@ -331,8 +348,8 @@ int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_
         json_t *v;
         json_object_foreach(args, k, v)
         {
-            if (strcmp(k, "steal") == 0 || strcmp(k, "until") == 0 ||
-                strcmp(k, "priority") == 0 || strcmp(k, "tags") == 0)
+            if (strcmp(k, "steal") == 0 || strcmp(k, "until") == 0 || strcmp(k, "priority") == 0 ||
+                strcmp(k, "tags") == 0 || strcmp(k, "reason") == 0)
                 json_object_set(a, k, v);
         }
     }
@@ -381,10 +398,25 @@ static void resolve_done(resolve_ctx_t *rc, int status, const char *id, bool cre
     sb_free(rc);
 }
 
-static void on_contact_hset(sb_redis_t *r, redisReply *reply, int status, void *data)
+static void on_contact_idents(sb_redis_t *r, redisReply *reply, int status, void *data)
 {
     resolve_ctx_t *rc = data;
     resolve_done(rc, status, rc->id, true);
+}
+
+/* The contact exists; record its first handle in its idents set (used by merges). */
+static void on_contact_hset(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    resolve_ctx_t *rc = data;
+    if (status) {
+        resolve_done(rc, status, NULL, false);
+        return;
+    }
+    char key[128];
+    snprintf(key, sizeof(key), "%scontact:%s:idents", rc->st->prefix, rc->id);
+    const char *argv[] = {"SADD", key, rc->handle};
+    if (sb_redis_command_argv(rc->st->redis, on_contact_idents, rc, 0, 3, argv, NULL) != 0)
+        resolve_done(rc, SB_EUNAVAILABLE, NULL, false);
 }
 
 static void on_ident_set(sb_redis_t *r, redisReply *reply, int status, void *data)
@@ -418,8 +450,8 @@ static void on_ident_set(sb_redis_t *r, redisReply *reply, int status, void *dat
         resolve_done(rc, SB_EUNAVAILABLE, NULL, false);
 }
 
-int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value,
-                             const char *name, const char *email, sb_store_cb cb, void *data)
+int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value, const char *name,
+                             const char *email, sb_store_cb cb, void *data)
 {
     if (!kind || !*kind || !value || !*value)
         return SB_EINVAL;
@@ -442,6 +474,237 @@ int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value
         sb_free(rc);
     }
     return err;
+}
+
+int sb_store_contact_latest(sb_store_t *st, const char *contact, const char *channel,
+                            sb_store_cb cb, void *data)
+{
+    if (!contact || !channel)
+        return SB_EINVAL;
+    json_t *a = json_pack("{s:s, s:s}", "contact", contact, "channel", channel);
+    return fcall(st, "sb_latest", sb_store_shard(st, contact), a, cb, data);
+}
+
+typedef struct ident_ctx {
+    sb_store_t *st;
+    sb_store_cb cb;
+    void *data;
+    char id[SB_ID_MAX]; /* the contact a SET points the handle at ("" for GET) */
+    char *handle;       /* "kind:value" */
+    unsigned pending;   /* idents set updates in flight after a SET */
+    int status;
+} ident_ctx_t;
+
+static void ident_done(ident_ctx_t *ic, int status, const char *id)
+{
+    if (status) {
+        ic->cb(status, NULL, sb_strerror(status), ic->data);
+    } else if (id) {
+        json_t *res = json_pack("{s:s}", "id", id);
+        ic->cb(0, res, NULL, ic->data);
+        json_decref(res);
+    } else {
+        ic->cb(SB_ENOTFOUND, NULL, "unknown handle", ic->data);
+    }
+    sb_free(ic->handle);
+    sb_free(ic);
+}
+
+static void on_ident_sets(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    ident_ctx_t *ic = data;
+    if (status && !ic->status)
+        ic->status = status;
+    if (--ic->pending == 0)
+        ident_done(ic, ic->status, ic->id);
+}
+
+/* After SET … GET: the handle joins its contact's idents set and leaves the old one's. */
+static void ident_sets(ident_ctx_t *ic, const char *old)
+{
+    sb_store_t *st = ic->st;
+    char key[128];
+    snprintf(key, sizeof(key), "%scontact:%s:idents", st->prefix, ic->id);
+    const char *add[] = {"SADD", key, ic->handle};
+    ic->pending = 1;
+    if (old && strcmp(old, ic->id) != 0) {
+        char okey[128];
+        snprintf(okey, sizeof(okey), "%scontact:%s:idents", st->prefix, old);
+        const char *rem[] = {"SREM", okey, ic->handle};
+        ic->pending++;
+        if (sb_redis_command_argv(st->redis, on_ident_sets, ic, 0, 3, rem, NULL) != 0)
+            on_ident_sets(st->redis, NULL, SB_EUNAVAILABLE, ic);
+    }
+    if (sb_redis_command_argv(st->redis, on_ident_sets, ic, 0, 3, add, NULL) != 0)
+        on_ident_sets(st->redis, NULL, SB_EUNAVAILABLE, ic);
+}
+
+static void on_ident(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    ident_ctx_t *ic = data;
+    char old[SB_ID_MAX] = "";
+    bool found = !status && reply->type == REDIS_REPLY_STRING;
+    if (found)
+        snprintf(old, sizeof(old), "%.*s", (int)reply->len, reply->str);
+    if (status || !ic->id[0])
+        ident_done(ic, status, found ? old : NULL);
+    else
+        ident_sets(ic, found ? old : NULL);
+}
+
+static int ident_cmd(sb_store_t *st, const char *kind, const char *value, const char *contact,
+                     sb_store_cb cb, void *data)
+{
+    if (!kind || !value || !*value)
+        return SB_EINVAL;
+    ident_ctx_t *ic = SB_NEW(ident_ctx_t);
+    ic->st = st;
+    ic->cb = cb;
+    ic->data = data;
+    ic->handle = sb_asprintf("%s:%s", kind, value);
+    if (contact)
+        snprintf(ic->id, sizeof(ic->id), "%s", contact);
+    char *key = sb_asprintf("%sident:%s", st->prefix, ic->handle);
+    const char *argv[] = {contact ? "SET" : "GET", key, contact, "GET"};
+    int rc = sb_redis_command_argv(st->redis, on_ident, ic, 0, contact ? 4 : 2, argv, NULL);
+    sb_free(key);
+    if (rc) {
+        sb_free(ic->handle);
+        sb_free(ic);
+    }
+    return rc;
+}
+
+int sb_store_ident_get(sb_store_t *st, const char *kind, const char *value, sb_store_cb cb,
+                       void *data)
+{
+    return ident_cmd(st, kind, value, NULL, cb, data);
+}
+
+int sb_store_ident_set(sb_store_t *st, const char *kind, const char *value, const char *contact,
+                       sb_store_cb cb, void *data)
+{
+    return ident_cmd(st, kind, value, contact, cb, data);
+}
+
+/* ---- Plain commands with a generic {"id"} / ok reply ---- */
+
+typedef struct simple_ctx {
+    sb_store_cb cb;
+    void *data;
+    char id[SB_ID_MAX];
+} simple_ctx_t;
+
+static void on_simple(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    simple_ctx_t *sc = data;
+    if (sc->cb) {
+        if (status) {
+            sc->cb(status, NULL, reply && reply->str ? reply->str : sb_strerror(status), sc->data);
+        } else {
+            json_t *res = json_pack("{s:s}", "id", sc->id);
+            sc->cb(0, res, NULL, sc->data);
+            json_decref(res);
+        }
+    }
+    sb_free(sc);
+}
+
+static int simple(sb_store_t *st, const char *id, int argc, const char **argv, sb_store_cb cb,
+                  void *data)
+{
+    simple_ctx_t *sc = SB_NEW(simple_ctx_t);
+    sc->cb = cb;
+    sc->data = data;
+    snprintf(sc->id, sizeof(sc->id), "%s", id ? id : "");
+    int rc = sb_redis_command_argv(st->redis, on_simple, sc, 0, argc, argv, NULL);
+    if (rc)
+        sb_free(sc);
+    return rc;
+}
+
+int sb_store_contact_set(sb_store_t *st, const char *contact, const char *field, const char *value,
+                         sb_store_cb cb, void *data)
+{
+    if (!contact || !field || !value)
+        return SB_EINVAL;
+    char key[128];
+    snprintf(key, sizeof(key), "%scontact:%s", st->prefix, contact);
+    const char *argv[] = {"HSET", key, field, value};
+    return simple(st, contact, 4, argv, cb, data);
+}
+
+int sb_store_publish(sb_store_t *st, const char *conv, const char *json, sb_store_cb cb, void *data)
+{
+    if (!conv || !json)
+        return SB_EINVAL;
+    char key[128], maxlen[24];
+    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, sb_store_shard(st, conv));
+    snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)st->opts.events_maxlen);
+    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "conv", conv, "e", json};
+    return simple(st, conv, 10, argv, cb, data);
+}
+
+typedef struct rt_ctx {
+    sb_store_cb cb;
+    void *data;
+    unsigned pending;
+    int status;
+    json_t *samples;
+} rt_ctx_t;
+
+static void on_rt(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    rt_ctx_t *rc = data;
+    if (status) {
+        rc->status = status;
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            redisReply *e = reply->element[i];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[1]->type != REDIS_REPLY_ARRAY)
+                continue;
+            redisReply *f = e->element[1];
+            json_t *s = json_object();
+            for (size_t k = 0; k + 1 < f->elements; k += 2) {
+                if (strcmp(f->element[k]->str, "ms") == 0)
+                    json_object_set_new(s, "ms", json_integer(atoll(f->element[k + 1]->str)));
+                else if (strcmp(f->element[k]->str, "channel") == 0)
+                    json_object_set_new(s, "channel", json_string(f->element[k + 1]->str));
+            }
+            json_array_append_new(rc->samples, s);
+        }
+    }
+    if (--rc->pending > 0)
+        return;
+    if (rc->status) {
+        rc->cb(rc->status, NULL, sb_strerror(rc->status), rc->data);
+    } else {
+        json_t *res = json_pack("{s:O}", "samples", rc->samples);
+        rc->cb(0, res, NULL, rc->data);
+        json_decref(res);
+    }
+    json_decref(rc->samples);
+    sb_free(rc);
+}
+
+int sb_store_response_times(sb_store_t *st, unsigned per_shard, sb_store_cb cb, void *data)
+{
+    rt_ctx_t *rc = SB_NEW(rt_ctx_t);
+    rc->cb = cb;
+    rc->data = data;
+    rc->samples = json_array();
+    rc->pending = st->opts.shards;
+    char count[16];
+    snprintf(count, sizeof(count), "%u", per_shard ? per_shard : 50);
+    for (unsigned i = 0; i < st->opts.shards; i++) {
+        char key[128];
+        snprintf(key, sizeof(key), "%s{%u}:rt", st->prefix, i);
+        const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
+        if (sb_redis_command_argv(st->redis, on_rt, rc, 0, 6, argv, NULL) != 0)
+            on_rt(st->redis, NULL, SB_EUNAVAILABLE, rc);
+    }
+    return 0;
 }
 
 /* ---- Tokens ---- */

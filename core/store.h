@@ -38,11 +38,11 @@ typedef struct sb_store_opts {
 
 /** A customer message to ingest. Strings are borrowed for the call. */
 typedef struct sb_ingest {
-    const char *channel;       /* webchat, email, mastodon, bluesky, api */
-    const char *contact_id;    /* resolved contact (ct_…) */
-    const char *contact_name;  /* optional */
+    const char *channel;      /* webchat, email, mastodon, bluesky, api */
+    const char *contact_id;   /* resolved contact (ct_…) */
+    const char *contact_name; /* optional */
     bool contact_verified;
-    const char *conv;          /* optional: append to this conversation */
+    const char *conv; /* optional: append to this conversation */
     const char *text;
     const char *subject;       /* optional */
     const char *external_id;   /* optional: idempotency per channel */
@@ -100,8 +100,11 @@ int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const
                   const char *client_id, sb_store_cb cb, void *data);
 
 /**
- * A state change: action is claim, release, resolve, reopen, snooze, priority or tags;
- * args (borrowed, may be NULL) carries "steal", "until", "priority", "tags".
+ * A state change: action is claim, release, resolve, reopen, snooze, priority, tags or
+ * handoff; args (borrowed, may be NULL) carries "steal", "until", "priority", "tags",
+ * "reason". A claim held by someone else fails with SB_ECONFLICT, or with SB_EFORBIDDEN
+ * when a non-admin asks to steal it. handoff (bot -> humans) reopens the conversation
+ * if needed and puts it in the queue as awaiting a reply.
  * Result {"changed":b,"event":{…}|null,"conversation":{…}}.
  */
 int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_actor_t *who,
@@ -116,10 +119,103 @@ int sb_store_messages(sb_store_t *st, const char *conv, const char *after, unsig
 
 /**
  * Finds or creates the contact for a handle (kind "email", "api", "visitor", …).
- * Result {"id":"ct_…","created":b}. name/email (optional) are stored on creation.
+ * Result {"id":"ct_…","created":b}. name/email (optional) are stored on creation, and the
+ * handle joins the new contact's set of handles (`<prefix>contact:<id>:idents`).
  */
-int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value,
-                             const char *name, const char *email, sb_store_cb cb, void *data);
+int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value, const char *name,
+                             const char *email, sb_store_cb cb, void *data);
+
+/** The contact's latest conversation on a channel: its state, or JSON null (status 0). */
+int sb_store_contact_latest(sb_store_t *st, const char *contact, const char *channel,
+                            sb_store_cb cb, void *data);
+
+/** Reads a handle: result {"id":"ct_…"} or SB_ENOTFOUND. */
+int sb_store_ident_get(sb_store_t *st, const char *kind, const char *value, sb_store_cb cb,
+                       void *data);
+
+/**
+ * Points a handle at a contact (replacing). Result {"id":…}. Keeps the contacts' sets
+ * of handles (`<prefix>contact:<id>:idents`, used by merges) in step.
+ */
+int sb_store_ident_set(sb_store_t *st, const char *kind, const char *value, const char *contact,
+                       sb_store_cb cb, void *data);
+
+/** Sets one field of a contact's hash (name, email…). Result {"id":…}. */
+int sb_store_contact_set(sb_store_t *st, const char *contact, const char *field, const char *value,
+                         sb_store_cb cb, void *data);
+
+/**
+ * Publishes an ephemeral event (typing, presence) on the conversation's shard events
+ * stream: delivered live like any event, never part of the transcript. json is the
+ * whole event object. cb may be NULL.
+ */
+int sb_store_publish(sb_store_t *st, const char *conv, const char *json, sb_store_cb cb,
+                     void *data);
+
+/**
+ * Recent staff response times (ms from the oldest unanswered customer message to the
+ * human reply), newest first, up to `per_shard` from every shard:
+ * {"samples":[{"ms":N,"channel":"…"},…]}.
+ */
+int sb_store_response_times(sb_store_t *st, unsigned per_shard, sb_store_cb cb, void *data);
+
+/* ---- Operations over every shard (store_shards.c) ---- */
+
+/** A conversation list query (GET /v1/conversations). Strings are borrowed for the call. */
+typedef struct sb_list_query {
+    const char *status;   /* open (default), pending, snoozed, resolved or all */
+    const char *assignee; /* NULL or "any": anyone; "none": unassigned; else a staff id */
+    const char *channel;  /* NULL: every channel */
+    unsigned limit;       /* 1..200; 0 = 50 */
+    const char *cursor;   /* the "next" of the previous page, or NULL for the first */
+} sb_list_query_t;
+
+/**
+ * Lists conversations across all shards, most urgent first: status open walks the queue
+ * (awaiting a reply, by SLA urgency) and then the open conversations nobody waits on
+ * (oldest first); pending and snoozed are oldest first / soonest wake-up first; resolved
+ * is newest first; all is those in that order. Result {"items":[conversation…],
+ * "next":cursor|null}; a page may hold fewer than limit items while next is not null.
+ * Returns SB_EINVAL for an unknown status, a limit over 200 or a malformed cursor.
+ */
+int sb_store_list(sb_store_t *st, const sb_list_query_t *q, sb_store_cb cb, void *data);
+
+/**
+ * A contact: its hash fields (id, name, email, handle, created_at, merged_into…) plus
+ * "handles" (every ident pointing at it) and "conversations" (all of them, every channel
+ * and shard, newest first). SB_ENOTFOUND when it has neither fields nor conversations.
+ */
+int sb_store_contact_get(sb_store_t *st, const char *contact, sb_store_cb cb, void *data);
+
+/**
+ * Merges contact `other` into `into`: other is marked merged_into, fields `into` lacks
+ * are copied, every handle of other is pointed at into, and other's conversations (on
+ * every shard) become into's, each with a `merged` event by `who`. Several round trips,
+ * each idempotent: after a failure, calling it again finishes the job. Result
+ * {"id":into,"merged":other,"moved":[cid…],"handles":[…]} (moved/handles: this call's).
+ * SB_EINVAL for bad ids or into == other; SB_ENOTFOUND when either contact is unknown;
+ * SB_ECONFLICT when into was merged away, or other was merged into a third contact.
+ */
+int sb_store_contact_merge(sb_store_t *st, const char *into, const char *other,
+                           const sb_actor_t *who, sb_store_cb cb, void *data);
+
+/**
+ * Queue and response-time figures over all shards: {"queue_depth":N,"open":N,
+ * "by_status":{…},"by_channel":{"<ch>":{"open":N,"queue":N}},"first_response_ms":
+ * {"<ch>":{"p50":ms,"p90":ms,"n":N}},"breaches":N}. Response times are the recent first
+ * staff replies (the last ~1000 samples of each shard).
+ */
+int sb_store_stats(sb_store_t *st, sb_store_cb cb, void *data);
+
+/** Conversations one sb_store_wake call wakes at most. */
+#define SB_STORE_WAKE_BATCH 8
+
+/**
+ * Wakes the snoozed conversations of one shard whose time has passed: each goes back to
+ * open and into the queue with a `woke` event, exactly once even with several nodes
+ * calling. Result {"woke":[cid…],"more":b}; more = call again, there may be others due.
+ */
+int sb_store_wake(sb_store_t *st, unsigned shard, sb_store_cb cb, void *data);
 
 /**
  * Looks up a bearer token (hashed with SHA-256): result is the token's hash fields

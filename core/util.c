@@ -8,7 +8,9 @@
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +61,9 @@ void sb_id_new(const char *prefix, char out[SB_ID_MAX])
         ms >>= 5;
     }
     unsigned char rnd[16];
-    sb_random_bytes(rnd, sizeof(rnd));
+    /* OpenSSL's DRBG: ids need uniqueness, and a syscall per id cost a third of an ingest. */
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        sb_random_bytes(rnd, sizeof(rnd));
     for (int i = 0; i < 16; i++)
         u[10 + i] = b32[rnd[i] & 31];
     u[26] = '\0';
@@ -67,9 +71,22 @@ void sb_id_new(const char *prefix, char out[SB_ID_MAX])
 
 void sb_id_new_in_shard(const char *prefix, unsigned shard, unsigned shards, char out[SB_ID_MAX])
 {
-    do {
-        sb_id_new(prefix, out);
-    } while (shards > 1 && sb_shard_of(out, shards) != shard);
+    sb_id_new(prefix, out);
+    if (shards <= 1)
+        return;
+    /* Walk the last two characters (1024 choices) until crc16 lands in the shard. */
+    size_t n = strlen(out);
+    for (;;) {
+        for (int a = 0; a < 32; a++) {
+            for (int b = 0; b < 32; b++) {
+                out[n - 2] = b32[a];
+                out[n - 1] = b32[b];
+                if (sb_shard_of(out, shards) == shard)
+                    return;
+            }
+        }
+        sb_id_new(prefix, out); /* no hit (shards > 1024): draw again */
+    }
 }
 
 bool sb_id_valid(const char *s, const char *prefix)
@@ -83,14 +100,25 @@ bool sb_id_valid(const char *s, const char *prefix)
     return true;
 }
 
-uint16_t sb_crc16(const char *buf, size_t len)
+static uint16_t crc16_table[256];
+
+static void crc16_init(void)
 {
-    uint16_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+    for (int i = 0; i < 256; i++) {
+        uint16_t crc = (uint16_t)(i << 8);
         for (int k = 0; k < 8; k++)
             crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        crc16_table[i] = crc;
     }
+}
+
+uint16_t sb_crc16(const char *buf, size_t len)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc16_init);
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++)
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ (unsigned char)buf[i]) & 0xff]);
     return crc;
 }
 

@@ -89,8 +89,7 @@ void sb__api_fail(api_call_t *c, int status, const char *code, const char *fmt, 
     va_end(ap);
     sb_http_req_t *req = c->req;
     if (req) {
-        SB_LOG_DEBUG("api.error", "path=%s status=%d code=%s", sb_http_req_path(req), status,
-                     code);
+        SB_LOG_DEBUG("api.error", "path=%s status=%d code=%s", sb_http_req_path(req), status, code);
         sb_http_req_on_close(req, NULL, NULL);
         c->req = NULL;
         if (status == 503)
@@ -142,8 +141,8 @@ bool sb__api_parse_body(api_call_t *c)
         sb_http_req_t *req = c->req;
         sb_http_req_on_close(req, NULL, NULL);
         c->req = NULL;
-        json_t *e = json_pack("{s:{s:s, s:s, s:i, s:i}}", "error", "code", "bad_request",
-                              "message", msg, "line", je.line, "column", je.column);
+        json_t *e = json_pack("{s:{s:s, s:s, s:i, s:i}}", "error", "code", "bad_request", "message",
+                              msg, "line", je.line, "column", je.column);
         sb_http_respond_json(req, 400, e);
         json_decref(e);
         sb__api_call_free(c);
@@ -223,6 +222,38 @@ void sb__api_actor(const api_call_t *c, sb_actor_t *out)
     out->admin = role_level(json_string_value(json_object_get(c->who, "role"))) >= SB_ROLE_ADMIN;
 }
 
+/* ---- Connectors ---- */
+
+int sb_app_connectors_start(sb_app_t *app)
+{
+    app->connector_env = (sb_connector_env_t){.loop = app->loop,
+                                              .cfg = app->cfg,
+                                              .store = app->store,
+                                              .events = app->events,
+                                              .http = app->http,
+                                              .msgs_in = app->msgs_in,
+                                              .msgs_out = app->msgs_out};
+    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
+        int rc = sb_connectors[i]->start(&app->connector_env, &app->connector_state[i]);
+        if (rc) {
+            SB_LOG_ERROR("connector.start", "name=%s err=%s", sb_connectors[i]->name,
+                         sb_err_name(rc));
+            return rc;
+        }
+        SB_LOG_INFO("connector.start", "name=%s", sb_connectors[i]->name);
+    }
+    return 0;
+}
+
+void sb_app_connectors_stop(sb_app_t *app)
+{
+    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
+        if (app->connector_state[i])
+            sb_connectors[i]->stop(app->connector_state[i]);
+        app->connector_state[i] = NULL;
+    }
+}
+
 /* ---- The API object ---- */
 
 sb_api_t *sb_api_new(sb_app_t *app)
@@ -231,6 +262,8 @@ sb_api_t *sb_api_new(sb_app_t *app)
     api->app = app;
     sb__api_ops_routes(app);
     sb__api_conv_routes(app);
+    sb__api_staff_routes(app);
+    sb__api_assets_routes(app);
     api->sse = sb__api_sse_new(app);
     return api;
 }

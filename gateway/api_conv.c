@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Conversation endpoints of the REST API (DESIGN §5): POST /v1/inbound (a bot, form or
- * any system posts a customer message), GET /v1/conversations/{id}, its messages,
- * staff/bot replies with the `based_on` collision check, notes, and state changes
- * (claim, release, resolve, reopen, snooze, priority, tags).
+ * any system posts a customer message), GET /v1/conversations (the list across shards,
+ * most urgent first, paged by cursor), GET /v1/conversations/{id}, its messages,
+ * staff/bot replies with the `based_on` collision check, notes, state changes (claim,
+ * release, resolve, reopen, snooze, priority, tags) and handoff (bot -> humans).
+ *
+ * Roles (checked by sb__api_authenticate from the minimum each handler names):
+ * bots (SB_ROLE_BOT) may post inbound messages, replies, notes and handoffs; everything
+ * else needs an agent or exec (SB_ROLE_AGENT); stealing a claim needs an admin (the
+ * actor's admin flag, enforced by the function).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -26,14 +32,12 @@ static bool check_text(api_call_t *c, const char *field, const char *text, size_
     else if (rc == SB_EUTF8)
         sb__api_fail(c, 400, "bad_request", "%s is not valid UTF-8", field);
     else if (rc != 0)
-        sb__api_fail(c, 400, "bad_request", "%s is required and must be a non-empty string",
-                     field);
+        sb__api_fail(c, 400, "bad_request", "%s is required and must be a non-empty string", field);
     return rc == 0;
 }
 
 /* Reads an optional string field bounded by max; answers 400 and returns false if bad. */
-static bool opt_str(api_call_t *c, const json_t *obj, const char *key, size_t max,
-                    const char **out)
+static bool opt_str(api_call_t *c, const json_t *obj, const char *key, size_t max, const char **out)
 {
     int bad = 0;
     *out = sb_json_opt_str(obj, key, &bad);
@@ -271,6 +275,77 @@ static void h_messages(sb_http_req_t *req, void *data)
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, messages_authed);
 }
 
+/* ---- GET /v1/conversations ---- */
+
+static bool one_of(const char *s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, set[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Reads ?status, ?assignee, ?channel, ?limit, ?cursor into q; answers 400 when bad. */
+static bool list_query(api_call_t *c, sb_list_query_t *q)
+{
+    static const char *const statuses[] = {"open", "pending", "snoozed", "resolved", "all"};
+    static const char *const assignees[] = {"me", "none", "any"};
+    q->status = sb_http_req_query(c->req, "status");
+    q->assignee = sb_http_req_query(c->req, "assignee");
+    q->channel = sb_http_req_query(c->req, "channel");
+    q->cursor = sb_http_req_query(c->req, "cursor");
+    const char *lim = sb_http_req_query(c->req, "limit");
+    if (q->status && !one_of(q->status, statuses, SB_ARRAY_LEN(statuses))) {
+        sb__api_fail(c, 400, "bad_request",
+                     "status must be open, pending, snoozed, resolved or all");
+        return false;
+    }
+    if (q->assignee && !one_of(q->assignee, assignees, SB_ARRAY_LEN(assignees)) &&
+        !sb_id_valid(q->assignee, "st_")) {
+        sb__api_fail(c, 400, "bad_request", "assignee must be me, none, any or a staff id");
+        return false;
+    }
+    if (q->assignee && strcmp(q->assignee, "me") == 0)
+        q->assignee = json_string_value(json_object_get(c->who, "id"));
+    if (q->channel && sb_app_channel_index(q->channel) < 0) {
+        sb__api_fail(c, 400, "bad_request",
+                     "channel must be one of webchat, email, mastodon, bluesky, api");
+        return false;
+    }
+    q->limit = 50;
+    if (lim) {
+        char *end;
+        long l = strtol(lim, &end, 10);
+        if (*end || end == lim || l < 1 || l > 200) {
+            sb__api_fail(c, 400, "bad_request", "limit must be 1..200");
+            return false;
+        }
+        q->limit = (unsigned)l;
+    }
+    return true;
+}
+
+static void list_authed(api_call_t *c)
+{
+    sb_list_query_t q = {0};
+    if (!list_query(c, &q))
+        return;
+    c->busy = true;
+    int rc = sb_store_list(c->app->store, &q, on_result, c);
+    if (rc) {
+        c->busy = false;
+        if (rc == SB_EINVAL)
+            sb__api_fail(c, 400, "bad_request", "cursor does not belong to this list");
+        else
+            sb__api_fail_store(c, rc, NULL);
+    }
+}
+
+static void h_list(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, list_authed);
+}
+
 /* ---- POST replies, notes and state changes ---- */
 
 static void on_posted(int status, json_t *result, const char *errmsg, void *data)
@@ -352,6 +427,9 @@ static void act_authed(api_call_t *c)
     sb_http_req_body(c->req, &len);
     if (len > 0 && !sb__api_parse_body(c))
         return;
+    const char *reason;
+    if (!opt_str(c, c->body, "reason", 1000, &reason))
+        return;
     const char *path = sb_http_req_path(c->req);
     const char *action = strrchr(path, '/') + 1;
     sb_actor_t who;
@@ -369,10 +447,17 @@ static void h_act(sb_http_req_t *req, void *data)
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, act_authed);
 }
 
+static void h_handoff(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, act_authed);
+}
+
 void sb__api_conv_routes(sb_app_t *app)
 {
     sb_http_server_t *s = app->http;
     sb_http_route(s, "POST", "/v1/inbound", h_inbound, app);
+    sb_http_route(s, "GET", "/v1/conversations", h_list, app);
+    sb_http_route(s, "POST", "/v1/conversations/{id}/handoff", h_handoff, app);
     sb_http_route(s, "GET", "/v1/conversations/{id}", h_get, app);
     sb_http_route(s, "GET", "/v1/conversations/{id}/messages", h_messages, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/messages", h_reply, app);

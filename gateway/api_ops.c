@@ -36,9 +36,8 @@ static void h_readyz(sb_http_req_t *req, void *data)
         return;
     }
     char msg[160];
-    snprintf(msg, sizeof(msg), "not ready: redis=%s functions=%s events=%s",
-             redis ? "up" : "down", functions ? "loaded" : "missing",
-             events ? "running" : "starting");
+    snprintf(msg, sizeof(msg), "not ready: redis=%s functions=%s events=%s", redis ? "up" : "down",
+             functions ? "loaded" : "missing", events ? "running" : "starting");
     sb_http_add_header(req, "Retry-After", "1");
     sb_http_respond_error(req, 503, "unavailable", msg);
 }
@@ -85,10 +84,10 @@ static void render(scrape_t *sc)
     sb_buf_puts(&b, "# HELP switchboard_messages_total Messages by channel and direction.\n"
                     "# TYPE switchboard_messages_total counter\n");
     for (int i = 0; i < 5; i++) {
-        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"in\"} %llu\n",
-                      names[i], (unsigned long long)app->msgs_in[i]);
-        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"out\"} %llu\n",
-                      names[i], (unsigned long long)app->msgs_out[i]);
+        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"in\"} %llu\n", names[i],
+                      (unsigned long long)app->msgs_in[i]);
+        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"out\"} %llu\n", names[i],
+                      (unsigned long long)app->msgs_out[i]);
     }
     sb_redis_stats_t rs;
     sb_redis_stats(app->redis, &rs);
@@ -100,8 +99,8 @@ static void render(scrape_t *sc)
                   "switchboard_redis_errors_total %llu\n"
                   "# HELP switchboard_redis_command_seconds Redis command latency.\n"
                   "# TYPE switchboard_redis_command_seconds histogram\n",
-                  sb_redis_connected(app->redis) ? 1 : 0,
-                  (unsigned long long)rs.reconnects, (unsigned long long)rs.errors);
+                  sb_redis_connected(app->redis) ? 1 : 0, (unsigned long long)rs.reconnects,
+                  (unsigned long long)rs.errors);
     uint64_t cum = 0;
     for (int i = 0; i < SB_REDIS_LAT_BUCKETS; i++) {
         cum += rs.lat_count[i];
@@ -122,6 +121,13 @@ static void render(scrape_t *sc)
                       "# HELP switchboard_queue_depth Open conversations awaiting a reply.\n"
                       "# TYPE switchboard_queue_depth gauge\nswitchboard_queue_depth %lld\n",
                       sc->queue_depth);
+    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
+        if (app->connector_state[i] && sb_connectors[i]->metrics) {
+            char part[2048];
+            sb_connectors[i]->metrics(app->connector_state[i], part, sizeof(part));
+            sb_buf_puts(&b, part);
+        }
+    }
     sb_http_req_t *req = sc->c->req;
     if (req) {
         sb_http_req_on_close(req, NULL, NULL);

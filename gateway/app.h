@@ -16,6 +16,7 @@
 #include "core/store.h"
 #include "gateway/embedded.h"
 #include "gateway/http.h"
+#include "connectors/connector.h"
 
 /** Channels we count messages for in /metrics. */
 #define SB_CHANNELS(X) X(webchat) X(email) X(mastodon) X(bluesky) X(api)
@@ -32,12 +33,19 @@ typedef struct sb_app {
     sb_events_t *events;
     sb_http_server_t *http;
     sb_api_t *api;
+    sb_connector_env_t connector_env;
+    void *connector_state[8]; /* parallel to sb_connectors[] */
     int64_t started_ms;
     uint64_t msgs_in[5], msgs_out[5]; /* by channel, in SB_CHANNELS order */
 } sb_app_t;
 
 /** Index of a channel name in SB_CHANNELS, or -1. */
 int sb_app_channel_index(const char *channel);
+
+/** Starts every built-in connector; 0 or the first error (logged). */
+int sb_app_connectors_start(sb_app_t *app);
+/** Stops the started connectors (before the HTTP server stops). */
+void sb_app_connectors_stop(sb_app_t *app);
 
 /** Registers every HTTP route of the API (api.c). */
 sb_api_t *sb_api_new(sb_app_t *app);

@@ -60,6 +60,8 @@ void sb__api_actor(const api_call_t *c, sb_actor_t *out);
 /** Route registration of the parts of the API. */
 void sb__api_ops_routes(sb_app_t *app);
 void sb__api_conv_routes(sb_app_t *app);
+void sb__api_staff_routes(sb_app_t *app);
+void sb__api_assets_routes(sb_app_t *app);
 void *sb__api_sse_new(sb_app_t *app);
 void sb__api_sse_free(void *sse);
 size_t sb__api_sse_count(const void *sse);

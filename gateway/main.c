@@ -23,6 +23,7 @@
 #include "core/util.h"
 #include "gateway/app.h"
 #include "gateway/version.h"
+#include "gateway/waker.h"
 
 static sb_app_t app;
 static uv_signal_t sig_int, sig_term;
@@ -94,6 +95,8 @@ static void shutdown_app(void)
         return;
     stopping = true;
     SB_LOG_INFO("shutdown", "phase=begin");
+    sb_app_waker_stop();
+    sb_app_connectors_stop(&app);
     sb_api_free(app.api);
     app.api = NULL;
     sb_http_server_stop(app.http, on_http_stopped, NULL);
@@ -150,6 +153,9 @@ static int start(void)
         return rc;
     }
     app.api = sb_api_new(&app);
+    sb_app_waker_start(&app);
+    if ((rc = sb_app_connectors_start(&app)) != 0)
+        return rc;
     SB_LOG_INFO("started", "version=%s listen=%s port=%d redis=%s public_url=%s", sb_version(),
                 cfg->listen, sb_http_server_port(app.http), app.embedded ? "embedded" : url,
                 cfg->public_url);
@@ -158,12 +164,10 @@ static int start(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"check", no_argument, NULL, 'k'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"help-config", no_argument, NULL, 'K'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'V'},      {"help-config", no_argument, NULL, 'K'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *path = NULL;
     bool check = false;
     int opt;

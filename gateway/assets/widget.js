@@ -19,6 +19,8 @@
   var script = document.currentScript ||
     document.querySelector('script[src*="widget.js"][data-site]');
   var site = (script && script.getAttribute('data-site')) || 'default';
+  /* No human reply this long after a message: offer to continue by email. */
+  var emailAfterMs = +((script && script.getAttribute('data-email-after')) || 120000);
   var origin = script ? new URL(script.src, location.href).origin : location.origin;
   var wsUrl = origin.replace(/^http/, 'ws') + '/v1/visitor/ws';
   var KEY = 'sb:' + site + ':';
@@ -32,9 +34,10 @@
 
   var state = {
     ws: null, open: false, connected: false, welcomed: false, attempt: 0, timer: null,
-    token: store.get('token'), lastSeq: store.get('last_seq'), conv: store.get('conv'),
+    /* lastSeq is per page: a fresh page has nothing rendered and asks for the whole history. */
+    token: store.get('token'), lastSeq: null, conv: store.get('conv'),
     identity: {}, pending: JSON.parse(store.get('pending') || '[]'), seen: {},
-    expectedMs: null, handlers: {}, typingTimer: null, lastTypingSent: 0, askedEmail: false
+    expectedMs: null, handlers: {}, typingTimer: null, lastTypingSent: 0, noReplyTimer: null
   };
 
   function emit(name, arg) {
@@ -92,7 +95,7 @@
   var emailForm = $('email-form'), emailInput = $('email');
 
   function fmtWait(ms) {
-    if (ms == null) return '';
+    if (ms == null) return 'A teammate will reply here as soon as possible';
     if (ms < 90 * 1000) return 'We usually reply in about a minute';
     if (ms < 60 * 60 * 1000) return 'We usually reply in about ' + Math.round(ms / 60000) + ' minutes';
     if (ms < 24 * 3600 * 1000) return 'We usually reply in about ' + Math.round(ms / 3600000) + ' hours';
@@ -104,6 +107,12 @@
     if (ms != null && ms >= 60 * 60 * 1000 && !state.identity.email && !store.get('email')) {
       emailForm.classList.add('o');
     }
+  }
+  function offerEmail() {
+    state.noReplyTimer = null;
+    if (state.identity.email || store.get('email')) return;
+    emailForm.classList.add('o');
+    setStatus('Nobody has answered yet. Leave your email and we will continue there.');
   }
   function setStatus(text) {
     statusEl.textContent = text || '';
@@ -194,6 +203,7 @@
         });
         savePending();
         state.seen[f.id] = true;
+        if (!state.noReplyTimer) state.noReplyTimer = setTimeout(offerEmail, emailAfterMs);
         advance(f.seq);
         if (f.conv) { state.conv = f.conv; store.set('conv', f.conv); }
         break;
@@ -219,7 +229,7 @@
 
   function advance(seq) {
     if (!seq) return;
-    if (!state.lastSeq || cmpSeq(seq, state.lastSeq) > 0) { state.lastSeq = seq; store.set('last_seq', seq); }
+    if (!state.lastSeq || cmpSeq(seq, state.lastSeq) > 0) state.lastSeq = seq;
   }
   function cmpSeq(a, b) {
     var x = a.split('-'), y = b.split('-');
@@ -235,7 +245,11 @@
     }
     if (state.seen[m.id]) return;
     state.seen[m.id] = true;
-    if (m.dir === 'out') typingEl.textContent = '';
+    if (m.dir === 'out') {
+      typingEl.textContent = '';
+      clearTimeout(state.noReplyTimer);
+      state.noReplyTimer = null;
+    }
     render(m, false);
     emit('message', m);
   }
@@ -274,6 +288,7 @@
     state.identity.email = email;
     send({ type: 'email', email: email });
     emailForm.classList.remove('o');
+    setStatus('Thanks! We will answer at ' + email + ' if you are gone.');
     setExpected(state.expectedMs);
   });
   launcher.addEventListener('click', function () { state.open ? api.close() : api.open(); });

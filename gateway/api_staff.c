@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Staff endpoints of the REST API (DESIGN §5) that are not about one conversation:
+ * GET /v1/me (the token's record), GET /v1/stats (queue depth, open conversations by
+ * channel, first-response percentiles, breaches), GET /v1/contacts/{id} (the customer
+ * with every conversation on every channel) and POST /v1/contacts/{id}/merge.
+ *
+ * Roles (checked by sb__api_authenticate from the minimum each handler names): any
+ * valid token may ask who it is; agents and execs read stats and contacts; merging
+ * contacts needs an admin.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "gateway/internal.h"
+
+static void on_result(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (sb__api_gone(c))
+        return;
+    if (status != 0)
+        sb__api_fail_store(c, status, errmsg);
+    else
+        sb__api_reply(c, 200, result);
+}
+
+/* ---- GET /v1/me ---- */
+
+static void me_authed(api_call_t *c)
+{
+    static const char *const fields[] = {"kind", "id", "role", "name"};
+    json_t *me = json_object();
+    for (size_t i = 0; i < SB_ARRAY_LEN(fields); i++) {
+        json_t *v = json_object_get(c->who, fields[i]);
+        json_object_set(me, fields[i], v ? v : json_null());
+    }
+    const char *created = json_string_value(json_object_get(c->who, "created_at"));
+    json_object_set_new(me, "created_at",
+                        created ? json_integer(strtoll(created, NULL, 10)) : json_null());
+    sb__api_reply(c, 200, me);
+    json_decref(me);
+}
+
+static void h_me(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, me_authed);
+}
+
+/* ---- GET /v1/stats ---- */
+
+static void stats_authed(api_call_t *c)
+{
+    c->busy = true;
+    int rc = sb_store_stats(c->app->store, on_result, c);
+    if (rc) {
+        c->busy = false;
+        sb__api_fail_store(c, rc, NULL);
+    }
+}
+
+static void h_stats(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, stats_authed);
+}
+
+/* ---- Contacts ---- */
+
+static const char *contact_param(api_call_t *c)
+{
+    const char *id = sb_http_req_param(c->req, "id");
+    if (!sb_id_valid(id, "ct_")) {
+        sb__api_fail(c, 404, "not_found", "no contact %.64s", id ? id : "");
+        return NULL;
+    }
+    return id;
+}
+
+static void contact_authed(api_call_t *c)
+{
+    const char *id = contact_param(c);
+    if (!id)
+        return;
+    c->busy = true;
+    int rc = sb_store_contact_get(c->app->store, id, on_result, c);
+    if (rc) {
+        c->busy = false;
+        sb__api_fail_store(c, rc, NULL);
+    }
+}
+
+static void h_contact(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, contact_authed);
+}
+
+static void merge_authed(api_call_t *c)
+{
+    const char *id = contact_param(c);
+    if (!id || !sb__api_parse_body(c))
+        return;
+    const char *other = json_string_value(json_object_get(c->body, "other"));
+    if (!sb_id_valid(other, "ct_")) {
+        sb__api_fail(c, 400, "bad_request", "other must be a contact id (ct_…)");
+        return;
+    }
+    if (strcmp(other, id) == 0) {
+        sb__api_fail(c, 400, "bad_request", "a contact cannot be merged into itself");
+        return;
+    }
+    sb_actor_t who;
+    sb__api_actor(c, &who);
+    SB_LOG_INFO("api.merge", "into=%s other=%s by=%s", id, other, who.id ? who.id : "-");
+    c->busy = true;
+    int rc = sb_store_contact_merge(c->app->store, id, other, &who, on_result, c);
+    if (rc) {
+        c->busy = false;
+        sb__api_fail_store(c, rc, NULL);
+    }
+}
+
+static void h_merge(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_ADMIN, merge_authed);
+}
+
+void sb__api_staff_routes(sb_app_t *app)
+{
+    sb_http_server_t *s = app->http;
+    sb_http_route(s, "GET", "/v1/me", h_me, app);
+    sb_http_route(s, "GET", "/v1/stats", h_stats, app);
+    sb_http_route(s, "GET", "/v1/contacts/{id}", h_contact, app);
+    sb_http_route(s, "POST", "/v1/contacts/{id}/merge", h_merge, app);
+}

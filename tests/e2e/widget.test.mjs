@@ -1,0 +1,145 @@
+// SPDX-License-Identifier: MIT
+// The widget in headless Chromium against the real daemon: open the demo page, chat,
+// see a staff reply posted through the API, reload and find the history, lose the
+// connection and get the reply sent meanwhile after the widget reconnects by itself.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+import { chromium } from 'playwright-core';
+import { Daemon, api } from './lib.mjs';
+
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+let d;
+let admin;
+let browser;
+
+before(async () => {
+  d = await Daemon.start();
+  admin = d.token('admin', 'staff');
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      // Pages fulfilled by page.route() count as public: let them reach loopback.
+      '--disable-features=LocalNetworkAccessChecks',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (d) await d.stop();
+});
+
+const sb = (sel) => `[data-sb="${sel}"]`;
+
+async function bubbles(page, dir) {
+  return page.locator(`${sb('message')}[data-dir="${dir}"]`).allTextContents();
+}
+
+test('the widget loader is small', async () => {
+  const r = await fetch(`${d.url}/widget.js`);
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /javascript/);
+  const body = Buffer.from(await r.arrayBuffer());
+  const gz = zlib.gzipSync(body, { level: 9 }).length;
+  assert.ok(gz <= 10 * 1024, `widget.js is ${gz} bytes gzipped`);
+});
+
+test('chat from the demo page, staff reply, reload, reconnect after a network cut', async () => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 780 } });
+  const page = await context.newPage();
+  await page.goto(`${d.url}/`);
+  await page.click(sb('launcher'));
+  await page.fill(sb('input'), 'Hello from the browser');
+  await page.click(sb('send'));
+  await page.waitForFunction(() => {
+    const s = window.Switchboard && window.Switchboard._state;
+    return s && s.conv && s.pending.length === 0;
+  });
+  const conv = await page.evaluate(() => window.Switchboard._state.conv);
+  assert.deepEqual(await bubbles(page, 'in'), ['Hello from the browser']);
+
+  const reply = await api(d, 'POST', `/v1/conversations/${conv}/messages`,
+    { token: admin, body: { text: 'Hi! How can we help?' } });
+  assert.equal(reply.status, 201);
+  await page.locator(`${sb('message')}[data-dir="out"]`).first().waitFor();
+  assert.deepEqual(await bubbles(page, 'out'), ['Hi! How can we help?']);
+
+  // Reload: the conversation comes back from the server.
+  await page.reload();
+  await page.click(sb('launcher'));
+  await page.locator(`${sb('message')}[data-dir="out"]`).first().waitFor();
+  assert.deepEqual(await bubbles(page, 'in'), ['Hello from the browser']);
+  assert.deepEqual(await bubbles(page, 'out'), ['Hi! How can we help?']);
+
+  // Network cut: no new connections, the socket drops; a reply is sent meanwhile.
+  await page.waitForFunction(() => window.Switchboard._state.ws &&
+    window.Switchboard._state.ws.readyState === 1);
+  await context.setOffline(true);
+  await page.evaluate(() => window.Switchboard._state.ws.close());
+  const missed = await api(d, 'POST', `/v1/conversations/${conv}/messages`,
+    { token: admin, body: { text: 'Sent while you were offline' } });
+  assert.equal(missed.status, 201);
+  await context.setOffline(false);
+  await page.locator(`${sb('message')}[data-dir="out"]`, { hasText: 'offline' })
+    .waitFor({ timeout: 20000 });
+  assert.deepEqual(await bubbles(page, 'out'), ['Hi! How can we help?',
+    'Sent while you were offline']);
+
+  // Messages typed while offline are queued and delivered once, after reconnecting.
+  await context.setOffline(true);
+  await page.evaluate(() => window.Switchboard._state.ws && window.Switchboard._state.ws.close());
+  await page.fill(sb('input'), 'typed while offline');
+  await page.press(sb('input'), 'Enter');
+  await context.setOffline(false);
+  await page.waitForFunction(() => window.Switchboard._state.pending.length === 0,
+    null, { timeout: 20000 });
+  const msgs = await api(d, 'GET', `/v1/conversations/${conv}/messages`, { token: admin });
+  assert.deepEqual(msgs.json.items.filter((m) => m.dir === 'in').map((m) => m.text),
+    ['Hello from the browser', 'typed while offline']);
+
+  fs.mkdirSync(process.env.SB_TEST_TMP || '/tmp', { recursive: true });
+  await page.screenshot({ path: `${process.env.SB_TEST_TMP || '/tmp'}/widget.png` });
+  await context.close();
+});
+
+test('host page CSS cannot reach inside the widget, and the JS API works', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${d.url}/`);
+  await page.waitForFunction(() => window.Switchboard && window.Switchboard._loaded);
+  const font = await page.locator(sb('input')).evaluate((el) => getComputedStyle(el).fontFamily);
+  assert.ok(!/Comic/.test(font), `shadow root isolates styles (${font})`);
+  await page.evaluate(() => window.Switchboard.open());
+  assert.equal(await page.locator(sb('panel')).isVisible(), true);
+  await page.evaluate(() => window.Switchboard.close());
+  assert.equal(await page.locator(sb('panel')).isVisible(), false);
+  await page.close();
+});
+
+test('when nobody answers, the widget asks for an email and staff see it', async () => {
+  const page = await browser.newPage();
+  // A page of the allowed origin embedding the widget with a short no-reply delay.
+  await page.route(`${d.url}/shop.html`, (route) => route.fulfill({
+    contentType: 'text/html',
+    body: `<!doctype html><p>shop</p><script src="/widget.js" data-site="default"
+      data-email-after="400" async></script>`,
+  }));
+  await page.goto(`${d.url}/shop.html`);
+  await page.click(sb('launcher'));
+  await page.fill(sb('input'), 'Is anyone there?');
+  await page.press(sb('input'), 'Enter');
+  await page.locator(sb('email')).waitFor({ timeout: 5000 });
+  await page.fill(sb('email'), 'nora@example.com');
+  await page.press(sb('email'), 'Enter');
+  await page.locator(sb('status'), { hasText: 'nora@example.com' }).waitFor();
+  const conv = await page.evaluate(() => window.Switchboard._state.conv);
+  let notes = [];
+  for (let i = 0; i < 50 && notes.length === 0; i++) {
+    const msgs = await api(d, 'GET', `/v1/conversations/${conv}/messages`, { token: admin });
+    notes = msgs.json.items.filter((m) => m.kind === 'note');
+    if (!notes.length) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(notes[0].text, /nora@example\.com/);
+  await page.close();
+});
