@@ -33,22 +33,24 @@ typedef struct sb_config_list {
 } sb_config_list_t;
 
 typedef struct sb_config {
-    char *listen;         /* default "127.0.0.1:8080" */
-    char *public_url;     /* default "http://<listen>" (https with TLS; * → localhost) */
-    char *tls_cert;       /* NULL = plain HTTP */
+    char *listen;     /* default "127.0.0.1:8080" */
+    char *public_url; /* default "http://<listen>" (https with TLS; * → localhost) */
+    char *tls_cert;   /* NULL = plain HTTP */
     char *tls_key;
-    char *redis;          /* NULL/empty = embedded */
-    char *redis_server;   /* embedded: path of redis-server (default "redis-server") */
-    char *data_dir;       /* default "./var" */
-    char *prefix;         /* Redis key prefix, default "sb:" */
-    unsigned shards;      /* default 16, 1..1024 */
+    char *redis;                /* NULL/empty = embedded */
+    char *redis_server;         /* embedded: path of redis-server (default "redis-server") */
+    char *data_dir;             /* default "./var" */
+    char *prefix;               /* Redis key prefix, default "sb:" */
+    unsigned shards;            /* default 16, 1..1024 */
     sb_log_level_t log_level;   /* default info */
     sb_log_format_t log_format; /* default text */
-    int64_t reopen_window_ms;   /* default 7 days; written as 7d, 12h, 30m, 45s, 500ms or plain ms */
-    uint64_t events_maxlen;     /* default 100000 */
-    uint32_t redis_timeout_ms;  /* per-command deadline, default 5000 */
-    bool demo_page;             /* default on */
-    char *notify_from;          /* NULL */
+    int64_t reopen_window_ms;  /* default 7 days; written as 7d, 12h, 30m, 45s, 500ms or plain ms */
+    uint64_t events_maxlen;    /* default 100000 */
+    uint64_t visitor_rate;     /* web chat messages per minute per socket, default 120 */
+    uint64_t visitor_ip_rate;  /* per minute per IP address, default 600 */
+    uint32_t redis_timeout_ms; /* per-command deadline, default 5000 */
+    bool demo_page;            /* default on */
+    char *notify_from;         /* NULL */
     sb_config_list_t site, mailbox, mastodon, bluesky, webhook, sla, calendar, escalate;
 } sb_config_t;
 

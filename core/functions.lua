@@ -356,6 +356,7 @@ end
 -- ingest: a customer message (dedup, create/append/reopen, queue, events).
 local function ingest(keys, argv)
     local a = cjson.decode(argv[1])
+    if argv[2] then a.tail = argv[2] end -- the message JSON tail, passed verbatim
     local pre = a.prefix .. '{' .. a.shard .. '}:'
     local dk
     if a.dedup and a.dedup ~= '' then

@@ -643,7 +643,10 @@ static void on_message(visitor_t *v, json_t *f)
     }
     uint64_t now = now_ms(v->wc), retry = 0;
     bucket_t *ipb = sb_map_get(&v->wc->by_ip, v->ip);
-    if (!take(&v->bucket, 10, 2, now, &retry) || (ipb && !take(ipb, 60, 10, now, &retry))) {
+    const sb_config_t *cfg = v->wc->env.cfg;
+    double vr = (double)cfg->visitor_rate, ir = (double)cfg->visitor_ip_rate;
+    if (!take(&v->bucket, vr / 6 > 1 ? vr / 6 : 1, vr / 60, now, &retry) ||
+        (ipb && !take(ipb, ir / 6 > 1 ? ir / 6 : 1, ir / 60, now, &retry))) {
         send_error(v, "rate_limited", "too many messages, slow down", client_id, retry);
         return;
     }

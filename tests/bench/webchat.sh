@@ -20,6 +20,8 @@ listen 127.0.0.1:$hport
 redis redis://127.0.0.1:$rport
 data_dir $tmp/var
 log_level warn
+visitor_rate 100000
+visitor_ip_rate 10000000
 CONF
 $B/switchboard -c $tmp/sb.conf 2>$tmp/sb.log &
 pid=$!
