@@ -1094,6 +1094,10 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     ci.port = CONTEXT_PORT_NO_LISTEN;
     ci.server_string = "switchboard";
     ci.max_http_header_data = 8192;
+    /* Header tables are 8 KiB each and lws allocates one per connection still in its
+     * HTTP phase: cap them, so a burst of 50k WebSocket upgrades doesn't leave the heap
+     * 400 MB high (connections wait for a free one instead). */
+    ci.max_http_header_pool = 256;
     s->ctx = lws_create_context(&ci);
     if (!s->ctx) {
         SB_LOG_ERROR("http.listen", "listen=%s err=\"lws context failed\"", opts->listen);
