@@ -316,9 +316,10 @@ int sb_store_ingest(sb_store_t *st, const sb_ingest_t *in, sb_store_cb cb, void 
     json_str(&a, st->prefix);
     sb_buf_printf(&a,
                   ",\"shard\":%u,\"ids\":[\"%s\",\"%s\",\"%s\"],\"events_maxlen\":%llu,"
-                  "\"dedup_ttl\":%u,\"new_conv\":\"%s\",\"reopen_window_ms\":%lld",
+                  "\"dedup_ttl\":%u,\"new_conv\":\"%s\",\"reopen_window_ms\":%lld,\"now\":%lld",
                   shard, ids[0], ids[1], ids[2], (unsigned long long)st->opts.events_maxlen,
-                  st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms);
+                  st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms,
+                  (long long)sb_now_ms());
     json_field(&a, "channel", in->channel);
     sb_buf_puts(&a, ",\"contact\":{\"id\":");
     json_str(&a, in->contact_id);

@@ -153,6 +153,9 @@
     state.ws = ws;
     ws.onopen = function () {
       state.connected = true;
+      /* Keepalive: proxies drop silent sockets; the server closes peers idle for 5 min. */
+      clearInterval(state.pinger);
+      state.pinger = setInterval(function () { send({ type: 'ping' }); }, 25000);
       var hello = { type: 'hello', site: site, token: state.token, last_seq: state.lastSeq };
       for (var k in state.identity) hello[k] = state.identity[k];
       ws.send(JSON.stringify(hello));
@@ -163,6 +166,7 @@
       onFrame(f);
     };
     ws.onclose = function () {
+      clearInterval(state.pinger);
       var was = state.welcomed;
       state.connected = state.welcomed = false;
       if (state.ws === ws) state.ws = null;

@@ -233,6 +233,8 @@ static void print_lat(const char *name, uint64_t *v, size_t n)
 }
 
 /* Opens n sockets and waits until all are welcomed (or timeout). */
+static int welcomed;
+
 static conn_t *open_all(int ep, int n, double timeout_s)
 {
     conn_t *cs = calloc((size_t)n, sizeof(conn_t));
@@ -266,6 +268,7 @@ static conn_t *open_all(int ep, int n, double timeout_s)
                 ready++;
         }
     }
+    welcomed = ready;
     printf("connections: %d welcomed, %d failed, in %.2fs\n", ready, dead,
            (double)(now_ns() - t0) / 1e9);
     return cs;
@@ -278,8 +281,10 @@ static int idle(int n, int pid)
     conn_t *cs = open_all(ep, n, 120);
     sleep(2);
     long after = rss_kb(pid);
-    printf("daemon_rss: before=%.1fMB after=%.1fMB delta_per_connection=%.2fKB (target <= 4 KB)\n",
-           (double)before / 1024, (double)after / 1024, (double)(after - before) / n);
+    printf("daemon_rss: before=%.1fMB after=%.1fMB sockets=%d delta_per_socket=%.2fKB "
+           "(target <= 4 KB)\n",
+           (double)before / 1024, (double)after / 1024, welcomed,
+           welcomed ? (double)(after - before) / welcomed : 0.0);
     for (int i = 0; i < n; i++)
         if (cs[i].fd >= 0)
             close(cs[i].fd);

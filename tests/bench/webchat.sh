@@ -30,7 +30,14 @@ for i in $(seq 100); do curl -fs http://127.0.0.1:$hport/readyz >/dev/null && br
 token=$($B/sbctl -c $tmp/sb.conf token create --role admin --name bench 2>/dev/null)
 echo "== widget loader: $(gzip -9 -c gateway/assets/widget.js | wc -c) bytes gzipped (target <= 10240)"
 echo "== (a) idle visitor connections"
-$B/tests/bench/bench_ws idle 127.0.0.1 $hport "${IDLE:-50000}" $pid
+# Each socket costs a descriptor in the bench and in the daemon: the hard limit caps N.
+hard=$(ulimit -Hn)
+want=${IDLE:-50000}
+if [ "$hard" != unlimited ] && [ "$want" -gt $((hard - 2000)) ]; then
+    echo "note: open-files hard limit is $hard here; measuring $((hard - 2000)) sockets instead of $want"
+    want=$((hard - 2000))
+fi
+$B/tests/bench/bench_ws idle 127.0.0.1 $hport "$want" $pid
 echo "== (b) saturation: 200 visitors, as fast as acks allow, 10 s"
 $B/tests/bench/bench_ws load 127.0.0.1 $hport 200 0 10 "$token"
 echo "== (b) fixed rate: 200 visitors, 5000 msgs/s, 10 s"
