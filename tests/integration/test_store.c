@@ -473,6 +473,37 @@ static void test_contact_latest_and_idents(void **state)
     reset(&r);
 }
 
+static void test_events_stream_trimmed_by_wake(void **state)
+{
+    fixture_t *f = *state;
+    sb_store_opts_t so = {.prefix = "sb:", .shards = 16, .events_maxlen = 100};
+    sb_store_t *small;
+    sb_store_new(f->redis, &so, &small);
+    char ct[SB_ID_MAX];
+    sb_id_new("ct_", ct);
+    result_t r = {0};
+    for (int i = 0; i < 600; i++) {
+        reset(&r);
+        sb_ingest_t in = {.channel = "api", .contact_id = ct, .text = "fill"};
+        assert_int_equal(sb_store_ingest(small, &in, on_result, &r), 0);
+        wait(f, &r);
+        assert_int_equal(r.status, 0);
+    }
+    unsigned shard = sb_store_shard(small, ct);
+    char key[64];
+    snprintf(key, sizeof(key), "sb:{%u}:events", shard);
+    assert_true(atol(sb_test_redis_cmd(&f->srv, "XLEN %s", key)) >= 600);
+    reset(&r);
+    assert_int_equal(sb_store_wake(small, shard, on_result, &r), 0);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    long len = atol(sb_test_redis_cmd(&f->srv, "XLEN %s", key));
+    assert_true(len < 600); /* approximate trimming: whole nodes of ~100 entries */
+    assert_true(len >= 100);
+    reset(&r);
+    sb_store_free(small);
+}
+
 static void test_token_lookup(void **state)
 {
     fixture_t *f = *state;
@@ -1135,6 +1166,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_actions_and_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_resolve_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_latest_and_idents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_stream_trimmed_by_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_lookup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_most_urgent_first_across_shards_and_pages, setup,
                                         teardown),
