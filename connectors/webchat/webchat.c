@@ -23,6 +23,7 @@
 
 #include "connectors/connector.h"
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/map.h"
@@ -51,6 +52,11 @@ typedef struct bucket {
 typedef struct webchat webchat_t;
 typedef struct visitor visitor_t;
 
+typedef struct held {
+    char *text;
+    char seq[48];
+} held_t;
+
 enum vstate { V_NEW, V_HELLO, V_READY };
 
 struct visitor {
@@ -66,7 +72,8 @@ struct visitor {
     char ip[64];
     char *last_seq;    /* the hello's last_seq */
     char sent_seq[48]; /* newest transcript seq this socket has been sent */
-    json_t *held;      /* message frames that arrived before the welcome */
+    struct held *held; /* message frames that arrived before the welcome */
+    size_t nheld;
     bool verified;
     bucket_t bucket;
     uint64_t typing_at;
@@ -166,27 +173,43 @@ static void note_sent(visitor_t *v, const char *seq)
 }
 
 /*
- * Sends a transcript frame unless this socket already had it (per-conversation seqs
- * only grow); before the welcome it is held, so nothing slips between the history read
- * and live delivery.
+ * Sends a transcript frame (text, with its seq) unless this socket already had it
+ * (per-conversation seqs only grow); before the welcome it is held, so nothing slips
+ * between the history read and live delivery.
  */
-static void send_message_frame(visitor_t *v, json_t *frame, const char *text)
+static void send_message_text(visitor_t *v, const char *text, size_t len, const char *seq)
 {
-    const char *seq = json_string_value(json_object_get(frame, "seq"));
     if (!v->ws)
         return;
     if (v->state != V_READY) {
-        if (!v->held)
-            v->held = json_array();
-        if (json_array_size(v->held) < 200)
-            json_array_append(v->held, frame);
+        if (v->nheld < 200) {
+            v->held = sb_realloc(v->held, (v->nheld + 1) * sizeof(held_t));
+            v->held[v->nheld].text = sb_strndup(text, len);
+            snprintf(v->held[v->nheld].seq, sizeof(v->held[v->nheld].seq), "%s", seq);
+            v->nheld++;
+        }
         return;
     }
-    if (seq && seq_cmp(seq, v->sent_seq) <= 0)
+    if (seq_cmp(seq, v->sent_seq) <= 0)
         return;
     note_sent(v, seq);
-    if (sb_ws_send(v->ws, text, strlen(text)) == SB_ETOOBIG)
+    if (sb_ws_send(v->ws, text, len) == SB_ETOOBIG)
         sb_ws_close(v->ws, 1008, "too slow");
+}
+
+static void send_message_frame(visitor_t *v, json_t *frame, const char *text)
+{
+    const char *seq = json_string_value(json_object_get(frame, "seq"));
+    send_message_text(v, text, strlen(text), seq ? seq : "");
+}
+
+static void drop_held(visitor_t *v)
+{
+    for (size_t i = 0; i < v->nheld; i++)
+        sb_free(v->held[i].text);
+    sb_free(v->held);
+    v->held = NULL;
+    v->nheld = 0;
 }
 
 /* ---- conversation routing ---- */
@@ -248,7 +271,7 @@ static void visitor_free(visitor_t *v)
     if (v->all_next)
         v->all_next->all_prev = v->all_prev;
     wc->nvisitors--;
-    json_decref(v->held);
+    drop_held(v);
     sb_free(v->last_seq);
     sb_free(v);
     if (wc->stopping && wc->nvisitors == 0)
@@ -287,15 +310,15 @@ static void welcome(visitor_t *v, json_t *history, const char *new_token)
     send_json(v, w);
     json_decref(w);
     v->state = V_READY;
-    json_t *held = v->held;
+    held_t *held = v->held;
+    size_t nheld = v->nheld;
     v->held = NULL;
-    json_array_foreach(held, i, m)
-    {
-        char *text = json_dumps(m, JSON_COMPACT);
-        send_message_frame(v, m, text);
-        free(text);
+    v->nheld = 0;
+    for (size_t k = 0; k < nheld; k++) {
+        send_message_text(v, held[k].text, strlen(held[k].text), held[k].seq);
+        sb_free(held[k].text);
     }
-    json_decref(held);
+    sb_free(held);
     SB_LOG_DEBUG("webchat.welcome", "peer=%s contact=%s conv=%s", v->ip, v->contact, v->conv);
 }
 
@@ -616,11 +639,20 @@ static void on_ingested(int status, json_t *res, const char *errmsg, void *data)
         attach_contact(v->wc, v->contact, conv, frame);
         json_decref(frame);
     }
-    json_t *ack = json_pack("{s:s, s:s, s:O, s:O, s:O}", "type", "ack", "client_id", s->client_id,
-                            "id", json_object_get(m, "id"), "seq", json_object_get(m, "seq"),
-                            "conv", json_object_get(m, "conv"));
-    send_json(v, ack);
-    json_decref(ack);
+    /* client_id came from the visitor: keep jansson's escaping for it. */
+    json_t *cid = json_string(s->client_id);
+    char *cid_text = json_dumps(cid, JSON_ENCODE_ANY);
+    char ack[512];
+    int n = snprintf(ack, sizeof(ack),
+                     "{\"type\":\"ack\",\"client_id\":%s,\"id\":\"%s\",\"seq\":\"%s\","
+                     "\"conv\":\"%s\"}",
+                     cid_text, json_string_value(json_object_get(m, "id")),
+                     json_string_value(json_object_get(m, "seq")), conv ? conv : "");
+    free(cid_text);
+    json_decref(cid);
+    if (n > 0 && (size_t)n < sizeof(ack) && v->ws &&
+        sb_ws_send(v->ws, ack, (size_t)n) == SB_ETOOBIG)
+        sb_ws_close(v->ws, 1008, "too slow");
     sb_free(s);
 }
 
@@ -810,15 +842,42 @@ static void on_close(sb_ws_t *ws, void *data)
 static void deliver(webchat_t *wc, const char *conv, json_t *frame)
 {
     char *s = json_dumps(frame, JSON_COMPACT);
-    bool transcript = json_object_get(frame, "seq") != NULL;
-    for (visitor_t *v = sb_map_get(&wc->by_conv, conv); v; v = v->conv_next) {
-        if (transcript) {
-            send_message_frame(v, frame, s);
-        } else if (v->ws && v->state == V_READY && sb_ws_send(v->ws, s, strlen(s)) == SB_ETOOBIG) {
+    for (visitor_t *v = sb_map_get(&wc->by_conv, conv); v; v = v->conv_next)
+        if (v->ws && v->state == V_READY && sb_ws_send(v->ws, s, strlen(s)) == SB_ETOOBIG)
             sb_ws_close(v->ws, 1008, "too slow");
-        }
-    }
     free(s);
+}
+
+/*
+ * A transcript message event, as functions.lua writes it:
+ *   {"conv":"…","conversation":{…state…},"type":"message","message":{…}}
+ * The visitor frame is the message object with "type":"message" in front, cut out of
+ * the text without a parse (the state holds no customer text, so the marker is unique).
+ * Returns false when the event has another shape.
+ */
+static bool deliver_message_event(webchat_t *wc, const sb_event_t *ev)
+{
+    static const char mark[] = ",\"type\":\"message\",\"message\":{";
+    const char *p = memmem(ev->json, ev->json_len, mark, sizeof(mark) - 1);
+    if (!p || ev->json_len < 2 || ev->json[ev->json_len - 1] != '}')
+        return false;
+    const char *obj = p + sizeof(mark) - 2; /* the message's '{' */
+    size_t olen = (size_t)(ev->json + ev->json_len - 1 - obj);
+    const char *sq = memmem(obj, olen, "\"seq\":\"", 7);
+    char seq[48] = "";
+    if (sq) {
+        const char *end = memchr(sq + 7, '"', (size_t)(obj + olen - sq - 7));
+        if (end && (size_t)(end - sq - 7) < sizeof(seq))
+            snprintf(seq, sizeof(seq), "%.*s", (int)(end - sq - 7), sq + 7);
+    }
+    sb_buf_t f;
+    sb_buf_init(&f, SB_MAX_WS_FRAME * 4);
+    sb_buf_puts(&f, "{\"type\":\"message\",");
+    sb_buf_append(&f, obj + 1, olen - 1);
+    for (visitor_t *v = sb_map_get(&wc->by_conv, ev->conv); v; v = v->conv_next)
+        send_message_text(v, f.data, f.len, seq);
+    sb_buf_dispose(&f);
+    return true;
 }
 
 static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
@@ -826,16 +885,15 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     webchat_t *wc = data;
     if (!sb_map_get(&wc->by_conv, ev->conv))
         return; /* nobody of this conversation is connected here */
+    if (deliver_message_event(wc, ev))
+        return;
     json_t *e = json_loadb(ev->json, ev->json_len, 0, NULL);
     if (!e)
         return;
     const char *type = json_string_value(json_object_get(e, "type"));
     json_t *m = json_object_get(e, "message");
     json_t *frame = NULL;
-    if (type && strcmp(type, "message") == 0 && json_is_object(m)) {
-        frame = json_deep_copy(m);
-        json_object_set_new(frame, "type", json_string("message"));
-    } else if (type && strcmp(type, "typing") == 0) {
+    if (type && strcmp(type, "typing") == 0) {
         json_t *who = json_object_get(e, "who");
         const char *wtype = json_string_value(json_object_get(who, "type"));
         if (wtype && strcmp(wtype, "contact") != 0)
