@@ -419,6 +419,51 @@ static void h_note(sb_http_req_t *req, void *data)
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, note_authed);
 }
 
+/* ---- POST /v1/conversations/{id}/typing: "X is typing" to the customer and colleagues ---- */
+
+static void on_typing_published(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (sb__api_gone(c))
+        return;
+    if (status) {
+        sb__api_fail_store(c, status, errmsg);
+        return;
+    }
+    json_t *ok = json_pack("{s:b}", "ok", 1);
+    sb__api_reply(c, 202, ok);
+    json_decref(ok);
+}
+
+static void typing_authed(api_call_t *c)
+{
+    if (!conv_param(c))
+        return;
+    size_t len;
+    sb_http_req_body(c->req, &len);
+    if (len > 0 && !sb__api_parse_body(c))
+        return;
+    sb_actor_t who;
+    sb__api_actor(c, &who);
+    json_t *e = json_pack("{s:s, s:s, s:b, s:{s:s, s:s?, s:s?}}", "type", "typing", "conv", c->conv,
+                          "on", !json_is_false(json_object_get(c->body, "on")), "who", "type",
+                          who.type, "id", who.id, "name", who.name);
+    char *text = json_dumps(e, JSON_COMPACT);
+    json_decref(e);
+    c->busy = true;
+    int rc = sb_store_publish(c->app->store, c->conv, text, on_typing_published, c);
+    free(text);
+    if (rc) {
+        c->busy = false;
+        sb__api_fail_store(c, rc, NULL);
+    }
+}
+
+static void h_typing(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, typing_authed);
+}
+
 static void act_authed(api_call_t *c)
 {
     if (!conv_param(c))
@@ -462,6 +507,7 @@ void sb__api_conv_routes(sb_app_t *app)
     sb_http_route(s, "GET", "/v1/conversations/{id}/messages", h_messages, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/messages", h_reply, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/notes", h_note, app);
+    sb_http_route(s, "POST", "/v1/conversations/{id}/typing", h_typing, app);
     static const char *const actions[] = {"claim",  "release",  "resolve", "reopen",
                                           "snooze", "priority", "tags"};
     for (size_t i = 0; i < SB_ARRAY_LEN(actions); i++) {

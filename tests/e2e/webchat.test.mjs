@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import WebSocket from 'ws';
-import { Daemon, api, sleep } from './lib.mjs';
+import { Daemon, api, sleep, sse } from './lib.mjs';
 
 const SECRET = 'site-secret-for-tests';
 let d;
@@ -225,4 +225,45 @@ test('a visitor sending too fast is rate limited with a retry time', async () =>
   assert.ok(e.retry_after_ms > 0);
   assert.match(e.client_id, /^rl-/);
   await v.close();
+});
+
+test('typing goes both ways: staff to the visitor, the visitor to the staff feed', async () => {
+  const v = await Visitor.open();
+  await v.hello({ name: 'Tia' });
+  v.send({ type: 'message', client_id: 'ty-1', text: 'hello?' });
+  const ack = await v.next('ack');
+  const feed = sse(d, admin, {
+    until: (ev) => ev.some((e) => e.data.type === 'typing' && e.data.who.type === 'contact'),
+  });
+  await sleep(200);
+  const r = await api(d, 'POST', `/v1/conversations/${ack.conv}/typing`,
+    { token: admin, body: { on: true } });
+  assert.equal(r.status, 202);
+  const t = await v.next('typing');
+  assert.equal(t.name, 'staff');
+  assert.equal(t.on, true);
+  await sleep(1600); // the visitor's typing is throttled to one event per 1.5 s
+  v.send({ type: 'typing', on: true });
+  const got = await feed;
+  const e = got.events.find((x) => x.data.type === 'typing' && x.data.who.type === 'contact');
+  assert.equal(e.data.conv, ack.conv);
+  assert.equal(e.data.who.name, 'Tia');
+  await v.close();
+});
+
+test('many sockets from one IP share a per-IP limit', async () => {
+  // Each socket stays under its own burst (20); together they pass the IP's (100).
+  const socks = [];
+  for (let i = 0; i < 8; i++) {
+    const v = await Visitor.open();
+    await v.hello();
+    socks.push(v);
+  }
+  socks.forEach((v, i) => {
+    for (let k = 0; k < 15; k++) v.send({ type: 'message', client_id: `ip-${i}-${k}`, text: 'x' });
+  });
+  const limited = await Promise.any(socks.map((v) => v.next('error',
+    (f) => f.code === 'rate_limited', 5000)));
+  assert.ok(limited.retry_after_ms > 0);
+  await Promise.all(socks.map((v) => v.close()));
 });
