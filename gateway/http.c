@@ -678,7 +678,9 @@ static bool plan_body(sb_http_req_t *req, struct lws *wsi, bool *now)
             return false;
         }
         if (n > req->srv->max_body) {
-            req->close_after = ex != NULL; /* the client may not send it: don't wait */
+            /* Answer at once and close: draining megabytes on a keep-alive connection
+             * left lws 4.1 spinning on buffered rx of a held connection. */
+            req->close_after = true;
             answer_too_large(req);
             return false;
         }
