@@ -294,24 +294,29 @@ static int idle(int n, int pid)
 
 /* ---- staff SSE listener ---- */
 
+/* Counts staff deliveries in complete SSE lines; keeps a partial last line for later. */
 static void sse_scan(char *buf, size_t *len)
 {
-    char *p = buf, *end = buf + *len;
-    for (;;) {
-        char *m = memmem(p, (size_t)(end - p), "\"text\":\"b", 9);
-        if (!m)
+    char *end = buf + *len;
+    char *last_nl = NULL;
+    for (char *q = end; q > buf; q--)
+        if (q[-1] == '\n') {
+            last_nl = q;
             break;
-        char *q = memchr(m + 9, '"', (size_t)(end - m - 9));
-        if (!q)
+        }
+    if (!last_nl)
+        return;
+    for (char *p = buf; p < last_nl;) {
+        char *m = memmem(p, (size_t)(last_nl - p), "\"text\":\"b", 9);
+        if (!m)
             break;
         uint64_t t = strtoull(m + 9, NULL, 10);
         if (nsse < MAX_LAT)
             sse_lat[nsse++] = now_ns() - t_origin - t;
-        p = q;
+        p = m + 9;
     }
-    size_t keep = (size_t)(end - p) < 256 ? (size_t)(end - p) : 256;
-    memmove(buf, end - keep, keep);
-    *len = keep;
+    memmove(buf, last_nl, (size_t)(end - last_nl));
+    *len = (size_t)(end - last_nl);
 }
 
 static int load(int visitors, int rate, int seconds, const char *token)

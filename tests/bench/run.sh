@@ -21,7 +21,7 @@ $B/tests/bench/bench_store redis://127.0.0.1:$port $N 1000 1000 | tee $tmp/store
 echo "== reference: redis-benchmark XADD 200 B, 1 connection, pipeline 64"
 payload=$(head -c 200 /dev/zero | tr '\0' x)
 redis-benchmark -p $port -c 1 -P 64 -n $N -q XADD benchref '*' m "$payload" | tr '\r' '\n' \
-    | grep -v '^$' | tail -1 | tee $tmp/ref.txt
+    | grep -v "^$" | tail -1 | sed "s/^XADD benchref[^:]*: /XADD: /" | tee $tmp/ref.txt
 store=$(grep -o 'rate=[0-9]*' $tmp/store.txt | cut -d= -f2)
 ref=$(grep -oE '[0-9.]+ requests per second' $tmp/ref.txt | cut -d' ' -f1)
 awk -v s="$store" -v r="$ref" 'BEGIN { printf "ratio: store/XADD = %.2f (target: store >= 40000/s)\n", s / r }'
