@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sbctl's HTTP client commands (queue, show, reply, note, claim, release, resolve, tail,
+ * stats): blocking libcurl easy requests against SWITCHBOARD_URL with a bearer token.
+ * Exit codes are shared with the administration commands in sbctl.c.
+ */
+#ifndef SB_CLI_CLIENT_H
+#define SB_CLI_CLIENT_H
+
+#include <stdbool.h>
+
+enum {
+    SBC_OK = 0,
+    SBC_FAIL = 1,
+    SBC_USAGE = 2,
+    SBC_UNREACHABLE = 3,
+    SBC_CONFLICT = 4,
+    SBC_NOT_FOUND = 5,
+    SBC_DENIED = 6
+};
+
+typedef struct sbc_opts {
+    const char *url;      /* base URL, no trailing slash needed */
+    const char *token;    /* bearer token */
+    const char *after;    /* tail: resume cursor */
+    const char *based_on; /* reply: explicit based_on (else the conversation's last_seq) */
+    bool json;            /* print the API's JSON as is */
+    bool force;           /* reply: send with force */
+    bool steal;           /* claim: steal (admins) */
+} sbc_opts_t;
+
+/** True if `cmd` is one of the HTTP client commands. */
+bool sbc_is_command(const char *cmd);
+
+/** Runs the client command words[0] with arguments words[1..n-1]; returns an exit code. */
+int sbc_run(const sbc_opts_t *o, int n, char **words);
+
+#endif
