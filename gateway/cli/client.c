@@ -32,8 +32,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *data)
 }
 
 /* Performs one request; returns SBC_OK with r->status set, or SBC_UNREACHABLE. */
-static int http(const sbc_opts_t *o, const char *method, const char *path, json_t *body,
-                resp_t *r)
+static int http(const sbc_opts_t *o, const char *method, const char *path, json_t *body, resp_t *r)
 {
     memset(r, 0, sizeof(*r));
     sb_buf_init(&r->body, 64 * 1024 * 1024);
@@ -103,8 +102,7 @@ static int http_error(const resp_t *r)
 }
 
 /* GET/POST returning parsed JSON in r (status 2xx), or an exit code. */
-static int call(const sbc_opts_t *o, const char *method, const char *path, json_t *body,
-                resp_t *r)
+static int call(const sbc_opts_t *o, const char *method, const char *path, json_t *body, resp_t *r)
 {
     int code = http(o, method, path, body, r);
     if (code != SBC_OK)
@@ -163,8 +161,8 @@ static int cmd_queue(const sbc_opts_t *o)
         json_t *items = json_object_get(r.json, "items"), *c;
         size_t i;
         long long now = (long long)sb_now_ms();
-        printf("%-30s %-8s %-20s %-8s %-30s %s\n", "ID", "CHANNEL", "CONTACT", "STATUS",
-               "ASSIGNEE", "WAITING");
+        printf("%-30s %-8s %-20s %-8s %-30s %s\n", "ID", "CHANNEL", "CONTACT", "STATUS", "ASSIGNEE",
+               "WAITING");
         json_array_foreach(items, i, c)
         {
             char wait[32] = "-";
@@ -213,9 +211,9 @@ static int fetch_messages(const sbc_opts_t *o, const char *eid, json_t **out)
     char *after = NULL;
     int code = SBC_OK;
     for (int page = 0; page < 1000; page++) {
-        char *p = after ? sb_asprintf("/v1/conversations/%s/messages?limit=200&after=%s", eid,
-                                      after)
-                        : sb_asprintf("/v1/conversations/%s/messages?limit=200", eid);
+        char *p = after
+                      ? sb_asprintf("/v1/conversations/%s/messages?limit=200&after=%s", eid, after)
+                      : sb_asprintf("/v1/conversations/%s/messages?limit=200", eid);
         resp_t r;
         code = call(o, "GET", p, NULL, &r);
         sb_free(p);
@@ -519,8 +517,8 @@ static int cmd_tail(const sbc_opts_t *o)
 
 /* ---- dispatch ---- */
 
-static const char *const commands[] = {"queue", "show",    "reply", "note", "claim",
-                                       "release", "resolve", "tail", "stats"};
+static const char *const commands[] = {"queue",   "show",    "reply", "note", "claim",
+                                       "release", "resolve", "tail",  "stats"};
 
 bool sbc_is_command(const char *cmd)
 {

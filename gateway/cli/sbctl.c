@@ -1,18 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sbctl — Switchboard's command-line client. Administration (tokens) talks directly
- * to the Redis of a configuration (-c FILE, or the defaults: the embedded Redis under
- * ./var of a running switchboard); tokens are stored hashed (SHA-256), so the token
- * itself is printed once and never again.
+ * sbctl — Switchboard's command-line client. Administration (tokens, staff, bots) talks
+ * directly to the Redis of a configuration (-c FILE, or the defaults: the embedded Redis
+ * under ./var of a running switchboard); tokens are stored hashed (SHA-256), so a token is
+ * printed once and never again. Everything else is a client of the REST API
+ * (SWITCHBOARD_URL, SWITCHBOARD_TOKEN), implemented in client.c.
  *
  *   sbctl token create --role admin|agent|exec|bot --name NAME [-c FILE]
  *   sbctl token revoke TOKEN [-c FILE]
+ *   sbctl staff add --name N --email E --role agent|admin|exec | staff list [--json]
+ *   sbctl bot add --name N [--webhook URL --secret S]
+ *   sbctl queue | show ID | reply ID [TEXT|-] | note ID TEXT | claim ID [--steal]
+ *   sbctl release ID | resolve ID | tail [--after ID] | stats
  *
- * Exit codes: 0 ok, 1 failure talking to Redis, 2 usage or configuration error,
- * 3 Redis unreachable (is switchboard running?).
+ * Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 Redis or server
+ * unreachable, 4 conflict (409), 5 not found (404), 6 unauthorized or forbidden (401/403).
  */
 #include <getopt.h>
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,19 +29,48 @@
 #include "core/config.h"
 #include "core/store.h"
 #include "core/util.h"
+#include "gateway/cli/client.h"
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+enum {
+    EXIT_OK = SBC_OK,
+    EXIT_FAIL = SBC_FAIL,
+    EXIT_USAGE = SBC_USAGE,
+    EXIT_UNREACHABLE = SBC_UNREACHABLE
+};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sbctl [-c FILE] COMMAND …\n"
+    fprintf(f, "usage: sbctl [OPTIONS] COMMAND …\n"
+               "administration (direct to Redis; -c FILE or the embedded Redis under ./var):\n"
                "  token create --role admin|agent|exec|bot --name NAME\n"
-               "                      create a token and print it (shown only once)\n"
-               "  token revoke TOKEN  revoke a token at once\n"
+               "                         create a token and print it (shown only once)\n"
+               "  token revoke TOKEN     revoke a token at once\n"
+               "  staff add --name N --email E --role agent|admin|exec\n"
+               "                         add a staff member; prints their token once\n"
+               "  staff list [--json]    list staff members\n"
+               "  bot add --name N [--webhook URL --secret S]\n"
+               "                         add a bot; prints its token once\n"
+               "client (HTTP: SWITCHBOARD_URL, default http://127.0.0.1:8080, and\n"
+               "SWITCHBOARD_TOKEN or --token):\n"
+               "  queue                  open conversations, most urgent first\n"
+               "  show ID                a conversation and its transcript\n"
+               "  reply ID [TEXT|-]      answer (no TEXT or - reads stdin); refused with exit 4\n"
+               "                         if newer messages arrived (--force sends anyway,\n"
+               "                         --based-on SEQ instead of the current last_seq)\n"
+               "  note ID TEXT           internal note (never reaches the customer)\n"
+               "  claim ID [--steal]     assign to yourself (--steal: admins take it over)\n"
+               "  release ID             back to the queue\n"
+               "  resolve ID             mark resolved\n"
+               "  tail [--after ID]      live feed, one line per message, until Ctrl-C\n"
+               "  stats                  queue depth and response times\n"
                "options:\n"
-               "  -c, --config FILE   switchboard configuration (default: built-in defaults,\n"
-               "                      i.e. the embedded Redis under ./var)\n"
-               "exit codes: 0 ok, 1 failed, 2 usage/config error, 3 Redis unreachable\n");
+               "  -c, --config FILE      switchboard configuration (administration)\n"
+               "  --url URL, --token T   override SWITCHBOARD_URL / SWITCHBOARD_TOKEN\n"
+               "  --json                 print the API's JSON as is (every read command)\n"
+               "  -h, --help             this help\n"
+               "exit codes: 0 ok, 1 failed, 2 usage/config error, 3 Redis or server\n"
+               "unreachable, 4 conflict (409), 5 not found (404), 6 unauthorized/forbidden\n"
+               "(401/403)\n");
 }
 
 /* Connects to the configured Redis (or the embedded one's socket). */
@@ -92,17 +127,42 @@ static redisContext *connect_redis(const sb_config_t *cfg, char *where, size_t c
     return c;
 }
 
-static bool role_valid(const char *role)
+static bool in_list(const char *s, const char *const *list, size_t n)
 {
-    static const char *const roles[] = {"admin", "agent", "exec", "bot"};
-    for (size_t i = 0; role && i < SB_ARRAY_LEN(roles); i++)
-        if (strcmp(role, roles[i]) == 0)
+    for (size_t i = 0; s && i < n; i++)
+        if (strcmp(s, list[i]) == 0)
             return true;
     return false;
 }
 
-static int token_create(redisContext *rc, const sb_config_t *cfg, const char *role,
-                        const char *name)
+static bool role_valid(const char *role)
+{
+    static const char *const roles[] = {"admin", "agent", "exec", "bot"};
+    return in_list(role, roles, SB_ARRAY_LEN(roles));
+}
+
+static bool staff_role_valid(const char *role)
+{
+    static const char *const roles[] = {"admin", "agent", "exec"};
+    return in_list(role, roles, SB_ARRAY_LEN(roles));
+}
+
+static bool reply_ok(redisReply *r)
+{
+    bool ok = r && r->type == REDIS_REPLY_INTEGER;
+    if (r)
+        freeReplyObject(r);
+    return ok;
+}
+
+/*
+ * Creates a principal (staff member or bot) and a token for it: the principal's hash
+ * <prefix>staff|bot:<id> with id, name, role, created_at and the `extra` field/value
+ * pairs (NULL values skipped), and the token record (kind, id, role, name). Prints the
+ * token once. Used by token create, staff add and bot add.
+ */
+static int principal_create(redisContext *rc, const sb_config_t *cfg, const char *role,
+                            const char *name, const char *const *extra, size_t nextra)
 {
     char raw[49], token[64], key[256], id[SB_ID_MAX], created[32];
     sb_random_hex(raw, 24);
@@ -112,18 +172,20 @@ static int token_create(redisContext *rc, const sb_config_t *cfg, const char *ro
     sb_id_new(bot ? "bot_" : "st_", id);
     snprintf(created, sizeof(created), "%lld", (long long)sb_now_ms());
     const char *kind = bot ? "bot" : "staff";
-    redisReply *r = redisCommand(rc, "HSET %s kind %s id %s role %s name %s created_at %s", key,
-                                 kind, id, role, name, created);
-    bool ok = r && r->type == REDIS_REPLY_INTEGER;
-    if (r)
-        freeReplyObject(r);
+    bool ok = reply_ok(redisCommand(rc, "HSET %s kind %s id %s role %s name %s created_at %s", key,
+                                    kind, id, role, name, created));
     if (ok) {
-        char *pkey = sb_asprintf("%s%s:%s", cfg->prefix, bot ? "bot" : "staff", id);
-        r = redisCommand(rc, "HSET %s id %s name %s role %s created_at %s", pkey, id, name, role,
-                         created);
-        ok = r && r->type == REDIS_REPLY_INTEGER;
-        if (r)
-            freeReplyObject(r);
+        char *pkey = sb_asprintf("%s%s:%s", cfg->prefix, kind, id);
+        const char *argv[32] = {"HSET", pkey,   "id", id,           "name",
+                                name,   "role", role, "created_at", created};
+        size_t argc = 10;
+        for (size_t i = 0; i + 1 < nextra && argc + 2 <= SB_ARRAY_LEN(argv); i += 2) {
+            if (!extra[i + 1])
+                continue;
+            argv[argc++] = extra[i];
+            argv[argc++] = extra[i + 1];
+        }
+        ok = reply_ok(redisCommandArgv(rc, (int)argc, argv, NULL));
         sb_free(pkey);
     }
     if (!ok) {
@@ -131,9 +193,81 @@ static int token_create(redisContext *rc, const sb_config_t *cfg, const char *ro
         return EXIT_FAIL;
     }
     printf("%s\n", token);
-    fprintf(stderr, "sbctl: created %s token for %s (%s); it is shown only this once\n", role,
-            name, id);
+    fprintf(stderr, "sbctl: created %s token for %s (%s); it is shown only this once\n", role, name,
+            id);
     return EXIT_OK;
+}
+
+static int token_create(redisContext *rc, const sb_config_t *cfg, const char *role,
+                        const char *name)
+{
+    return principal_create(rc, cfg, role, name, NULL, 0);
+}
+
+/* Prints one staff hash (a flat HGETALL reply) as a table row or adds it to `arr`. */
+static void staff_row(redisReply *h, json_t *arr)
+{
+    const char *f[5] = {"id", "name", "email", "role", "created_at"};
+    const char *v[5] = {"-", "-", "-", "-", "-"};
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        for (size_t k = 0; k < 5; k++)
+            if (h->element[i]->type == REDIS_REPLY_STRING &&
+                h->element[i + 1]->type == REDIS_REPLY_STRING &&
+                strcmp(h->element[i]->str, f[k]) == 0)
+                v[k] = h->element[i + 1]->str;
+    if (arr) {
+        json_t *o = json_object();
+        for (size_t k = 0; k < 5; k++)
+            if (strcmp(v[k], "-") != 0)
+                json_object_set_new(o, f[k],
+                                    k == 4 ? json_integer(atoll(v[k])) : json_string(v[k]));
+        json_array_append_new(arr, o);
+    } else {
+        printf("%-30s %-20s %-30s %-6s\n", v[0], v[1], v[2], v[3]);
+    }
+}
+
+/* SCANs <prefix>staff:* and lists every staff member. */
+static int staff_list(redisContext *rc, const sb_config_t *cfg, bool as_json)
+{
+    char *pattern = sb_asprintf("%sstaff:*", cfg->prefix);
+    size_t plen = strlen(pattern) - 1;
+    char cursor[32] = "0";
+    json_t *arr = as_json ? json_array() : NULL;
+    int code = EXIT_OK;
+    if (!as_json)
+        printf("%-30s %-20s %-30s %-6s\n", "ID", "NAME", "EMAIL", "ROLE");
+    do {
+        redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 500", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            fprintf(stderr, "sbctl: redis error during SCAN\n");
+            code = EXIT_FAIL;
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            if (strchr(k + plen, ':'))
+                continue; /* not a staff record itself */
+            redisReply *h = redisCommand(rc, "HGETALL %s", k);
+            if (h && h->type == REDIS_REPLY_ARRAY && h->elements)
+                staff_row(h, arr);
+            if (h)
+                freeReplyObject(h);
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    if (arr && code == EXIT_OK) {
+        char *s = json_dumps(arr, JSON_COMPACT);
+        printf("%s\n", s ? s : "[]");
+        free(s);
+    }
+    json_decref(arr);
+    sb_free(pattern);
+    return code;
 }
 
 static int token_revoke(redisContext *rc, const sb_config_t *cfg, const char *token)
@@ -156,76 +290,200 @@ static int token_revoke(redisContext *rc, const sb_config_t *cfg, const char *to
     return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+typedef struct args {
+    const char *path, *role, *name, *email, *webhook, *secret;
+    sbc_opts_t http;
+} args_t;
+
+/* Checks the administration command's words and options; prints why not. */
+static bool admin_valid(const args_t *a, const char *w1, const char *w2, const char *w3)
 {
-    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
-                                             {"role", required_argument, NULL, 'r'},
-                                             {"name", required_argument, NULL, 'n'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    const char *path = NULL, *role = NULL, *name = NULL;
-    int opt;
-    /* GNU getopt permutes: options may come before or after the command words. */
-    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            path = optarg;
-            break;
-        case 'r':
-            role = optarg;
-            break;
-        case 'n':
-            name = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return EXIT_OK;
-        default:
-            usage(stderr);
-            return EXIT_USAGE;
-        }
-    }
-    int rargc = argc;
-    char **rest = argv;
-    const char *w1 = optind < rargc ? rest[optind] : NULL;
-    const char *w2 = optind + 1 < rargc ? rest[optind + 1] : NULL;
-    const char *w3 = optind + 2 < rargc ? rest[optind + 2] : NULL;
-    int code = EXIT_USAGE;
-    if (!w1 || strcmp(w1, "token") != 0 || !w2) {
-        usage(stderr);
-        goto out;
-    }
-    bool create = strcmp(w2, "create") == 0, revoke = strcmp(w2, "revoke") == 0;
-    if ((!create && !revoke) || (create && (!role_valid(role) || !name || !*name)) ||
-        (revoke && !w3)) {
-        if (create && !role_valid(role))
+    if (!w2)
+        return false;
+    bool named = a->name && *a->name;
+    if (strcmp(w1, "token") == 0 && strcmp(w2, "revoke") == 0)
+        return w3 != NULL;
+    if (strcmp(w1, "token") == 0 && strcmp(w2, "create") == 0) {
+        if (!role_valid(a->role))
             fprintf(stderr, "sbctl: --role must be admin, agent, exec or bot\n");
-        else if (create)
+        else if (!named)
             fprintf(stderr, "sbctl: --name is required\n");
+        return role_valid(a->role) && named;
+    }
+    if (strcmp(w1, "staff") == 0 && strcmp(w2, "list") == 0)
+        return true;
+    if (strcmp(w1, "staff") == 0 && strcmp(w2, "add") == 0) {
+        if (!staff_role_valid(a->role))
+            fprintf(stderr, "sbctl: --role must be agent, admin or exec\n");
+        else if (!named || !a->email || !*a->email)
+            fprintf(stderr, "sbctl: --name and --email are required\n");
+        return staff_role_valid(a->role) && named && a->email && *a->email;
+    }
+    if (strcmp(w1, "bot") == 0 && strcmp(w2, "add") == 0) {
+        if (!named)
+            fprintf(stderr, "sbctl: --name is required\n");
+        else if (!a->webhook != !a->secret)
+            fprintf(stderr, "sbctl: --webhook and --secret go together\n");
+        return named && !a->webhook == !a->secret;
+    }
+    return false;
+}
+
+/* Runs an administration command against the configuration's Redis. */
+static int admin_run(const args_t *a, const char *w1, const char *w2, const char *w3)
+{
+    if (!admin_valid(a, w1, w2, w3)) {
         usage(stderr);
-        goto out;
+        return EXIT_USAGE;
     }
     sb_config_t cfg;
     sb_buf_t errors;
     sb_buf_init(&errors, 64 * 1024);
-    if (sb_config_load(&cfg, path, &errors) != 0) {
+    if (sb_config_load(&cfg, a->path, &errors) != 0) {
         fputs(errors.data ? errors.data : "sbctl: bad configuration\n", stderr);
         sb_buf_dispose(&errors);
         sb_config_dispose(&cfg);
-        goto out;
+        return EXIT_USAGE;
     }
     sb_buf_dispose(&errors);
     char where[PATH_MAX + 16];
+    int code;
     redisContext *rc = connect_redis(&cfg, where, sizeof(where));
     if (!rc) {
         fprintf(stderr, "sbctl: cannot reach Redis at %s%s\n", where,
                 cfg.redis && *cfg.redis ? "" : " (is switchboard running with this data_dir?)");
         code = EXIT_UNREACHABLE;
     } else {
-        code = create ? token_create(rc, &cfg, role, name) : token_revoke(rc, &cfg, w3);
+        if (strcmp(w1, "token") == 0 && strcmp(w2, "create") == 0) {
+            code = token_create(rc, &cfg, a->role, a->name);
+        } else if (strcmp(w1, "token") == 0) {
+            code = token_revoke(rc, &cfg, w3);
+        } else if (strcmp(w1, "staff") == 0 && strcmp(w2, "list") == 0) {
+            code = staff_list(rc, &cfg, a->http.json);
+        } else if (strcmp(w1, "staff") == 0) {
+            const char *extra[] = {"email", a->email};
+            code = principal_create(rc, &cfg, a->role, a->name, extra, 2);
+        } else {
+            const char *extra[] = {"webhook", a->webhook, "secret", a->secret};
+            code = principal_create(rc, &cfg, "bot", a->name, extra, 4);
+        }
         redisFree(rc);
     }
     sb_config_dispose(&cfg);
-out:
     return code;
+}
+
+/* Parses options (GNU getopt permutes: they may come before or after the words). */
+static int parse(int argc, char **argv, args_t *a)
+{
+    enum {
+        O_EMAIL = 256,
+        O_WEBHOOK,
+        O_SECRET,
+        O_JSON,
+        O_TOKEN,
+        O_URL,
+        O_FORCE,
+        O_STEAL,
+        O_AFTER,
+        O_BASED
+    };
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"role", required_argument, NULL, 'r'},
+                                             {"name", required_argument, NULL, 'n'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"email", required_argument, NULL, O_EMAIL},
+                                             {"webhook", required_argument, NULL, O_WEBHOOK},
+                                             {"secret", required_argument, NULL, O_SECRET},
+                                             {"json", no_argument, NULL, O_JSON},
+                                             {"token", required_argument, NULL, O_TOKEN},
+                                             {"url", required_argument, NULL, O_URL},
+                                             {"force", no_argument, NULL, O_FORCE},
+                                             {"steal", no_argument, NULL, O_STEAL},
+                                             {"after", required_argument, NULL, O_AFTER},
+                                             {"based-on", required_argument, NULL, O_BASED},
+                                             {NULL, 0, NULL, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            a->path = optarg;
+            break;
+        case 'r':
+            a->role = optarg;
+            break;
+        case 'n':
+            a->name = optarg;
+            break;
+        case O_EMAIL:
+            a->email = optarg;
+            break;
+        case O_WEBHOOK:
+            a->webhook = optarg;
+            break;
+        case O_SECRET:
+            a->secret = optarg;
+            break;
+        case O_JSON:
+            a->http.json = true;
+            break;
+        case O_TOKEN:
+            a->http.token = optarg;
+            break;
+        case O_URL:
+            a->http.url = optarg;
+            break;
+        case O_FORCE:
+            a->http.force = true;
+            break;
+        case O_STEAL:
+            a->http.steal = true;
+            break;
+        case O_AFTER:
+            a->http.after = optarg;
+            break;
+        case O_BASED:
+            a->http.based_on = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return -1;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    args_t a = {0};
+    int code = parse(argc, argv, &a);
+    if (code != EXIT_OK)
+        return code < 0 ? EXIT_OK : code;
+    const char *w1 = optind < argc ? argv[optind] : NULL;
+    if (w1 && sbc_is_command(w1)) {
+        if (!a.http.url)
+            a.http.url = getenv("SWITCHBOARD_URL");
+        if (!a.http.url || !*a.http.url)
+            a.http.url = "http://127.0.0.1:8080";
+        if (!a.http.token)
+            a.http.token = getenv("SWITCHBOARD_TOKEN");
+        char *url = sb_strdup(a.http.url);
+        size_t n = strlen(url);
+        while (n > 0 && url[n - 1] == '/')
+            url[--n] = '\0';
+        a.http.url = url;
+        code = sbc_run(&a.http, argc - optind, argv + optind);
+        sb_free(url);
+        return code;
+    }
+    if (!w1 || (strcmp(w1, "token") != 0 && strcmp(w1, "staff") != 0 && strcmp(w1, "bot") != 0)) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *w2 = optind + 1 < argc ? argv[optind + 1] : NULL;
+    const char *w3 = optind + 2 < argc ? argv[optind + 2] : NULL;
+    return admin_run(&a, w1, w2, w3);
 }
