@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Daemon, api, sse } from './lib.mjs';
+import { Daemon, api, sse, sleep } from './lib.mjs';
 
 let d;
 let token;
@@ -185,6 +185,17 @@ test('a revoked token stops working at once', async () => {
   d.sbctl('token', 'revoke', t);
   const gone = await api(d, 'GET', '/v1/conversations/c_01jd3k0000000000000000000', { token: t });
   assert.equal(gone.status, 401);
+});
+
+test('revoking a token ends its open event stream', async () => {
+  const t = d.token('agent', 'leaver');
+  const started = Date.now();
+  const pending = sse(d, t, { timeoutMs: 10000 });
+  await sleep(300);
+  d.sbctl('token', 'revoke', t);
+  const r = await pending;
+  assert.equal(r.status, 200);
+  assert.ok(Date.now() - started < 6000, 'the server ended the stream within seconds');
 });
 
 test('embedded Redis keeps data in AOF under data_dir', async () => {
