@@ -868,8 +868,10 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
         if (write_headers(req, wsi, stream) != 0)
             return -1;
         req->headers_sent = true;
-        if (stream) /* as lws_http_mark_sse() does for h1: free lws's header table */
-            lws_http_headers_detach(wsi);
+        /* A stream: free lws's header table and make the connection immortal (lws
+         * otherwise closes an HTTP transaction after its 5 s timeout). */
+        if (stream)
+            lws_http_mark_sse(wsi);
     }
     if (req->head || (!stream && no_body_status(req->status)))
         req->out_off = req->out.len;

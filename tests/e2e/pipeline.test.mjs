@@ -187,6 +187,13 @@ test('a revoked token stops working at once', async () => {
   assert.equal(gone.status, 401);
 });
 
+test('an idle event stream stays open (lws would close it after 5 s)', async () => {
+  const started = Date.now();
+  const r = await sse(d, token, { timeoutMs: 6500 });
+  assert.equal(r.status, 200);
+  assert.ok(Date.now() - started >= 6400, 'the stream lasted until the client left');
+});
+
 test('revoking a token ends its open event stream', async () => {
   const t = d.token('agent', 'leaver');
   const started = Date.now();
