@@ -23,7 +23,7 @@ char *sb_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /** free; accepts NULL. */
 void sb_free(void *p);
 
-#define SB_NEW(type) ((type *)sb_calloc(1, sizeof(type)))
+#define SB_NEW(type)    ((type *)sb_calloc(1, sizeof(type)))
 #define SB_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

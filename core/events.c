@@ -20,10 +20,10 @@
 #include "core/err.h"
 #include "core/log.h"
 
-#define HISTORY_PAGE 500
-#define XREAD_COUNT 1000
+#define HISTORY_PAGE   500
+#define XREAD_COUNT    1000
 #define XREAD_BLOCK_MS 1000
-#define RETRY_MS 200
+#define RETRY_MS       200
 
 typedef struct sid {
     uint64_t ms, seq;
@@ -62,8 +62,8 @@ struct sb_events {
     char **keys;
     sid_t *pos;
     bool ready;
-    bool reading;   /* an XREAD or init command is in flight */
-    bool stopping;  /* sb_events_free called while reading */
+    bool reading;  /* an XREAD or init command is in flight */
+    bool stopping; /* sb_events_free called while reading */
     unsigned init_pending;
     int dispatching;
     uv_timer_t *retry;
@@ -201,7 +201,11 @@ static void deliver(sb_events_sub_t *sub, unsigned shard, sid_t id, const char *
     char cursor[48 * 64];
     if (sb_events_cursor(sub, cursor, sizeof(cursor)) != 0)
         cursor[0] = '\0';
-    sb_event_t e = {.shard = shard, .id = sidbuf, .conv = conv, .json = json, .json_len = len,
+    sb_event_t e = {.shard = shard,
+                    .id = sidbuf,
+                    .conv = conv,
+                    .json = json,
+                    .json_len = len,
                     .cursor = cursor};
     sub->cb(sub, &e, sub->data);
 }
@@ -481,7 +485,7 @@ static void start_read(sb_events_t *ev)
     unsigned n = ev->shards;
     int argc = 6 + 2 * (int)n;
     const char **argv = sb_calloc((size_t)argc, sizeof(char *));
-    char (*ids)[48] = sb_calloc(n, 48);
+    char(*ids)[48] = sb_calloc(n, 48);
     char count[16], block[16];
     snprintf(count, sizeof(count), "%d", XREAD_COUNT);
     snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
@@ -497,8 +501,8 @@ static void start_read(sb_events_t *ev)
         argv[6 + n + i] = ids[i];
     }
     ev->reading = true;
-    int rc = sb_redis_command_argv(ev->blocking, on_xread, ev, XREAD_BLOCK_MS + 5000, argc, argv,
-                                   NULL);
+    int rc =
+        sb_redis_command_argv(ev->blocking, on_xread, ev, XREAD_BLOCK_MS + 5000, argc, argv, NULL);
     sb_free(argv);
     sb_free(ids);
     if (rc != 0) {

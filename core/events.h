@@ -29,9 +29,9 @@ typedef struct sb_events_sub sb_events_sub_t;
 /** One event as the dispatcher hands it out; every pointer is borrowed for the call. */
 typedef struct sb_event {
     unsigned shard;
-    const char *id;     /* stream id within the shard */
-    const char *conv;   /* conversation id */
-    const char *json;   /* {"type":…,"conv":…,"message":{…},"conversation":{…}} */
+    const char *id;   /* stream id within the shard */
+    const char *conv; /* conversation id */
+    const char *json; /* {"type":…,"conv":…,"message":{…},"conversation":{…}} */
     size_t json_len;
     const char *cursor; /* the subscriber's cursor after this event */
 } sb_event_t;

@@ -116,8 +116,8 @@ void sb_log_write(sb_log_level_t level, const char *event, const char *fmt, ...)
     size_t n;
     const char *lvl = level_names[level < 0 || level > 3 ? 0 : level];
     if (log_format == SB_LOG_JSON) {
-        n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"",
-                             ts, lvl);
+        n = (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"", ts,
+                             lvl);
         n += json_escape(line + n, sizeof(line) - n, event, strlen(event));
         n += (size_t)snprintf(line + n, sizeof(line) - n, "\"");
         n += kv_to_json(line + n, sizeof(line) - n, kv);

@@ -40,8 +40,8 @@ void sb_log_write(sb_log_level_t level, const char *event, const char *fmt, ...)
             sb_log_write((lvl), (event), __VA_ARGS__);                                             \
     } while (0)
 #define SB_LOG_ERROR(event, ...) SB_LOG_AT(SB_LOG_ERROR, event, __VA_ARGS__)
-#define SB_LOG_WARN(event, ...) SB_LOG_AT(SB_LOG_WARN, event, __VA_ARGS__)
-#define SB_LOG_INFO(event, ...) SB_LOG_AT(SB_LOG_INFO, event, __VA_ARGS__)
+#define SB_LOG_WARN(event, ...)  SB_LOG_AT(SB_LOG_WARN, event, __VA_ARGS__)
+#define SB_LOG_INFO(event, ...)  SB_LOG_AT(SB_LOG_INFO, event, __VA_ARGS__)
 #define SB_LOG_DEBUG(event, ...) SB_LOG_AT(SB_LOG_DEBUG, event, __VA_ARGS__)
 
 #endif

@@ -11,12 +11,12 @@
 
 #include <jansson.h>
 
-#define SB_MAX_HTTP_BODY (1024 * 1024)
-#define SB_MAX_WS_FRAME (64 * 1024)
-#define SB_MAX_TEXT (8 * 1024)
-#define SB_MAX_SUBJECT 998
+#define SB_MAX_HTTP_BODY  (1024 * 1024)
+#define SB_MAX_WS_FRAME   (64 * 1024)
+#define SB_MAX_TEXT       (8 * 1024)
+#define SB_MAX_SUBJECT    998
 #define SB_MAX_JSON_DEPTH 32
-#define SB_MAX_ID_LEN 200 /* external ids, client ids, handles */
+#define SB_MAX_ID_LEN     200 /* external ids, client ids, handles */
 
 typedef struct sb_json_error {
     int line;   /* 1-based, 0 when not about a position */

@@ -31,8 +31,7 @@ struct redisReply;
 typedef struct sb_redis sb_redis_t;
 
 /** A reply callback; see the guarantee above. */
-typedef void (*sb_redis_reply_cb)(sb_redis_t *r, struct redisReply *reply, int status,
-                                  void *data);
+typedef void (*sb_redis_reply_cb)(sb_redis_t *r, struct redisReply *reply, int status, void *data);
 
 /**
  * Called on the loop after every successful (re)connect, before queued commands are

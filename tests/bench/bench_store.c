@@ -96,8 +96,11 @@ int main(int argc, char **argv)
     b.lat_ns = sb_calloc((size_t)b.n, sizeof(uint64_t));
     b.start_ns = sb_calloc((size_t)b.n, sizeof(uint64_t));
     sb_redis_t *redis;
-    sb_redis_opts_t ro = {.url = argv[1], .name = "bench", .cmd_timeout_ms = 30000,
-                          .on_connect = on_connect, .data = &b};
+    sb_redis_opts_t ro = {.url = argv[1],
+                          .name = "bench",
+                          .cmd_timeout_ms = 30000,
+                          .on_connect = on_connect,
+                          .data = &b};
     if (sb_redis_new(b.loop, &ro, &redis) != 0)
         return 1;
     sb_store_opts_t so = {.prefix = "bench:", .shards = 16};
