@@ -427,18 +427,33 @@ local function newer_public(ctx, cid, based_on)
     return out
 end
 
--- reply: a staff or bot answer to the customer (collision check, queue, outbox).
-local function reply(keys, argv)
-    local a = cjson.decode(argv[1])
+-- The common start of reply and note: the conversation and the dedup key, or the reply
+-- to return at once (an error, or the first result of a repeated client_id).
+local function post_start(a)
     local ctx = context(a)
     local c = load_conv(ctx, a.conv)
-    if not c then return err('NOTFOUND', 'no conversation ' .. a.conv) end
+    if not c then return nil, err('NOTFOUND', 'no conversation ' .. a.conv) end
     local dk
     if a.dedup and a.dedup ~= '' then
         dk = ctx.pre .. 'dedup:' .. a.dedup
         local d = duplicate(ctx, dk)
-        if d then return d end
+        if d then return nil, d end
     end
+    return ctx, c, dk
+end
+
+-- The common end of reply and note: write back, publish, remember the client_id.
+local function post_finish(ctx, c, m, dk, a)
+    local cj = commit(ctx, c)
+    if dk then redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800) end
+    return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
+end
+
+-- reply: a staff or bot answer to the customer (collision check, queue, outbox).
+local function reply(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx, c, dk = post_start(a)
+    if not ctx then return c end
     if a.based_on and a.based_on ~= '' and not a.force then
         local newer = newer_public(ctx, c.id, a.based_on)
         if #newer > 0 then
@@ -462,32 +477,17 @@ local function reply(keys, argv)
     if c.channel ~= 'webchat' and c.channel ~= 'api' then
         redis.call('XADD', ctx.pre .. 'outbox:' .. c.channel, '*', 'conv', c.id, 'm', m.json)
     end
-    local cj = commit(ctx, c)
-    if dk then
-        redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800)
-    end
-    return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
+    return post_finish(ctx, c, m, dk, a)
 end
 
 -- note: an internal note (never sent to the customer).
 local function note(keys, argv)
     local a = cjson.decode(argv[1])
-    local ctx = context(a)
-    local c = load_conv(ctx, a.conv)
-    if not c then return err('NOTFOUND', 'no conversation ' .. a.conv) end
-    local dk
-    if a.dedup and a.dedup ~= '' then
-        dk = ctx.pre .. 'dedup:' .. a.dedup
-        local d = duplicate(ctx, dk)
-        if d then return d end
-    end
+    local ctx, c, dk = post_start(a)
+    if not ctx then return c end
     local m = append(ctx, c, {kind = 'note', dir = 'internal', author = a.author, text = a.text,
         client_id = a.client_id})
-    local cj = commit(ctx, c)
-    if dk then
-        redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800)
-    end
-    return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
+    return post_finish(ctx, c, m, dk, a)
 end
 
 -- State changes: claim, release, resolve, reopen, snooze, priority, tags, handoff.
