@@ -152,6 +152,25 @@ bool sb__api_parse_body(api_call_t *c)
     return false;
 }
 
+void sb__api_on_result(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (sb__api_gone(c))
+        return;
+    if (status != 0)
+        sb__api_fail_store(c, status, errmsg);
+    else
+        sb__api_reply(c, 200, result);
+}
+
+void sb__api_begin(api_call_t *c, int rc)
+{
+    if (rc == 0)
+        return;
+    c->busy = false;
+    sb__api_fail_store(c, rc, NULL);
+}
+
 /* ---- Authentication ---- */
 
 static int role_level(const char *role)

@@ -103,11 +103,7 @@ static void ingest(api_call_t *c, const char *contact_id)
     in.attachments = json_object_get(b, "attachments");
     in.ext = json_object_get(b, "ext");
     c->busy = true;
-    int rc = sb_store_ingest(c->app->store, &in, on_ingested, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c, sb_store_ingest(c->app->store, &in, on_ingested, c));
 }
 
 static void on_contact(int status, json_t *result, const char *errmsg, void *data)
@@ -201,11 +197,8 @@ static void inbound_authed(api_call_t *c)
         return;
     }
     c->busy = true;
-    int rc = sb_store_contact_resolve(c->app->store, kind, value, name, email, on_contact, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c,
+                  sb_store_contact_resolve(c->app->store, kind, value, name, email, on_contact, c));
 }
 
 static void h_inbound(sb_http_req_t *req, void *data)
@@ -215,27 +208,12 @@ static void h_inbound(sb_http_req_t *req, void *data)
 
 /* ---- GET /v1/conversations/{id} and its messages ---- */
 
-static void on_result(int status, json_t *result, const char *errmsg, void *data)
-{
-    api_call_t *c = data;
-    if (sb__api_gone(c))
-        return;
-    if (status != 0)
-        sb__api_fail_store(c, status, errmsg);
-    else
-        sb__api_reply(c, 200, result);
-}
-
 static void get_authed(api_call_t *c)
 {
     if (!conv_param(c))
         return;
     c->busy = true;
-    int rc = sb_store_get(c->app->store, c->conv, on_result, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c, sb_store_get(c->app->store, c->conv, sb__api_on_result, c));
 }
 
 static void h_get(sb_http_req_t *req, void *data)
@@ -263,11 +241,8 @@ static void messages_authed(api_call_t *c)
         return;
     }
     c->busy = true;
-    int rc = sb_store_messages(c->app->store, c->conv, after, (unsigned)limit, on_result, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(
+        c, sb_store_messages(c->app->store, c->conv, after, (unsigned)limit, sb__api_on_result, c));
 }
 
 static void h_messages(sb_http_req_t *req, void *data)
@@ -331,7 +306,7 @@ static void list_authed(api_call_t *c)
     if (!list_query(c, &q))
         return;
     c->busy = true;
-    int rc = sb_store_list(c->app->store, &q, on_result, c);
+    int rc = sb_store_list(c->app->store, &q, sb__api_on_result, c);
     if (rc) {
         c->busy = false;
         if (rc == SB_EINVAL)
@@ -390,13 +365,10 @@ static void post_authed(api_call_t *c, bool is_note)
     sb__api_actor(c, &who);
     bool force = json_is_true(json_object_get(c->body, "force"));
     c->busy = true;
-    int rc = is_note ? sb_store_note(c->app->store, c->conv, &who, text, client_id, on_posted, c)
-                     : sb_store_reply(c->app->store, c->conv, &who, text, client_id, based_on,
-                                      force, on_posted, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(
+        c, is_note ? sb_store_note(c->app->store, c->conv, &who, text, client_id, on_posted, c)
+                   : sb_store_reply(c->app->store, c->conv, &who, text, client_id, based_on, force,
+                                    on_posted, c));
 }
 
 static void reply_authed(api_call_t *c)
@@ -453,10 +425,7 @@ static void typing_authed(api_call_t *c)
     c->busy = true;
     int rc = sb_store_publish(c->app->store, c->conv, text, on_typing_published, c);
     free(text);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c, rc);
 }
 
 static void h_typing(sb_http_req_t *req, void *data)
@@ -480,11 +449,8 @@ static void act_authed(api_call_t *c)
     sb_actor_t who;
     sb__api_actor(c, &who);
     c->busy = true;
-    int rc = sb_store_act(c->app->store, c->conv, action, &who, c->body, on_result, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(
+        c, sb_store_act(c->app->store, c->conv, action, &who, c->body, sb__api_on_result, c));
 }
 
 static void h_act(sb_http_req_t *req, void *data)

@@ -19,17 +19,6 @@
 #include "core/util.h"
 #include "gateway/internal.h"
 
-static void on_result(int status, json_t *result, const char *errmsg, void *data)
-{
-    api_call_t *c = data;
-    if (sb__api_gone(c))
-        return;
-    if (status != 0)
-        sb__api_fail_store(c, status, errmsg);
-    else
-        sb__api_reply(c, 200, result);
-}
-
 /* ---- GET /v1/me ---- */
 
 static void me_authed(api_call_t *c)
@@ -57,11 +46,7 @@ static void h_me(sb_http_req_t *req, void *data)
 static void stats_authed(api_call_t *c)
 {
     c->busy = true;
-    int rc = sb_store_stats(c->app->store, on_result, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c, sb_store_stats(c->app->store, sb__api_on_result, c));
 }
 
 static void h_stats(sb_http_req_t *req, void *data)
@@ -87,11 +72,7 @@ static void contact_authed(api_call_t *c)
     if (!id)
         return;
     c->busy = true;
-    int rc = sb_store_contact_get(c->app->store, id, on_result, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c, sb_store_contact_get(c->app->store, id, sb__api_on_result, c));
 }
 
 static void h_contact(sb_http_req_t *req, void *data)
@@ -117,11 +98,7 @@ static void merge_authed(api_call_t *c)
     sb__api_actor(c, &who);
     SB_LOG_INFO("api.merge", "into=%s other=%s by=%s", id, other, who.id ? who.id : "-");
     c->busy = true;
-    int rc = sb_store_contact_merge(c->app->store, id, other, &who, on_result, c);
-    if (rc) {
-        c->busy = false;
-        sb__api_fail_store(c, rc, NULL);
-    }
+    sb__api_begin(c, sb_store_contact_merge(c->app->store, id, other, &who, sb__api_on_result, c));
 }
 
 static void h_merge(sb_http_req_t *req, void *data)

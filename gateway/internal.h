@@ -54,6 +54,14 @@ void sb__api_reply(api_call_t *c, int status, const json_t *body);
 bool sb__api_parse_body(api_call_t *c);
 /** Called first in a store callback: true if the client is gone (c then freed). */
 bool sb__api_gone(api_call_t *c);
+/** A store callback that answers 200 with the result, or the store error. */
+void sb__api_on_result(int status, json_t *result, const char *errmsg, void *data);
+/**
+ * Ends the start of a store operation made with c as its callback data, c->busy having
+ * been set before the call: rc 0 leaves it to the callback; an error is answered at
+ * once and c freed.
+ */
+void sb__api_begin(api_call_t *c, int rc);
 /** The actor of the authenticated token. */
 void sb__api_actor(const api_call_t *c, sb_actor_t *out);
 

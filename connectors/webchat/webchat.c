@@ -364,6 +364,24 @@ static json_t *public_messages(const json_t *items)
     return out;
 }
 
+/*
+ * The start of every hello step's store callback: false (and h finished) when the
+ * socket is gone or the step failed; true to go on.
+ */
+static bool hello_step_ok(hello_ctx_t *h, int status)
+{
+    if (!alive(h->v)) {
+        h->v = NULL;
+        hello_done(h, NULL); /* frees h; the welcome goes nowhere */
+        return false;
+    }
+    if (status) {
+        hello_fail(h, status);
+        return false;
+    }
+    return true;
+}
+
 static void on_history(int status, json_t *res, const char *errmsg, void *data)
 {
     hello_ctx_t *h = data;
@@ -423,15 +441,8 @@ static void find_conversation(hello_ctx_t *h)
 static void on_token_linked(int status, json_t *res, const char *errmsg, void *data)
 {
     hello_ctx_t *h = data;
-    if (!alive(h->v)) {
-        h->v = NULL;
-        hello_done(h, NULL);
+    if (!hello_step_ok(h, status))
         return;
-    }
-    if (status) {
-        hello_fail(h, status);
-        return;
-    }
     find_conversation(h);
 }
 
@@ -439,16 +450,9 @@ static void on_token_linked(int status, json_t *res, const char *errmsg, void *d
 static void on_user_contact(int status, json_t *res, const char *errmsg, void *data)
 {
     hello_ctx_t *h = data;
+    if (!hello_step_ok(h, status))
+        return;
     visitor_t *v = h->v;
-    if (!alive(v)) {
-        h->v = NULL;
-        hello_done(h, NULL);
-        return;
-    }
-    if (status) {
-        hello_fail(h, status);
-        return;
-    }
     snprintf(v->contact, sizeof(v->contact), "%s", json_string_value(json_object_get(res, "id")));
     v->verified = true;
     v->busy++;
@@ -485,16 +489,9 @@ static void after_contact(hello_ctx_t *h)
 static void on_new_contact(int status, json_t *res, const char *errmsg, void *data)
 {
     hello_ctx_t *h = data;
+    if (!hello_step_ok(h, status))
+        return;
     visitor_t *v = h->v;
-    if (!alive(v)) {
-        h->v = NULL;
-        hello_done(h, NULL);
-        return;
-    }
-    if (status) {
-        hello_fail(h, status);
-        return;
-    }
     snprintf(v->contact, sizeof(v->contact), "%s", json_string_value(json_object_get(res, "id")));
     after_contact(h);
 }
