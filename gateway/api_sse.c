@@ -125,7 +125,8 @@ static void events_authed(api_call_t *c)
     c->req = NULL;
     sb__api_call_free(c);
     sb_http_stream_start(s->req, 200, "text/event-stream; charset=utf-8");
-    sb_http_stream_write(s->req, "retry: 2000\n: connected\n\n", 26);
+    static const char hello[] = "retry: 2000\n: connected\n\n";
+    sb_http_stream_write(s->req, hello, sizeof(hello) - 1);
 }
 
 static void h_events(sb_http_req_t *req, void *data)
