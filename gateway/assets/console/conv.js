@@ -1,0 +1,497 @@
+// SPDX-License-Identifier: MIT
+// The conversation pane: the transcript (customer and staff messages, internal notes,
+// events, each styled apart), the customer's other conversations on every channel, the
+// actions (claim/release, resolve/reopen, snooze, priority) and the composer (reply or
+// internal note). A reply is sent with `based_on` = the last seq shown; a 409 shows the
+// newer messages and offers "Send anyway" (force). Typing in the reply box tells the
+// customer and colleagues (POST /typing, at most every 3 s, off after 4 s idle or on send).
+import { el, $, sb, clock, fullTime, slaBadge, clientId, seqCmp, displayName, channelLabel } from './util.js';
+
+const TYPING_EVERY_MS = 3000;
+const TYPING_IDLE_MS = 4000;
+const PAGE = 500;
+const MAX_PAGES = 20;
+const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+
+const SNOOZES = [
+  ['1 hour', () => Date.now() + 3600e3],
+  ['4 hours', () => Date.now() + 4 * 3600e3],
+  ['Tomorrow 9:00', () => { const d = new Date(); d.setDate(d.getDate() + 1); d.setHours(9, 0, 0, 0); return d.getTime(); }],
+  ['Next week', () => { const d = new Date(); d.setDate(d.getDate() + ((8 - d.getDay()) % 7 || 7)); d.setHours(9, 0, 0, 0); return d.getTime(); }],
+];
+
+export class ConvView {
+  // ctx: {api, me(), replying(convId), nameOf(id), learnName(author), onChanged(conv),
+  //       open(id), back()}
+  constructor(root, ctx) {
+    this.root = root;
+    this.ctx = ctx;
+    this.id = null;
+    this.conv = null;
+    this.msgs = [];
+    this.ids = new Set();
+    this.complete = true;
+    this.mode = 'reply';
+    this.typing = { active: false, sentAt: 0, idle: null };
+    this.clientId = null;
+    this.gen = 0;
+  }
+
+  // ---- opening and closing ----
+
+  async open(id) {
+    if (this.id === id && this.conv) return;
+    this.close();
+    const gen = ++this.gen;
+    this.id = id;
+    this.root.replaceChildren(el('p', { class: 'placeholder', role: 'status' }, 'Loading…'));
+    try {
+      const conv = await this.ctx.api.conversation(id);
+      if (gen !== this.gen) return;
+      this.conv = conv;
+      this.build();
+      await this.loadMessages(gen);
+      if (gen !== this.gen) return;
+      this.loadContact(gen);
+    } catch (e) {
+      if (gen !== this.gen || e.status === 401) return;
+      this.root.replaceChildren(el('p', { class: 'error', role: 'alert', 'data-sb': 'conv-error' },
+        e.status === 404 ? 'This conversation does not exist.' : `Could not open it: ${e.message}`));
+    }
+  }
+
+  close() {
+    this.stopTyping();
+    this.gen++;
+    this.id = null;
+    this.conv = null;
+    this.msgs = [];
+    this.ids = new Set();
+    this.clientId = null;
+    this.root.replaceChildren(el('p', { class: 'placeholder', 'data-sb': 'conv-placeholder' },
+      'Pick a conversation (j/k then Enter).'));
+  }
+
+  async loadMessages(gen, after = null) {
+    let pages = 0;
+    let next = after;
+    for (;;) {
+      const r = await this.ctx.api.messages(this.id, next, PAGE);
+      if (gen !== this.gen) return;
+      for (const m of r.items) this.add(m, false);
+      next = r.next;
+      if (!next || r.items.length < PAGE) { this.complete = true; break; }
+      if (++pages >= MAX_PAGES) { this.complete = false; break; }
+    }
+    this.renderMessages();
+    $(sb('load-more'), this.root).hidden = this.complete;
+    this.moreAfter = next;
+  }
+
+  // Messages missed while the feed was down (after a reconnect).
+  async catchUp() {
+    if (!this.id || !this.complete) return;
+    const gen = this.gen;
+    try {
+      const c = await this.ctx.api.conversation(this.id);
+      if (gen !== this.gen) return;
+      this.conv = c;
+      this.paintHead();
+      await this.loadMessages(gen, this.lastSeq());
+    } catch { /* the next event or reopen fixes it */ }
+  }
+
+  async loadContact(gen) {
+    const box = $(sb('contact'), this.root);
+    const ct = this.conv.contact && this.conv.contact.id;
+    if (!ct) return;
+    try {
+      const c = await this.ctx.api.contact(ct);
+      if (gen !== this.gen) return;
+      const convs = (c.conversations || []).slice().sort((a, b) => b.created_at - a.created_at);
+      // Open beside the transcript on wide screens; folded under it on a phone.
+      box.replaceChildren(el('details', { open: matchMedia('(min-width: 800px)').matches },
+        el('summary', {}, el('span', { class: 'ct-sum' }, 'Customer'), ' ',
+          el('span', { class: 'muted' }, `${convs.length} conversation${convs.length === 1 ? '' : 's'}`)),
+        el('p', { class: 'ct-name' }, c.name || 'Anonymous visitor'),
+        c.email ? el('p', { class: 'ct-line' }, c.email) : null,
+        (c.handles || []).length ? el('p', { class: 'ct-line muted' }, c.handles.join(', ')) : null,
+        el('h3', {}, 'Conversations, every channel'),
+        el('ul', { class: 'ct-convs', 'data-sb': 'contact-convs' }, convs.map((x) => el('li', {},
+          el('button', {
+            type: 'button', class: 'ct-conv', 'data-sb': 'contact-conv', 'data-conv': x.id,
+            'aria-current': x.id === this.id ? 'true' : null, disabled: x.id === this.id,
+            onclick: () => this.ctx.open(x.id),
+          }, el('span', { class: `badge ch ch-${x.channel}` }, channelLabel(x.channel)), ' ',
+          el('span', {}, x.subject || `${x.message_count} message${x.message_count === 1 ? '' : 's'}`), ' ',
+          el('span', { class: `status st-${x.status}` }, x.status), ' ',
+          el('span', { class: 'muted' }, clock(x.created_at))))))));
+    } catch (e) {
+      if (gen === this.gen) box.replaceChildren(el('p', { class: 'muted' }, `Customer details unavailable (${e.message}).`));
+    }
+  }
+
+  // ---- layout ----
+
+  build() {
+    const c = this.conv;
+    const replyLabel = 'Reply to the customer';
+    this.root.replaceChildren(
+      el('header', { class: 'conv-head' },
+        el('div', { class: 'conv-title-row' },
+          el('button', { type: 'button', class: 'ghost back', 'data-sb': 'back', onclick: () => this.ctx.back() }, '← Queue'),
+          el('h2', { 'data-sb': 'conv-title' }, (c.contact && c.contact.name) || 'Anonymous visitor'),
+          el('span', { class: `badge ch ch-${c.channel}` }, channelLabel(c.channel)),
+          el('span', { 'data-sb': 'conv-sla-slot' })),
+        el('p', { class: 'conv-status', 'data-sb': 'conv-status' }),
+        el('p', { class: 'replying', 'data-sb': 'replying', 'aria-live': 'polite', hidden: true }),
+        el('p', { class: 'customer-typing', 'data-sb': 'customer-typing', 'aria-live': 'polite', hidden: true }),
+        el('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Conversation actions' },
+          el('button', { type: 'button', 'data-sb': 'claim', 'aria-keyshortcuts': 'c', onclick: () => this.claimToggle() }, 'Claim'),
+          el('button', { type: 'button', 'data-sb': 'resolve', 'aria-keyshortcuts': 'e', onclick: () => this.resolveToggle() }, 'Resolve'),
+          el('span', { class: 'menu-wrap' },
+            el('button', { type: 'button', 'data-sb': 'snooze', 'aria-haspopup': 'menu', 'aria-expanded': 'false',
+              'aria-keyshortcuts': 's', onclick: () => this.toggleSnooze() }, 'Snooze…'),
+            el('div', { class: 'menu', role: 'menu', 'data-sb': 'snooze-menu', hidden: true,
+              onkeydown: (e) => this.menuKey(e) },
+            SNOOZES.map(([label, at]) => el('button', { type: 'button', role: 'menuitem', 'data-sb': 'snooze-option',
+              onclick: () => this.snooze(at()) }, label)),
+            el('button', { type: 'button', role: 'menuitem', 'data-sb': 'unsnooze', hidden: true,
+              onclick: () => { this.toggleSnooze(false); this.act('reopen'); } }, 'Wake up now'))),
+          el('label', { class: 'prio-label' }, 'Priority ',
+            el('select', { 'data-sb': 'priority', onchange: (e) => this.act('priority', { priority: e.target.value }) },
+              PRIORITIES.map((p) => el('option', { value: p }, p))))),
+        el('p', { class: 'error', role: 'alert', 'data-sb': 'conv-error', hidden: true })),
+      el('div', { class: 'conv-body' },
+        el('div', { class: 'transcript' },
+          el('ol', { class: 'messages', 'data-sb': 'messages', role: 'log', 'aria-live': 'polite',
+            'aria-relevant': 'additions', 'aria-label': 'Messages' }),
+          el('button', { type: 'button', class: 'ghost more', 'data-sb': 'load-more', hidden: true,
+            onclick: () => this.loadMessages(this.gen, this.moreAfter) }, 'Load more messages')),
+        el('aside', { class: 'contact', 'data-sb': 'contact', 'aria-label': 'Customer' },
+          el('p', { class: 'muted' }, 'Loading customer…'))),
+      el('section', { class: 'conflict', 'data-sb': 'conflict', role: 'alert', hidden: true }),
+      el('form', { class: 'composer', 'data-sb': 'composer', 'data-mode': 'reply',
+        onsubmit: (e) => { e.preventDefault(); this.send(false); } },
+      el('div', { class: 'modes', role: 'group', 'aria-label': 'Write' },
+        el('button', { type: 'button', 'data-sb': 'mode-reply', 'aria-pressed': 'true', 'aria-keyshortcuts': 'r',
+          onclick: () => this.setMode('reply', true) }, 'Reply'),
+        el('button', { type: 'button', 'data-sb': 'mode-note', 'aria-pressed': 'false', 'aria-keyshortcuts': 'n',
+          onclick: () => this.setMode('note', true) }, 'Internal note')),
+      el('label', { for: 'reply-input', class: 'sr', 'data-sb': 'reply-label' }, replyLabel),
+      el('textarea', { id: 'reply-input', 'data-sb': 'reply-input', rows: 3, placeholder: 'Write a reply… (Ctrl+Enter sends)',
+        oninput: () => this.onInput(), onkeydown: (e) => this.onKey(e), onblur: () => this.stopTypingSoon() }),
+      el('button', { type: 'submit', class: 'primary', 'data-sb': 'reply-send', 'aria-keyshortcuts': 'Control+Enter' }, 'Send')));
+    this.paintHead();
+  }
+
+  paintHead() {
+    const c = this.conv;
+    if (!c || !$(sb('conv-status'), this.root)) return;
+    const me = this.ctx.me();
+    const mine = c.assignee && c.assignee === me.id;
+    const who = !c.assignee ? 'unassigned' : mine ? 'assigned to you' : `assigned to ${this.ctx.nameOf(c.assignee)}`;
+    let st = c.status;
+    if (c.status === 'snoozed' && c.snooze_until) st = `snoozed until ${fullTime(c.snooze_until)}`;
+    const status = $(sb('conv-status'), this.root);
+    status.textContent = `${st} · ${who} · ${c.priority} priority`;
+    status.dataset.status = c.status;
+    status.dataset.assignee = c.assignee || '';
+    const claim = $(sb('claim'), this.root);
+    claim.textContent = mine ? 'Release' : 'Claim';
+    claim.dataset.action = mine ? 'release' : 'claim';
+    const resolve = $(sb('resolve'), this.root);
+    resolve.textContent = c.status === 'resolved' ? 'Reopen' : 'Resolve';
+    resolve.dataset.action = c.status === 'resolved' ? 'reopen' : 'resolve';
+    $(sb('priority'), this.root).value = c.priority;
+    $(sb('unsnooze'), this.root).hidden = c.status !== 'snoozed';
+    $(sb('conv-sla-slot'), this.root).replaceChildren(slaBadge(c));
+    this.paintReplying();
+  }
+
+  paintReplying() {
+    if (!this.id) return;
+    for (const [name, text] of [['replying', this.ctx.replying(this.id)],
+      ['customer-typing', this.ctx.customerTyping(this.id)]]) {
+      const r = $(`.conv-head ${sb(name)}`, this.root);
+      if (!r) continue;
+      r.hidden = !text;
+      if (r.textContent !== (text || '')) r.textContent = text || '';
+    }
+  }
+
+  // ---- transcript ----
+
+  lastSeq() {
+    return this.msgs.length ? this.msgs[this.msgs.length - 1].seq : null;
+  }
+
+  // Adds a transcript entry once; returns true when it was new.
+  add(m, paint = true) {
+    if (!m || !m.id || this.ids.has(m.id)) return false;
+    this.ids.add(m.id);
+    this.ctx.learnName(m.author);
+    const last = this.lastSeq();
+    this.msgs.push(m);
+    if (last && seqCmp(m.seq, last) < 0) {
+      this.msgs.sort((a, b) => seqCmp(a.seq, b.seq));
+      if (paint) this.renderMessages();
+    } else if (paint) {
+      const list = $(sb('messages'), this.root);
+      if (list) { list.append(this.item(m)); this.scrollDown(); }
+    }
+    return true;
+  }
+
+  renderMessages() {
+    const list = $(sb('messages'), this.root);
+    if (!list) return;
+    list.replaceChildren(...this.msgs.map((m) => this.item(m)));
+    this.scrollDown(true);
+  }
+
+  scrollDown(force) {
+    const t = $('.transcript', this.root);
+    if (!t) return;
+    if (force || t.scrollHeight - t.scrollTop - t.clientHeight < 200) t.scrollTop = t.scrollHeight;
+  }
+
+  item(m) {
+    const me = this.ctx.me();
+    const who = displayName(m.author, me.id);
+    const time = el('time', { datetime: new Date(m.ts).toISOString(), title: fullTime(m.ts) }, clock(m.ts));
+    const base = { 'data-sb': 'conv-message', 'data-kind': m.kind, 'data-dir': m.dir, 'data-id': m.id, 'data-seq': m.seq };
+    if (m.kind === 'event') {
+      return el('li', { ...base, class: 'msg event' }, el('span', {}, eventText(m, who)), ' ', time);
+    }
+    if (m.kind === 'note') {
+      return el('li', { ...base, class: 'msg note', 'aria-label': `Internal note by ${who}` },
+        el('div', { class: 'msg-meta' }, el('strong', { class: 'note-tag' }, 'Internal note'), ' ', who, ' · ', time),
+        el('div', { class: 'msg-text' }, m.text || ''));
+    }
+    const role = m.dir === 'in' ? 'customer' : m.author && m.author.type === 'bot' ? 'bot' : 'staff';
+    return el('li', { ...base, class: `msg ${m.dir === 'in' ? 'in' : 'out'} by-${role}` },
+      el('div', { class: 'msg-meta' }, el('strong', {}, who),
+        m.author && m.author.type === 'bot' ? ' (bot)' : '', ' · ', time,
+        m.channel && this.conv && m.channel !== this.conv.channel ? ` · via ${channelLabel(m.channel)}` : ''),
+      m.subject ? el('div', { class: 'msg-subject' }, m.subject) : null,
+      el('div', { class: 'msg-text' }, m.text || ''),
+      (m.attachments || []).length ? el('ul', { class: 'attachments' }, m.attachments.map((a) =>
+        el('li', {}, a.name || a.filename || a.url || 'attachment'))) : null);
+  }
+
+  // A live event of this conversation (type message/note/event).
+  onEvent(ev) {
+    if (ev.conv !== this.id || !this.conv) return;
+    if (ev.conversation) Object.assign(this.conv, ev.conversation);
+    if (this.complete) this.add(ev.message);
+    this.paintHead();
+  }
+
+  // ---- actions ----
+
+  error(text) {
+    const e = $(sb('conv-error'), this.root);
+    if (!e) return;
+    e.replaceChildren(...(Array.isArray(text) ? text : [text || '']));
+    e.hidden = !text;
+  }
+
+  async act(action, body = {}) {
+    if (!this.id) return null;
+    const gen = this.gen;
+    this.error(null);
+    try {
+      const r = await this.ctx.api.act(this.id, action, body);
+      if (gen !== this.gen) return r;
+      if (r && r.conversation) this.conv = r.conversation;
+      if (r && r.event) this.add(r.event);
+      this.paintHead();
+      this.ctx.onChanged(this.conv);
+      return r;
+    } catch (e) {
+      if (gen !== this.gen || e.status === 401) return null;
+      if (action === 'claim' && e.status === 409 && !body.steal) {
+        const me = this.ctx.me();
+        const holder = this.conv && this.conv.assignee ? this.ctx.nameOf(this.conv.assignee) : 'someone else';
+        this.error([`${holder === 'a colleague' ? 'A colleague' : holder} already holds this conversation. `,
+          me.role === 'admin' ? el('button', { type: 'button', 'data-sb': 'steal',
+            onclick: () => this.act('claim', { steal: true }) }, 'Take it over') : null]);
+      } else {
+        this.error(`Could not ${action}: ${e.message}`);
+      }
+      if (this.conv) this.paintHead();
+      return null;
+    }
+  }
+
+  claimToggle() {
+    const a = $(sb('claim'), this.root);
+    return a ? this.act(a.dataset.action || 'claim') : null;
+  }
+
+  resolveToggle() {
+    const a = $(sb('resolve'), this.root);
+    return a ? this.act(a.dataset.action || 'resolve') : null;
+  }
+
+  toggleSnooze(open) {
+    const menu = $(sb('snooze-menu'), this.root);
+    const btn = $(sb('snooze'), this.root);
+    if (!menu) return;
+    const show = open === undefined ? menu.hidden : open;
+    menu.hidden = !show;
+    btn.setAttribute('aria-expanded', String(show));
+    if (show) menu.querySelector('button:not([hidden])').focus();
+  }
+
+  menuKey(e) {
+    const items = Array.from(e.currentTarget.querySelectorAll('button:not([hidden])'));
+    const i = items.indexOf(document.activeElement);
+    if (e.key === 'ArrowDown' || e.key === 'j') { items[(i + 1) % items.length].focus(); e.preventDefault(); }
+    else if (e.key === 'ArrowUp' || e.key === 'k') { items[(i - 1 + items.length) % items.length].focus(); e.preventDefault(); }
+    else if (e.key === 'Escape') { this.toggleSnooze(false); $(sb('snooze'), this.root).focus(); e.preventDefault(); }
+    e.stopPropagation();
+  }
+
+  snooze(until) {
+    this.toggleSnooze(false);
+    return this.act('snooze', { until });
+  }
+
+  // ---- composer ----
+
+  setMode(mode, focus) {
+    const form = $(sb('composer'), this.root);
+    if (!form) return;
+    if (mode === 'note') this.stopTyping();
+    this.mode = mode;
+    form.dataset.mode = mode;
+    $(sb('mode-reply'), form).setAttribute('aria-pressed', String(mode === 'reply'));
+    $(sb('mode-note'), form).setAttribute('aria-pressed', String(mode === 'note'));
+    $(sb('reply-label'), form).textContent = mode === 'note' ? 'Internal note (staff only)' : 'Reply to the customer';
+    const input = $(sb('reply-input'), form);
+    input.placeholder = mode === 'note' ? 'Internal note — only staff see it (Ctrl+Enter adds it)'
+      : 'Write a reply… (Ctrl+Enter sends)';
+    $(sb('reply-send'), form).textContent = mode === 'note' ? 'Add note' : 'Send';
+    if (focus) input.focus();
+  }
+
+  onKey(e) {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      this.send(false);
+    } else if (e.key === 'Escape') {
+      e.target.blur();
+    }
+  }
+
+  onInput() {
+    this.clientId = null; // a changed text is a new message
+    if (this.mode !== 'reply' || !this.id) return;
+    const input = $(sb('reply-input'), this.root);
+    if (!input.value.trim()) { this.stopTyping(); return; }
+    const now = Date.now();
+    if (now - this.typing.sentAt >= TYPING_EVERY_MS) {
+      this.typing.sentAt = now;
+      this.typing.active = true;
+      this.ctx.api.typing(this.id, true).catch(() => {});
+    }
+    clearTimeout(this.typing.idle);
+    this.typing.idle = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTypingSoon() {
+    clearTimeout(this.typing.idle);
+    this.typing.idle = setTimeout(() => this.stopTyping(), 1000);
+  }
+
+  stopTyping() {
+    clearTimeout(this.typing.idle);
+    if (this.typing.active && this.id) this.ctx.api.typing(this.id, false).catch(() => {});
+    this.typing.active = false;
+    this.typing.sentAt = 0;
+  }
+
+  async send(force) {
+    const form = $(sb('composer'), this.root);
+    if (!form || !this.id) return;
+    const input = $(sb('reply-input'), form);
+    const text = input.value.trim();
+    if (!text) { input.focus(); return; }
+    const note = this.mode === 'note';
+    const btn = $(sb('reply-send'), form);
+    const gen = this.gen;
+    if (!this.clientId) this.clientId = clientId();
+    const body = { text, client_id: this.clientId };
+    if (!note) {
+      const last = this.lastSeq();
+      if (last) body.based_on = last;
+      if (force) body.force = true;
+    }
+    btn.disabled = true;
+    this.error(null);
+    try {
+      const m = note ? await this.ctx.api.note(this.id, body) : await this.ctx.api.reply(this.id, body);
+      if (gen !== this.gen) return;
+      if (!note) this.stopTyping();
+      input.value = '';
+      this.clientId = null;
+      this.hideConflict();
+      this.add(m);
+      this.ctx.onChanged(this.conv);
+    } catch (e) {
+      if (gen !== this.gen || e.status === 401) return;
+      if (e.status === 409 && !note) {
+        this.clientId = null;
+        this.showConflict(((e.body && e.body.error && e.body.error.messages) || []));
+      } else {
+        this.error(`Not sent: ${e.message}`);
+      }
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
+  showConflict(newer) {
+    for (const m of newer) this.add(m);
+    const box = $(sb('conflict'), this.root);
+    const me = this.ctx.me();
+    box.replaceChildren(
+      el('p', {}, el('strong', {}, 'Not sent: '),
+        `${newer.length} newer message${newer.length === 1 ? '' : 's'} arrived while you were writing. Read ${newer.length === 1 ? 'it' : 'them'} first:`),
+      el('ol', { class: 'conflict-list' }, newer.map((m) => el('li', { 'data-sb': 'conflict-message' },
+        el('strong', {}, displayName(m.author, me.id)), ': ', m.text || ''))),
+      el('div', { class: 'conflict-actions' },
+        el('button', { type: 'button', class: 'primary', 'data-sb': 'send-anyway', onclick: () => this.send(true) }, 'Send anyway'),
+        el('button', { type: 'button', 'data-sb': 'conflict-edit', onclick: () => {
+          this.hideConflict(); $(sb('reply-input'), this.root).focus();
+        } }, 'Edit my reply')));
+    box.hidden = false;
+  }
+
+  hideConflict() {
+    const box = $(sb('conflict'), this.root);
+    if (box) { box.hidden = true; box.replaceChildren(); }
+  }
+
+  focusReply() { this.setMode('reply', true); }
+  focusNote() { this.setMode('note', true); }
+}
+
+function eventText(m, who) {
+  switch (m.type) {
+    case 'created': return 'Conversation started';
+    case 'claimed': return `${who} claimed it`;
+    case 'released': return `${who} released it`;
+    case 'resolved': return `${who} resolved it`;
+    case 'reopened': return `${who} reopened it`;
+    case 'snoozed': return `${who} snoozed it until ${fullTime(m.until)}`;
+    case 'woke': return 'Woke up from snooze';
+    case 'priority': return `${who} set priority to ${m.priority}`;
+    case 'tagged': return `${who} set tags: ${(m.tags || []).join(', ') || 'none'}`;
+    case 'handoff': return `${who} handed it to humans${m.reason ? `: ${m.reason}` : ''}`;
+    case 'merged': return 'Merged from another contact';
+    default: return `${m.type || 'event'}${who ? ` by ${who}` : ''}`;
+  }
+}
