@@ -115,6 +115,17 @@ static const option_t options[] = {
          "A Bluesky account: PDS URL and a file holding `handle app-password`."),
     LIST(webhook, 2, "<url> <secret> [event...]",
          "POST events (all, or those listed) to url, signed with secret (Standard Webhooks)."),
+    {"webhook_timeout", OPT_DURATION, FIELD(webhook_timeout_ms), "10s", 100, 120000, NULL, NULL,
+     "<duration>", "Deadline of one webhook delivery attempt (connect, send, answer)."},
+    {"webhook_retry_base", OPT_DURATION, FIELD(webhook_retry_base_ms), "1s", 1, 3600000, NULL, NULL,
+     "<duration>", "Delay before the first webhook retry; it doubles with every failed attempt."},
+    {"webhook_retry_max", OPT_DURATION, FIELD(webhook_retry_max_ms), "5m", 1, 86400000, NULL, NULL,
+     "<duration>", "Longest delay between two webhook attempts."},
+    {"webhook_attempts", OPT_UINT, FIELD(webhook_attempts), "12", 1, 1000, NULL, NULL, "<count>",
+     "Attempts before an undeliverable webhook event is given up (acked, counted as dead)."},
+    {"webhook_claim_idle", OPT_DURATION, FIELD(webhook_claim_idle_ms), "5m", 1000, 86400000, NULL,
+     NULL, "<duration>",
+     "Webhook events left pending this long by another node (stopped, renamed) are taken over."},
     LIST(sla, 2, "<name> [channel=..] [priority=..] first=.. next=.. resolution=.. [calendar=..]",
          "An SLA policy; the first policy matching a conversation's channel and priority "
          "wins."),
@@ -612,6 +623,52 @@ static void report_key(load_t *l, const char *name, const char *what)
     report(l, &at, "%s", what);
 }
 
+bool sb_config_webhook_valid(int argc, char *const *argv, char *why, size_t cap)
+{
+    const char *url = argc > 0 ? argv[0] : "", *secret = argc > 1 ? argv[1] : "";
+    const char *host = !strncmp(url, "http://", 7)    ? url + 7
+                       : !strncmp(url, "https://", 8) ? url + 8
+                                                      : NULL;
+    if (!host || !*host || *host == '/' || strpbrk(url, " \t\r\n")) {
+        snprintf(why, cap, "'%.100s' is not an http:// or https:// URL", url);
+        return false;
+    }
+    if (!*secret) {
+        snprintf(why, cap, "empty secret");
+        return false;
+    }
+    if (!strncmp(secret, "whsec_", 6)) {
+        const char *b = secret + 6;
+        size_t n = strspn(b, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+        size_t pad = strspn(b + n, "=");
+        if (n == 0 || b[n + pad] || n % 4 == 1 || (pad && (n + pad) % 4)) {
+            snprintf(why, cap, "secret 'whsec_...' is not valid base64");
+            return false;
+        }
+    }
+    for (int k = 2; k < argc; k++) {
+        const char *w = argv[k];
+        size_t n = strspn(w, "abcdefghijklmnopqrstuvwxyz_.");
+        if (strcmp(w, "*") != 0 && (n == 0 || w[n] || w[0] == '.' || w[n - 1] == '.')) {
+            snprintf(why, cap, "'%.100s' is not an event name (e.g. message.in handoff)", w);
+            return false;
+        }
+    }
+    return true;
+}
+
+static void check_webhooks(load_t *l)
+{
+    for (size_t i = 0; i < l->c->webhook.n; i++) {
+        const sb_config_entry_t *e = &l->c->webhook.items[i];
+        bool env = strncmp(e->file, "env:", 4) == 0;
+        src_t at = {.file = e->file, .line = env ? 0 : e->line, .entry = env ? e->line : 0};
+        char why[200];
+        if (!sb_config_webhook_valid(e->argc, e->argv, why, sizeof(why)))
+            report(l, &at, "webhook: %s", why);
+    }
+}
+
 /* Checks across keys, then derives public_url from listen when it is unset. */
 static void finish(load_t *l)
 {
@@ -620,6 +677,7 @@ static void finish(load_t *l)
         report_key(l, "tls_cert", "tls_cert is set but tls_key is not");
     if (c->tls_key && !c->tls_cert)
         report_key(l, "tls_key", "tls_key is set but tls_cert is not");
+    check_webhooks(l);
     if (!c->public_url) {
         const char *colon = strrchr(c->listen, ':');
         size_t hl = (size_t)(colon - c->listen);

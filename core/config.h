@@ -51,6 +51,11 @@ typedef struct sb_config {
     uint32_t redis_timeout_ms; /* per-command deadline, default 5000 */
     bool demo_page;            /* default on */
     char *notify_from;         /* NULL */
+    uint32_t webhook_timeout_ms;    /* one delivery attempt, default 10 s */
+    uint32_t webhook_retry_base_ms; /* first retry delay (doubles each attempt), default 1 s */
+    uint32_t webhook_retry_max_ms;  /* retry delay cap, default 5 min */
+    uint64_t webhook_attempts;      /* attempts before an event is dead, default 12 */
+    uint32_t webhook_claim_idle_ms; /* take over other consumers' idle entries, default 5 min */
     sb_config_list_t site, mailbox, mastodon, bluesky, webhook, sla, calendar, escalate;
 } sb_config_t;
 
@@ -73,6 +78,14 @@ void sb_config_dispose(sb_config_t *c);
 
 /** Parses a duration ("7d", "12h", "30m", "45s", "500ms", "1500"= ms) into ms. 0 or SB_EINVAL. */
 int sb_config_parse_duration(const char *s, int64_t *ms);
+
+/**
+ * Checks the words of one `webhook` entry, `<url> <secret> [event...]`: an http(s) URL
+ * with a host, a non-empty secret (`whsec_` + base64, or any raw text), filter words
+ * made of a-z, '_' and '.' (or `*`). Returns true, or false with the first problem
+ * written into why (cap bytes).
+ */
+bool sb_config_webhook_valid(int argc, char *const *argv, char *why, size_t cap);
 
 /** Writes every key with its help text and default (for `switchboard --help-config`). */
 void sb_config_print_keys(sb_buf_t *out);

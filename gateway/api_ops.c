@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "gateway/internal.h"
 #include "gateway/version.h"
+#include "gateway/webhooks.h"
 
 static void h_healthz(sb_http_req_t *req, void *data)
 {
@@ -121,6 +122,7 @@ static void render(scrape_t *sc)
                       "# HELP switchboard_queue_depth Open conversations awaiting a reply.\n"
                       "# TYPE switchboard_queue_depth gauge\nswitchboard_queue_depth %lld\n",
                       sc->queue_depth);
+    sb_webhooks_metrics(app->webhooks, &b);
     for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
         if (app->connector_state[i] && sb_connectors[i]->metrics) {
             char part[2048];

@@ -22,6 +22,7 @@
 #define SB_CHANNELS(X) X(webchat) X(email) X(mastodon) X(bluesky) X(api)
 
 typedef struct sb_api sb_api_t;
+typedef struct sb_webhooks sb_webhooks_t;
 
 typedef struct sb_app {
     uv_loop_t *loop;
@@ -33,6 +34,7 @@ typedef struct sb_app {
     sb_events_t *events;
     sb_http_server_t *http;
     sb_api_t *api;
+    sb_webhooks_t *webhooks; /* outbound webhooks (gateway/webhooks.h) */
     sb_connector_env_t connector_env;
     void *connector_state[8]; /* parallel to sb_connectors[] */
     int64_t started_ms;

@@ -24,6 +24,7 @@
 #include "gateway/app.h"
 #include "gateway/version.h"
 #include "gateway/waker.h"
+#include "gateway/webhooks.h"
 
 static sb_app_t app;
 static uv_signal_t sig_int, sig_term;
@@ -96,6 +97,8 @@ static void shutdown_app(void)
     stopping = true;
     SB_LOG_INFO("shutdown", "phase=begin");
     sb_app_waker_stop();
+    sb_webhooks_stop(app.webhooks); /* frees itself once its Redis replies are in */
+    app.webhooks = NULL;
     sb_app_connectors_stop(&app);
     sb_api_free(app.api);
     app.api = NULL;
@@ -155,6 +158,8 @@ static int start(void)
     app.api = sb_api_new(&app);
     sb_app_waker_start(&app);
     if ((rc = sb_app_connectors_start(&app)) != 0)
+        return rc;
+    if ((rc = sb_webhooks_start(app.loop, cfg, app.redis, app.events, &app.webhooks)) != 0)
         return rc;
     SB_LOG_INFO("started", "version=%s listen=%s port=%d redis=%s public_url=%s", sb_version(),
                 cfg->listen, sb_http_server_port(app.http), app.embedded ? "embedded" : url,

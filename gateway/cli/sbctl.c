@@ -9,7 +9,7 @@
  *   sbctl token create --role admin|agent|exec|bot --name NAME [-c FILE]
  *   sbctl token revoke TOKEN [-c FILE]
  *   sbctl staff add --name N --email E --role agent|admin|exec | staff list [--json]
- *   sbctl bot add --name N [--webhook URL --secret S]
+ *   sbctl bot add --name N [--webhook URL --secret S [--events "WORD…"]]
  *   sbctl queue | show ID | reply ID [TEXT|-] | note ID TEXT | claim ID [--steal]
  *   sbctl release ID | resolve ID | tail [--after ID] | stats
  *
@@ -48,8 +48,9 @@ static void usage(FILE *f)
                "  staff add --name N --email E --role agent|admin|exec\n"
                "                         add a staff member; prints their token once\n"
                "  staff list [--json]    list staff members\n"
-               "  bot add --name N [--webhook URL --secret S]\n"
-               "                         add a bot; prints its token once\n"
+               "  bot add --name N [--webhook URL --secret S [--events \"WORD...\"]]\n"
+               "                         add a bot; prints its token once; with --webhook it\n"
+               "                         gets every event from now on (or those --events lists)\n"
                "client (HTTP: SWITCHBOARD_URL, default http://127.0.0.1:8080, and\n"
                "SWITCHBOARD_TOKEN or --token):\n"
                "  queue                  open conversations, most urgent first\n"
@@ -156,6 +157,25 @@ static bool reply_ok(redisReply *r)
 }
 
 /*
+ * Registers a bot's webhook: the consumer group wh:<id> on every shard's events stream
+ * (from now on: events after `bot add` returns are delivered) and the id in the set
+ * <prefix>webhooks that running daemons re-read every second (gateway/webhooks.c).
+ */
+static bool bot_webhook_register(redisContext *rc, const sb_config_t *cfg, const char *id)
+{
+    bool ok = true;
+    for (unsigned i = 0; ok && i < cfg->shards; i++) {
+        redisReply *r =
+            redisCommand(rc, "XGROUP CREATE %s{%u}:events wh:%s $ MKSTREAM", cfg->prefix, i, id);
+        ok = r && (r->type == REDIS_REPLY_STATUS ||
+                   (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) == 0));
+        if (r)
+            freeReplyObject(r);
+    }
+    return ok && reply_ok(redisCommand(rc, "SADD %swebhooks %s", cfg->prefix, id));
+}
+
+/*
  * Creates a principal (staff member or bot) and a token for it: the principal's hash
  * <prefix>staff|bot:<id> with id, name, role, created_at and the `extra` field/value
  * pairs (NULL values skipped), and the token record (kind, id, role, name). Prints the
@@ -187,6 +207,9 @@ static int principal_create(redisContext *rc, const sb_config_t *cfg, const char
         }
         ok = reply_ok(redisCommandArgv(rc, (int)argc, argv, NULL));
         sb_free(pkey);
+        for (size_t i = 0; ok && bot && i + 1 < nextra; i += 2)
+            if (strcmp(extra[i], "webhook") == 0 && extra[i + 1])
+                ok = bot_webhook_register(rc, cfg, id);
     }
     if (!ok) {
         fprintf(stderr, "sbctl: could not store the token: %s\n", rc->err ? rc->errstr : "");
@@ -291,9 +314,28 @@ static int token_revoke(redisContext *rc, const sb_config_t *cfg, const char *to
 }
 
 typedef struct args {
-    const char *path, *role, *name, *email, *webhook, *secret;
+    const char *path, *role, *name, *email, *webhook, *secret, *events;
     sbc_opts_t http;
 } args_t;
+
+/* Checks --webhook, --secret and --events as the `webhook` config key would; prints why not. */
+static bool webhook_valid(const args_t *a)
+{
+    char *words[64] = {sb_strdup(a->webhook), sb_strdup(a->secret)};
+    int n = 2;
+    char *events = sb_strdup(a->events ? a->events : "");
+    for (char *save = NULL, *w = strtok_r(events, " \t,", &save); w && n < 64;
+         w = strtok_r(NULL, " \t,", &save))
+        words[n++] = w;
+    char why[200];
+    bool ok = sb_config_webhook_valid(n, words, why, sizeof(why));
+    if (!ok)
+        fprintf(stderr, "sbctl: --webhook/--secret/--events: %s\n", why);
+    sb_free(events);
+    sb_free(words[0]);
+    sb_free(words[1]);
+    return ok;
+}
 
 /* Checks the administration command's words and options; prints why not. */
 static bool admin_valid(const args_t *a, const char *w1, const char *w2, const char *w3)
@@ -324,7 +366,9 @@ static bool admin_valid(const args_t *a, const char *w1, const char *w2, const c
             fprintf(stderr, "sbctl: --name is required\n");
         else if (!a->webhook != !a->secret)
             fprintf(stderr, "sbctl: --webhook and --secret go together\n");
-        return named && !a->webhook == !a->secret;
+        else if (a->webhook && !webhook_valid(a))
+            return false;
+        return named && !a->webhook == !a->secret && (!a->events || a->webhook);
     }
     return false;
 }
@@ -364,8 +408,8 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
             const char *extra[] = {"email", a->email};
             code = principal_create(rc, &cfg, a->role, a->name, extra, 2);
         } else {
-            const char *extra[] = {"webhook", a->webhook, "secret", a->secret};
-            code = principal_create(rc, &cfg, "bot", a->name, extra, 4);
+            const char *extra[] = {"webhook", a->webhook, "secret", a->secret, "events", a->events};
+            code = principal_create(rc, &cfg, "bot", a->name, extra, 6);
         }
         redisFree(rc);
     }
@@ -380,6 +424,7 @@ static int parse(int argc, char **argv, args_t *a)
         O_EMAIL = 256,
         O_WEBHOOK,
         O_SECRET,
+        O_EVENTS,
         O_JSON,
         O_TOKEN,
         O_URL,
@@ -395,6 +440,7 @@ static int parse(int argc, char **argv, args_t *a)
                                              {"email", required_argument, NULL, O_EMAIL},
                                              {"webhook", required_argument, NULL, O_WEBHOOK},
                                              {"secret", required_argument, NULL, O_SECRET},
+                                             {"events", required_argument, NULL, O_EVENTS},
                                              {"json", no_argument, NULL, O_JSON},
                                              {"token", required_argument, NULL, O_TOKEN},
                                              {"url", required_argument, NULL, O_URL},
@@ -423,6 +469,9 @@ static int parse(int argc, char **argv, args_t *a)
             break;
         case O_SECRET:
             a->secret = optarg;
+            break;
+        case O_EVENTS:
+            a->events = optarg;
             break;
         case O_JSON:
             a->http.json = true;
