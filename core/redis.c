@@ -54,7 +54,7 @@ const double sb_redis_lat_bounds_us[SB_REDIS_LAT_BUCKETS] = {
 typedef enum {
     ST_WAITING,    /* no connection; conn_timer starts the next attempt */
     ST_CONNECTING, /* connect(2) in progress; conn_timer is its timeout */
-    ST_SELECTING,  /* connected, SELECT sent, waiting for its reply */
+    ST_SELECTING,  /* connected, PING (and SELECT) sent, waiting for the replies */
     ST_HOOK,       /* connected, running opts.on_connect: commands go out at once */
     ST_READY,      /* connected, queue flushed */
     ST_STOPPED,
@@ -83,9 +83,13 @@ typedef struct cmd_list {
 /* The event-library side of one hiredis context. */
 typedef struct adapter {
     uv_poll_t poll;
+    uv_prepare_t flush; /* writes this loop turn's commands before the loop polls */
     sb_redis_t *r;
     redisAsyncContext *ac; /* NULL once hiredis called cleanup */
     int events;
+    int open_handles; /* poll and flush: the adapter is freed when both have closed */
+    bool want_flush;  /* hiredis has output and flush is started */
+    bool writing;     /* inside redisAsyncHandleWrite: more to write means POLLOUT */
 } adapter_t;
 
 struct sb_redis {
@@ -522,6 +526,31 @@ static void on_select_reply(sb_redis_t *r, redisReply *reply, int status, void *
         conn_drop(r, status, true, "SELECT failed");
 }
 
+/*
+ * A Redis that is still loading its dataset (AOF/RDB replay after a restart) accepts
+ * connections but answers every command with -LOADING: the connection is not up yet.
+ * Drop it and try again with the usual backoff.
+ */
+static void on_hello_reply(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    if (r->state != ST_SELECTING || !r->ac)
+        return;
+    if (status == SB_EREDIS && reply && reply->str && strncmp(reply->str, "LOADING", 7) == 0) {
+        SB_LOG_INFO("redis.loading", "name=%s addr=%s msg=\"still loading its dataset\"", r->name,
+                    r->url);
+        conn_drop(r, SB_EDISCONNECTED, true, "loading");
+        return;
+    }
+    if (status != 0 && status != SB_EREDIS) {
+        conn_drop(r, status, true, "PING failed");
+        return;
+    }
+    if (r->db == 0)
+        run_hook(r);
+    else
+        send_internal(r, on_select_reply, "SELECT %d", r->db);
+}
+
 /* The connect completed (called from on_poll, outside hiredis's callbacks). */
 static void on_connected(sb_redis_t *r)
 {
@@ -530,12 +559,8 @@ static void on_connected(sb_redis_t *r)
     if (r->connected_once)
         r->stats.reconnects++;
     r->connected_once = true;
-    if (r->db == 0) {
-        run_hook(r);
-        return;
-    }
     r->state = ST_SELECTING;
-    send_internal(r, on_select_reply, "SELECT %d", r->db);
+    send_internal(r, on_hello_reply, "PING");
 }
 
 static void on_hiredis_connect(const redisAsyncContext *ac, int status)
@@ -561,18 +586,20 @@ static void on_hiredis_disconnect(const redisAsyncContext *ac, int status)
 
 static void handle_closed(sb_redis_t *r);
 
-static void handle_write(sb_redis_t *r, redisAsyncContext *ac)
+static void handle_write(adapter_t *a)
 {
-    if (!r->guard_sigpipe) {
-        redisAsyncHandleWrite(ac);
-        return;
+    a->writing = true;
+    if (!a->r->guard_sigpipe) {
+        redisAsyncHandleWrite(a->ac);
+    } else {
+        /* hiredis 0.14 writes with write(2): a peer that just died would raise SIGPIPE. */
+        struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, &old);
+        redisAsyncHandleWrite(a->ac);
+        sigaction(SIGPIPE, &old, NULL);
     }
-    /* hiredis 0.14 writes with write(2): a peer that just died would raise SIGPIPE. */
-    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-    sigemptyset(&ign.sa_mask);
-    sigaction(SIGPIPE, &ign, &old);
-    redisAsyncHandleWrite(ac);
-    sigaction(SIGPIPE, &old, NULL);
+    a->writing = false;
 }
 
 static void on_poll(uv_poll_t *h, int status, int events)
@@ -590,7 +617,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (events & UV_READABLE)
         redisAsyncHandleRead(a->ac);
     if (a->ac && (events & UV_WRITABLE))
-        handle_write(r, a->ac);
+        handle_write(a);
     if (a->ac && r->connect_ok && r->ac == a->ac) {
         r->connect_ok = false;
         on_connected(r);
@@ -620,21 +647,50 @@ static void ev_del_read(void *p)
     ev_update(a, a->events & ~UV_READABLE);
 }
 
+static void on_flush(uv_prepare_t *h)
+{
+    adapter_t *a = h->data;
+    uv_prepare_stop(h);
+    if (!a->want_flush || !a->ac)
+        return;
+    a->want_flush = false;
+    handle_write(a);
+}
+
+/*
+ * hiredis has output. While connected, it is written just before the loop polls again
+ * (a prepare hook): every command of this loop turn in one write(2), and no POLLOUT
+ * round trip (two epoll_ctl calls and a loop turn per write). Only what the socket does
+ * not take, and the connect itself, wait for POLLOUT.
+ */
 static void ev_add_write(void *p)
 {
     adapter_t *a = p;
-    ev_update(a, a->events | UV_WRITABLE);
+    if (a->writing || !a->ac || !(a->ac->c.flags & REDIS_CONNECTED)) {
+        ev_update(a, a->events | UV_WRITABLE);
+        return;
+    }
+    if (!a->want_flush) {
+        a->want_flush = true;
+        uv_prepare_start(&a->flush, on_flush);
+    }
 }
 
 static void ev_del_write(void *p)
 {
     adapter_t *a = p;
+    if (a->want_flush) {
+        a->want_flush = false;
+        uv_prepare_stop(&a->flush);
+    }
     ev_update(a, a->events & ~UV_WRITABLE);
 }
 
 static void on_adapter_closed(uv_handle_t *h)
 {
     adapter_t *a = h->data;
+    if (--a->open_handles > 0)
+        return;
     sb_redis_t *r = a->r;
     sb_free(a);
     handle_closed(r);
@@ -644,7 +700,9 @@ static void ev_cleanup(void *p)
 {
     adapter_t *a = p;
     a->ac = NULL;
+    a->want_flush = false;
     uv_close((uv_handle_t *)&a->poll, on_adapter_closed);
+    uv_close((uv_handle_t *)&a->flush, on_adapter_closed);
 }
 
 static int attach(sb_redis_t *r, redisAsyncContext *ac)
@@ -654,8 +712,11 @@ static int attach(sb_redis_t *r, redisAsyncContext *ac)
         sb_free(a);
         return SB_EIO;
     }
+    uv_prepare_init(r->loop, &a->flush);
+    a->open_handles = 2;
     r->handles++;
     a->poll.data = a;
+    a->flush.data = a;
     a->r = r;
     a->ac = ac;
     ac->ev.data = a;

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -646,6 +647,76 @@ static void test_redis_on_connect_runs_first(void **state)
     assert_string_equal(sb_test_redis_cmd(&f->srv, "LINDEX order 1"), "queued2");
 }
 
+/* ---- A server still loading its dataset ---- */
+
+typedef struct loading_fake {
+    int lfd;
+    int answered_loading, answered_pong;
+} loading_fake_t;
+
+/* Reads what the client sent (one command here); false on EOF. */
+static bool fake_read(int fd)
+{
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    return n > 0;
+}
+
+static void fake_drain(int fd)
+{
+    char buf[512];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    close(fd);
+}
+
+/* First connection: every command gets -LOADING (as Redis replaying its AOF answers);
+ * the second: +PONG, then it reads until the client leaves. */
+static void *loading_fake_main(void *arg)
+{
+    loading_fake_t *lf = arg;
+    static const char loading[] = "-LOADING Redis is loading the dataset in memory\r\n";
+    int fd = accept(lf->lfd, NULL, NULL);
+    if (fd >= 0 && fake_read(fd)) {
+        __atomic_add_fetch(&lf->answered_loading, 1, __ATOMIC_SEQ_CST);
+        if (write(fd, loading, sizeof(loading) - 1) < 0)
+            perror("fake write");
+        fake_drain(fd); /* the client drops this connection */
+    }
+    fd = accept(lf->lfd, NULL, NULL);
+    if (fd >= 0 && fake_read(fd)) {
+        __atomic_add_fetch(&lf->answered_pong, 1, __ATOMIC_SEQ_CST);
+        if (write(fd, "+PONG\r\n", 7) < 0)
+            perror("fake write");
+        fake_drain(fd);
+    }
+    return NULL;
+}
+
+static void test_redis_waits_while_loading(void **state)
+{
+    fixture_t *f = *state;
+    loading_fake_t lf = {0};
+    lf.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lf.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lf.lfd, 4), 0);
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d", local_port(lf.lfd));
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, loading_fake_main, &lf), 0);
+    sb_redis_t *r = start_client(f, (sb_redis_opts_t){.url = url});
+    /* not up while the server says LOADING; up (hook run once) on the next connection */
+    assert_true(wait_connected(f, r, 5000));
+    assert_int_equal(f->connects, 1);
+    assert_int_equal(__atomic_load_n(&lf.answered_loading, __ATOMIC_SEQ_CST), 1);
+    assert_int_equal(__atomic_load_n(&lf.answered_pong, __ATOMIC_SEQ_CST), 1);
+    stop_client(f, r);
+    f->redis = NULL;
+    pthread_join(th, NULL);
+    close(lf.lfd);
+}
+
 static void test_redis_queue_full(void **state)
 {
     fixture_t *f = *state;
@@ -765,6 +836,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_redis_paused_times_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_watchdog_detects_hang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_on_connect_runs_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_redis_waits_while_loading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_stop_cancels_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_redis_stop_inside_callback, setup, teardown),
