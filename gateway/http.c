@@ -41,13 +41,16 @@
 
 #define DEFAULT_MAX_BODY   ((size_t)1 << 20)
 #define DEFAULT_MAX_STREAM ((size_t)4 << 20)
-#define WRITE_CHUNK        (32 * 1024) /* body bytes per lws_write */
-#define MAX_RESP_HEADERS   (8 * 1024)  /* bytes of handler-added response headers */
-#define HEADER_ROOM        2048        /* status line, lws's and our fixed headers */
-#define SCRATCH_SIZE       (LWS_PRE + WRITE_CHUNK + MAX_RESP_HEADERS + HEADER_ROOM)
-#define KEEPALIVE_S        60
-#define CHUNKED_DRAIN_MAX  ((size_t)1 << 20) /* body read and dropped after a 413 */
-#define WATCH_MS           500 /* how often held connections are checked for a client that left */
+#define WRITE_CHUNK        (256 * 1024) /* body bytes per lws_write */
+/* lws sends at most a protocol's tx_packet_size (else its rx buffer size, 4 KiB) per
+ * send() and queues the rest for later WRITEABLEs: let a whole piece go at once. */
+#define TX_PACKET_SIZE    (256 * 1024)
+#define MAX_RESP_HEADERS  (8 * 1024) /* bytes of handler-added response headers */
+#define HEADER_ROOM       2048       /* status line, lws's and our fixed headers */
+#define SCRATCH_SIZE      (LWS_PRE + WRITE_CHUNK + MAX_RESP_HEADERS + HEADER_ROOM)
+#define KEEPALIVE_S       60
+#define CHUNKED_DRAIN_MAX ((size_t)1 << 20) /* body read and dropped after a 413 */
+#define WATCH_MS          500 /* how often held connections are checked for a client that left */
 
 /* Custom (not lws-tokenised) request headers captured with every request. */
 static const char *const custom_headers[] = {
@@ -118,6 +121,7 @@ struct sb_http_req {
     bool headers_sent;
     bool stream_counted;
     bool rx_held;   /* waiting with nothing to write: lws does not read (req_hold_rx) */
+    bool dirty;     /* a stream with bytes to write before the loop polls (flush_streams) */
     bool written;   /* the whole answer is out; waiting for a drain to finish */
     bool too_large; /* the chunked body went over max_body */
     const route_t *route;
@@ -149,9 +153,12 @@ struct sb_http_server {
     route_t **routes; /* pointers: requests keep theirs while the table grows */
     size_t nroutes;
     sb_http_req_t *live;
-    size_t held;       /* requests with rx held */
-    uv_timer_t *watch; /* runs while held > 0 */
-    void *ws;          /* ws.c's state (sb__http_ws_slot) */
+    size_t held;           /* requests with rx held */
+    uv_timer_t *watch;     /* runs while held > 0 */
+    uv_prepare_t *flusher; /* writes what this loop turn queued, before the next poll */
+    bool flush_armed;
+    size_t dirty_streams;
+    void *ws; /* ws.c's state (sb__http_ws_slot) */
     sb_http_stats_t stats;
     bool stopping;
     uv_timer_t *reaper;
@@ -174,7 +181,8 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
  * connection-level callbacks to protocols[0]. ws.c's WebSocket protocols follow it
  * (http_internal.h); the table is built when the vhost is created (lws copies it).
  */
-static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(pss_t), 0, 0, NULL, 0};
+static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(pss_t), 0,
+                                                   0,      NULL,   TX_PACKET_SIZE};
 
 /* ---- Small helpers ---- */
 
@@ -405,6 +413,10 @@ static void req_detach(sb_http_req_t *req)
     if (!req->wsi)
         return;
     req_release_rx(req, false);
+    if (req->dirty) {
+        req->dirty = false;
+        s->dirty_streams--;
+    }
     if (req->prev)
         req->prev->next = req->next;
     else
@@ -1055,6 +1067,7 @@ static void destroy_begin(sb_http_server_t *s)
 {
     s->stopping = true;
     uv_close((uv_handle_t *)s->watch, on_handle_closed);
+    uv_close((uv_handle_t *)s->flusher, on_handle_closed);
     s->reaper = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->reaper);
     s->reaper->data = s;
@@ -1086,6 +1099,9 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     s->watch = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->watch);
     s->watch->data = s;
+    s->flusher = SB_NEW(uv_prepare_t);
+    uv_prepare_init(s->loop, s->flusher);
+    s->flusher->data = s;
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
 
     void *loops[1] = {opts->loop};
@@ -1106,6 +1122,7 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     if (!s->ctx) {
         SB_LOG_ERROR("http.listen", "listen=%s err=\"lws context failed\"", opts->listen);
         uv_close((uv_handle_t *)s->watch, on_handle_closed);
+        uv_close((uv_handle_t *)s->flusher, on_handle_closed);
         sb_free(s);
         return SB_EIO;
     }
@@ -1345,6 +1362,64 @@ int sb_http_respond_error(sb_http_req_t *req, int status, const char *code, cons
 
 /* ---- Streams ---- */
 
+/*
+ * Writes the streams that got data during this loop turn straight to their sockets
+ * (their headers are out): no POLLOUT round trip and no release of the rx hold while the
+ * kernel takes everything. When lws has to keep a remainder, the stream is woken so the
+ * WRITEABLE path flushes it and writes the rest.
+ */
+static void flush_streams(sb_http_server_t *s)
+{
+    bool killed = false;
+    for (sb_http_req_t *req = s->live; req && s->dirty_streams; req = req->next) {
+        if (!req->dirty)
+            continue;
+        req->dirty = false;
+        s->dirty_streams--;
+        if (req->state != REQ_STREAM || !req->wsi)
+            continue;
+        while (req->out_off < req->out.len && !lws_partial_buffered(req->wsi))
+            if (write_piece(req, req->wsi, false) != 0) {
+                lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                killed = true;
+                break;
+            }
+        if (req->out_off >= req->out.len) {
+            sb_buf_reset(&req->out);
+            req->out_off = 0;
+        }
+        if (!killed && (req->out_off < req->out.len || lws_partial_buffered(req->wsi)))
+            req_wake(req);
+    }
+    if (killed) /* lws runs its timers (and so the kill) after servicing an event */
+        lws_cancel_service(s->ctx);
+}
+
+static void on_flush(uv_prepare_t *p)
+{
+    sb_http_server_t *s = p->data;
+    uv_prepare_stop(p);
+    s->flush_armed = false;
+    if (s->stopping)
+        return;
+    sb__ws_flush(s);
+    if (s->dirty_streams)
+        flush_streams(s);
+}
+
+void sb__http_want_flush(sb_http_server_t *s)
+{
+    if (s->flush_armed || s->stopping)
+        return;
+    s->flush_armed = true;
+    uv_prepare_start(s->flusher, on_flush);
+}
+
+uint64_t sb__http_now_ms(const sb_http_server_t *s)
+{
+    return uv_now(s->loop);
+}
+
 int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_type)
 {
     if (req->gone)
@@ -1380,7 +1455,15 @@ int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len)
         req->out_off = 0;
     }
     sb_buf_append(&req->out, data, len);
-    req_wake(req);
+    if (req->headers_sent && req->wsi) {
+        if (!req->dirty) {
+            req->dirty = true;
+            req->srv->dirty_streams++;
+            sb__http_want_flush(req->srv);
+        }
+    } else {
+        req_wake(req);
+    }
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #define SB_GATEWAY_HTTP_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libwebsockets.h>
 
@@ -23,6 +24,15 @@ int sb__ws_confirm_upgrade(sb_http_server_t *s, struct lws *wsi, const char *wha
 
 /** The server's slot for ws.c's state. */
 void **sb__http_ws_slot(sb_http_server_t *s);
+
+/** Asks for sb__ws_flush (and stream flushes) before the loop next polls. */
+void sb__http_want_flush(sb_http_server_t *s);
+
+/** Writes every WebSocket's queued frames (called by http.c before the loop polls). */
+void sb__ws_flush(sb_http_server_t *s);
+
+/** The loop's cached time in ms (uv_now). */
+uint64_t sb__http_now_ms(const sb_http_server_t *s);
 
 /** Frees ws.c's state of a server (called by http.c when the server is freed). */
 void sb__ws_server_free(sb_http_server_t *s);

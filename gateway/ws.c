@@ -5,13 +5,19 @@
  * is created); routes bind callbacks to them at run time. The upgrade is checked in the
  * HTTP protocol's CONFIRM_UPGRADE (path, subprotocol, the route's on_upgrade), so a
  * refusal is a real HTTP status; frames are reassembled from lws's fragments up to the
- * route's max_frame; outgoing frames wait in a per-socket queue written only from
- * SERVER_WRITEABLE.
+ * route's max_frame. Outgoing frames are framed here (a server's frames are unmasked,
+ * RFC 6455 §5.2) into one per-socket buffer, and the whole buffer goes out in one
+ * lws_write(LWS_WRITE_HTTP) (lws passes raw bytes through on a WebSocket) just before the
+ * loop polls again (sb__ws_flush): a burst of acks and messages costs one send(), and a
+ * socket with room in its kernel buffer needs no POLLOUT round trip (two epoll_ctl calls
+ * and a loop turn per write otherwise). What the kernel does not take, lws queues and
+ * sends on POLLOUT itself, before any later write.
  *
  * Memory per idle socket is what the 50k-connection target allows: lws's wsi plus one
  * sb_ws_t (no buffers until a frame is in flight); rx_buffer_size is kept small and
  * messages are reassembled here instead.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,27 +31,29 @@
 #include "gateway/http_internal.h"
 #include "gateway/ws.h"
 
-#define RX_CHUNK          1024
+#define RX_CHUNK 1024
+/* lws sends at most tx_packet_size (else rx_buffer_size: 1 KiB here) per send() and
+ * queues the rest for later WRITEABLEs; a batch of frames should go in one. */
+#define TX_PACKET         (256 * 1024)
 #define DEFAULT_MAX_FRAME (64 * 1024)
 #define DEFAULT_MAX_QUEUE (1024 * 1024)
 #define DEFAULT_IDLE_S    300
 
-typedef struct frame {
-    struct frame *next;
-    size_t len;
-    unsigned char data[]; /* LWS_PRE bytes of room, then the payload */
-} frame_t;
-
 typedef struct ws_state {
     sb_ws_route_t routes[SB_WS_MAX_ROUTES];
     size_t nroutes;
+    sb_ws_t *dirty; /* sockets with frames to flush before the loop polls again */
 } ws_state_t;
 
 struct sb_ws {
     struct lws *wsi;
     const sb_ws_route_t *route;
-    frame_t *head, *tail;
-    size_t queued;
+    sb_http_server_t *srv;
+    sb_ws_t *dirty_prev, *dirty_next; /* in the server's dirty list while dirty */
+    bool dirty;
+    uint64_t touched_ms; /* when the idle timeout was last pushed back */
+    unsigned char *out;  /* LWS_PRE bytes of room, then framed bytes; NULL when empty */
+    size_t outlen, outcap;
     char *rx;
     size_t rxlen;
     void *user;
@@ -66,8 +74,8 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
                  size_t len);
 
 static const struct lws_protocols ws_protocols[] = {
-    {"switchboard.visitor.v1", on_ws, sizeof(sb_ws_t), RX_CHUNK, 0, NULL, 0},
-    {"switchboard.events.v1", on_ws, sizeof(sb_ws_t), RX_CHUNK, 1, NULL, 0},
+    {"switchboard.visitor.v1", on_ws, sizeof(sb_ws_t), RX_CHUNK, 0, NULL, TX_PACKET},
+    {"switchboard.events.v1", on_ws, sizeof(sb_ws_t), RX_CHUNK, 1, NULL, TX_PACKET},
 };
 
 const struct lws_protocols *sb__ws_protocols(size_t *n)
@@ -156,20 +164,31 @@ static void capture(sb_ws_t *ws, struct lws *wsi)
     lws_get_peer_simple(wsi, ws->peer, sizeof(ws->peer));
 }
 
+static void undirty(sb_ws_t *ws)
+{
+    if (!ws->dirty)
+        return;
+    ws_state_t *st = state_of(ws->srv, false);
+    if (ws->dirty_prev)
+        ws->dirty_prev->dirty_next = ws->dirty_next;
+    else
+        st->dirty = ws->dirty_next;
+    if (ws->dirty_next)
+        ws->dirty_next->dirty_prev = ws->dirty_prev;
+    ws->dirty_prev = ws->dirty_next = NULL;
+    ws->dirty = false;
+}
+
 static void release(sb_ws_t *ws)
 {
+    undirty(ws);
     sb_free(ws->origin);
     sb_free(ws->query);
     sb_free(ws->rx);
     ws->origin = ws->query = ws->rx = NULL;
-    frame_t *f = ws->head;
-    while (f) {
-        frame_t *next = f->next;
-        sb_free(f);
-        f = next;
-    }
-    ws->head = ws->tail = NULL;
-    ws->queued = 0;
+    sb_free(ws->out);
+    ws->out = NULL;
+    ws->outlen = ws->outcap = 0;
 }
 
 /* Which subprotocol the client asked for that we serve at this path, or NULL. */
@@ -225,11 +244,13 @@ static void on_established(sb_ws_t *ws, struct lws *wsi)
     lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
     memset(ws, 0, sizeof(*ws));
     ws->wsi = wsi;
+    ws->srv = s;
     ws->route = find_route(s, path, lws_get_protocol(wsi)->name);
     capture(ws, wsi);
     if (!ws->route)
         return;
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
+    ws->touched_ms = sb__http_now_ms(s);
     ws->opened = true;
     if (ws->route->on_open)
         ws->route->on_open(ws, ws->route->data);
@@ -239,7 +260,13 @@ static int on_receive(sb_ws_t *ws, struct lws *wsi, const void *in, size_t len)
 {
     if (!ws->route)
         return -1;
-    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
+    /* lws keeps timeouts in a sorted list (an insertion walks it): push the idle timeout
+     * back at most once a second, not on every frame. */
+    uint64_t now = sb__http_now_ms(ws->srv);
+    if (now - ws->touched_ms >= 1000) {
+        ws->touched_ms = now;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
+    }
     if (lws_frame_is_binary(wsi)) {
         lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
         return -1;
@@ -274,23 +301,47 @@ static int on_receive(sb_ws_t *ws, struct lws *wsi, const void *in, size_t len)
     return 0;
 }
 
-static int on_writeable(sb_ws_t *ws, struct lws *wsi)
+/*
+ * Hands the queued frames to lws in one write. lws keeps whatever the socket does not
+ * take (after anything it still holds) and sends it when the socket is writable, so the
+ * buffer is free once lws_write returns. Returns lws_write's verdict.
+ */
+static int write_out(sb_ws_t *ws, struct lws *wsi)
 {
-    frame_t *f = ws->head;
-    if (f) {
-        ws->head = f->next;
-        if (!ws->head)
-            ws->tail = NULL;
-        ws->queued -= f->len;
-        int n = lws_write(wsi, f->data + LWS_PRE, f->len, LWS_WRITE_TEXT);
-        sb_free(f);
-        if (n < 0)
-            return -1;
-        if (ws->head) {
-            lws_callback_on_writable(wsi);
-            return 0;
+    undirty(ws);
+    if (!ws->outlen)
+        return 0;
+    int n = lws_write(wsi, ws->out + LWS_PRE, ws->outlen, LWS_WRITE_HTTP);
+    sb_free(ws->out);
+    ws->out = NULL;
+    ws->outlen = ws->outcap = 0;
+    return n < 0 ? -1 : 0;
+}
+
+/*
+ * Before the loop polls again (http.c's prepare hook): every socket that queued frames
+ * during this turn writes them now, straight to the socket: no POLLOUT round trip, and
+ * all frames of a turn in one send().
+ */
+void sb__ws_flush(sb_http_server_t *s)
+{
+    ws_state_t *st = state_of(s, false);
+    struct lws_context *killed = NULL;
+    while (st && st->dirty) {
+        sb_ws_t *ws = st->dirty;
+        if (write_out(ws, ws->wsi) != 0) {
+            lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+            killed = lws_get_context(ws->wsi);
         }
     }
+    if (killed) /* lws runs its timers (and so the kill) after servicing an event */
+        lws_cancel_service(killed);
+}
+
+static int on_writeable(sb_ws_t *ws, struct lws *wsi)
+{
+    if (write_out(ws, wsi) != 0)
+        return -1;
     if (ws->close_code) {
         lws_close_reason(wsi, (enum lws_close_status)ws->close_code, NULL, 0);
         return -1;
@@ -331,19 +382,47 @@ int sb_ws_send(sb_ws_t *ws, const char *msg, size_t len)
 {
     if (!ws->wsi || ws->close_code)
         return SB_ECANCELED;
-    if (ws->queued + len > ws->route->max_queue)
+    if (ws->outlen + len > ws->route->max_queue)
         return SB_ETOOBIG;
-    frame_t *f = sb_malloc(sizeof(frame_t) + LWS_PRE + len);
-    f->next = NULL;
-    f->len = len;
-    memcpy(f->data + LWS_PRE, msg, len);
-    if (ws->tail)
-        ws->tail->next = f;
-    else
-        ws->head = f;
-    ws->tail = f;
-    ws->queued += len;
-    lws_callback_on_writable(ws->wsi);
+    unsigned char head[10];
+    size_t hlen;
+    head[0] = 0x81; /* FIN, text */
+    if (len < 126) {
+        head[1] = (unsigned char)len;
+        hlen = 2;
+    } else if (len <= 0xffff) {
+        head[1] = 126;
+        head[2] = (unsigned char)(len >> 8);
+        head[3] = (unsigned char)len;
+        hlen = 4;
+    } else {
+        head[1] = 127;
+        for (int i = 0; i < 8; i++)
+            head[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+        hlen = 10;
+    }
+    size_t need = LWS_PRE + ws->outlen + hlen + len;
+    if (need > ws->outcap) {
+        size_t cap = ws->outcap ? ws->outcap : 512;
+        while (cap < need)
+            cap *= 2;
+        ws->out = sb_realloc(ws->out, cap);
+        ws->outcap = cap;
+    }
+    bool was_empty = ws->outlen == 0;
+    memcpy(ws->out + LWS_PRE + ws->outlen, head, hlen);
+    memcpy(ws->out + LWS_PRE + ws->outlen + hlen, msg, len);
+    ws->outlen += hlen + len;
+    if (was_empty && !ws->dirty) {
+        ws_state_t *st = state_of(ws->srv, false);
+        ws->dirty = true;
+        ws->dirty_prev = NULL;
+        ws->dirty_next = st->dirty;
+        if (st->dirty)
+            st->dirty->dirty_prev = ws;
+        st->dirty = ws;
+        sb__http_want_flush(ws->srv);
+    }
     return 0;
 }
 
@@ -352,6 +431,7 @@ void sb_ws_close(sb_ws_t *ws, int code, const char *reason)
     if (!ws->wsi || ws->close_code)
         return;
     ws->close_code = code ? code : 1000;
+    undirty(ws); /* the frames before the close go out from WRITEABLE, then the close */
     lws_callback_on_writable(ws->wsi);
 }
 
