@@ -60,10 +60,18 @@ void sb_id_new(const char *prefix, char out[SB_ID_MAX])
         u[i] = b32[ms & 31];
         ms >>= 5;
     }
-    unsigned char rnd[16];
-    /* OpenSSL's DRBG: ids need uniqueness, and a syscall per id cost a third of an ingest. */
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        sb_random_bytes(rnd, sizeof(rnd));
+    /* OpenSSL's DRBG (a getrandom syscall per id cost a third of an ingest), drawn 512
+     * bytes at a time: RAND_bytes checks getpid() on every call. The pool is per thread;
+     * a forked child would share it, and ours only exec. */
+    static _Thread_local unsigned char pool[512];
+    static _Thread_local size_t left;
+    if (left < 16) {
+        if (RAND_bytes(pool, sizeof(pool)) != 1)
+            sb_random_bytes(pool, sizeof(pool));
+        left = sizeof(pool);
+    }
+    const unsigned char *rnd = pool + sizeof(pool) - left;
+    left -= 16;
     for (int i = 0; i < 16; i++)
         u[10 + i] = b32[rnd[i] & 31];
     u[26] = '\0';
