@@ -39,10 +39,18 @@ typedef struct buffered {
 
 enum sub_state { SUB_WAIT_INIT, SUB_LOADING, SUB_LIVE };
 
+/* A shard position as cursor text, kept while the position stays the same. */
+typedef struct sid_text {
+    sid_t id;
+    unsigned char len; /* 0: not formatted yet */
+    char s[47];
+} sid_text_t;
+
 struct sb_events_sub {
     sb_events_t *ev;
     sb_events_sub_t *prev, *next;
     sid_t *pos;
+    sid_text_t *text; /* per shard: every event needs the whole cursor, one shard moved */
     enum sub_state state;
     unsigned loading_shard;
     buffered_t *buf;
@@ -107,14 +115,6 @@ static int sid_cmp(sid_t a, sid_t b)
     return 0;
 }
 
-static void sid_fmt(sid_t id, char *out, size_t cap)
-{
-    if (id.ms == 0 && id.seq == 0)
-        snprintf(out, cap, "0");
-    else
-        snprintf(out, cap, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
-}
-
 static int parse_cursor(const char *cursor, unsigned shards, sid_t *pos)
 {
     memset(pos, 0, sizeof(sid_t) * shards);
@@ -137,19 +137,45 @@ static int parse_cursor(const char *cursor, unsigned shards, sid_t *pos)
     return 0;
 }
 
+static size_t u64_fmt(uint64_t v, char *out)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 int sb_events_cursor(const sb_events_sub_t *sub, char *out, size_t cap)
 {
     size_t o = 0;
     for (unsigned i = 0; i < sub->ev->shards; i++) {
-        char one[48];
-        sid_fmt(sub->pos[i], one, sizeof(one));
-        size_t n = strlen(one);
-        if (o + n + 2 > cap)
+        sid_text_t *t = &sub->text[i];
+        sid_t id = sub->pos[i];
+        if (t->len == 0 || sid_cmp(t->id, id) != 0) {
+            size_t n;
+            if (id.ms == 0 && id.seq == 0) {
+                t->s[0] = '0';
+                n = 1;
+            } else {
+                n = u64_fmt(id.ms, t->s);
+                t->s[n++] = '-';
+                n += u64_fmt(id.seq, t->s + n);
+            }
+            t->s[n] = '\0';
+            t->id = id;
+            t->len = (unsigned char)n;
+        }
+        if (o + t->len + 2 > cap)
             return SB_ETOOBIG;
         if (i > 0)
             out[o++] = '.';
-        memcpy(out + o, one, n);
-        o += n;
+        memcpy(out + o, t->s, t->len);
+        o += t->len;
     }
     out[o] = '\0';
     return 0;
@@ -173,6 +199,7 @@ static void free_sub(sb_events_sub_t *sub)
     }
     sb_free(sub->buf);
     sb_free(sub->pos);
+    sb_free(sub->text);
     sb_free(sub);
 }
 
@@ -196,13 +223,11 @@ static void deliver(sb_events_sub_t *sub, unsigned shard, sid_t id, const char *
     if (sub->dead || sid_cmp(id, sub->pos[shard]) <= 0)
         return;
     sub->pos[shard] = id;
-    char sidbuf[48];
-    sid_fmt(id, sidbuf, sizeof(sidbuf));
     char cursor[48 * 64];
     if (sb_events_cursor(sub, cursor, sizeof(cursor)) != 0)
         cursor[0] = '\0';
     sb_event_t e = {.shard = shard,
-                    .id = sidbuf,
+                    .id = sub->text[shard].s, /* formatted by sb_events_cursor */
                     .conv = conv,
                     .json = json,
                     .json_len = len,
@@ -347,12 +372,14 @@ int sb_events_subscribe(sb_events_t *ev, const char *cursor, sb_events_cb cb,
     sb_events_sub_t *sub = SB_NEW(sb_events_sub_t);
     sub->ev = ev;
     sub->pos = sb_calloc(ev->shards, sizeof(sid_t));
+    sub->text = sb_calloc(ev->shards, sizeof(sid_text_t));
     sub->cb = cb;
     sub->fail = fail;
     sub->data = data;
     bool resume = cursor && *cursor;
     if (resume && parse_cursor(cursor, ev->shards, sub->pos) != 0) {
         sb_free(sub->pos);
+        sb_free(sub->text);
         sb_free(sub);
         return SB_EINVAL;
     }
