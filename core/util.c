@@ -77,20 +77,26 @@ void sb_id_new(const char *prefix, char out[SB_ID_MAX])
     u[26] = '\0';
 }
 
+static uint16_t crc16_step(uint16_t crc, char c);
+
 void sb_id_new_in_shard(const char *prefix, unsigned shard, unsigned shards, char out[SB_ID_MAX])
 {
     sb_id_new(prefix, out);
     if (shards <= 1)
         return;
-    /* Walk the last two characters (1024 choices) until crc16 lands in the shard. */
+    /* Walk the last two characters (1024 choices) until crc16 lands in the shard; the
+     * crc of the rest is computed once. */
     size_t n = strlen(out);
     for (;;) {
+        uint16_t head = sb_crc16(out, n - 2);
         for (int a = 0; a < 32; a++) {
+            uint16_t ca = crc16_step(head, b32[a]);
             for (int b = 0; b < 32; b++) {
-                out[n - 2] = b32[a];
-                out[n - 1] = b32[b];
-                if (sb_shard_of(out, shards) == shard)
+                if (crc16_step(ca, b32[b]) % shards == shard) {
+                    out[n - 2] = b32[a];
+                    out[n - 1] = b32[b];
                     return;
+                }
             }
         }
         sb_id_new(prefix, out); /* no hit (shards > 1024): draw again */
@@ -118,6 +124,11 @@ static void crc16_init(void)
             crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
         crc16_table[i] = crc;
     }
+}
+
+static uint16_t crc16_step(uint16_t crc, char c)
+{
+    return (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ (unsigned char)c) & 0xff]);
 }
 
 uint16_t sb_crc16(const char *buf, size_t len)
