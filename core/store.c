@@ -34,6 +34,7 @@ struct sb_store {
 typedef struct call {
     sb_store_t *st;
     sb_store_cb cb;
+    sb_store_raw_cb raw; /* instead of cb: the reply unparsed */
     void *data;
 } call_t;
 
@@ -142,7 +143,18 @@ void sb_store_on_disconnect(sb_store_t *st)
 static void on_fcall(sb_redis_t *r, redisReply *reply, int status, void *data)
 {
     call_t *c = data;
-    if (!c->cb) {
+    if (c->raw) {
+        if (status == SB_EREDIS && reply && reply->str) {
+            const char *sp = strchr(reply->str, ' ');
+            c->raw(sb_store_error_code(reply->str), NULL, 0, sp ? sp + 1 : reply->str, c->data);
+        } else if (status != 0 || !reply) {
+            c->raw(status ? status : SB_EREDIS, NULL, 0, sb_strerror(status), c->data);
+        } else if (reply->type != REDIS_REPLY_STRING) {
+            c->raw(SB_EREDIS, NULL, 0, "unexpected reply type", c->data);
+        } else {
+            c->raw(0, reply->str, reply->len, NULL, c->data);
+        }
+    } else if (!c->cb) {
         if (status)
             SB_LOG_WARN("store.fcall", "err=%s reply=\"%s\"", sb_err_name(status),
                         reply && reply->str ? reply->str : "");
@@ -300,10 +312,71 @@ static void message_tail(sb_buf_t *b, const sb_ingest_t *in)
 
 /* ---- Operations ---- */
 
+static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c);
+
 int sb_store_ingest(sb_store_t *st, const sb_ingest_t *in, sb_store_cb cb, void *data)
 {
-    if (!in->channel || !in->contact_id || !in->text)
+    call_t *c = SB_NEW(call_t);
+    c->st = st;
+    c->cb = cb;
+    c->data = data;
+    return ingest(st, in, c);
+}
+
+int sb_store_ingest_raw(sb_store_t *st, const sb_ingest_t *in, sb_store_raw_cb cb, void *data)
+{
+    call_t *c = SB_NEW(call_t);
+    c->st = st;
+    c->raw = cb;
+    c->data = data;
+    return ingest(st, in, c);
+}
+
+/* Copies the JSON string value at *p (no escapes: ids and seqs) up to its quote. */
+static const char *head_str(const char *p, const char *end, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (!p)
+        return NULL;
+    while (p < end && *p != '"') {
+        if (*p == '\\' || n + 1 >= cap)
+            return NULL;
+        out[n++] = *p++;
+    }
+    out[n] = '\0';
+    return p < end && n > 0 ? p + 1 : NULL;
+}
+
+static const char *head_lit(const char *p, const char *end, const char *lit)
+{
+    size_t n = strlen(lit);
+    return p && (size_t)(end - p) >= n && memcmp(p, lit, n) == 0 ? p + n : NULL;
+}
+
+int sb_store_ingest_head(const char *json, size_t len, sb_ingest_head_t *out)
+{
+    /* functions.lua writes {"duplicate":B,…,"message":{"id":"…","conv":"…","seq":"…",… with
+     * the message's head first (msg_head): read those fields where they are. */
+    const char *end = json + len, *p = head_lit(json, end, "{\"duplicate\":");
+    if (!p)
         return SB_EINVAL;
+    out->duplicate = head_lit(p, end, "true") != NULL;
+    static const char key[] = "\"message\":{\"id\":\"";
+    const char *m = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
+    if (!m)
+        return SB_EINVAL;
+    p = head_str(m + sizeof(key) - 1, end, out->id, sizeof(out->id));
+    p = p ? head_str(head_lit(p, end, ",\"conv\":\""), end, out->conv, sizeof(out->conv)) : NULL;
+    p = p ? head_str(head_lit(p, end, ",\"seq\":\""), end, out->seq, sizeof(out->seq)) : NULL;
+    return p ? 0 : SB_EINVAL;
+}
+
+static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
+{
+    if (!in->channel || !in->contact_id || !in->text) {
+        sb_free(c);
+        return SB_EINVAL;
+    }
     unsigned shard = sb_store_shard(st, in->conv && *in->conv ? in->conv : in->contact_id);
     char cid[SB_ID_MAX], ids[3][SB_ID_MAX];
     sb_id_new_in_shard("c_", shard, st->opts.shards, cid);
@@ -340,10 +413,6 @@ int sb_store_ingest(sb_store_t *st, const sb_ingest_t *in, sb_store_cb cb, void 
     message_tail(&tail, in);
     char key[256];
     snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
-    call_t *c = SB_NEW(call_t);
-    c->st = st;
-    c->cb = cb;
-    c->data = data;
     const char *argv[] = {"FCALL", "sb_ingest", "1", key, a.data, tail.data};
     size_t lens[] = {5, 9, 1, strlen(key), a.len, tail.len};
     int rc = sb_redis_command_argv(st->redis, on_fcall, c, 0, 6, argv, lens);

@@ -608,7 +608,7 @@ typedef struct send_ctx {
     char client_id[SB_MAX_ID_LEN + 1];
 } send_ctx_t;
 
-static void on_ingested(int status, json_t *res, const char *errmsg, void *data)
+static void on_ingested(int status, const char *json, size_t len, const char *errmsg, void *data)
 {
     send_ctx_t *s = data;
     visitor_t *v = s->v;
@@ -623,18 +623,29 @@ static void on_ingested(int status, json_t *res, const char *errmsg, void *data)
         sb_free(s);
         return;
     }
-    json_t *m = json_object_get(res, "message");
-    const char *conv = json_string_value(json_object_get(m, "conv"));
-    if (!json_is_true(json_object_get(res, "duplicate")))
+    sb_ingest_head_t h;
+    if (sb_store_ingest_head(json, len, &h) != 0) {
+        SB_LOG_ERROR("webchat.ingest", "err=PARSE reply=\"%.80s\"", json);
+        send_error(v, "unavailable", "not stored, please retry", s->client_id, 1000);
+        sb_free(s);
+        return;
+    }
+    const char *conv = h.conv;
+    if (!h.duplicate)
         v->wc->env.msgs_in[0]++;
-    note_sent(v, json_string_value(json_object_get(m, "seq"))); /* the ack covers it */
-    if (conv && strcmp(conv, v->conv) != 0) {
+    note_sent(v, h.seq); /* the ack covers it */
+    if (strcmp(conv, v->conv) != 0) {
+        /* a new conversation (rare): the whole message goes to the contact's other tabs */
         detach(v);
         attach(v, conv);
-        json_t *frame = json_deep_copy(m);
-        json_object_set_new(frame, "type", json_string("message"));
-        attach_contact(v->wc, v->contact, conv, frame);
-        json_decref(frame);
+        json_t *res = json_loadb(json, len, 0, NULL);
+        json_t *frame = json_deep_copy(json_object_get(res, "message"));
+        json_decref(res);
+        if (frame) {
+            json_object_set_new(frame, "type", json_string("message"));
+            attach_contact(v->wc, v->contact, conv, frame);
+            json_decref(frame);
+        }
     }
     /* client_id came from the visitor: keep jansson's escaping for it. */
     json_t *cid = json_string(s->client_id);
@@ -643,8 +654,7 @@ static void on_ingested(int status, json_t *res, const char *errmsg, void *data)
     int n = snprintf(ack, sizeof(ack),
                      "{\"type\":\"ack\",\"client_id\":%s,\"id\":\"%s\",\"seq\":\"%s\","
                      "\"conv\":\"%s\"}",
-                     cid_text, json_string_value(json_object_get(m, "id")),
-                     json_string_value(json_object_get(m, "seq")), conv ? conv : "");
+                     cid_text, h.id, h.seq, conv);
     free(cid_text);
     json_decref(cid);
     if (n > 0 && (size_t)n < sizeof(ack) && v->ws &&
@@ -689,7 +699,7 @@ static void on_message(visitor_t *v, json_t *f)
                       .text = text,
                       .client_id = client_id};
     v->busy++;
-    rc = sb_store_ingest(v->wc->env.store, &in, on_ingested, s);
+    rc = sb_store_ingest_raw(v->wc->env.store, &in, on_ingested, s);
     if (rc) {
         v->busy--;
         sb_free(s);

@@ -37,6 +37,7 @@ typedef struct result {
     int status;
     json_t *json;
     char errmsg[256];
+    sb_ingest_head_t head;
 } result_t;
 
 static void on_result(int status, json_t *res, const char *errmsg, void *data)
@@ -127,6 +128,67 @@ static void ingest(fixture_t *f, result_t *r, const char *contact, const char *t
                       .external_id = external_id};
     assert_int_equal(sb_store_ingest(f->store, &in, on_result, r), 0);
     wait(f, r);
+}
+
+/* The raw ingest's text, parsed for the comparison with its head. */
+static void on_raw(int status, const char *json, size_t len, const char *errmsg, void *data)
+{
+    result_t *r = data;
+    r->done = true;
+    r->status = status;
+    r->json = json ? json_loadb(json, len, 0, NULL) : NULL;
+    if (json && sb_store_ingest_head(json, len, &r->head) != 0)
+        r->status = -1; /* the head must always be readable */
+    snprintf(r->errmsg, sizeof(r->errmsg), "%s", errmsg ? errmsg : "");
+}
+
+static void raw_ingest(fixture_t *f, result_t *r, const char *contact, const char *text,
+                       const char *client_id)
+{
+    reset(r);
+    sb_ingest_t in = {.channel = "webchat",
+                      .contact_id = contact,
+                      .contact_name = "Alice",
+                      .text = text,
+                      .client_id = client_id};
+    assert_int_equal(sb_store_ingest_raw(f->store, &in, on_raw, r), 0);
+    wait(f, r);
+    assert_int_equal(r->status, 0);
+    assert_non_null(r->json);
+    /* the head read without parsing is the parsed result's message */
+    assert_string_equal(r->head.id, jstr(r->json, "message.id"));
+    assert_string_equal(r->head.conv, jstr(r->json, "message.conv"));
+    assert_string_equal(r->head.seq, jstr(r->json, "message.seq"));
+    assert_int_equal(r->head.duplicate, json_is_true(json_object_get(r->json, "duplicate")));
+}
+
+static void test_ingest_raw_head_matches_result(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    char ct[SB_ID_MAX], conv[SB_ID_MAX], first[SB_ID_MAX];
+    sb_id_new("ct_", ct);
+    /* a new conversation (the general path), with text that imitates the head */
+    raw_ingest(f, &r, ct, "\"message\":{\"id\":\"m_fake\",\"conv\":\"c_fake\"", "k1");
+    assert_false(r.head.duplicate);
+    assert_true(sb_id_valid(r.head.id, "m_"));
+    snprintf(conv, sizeof(conv), "%s", r.head.conv);
+    snprintf(first, sizeof(first), "%s", r.head.id);
+    /* an append to an open conversation (the fast path) */
+    raw_ingest(f, &r, ct, "second", "k2");
+    assert_false(r.head.duplicate);
+    assert_string_equal(r.head.conv, conv);
+    assert_string_not_equal(r.head.id, first);
+    /* the first client_id again: the first message, flagged duplicate */
+    raw_ingest(f, &r, ct, "\"message\":{\"id\":\"m_fake\",\"conv\":\"c_fake\"", "k1");
+    assert_true(r.head.duplicate);
+    assert_string_equal(r.head.id, first);
+    reset(&r);
+
+    sb_ingest_head_t h;
+    static const char bad[] = "{\"duplicate\":false,\"message\":{\"id\":\"m_x\",\"seq\":\"1-0\"}}";
+    assert_int_equal(sb_store_ingest_head(bad, sizeof(bad) - 1, &h), SB_EINVAL);
+    assert_int_equal(sb_store_ingest_head("{}", 2, &h), SB_EINVAL);
 }
 
 static const sb_actor_t bob = {.type = "staff", .id = "st_bob", .name = "Bob"};
@@ -1158,6 +1220,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ingest_creates_and_appends, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_duplicate_external_id, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_raw_head_matches_result, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reply_collision_and_force, setup, teardown),
         cmocka_unit_test_setup_teardown(test_note_is_internal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_race_one_wins, setup, teardown),
