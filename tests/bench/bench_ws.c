@@ -345,10 +345,12 @@ static int load(int visitors, int rate, int seconds, const char *token)
     while (now_ns() - t_origin < t_end) {
         uint64_t el = now_ns() - t_origin;
         uint64_t due = rate > 0 ? el * (uint64_t)rate / 1000000000u : UINT64_MAX;
+        bool blocked = true; /* every visitor has 8 in flight: nothing to send until acks */
         for (int tries = 0; sent < due && tries < visitors; tries++) {
             conn_t *c = &cs[rr++ % visitors];
             if (c->state != 2 || c->inflight >= 8)
                 continue;
+            blocked = false;
             snprintf(msg, sizeof(msg),
                      "{\"type\":\"message\",\"client_id\":\"b%llu-%lu\",\"text\":\"b%llu\"}",
                      (unsigned long long)(now_ns() - t_origin), c->seq++,
@@ -358,7 +360,19 @@ static int load(int visitors, int rate, int seconds, const char *token)
                 sent++;
             }
         }
-        int k = epoll_wait(ep, evs, 1024, 0);
+        /* Sleep in epoll until the next message is due (fixed rate) or an ack frees a
+         * slot (saturation): a generator that spins takes a core from the daemon and
+         * Redis on this two-core machine. */
+        struct timespec wait = {0, 0};
+        if (rate > 0) {
+            uint64_t next = (sent + 1) * 1000000000u / (uint64_t)rate;
+            el = now_ns() - t_origin;
+            if (next > el)
+                wait.tv_nsec = (long)(next - el < 1000000u ? next - el : 1000000u);
+        } else if (blocked) {
+            wait.tv_nsec = 1000000;
+        }
+        int k = epoll_pwait2(ep, evs, 1024, &wait, NULL);
         for (int i = 0; i < k; i++) {
             conn_t *c = evs[i].data.ptr;
             if (c == &sse) {
