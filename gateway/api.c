@@ -16,7 +16,9 @@
 
 struct sb_api {
     sb_app_t *app;
+    api_feed_t *feed;
     void *sse;
+    void *events_ws;
 };
 
 int sb_app_channel_index(const char *channel)
@@ -173,7 +175,7 @@ void sb__api_begin(api_call_t *c, int rc)
 
 /* ---- Authentication ---- */
 
-static int role_level(const char *role)
+int sb__api_role_level(const char *role)
 {
     if (!role)
         return 0;
@@ -200,7 +202,7 @@ static void on_token(int status, json_t *result, const char *errmsg, void *data)
         return;
     }
     const char *role = json_string_value(json_object_get(result, "role"));
-    if (role_level(role) < c->role_min) {
+    if (sb__api_role_level(role) < c->role_min) {
         sb__api_fail(c, 403, "forbidden", "role %s may not do this", role ? role : "none");
         return;
     }
@@ -238,7 +240,8 @@ void sb__api_actor(const api_call_t *c, sb_actor_t *out)
     out->type = kind && strcmp(kind, "bot") == 0 ? "bot" : "staff";
     out->id = json_string_value(json_object_get(c->who, "id"));
     out->name = json_string_value(json_object_get(c->who, "name"));
-    out->admin = role_level(json_string_value(json_object_get(c->who, "role"))) >= SB_ROLE_ADMIN;
+    out->admin =
+        sb__api_role_level(json_string_value(json_object_get(c->who, "role"))) >= SB_ROLE_ADMIN;
 }
 
 /* ---- Connectors ---- */
@@ -283,7 +286,9 @@ sb_api_t *sb_api_new(sb_app_t *app)
     sb__api_conv_routes(app);
     sb__api_staff_routes(app);
     sb__api_assets_routes(app);
-    api->sse = sb__api_sse_new(app);
+    api->feed = sb__feed_new(app);
+    api->sse = sb__api_sse_new(app, api->feed);
+    api->events_ws = sb__api_events_ws_new(app, api->feed);
     return api;
 }
 
@@ -292,6 +297,8 @@ void sb_api_free(sb_api_t *api)
     if (!api)
         return;
     sb__api_sse_free(api->sse);
+    sb__api_events_ws_free(api->events_ws);
+    sb__feed_free(api->feed);
     sb_free(api);
 }
 
@@ -300,7 +307,12 @@ void *sb__api_sse_of(sb_api_t *api)
     return api->sse;
 }
 
+void *sb__api_events_ws_of(sb_api_t *api)
+{
+    return api->events_ws;
+}
+
 size_t sb_api_streams(const sb_api_t *api)
 {
-    return api ? sb__api_sse_count(api->sse) : 0;
+    return api ? sb__feed_clients(api->feed) : 0;
 }

@@ -10,6 +10,11 @@
  * bots (SB_ROLE_BOT) may post inbound messages, replies, notes and handoffs; everything
  * else needs an agent or exec (SB_ROLE_AGENT); stealing a claim needs an admin (the
  * actor's admin flag, enforced by the function).
+ *
+ * Channel scopes (a token's `channels` field, sb__api_scope): a scoped token lists only
+ * its channels' conversations, and every other conversation is 404 to it (looked up
+ * first: one more round trip, for scoped tokens only); its inbound messages must be on
+ * its channels (403).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -57,6 +62,46 @@ static bool conv_param(api_call_t *c)
     }
     snprintf(c->conv, sizeof(c->conv), "%s", id);
     return true;
+}
+
+/* ---- channel scopes ---- */
+
+static bool scoped(const api_call_t *c)
+{
+    return sb__api_scope(c->who) != SB_SCOPE_ALL;
+}
+
+static void on_scope_checked(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (sb__api_gone(c))
+        return;
+    if (status != 0) {
+        sb__api_fail_store(c, status, errmsg);
+        return;
+    }
+    const char *channel = json_string_value(json_object_get(result, "channel"));
+    if (!sb__api_scope_allows(sb__api_scope(c->who), channel)) {
+        sb__api_fail(c, 404, "not_found", "no conversation %s", c->conv);
+        return;
+    }
+    snprintf(c->channel, sizeof(c->channel), "%s", channel ? channel : "");
+    c->next(c);
+}
+
+/*
+ * Runs step(c) once c->conv is known to exist in the token's scope (answers 404 if not).
+ * Looks the conversation up only for scoped tokens, or always when `always`.
+ */
+static void in_scope(api_call_t *c, api_step_fn step, bool always)
+{
+    if (!always && !scoped(c)) {
+        step(c);
+        return;
+    }
+    c->next = step;
+    c->busy = true;
+    sb__api_begin(c, sb_store_get(c->app->store, c->conv, on_scope_checked, c));
 }
 
 /* ---- POST /v1/inbound ---- */
@@ -165,6 +210,11 @@ static void inbound_authed(api_call_t *c)
 {
     if (!sb__api_parse_body(c) || !inbound_valid(c))
         return;
+    const char *channel = json_string_value(json_object_get(c->body, "channel"));
+    if (!sb__api_scope_allows(sb__api_scope(c->who), channel)) {
+        sb__api_fail(c, 403, "forbidden", "this token may not post on channel %s", channel);
+        return;
+    }
     json_t *ct = json_object_get(c->body, "contact");
     const char *id = json_string_value(json_object_get(ct, "id"));
     const char *email = json_string_value(json_object_get(ct, "email"));
@@ -208,12 +258,26 @@ static void h_inbound(sb_http_req_t *req, void *data)
 
 /* ---- GET /v1/conversations/{id} and its messages ---- */
 
+static void on_got(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (sb__api_gone(c))
+        return;
+    if (status != 0)
+        sb__api_fail_store(c, status, errmsg);
+    else if (!sb__api_scope_allows(sb__api_scope(c->who),
+                                   json_string_value(json_object_get(result, "channel"))))
+        sb__api_fail(c, 404, "not_found", "no conversation %s", c->conv);
+    else
+        sb__api_reply(c, 200, result);
+}
+
 static void get_authed(api_call_t *c)
 {
     if (!conv_param(c))
         return;
     c->busy = true;
-    sb__api_begin(c, sb_store_get(c->app->store, c->conv, sb__api_on_result, c));
+    sb__api_begin(c, sb_store_get(c->app->store, c->conv, on_got, c));
 }
 
 static void h_get(sb_http_req_t *req, void *data)
@@ -221,10 +285,8 @@ static void h_get(sb_http_req_t *req, void *data)
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, get_authed);
 }
 
-static void messages_authed(api_call_t *c)
+static void messages_go(api_call_t *c)
 {
-    if (!conv_param(c))
-        return;
     const char *after = sb_http_req_query(c->req, "after");
     const char *lim = sb_http_req_query(c->req, "limit");
     long limit = 100;
@@ -243,6 +305,12 @@ static void messages_authed(api_call_t *c)
     c->busy = true;
     sb__api_begin(
         c, sb_store_messages(c->app->store, c->conv, after, (unsigned)limit, sb__api_on_result, c));
+}
+
+static void messages_authed(api_call_t *c)
+{
+    if (conv_param(c))
+        in_scope(c, messages_go, false);
 }
 
 static void h_messages(sb_http_req_t *req, void *data)
@@ -300,13 +368,40 @@ static bool list_query(api_call_t *c, sb_list_query_t *q)
     return true;
 }
 
+/* A scoped token's page: only its channels' conversations (a page may come out short). */
+static void on_listed(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    unsigned scope = c->req ? sb__api_scope(c->who) : SB_SCOPE_ALL;
+    json_t *items = status == 0 ? json_object_get(result, "items") : NULL;
+    for (size_t i = json_array_size(items); scope != SB_SCOPE_ALL && i-- > 0;) {
+        const char *ch = json_string_value(json_object_get(json_array_get(items, i), "channel"));
+        if (!sb__api_scope_allows(scope, ch))
+            json_array_remove(items, i);
+    }
+    sb__api_on_result(status, result, errmsg, data);
+}
+
 static void list_authed(api_call_t *c)
 {
+    static const char *const names[] = {
+#define SB_CHANNEL_NAME(n) #n,
+        SB_CHANNELS(SB_CHANNEL_NAME)
+#undef SB_CHANNEL_NAME
+    };
     sb_list_query_t q = {0};
     if (!list_query(c, &q))
         return;
+    unsigned scope = sb__api_scope(c->who);
+    if (q.channel && !sb__api_scope_allows(scope, q.channel)) {
+        sb__api_fail(c, 403, "forbidden", "this token may not see channel %s", q.channel);
+        return;
+    }
+    for (size_t i = 0; !q.channel && scope != SB_SCOPE_ALL && i < SB_ARRAY_LEN(names); i++)
+        if (scope == 1u << i) /* one channel: let the store filter */
+            q.channel = names[i];
     c->busy = true;
-    int rc = sb_store_list(c->app->store, &q, sb__api_on_result, c);
+    int rc = sb_store_list(c->app->store, &q, on_listed, c);
     if (rc) {
         c->busy = false;
         if (rc == SB_EINVAL)
@@ -351,9 +446,9 @@ static void on_posted(int status, json_t *result, const char *errmsg, void *data
     sb__api_reply(c, dup ? 200 : 201, msg);
 }
 
-static void post_authed(api_call_t *c, bool is_note)
+static void post_go(api_call_t *c, bool is_note)
 {
-    if (!conv_param(c) || !sb__api_parse_body(c))
+    if (!sb__api_parse_body(c))
         return;
     const char *text = json_string_value(json_object_get(c->body, "text"));
     const char *client_id, *based_on;
@@ -371,14 +466,26 @@ static void post_authed(api_call_t *c, bool is_note)
                                     on_posted, c));
 }
 
+static void reply_go(api_call_t *c)
+{
+    post_go(c, false);
+}
+
+static void note_go(api_call_t *c)
+{
+    post_go(c, true);
+}
+
 static void reply_authed(api_call_t *c)
 {
-    post_authed(c, false);
+    if (conv_param(c))
+        in_scope(c, reply_go, false);
 }
 
 static void note_authed(api_call_t *c)
 {
-    post_authed(c, true);
+    if (conv_param(c))
+        in_scope(c, note_go, false);
 }
 
 static void h_reply(sb_http_req_t *req, void *data)
@@ -407,19 +514,19 @@ static void on_typing_published(int status, json_t *result, const char *errmsg, 
     json_decref(ok);
 }
 
-static void typing_authed(api_call_t *c)
+/* The conversation was looked up: its channel goes into the event (feeds' scopes). */
+static void typing_go(api_call_t *c)
 {
-    if (!conv_param(c))
-        return;
     size_t len;
     sb_http_req_body(c->req, &len);
     if (len > 0 && !sb__api_parse_body(c))
         return;
     sb_actor_t who;
     sb__api_actor(c, &who);
-    json_t *e = json_pack("{s:s, s:s, s:b, s:{s:s, s:s?, s:s?}}", "type", "typing", "conv", c->conv,
-                          "on", !json_is_false(json_object_get(c->body, "on")), "who", "type",
-                          who.type, "id", who.id, "name", who.name);
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:s?, s:s?}}", "type", "typing", "conv", c->conv,
+                  "channel", c->channel, "on", !json_is_false(json_object_get(c->body, "on")),
+                  "who", "type", who.type, "id", who.id, "name", who.name);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);
     c->busy = true;
@@ -428,15 +535,19 @@ static void typing_authed(api_call_t *c)
     sb__api_begin(c, rc);
 }
 
+static void typing_authed(api_call_t *c)
+{
+    if (conv_param(c))
+        in_scope(c, typing_go, true);
+}
+
 static void h_typing(sb_http_req_t *req, void *data)
 {
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, typing_authed);
 }
 
-static void act_authed(api_call_t *c)
+static void act_go(api_call_t *c)
 {
-    if (!conv_param(c))
-        return;
     size_t len;
     sb_http_req_body(c->req, &len);
     if (len > 0 && !sb__api_parse_body(c))
@@ -451,6 +562,12 @@ static void act_authed(api_call_t *c)
     c->busy = true;
     sb__api_begin(
         c, sb_store_act(c->app->store, c->conv, action, &who, c->body, sb__api_on_result, c));
+}
+
+static void act_authed(api_call_t *c)
+{
+    if (conv_param(c))
+        in_scope(c, act_go, false);
 }
 
 static void h_act(sb_http_req_t *req, void *data)

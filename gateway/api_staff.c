@@ -32,6 +32,17 @@ static void me_authed(api_call_t *c)
     const char *created = json_string_value(json_object_get(c->who, "created_at"));
     json_object_set_new(me, "created_at",
                         created ? json_integer(strtoll(created, NULL, 10)) : json_null());
+    /* The channel scope as a list, or null for every channel. */
+    json_t *channels = json_null();
+    if (sb__api_scope(c->who) != SB_SCOPE_ALL) {
+        char buf[256];
+        snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(c->who, "channels")));
+        channels = json_array();
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+            json_array_append_new(channels, json_string(t));
+    }
+    json_object_set_new(me, "channels", channels);
     sb__api_reply(c, 200, me);
     json_decref(me);
 }
@@ -66,13 +77,27 @@ static const char *contact_param(api_call_t *c)
     return id;
 }
 
+/* A scoped token sees the contact with its channels' conversations only. */
+static void on_contact(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    unsigned scope = c->req ? sb__api_scope(c->who) : SB_SCOPE_ALL;
+    json_t *convs = status == 0 ? json_object_get(result, "conversations") : NULL;
+    for (size_t i = json_array_size(convs); scope != SB_SCOPE_ALL && i-- > 0;) {
+        const char *ch = json_string_value(json_object_get(json_array_get(convs, i), "channel"));
+        if (!sb__api_scope_allows(scope, ch))
+            json_array_remove(convs, i);
+    }
+    sb__api_on_result(status, result, errmsg, data);
+}
+
 static void contact_authed(api_call_t *c)
 {
     const char *id = contact_param(c);
     if (!id)
         return;
     c->busy = true;
-    sb__api_begin(c, sb_store_contact_get(c->app->store, id, sb__api_on_result, c));
+    sb__api_begin(c, sb_store_contact_get(c->app->store, id, on_contact, c));
 }
 
 static void h_contact(sb_http_req_t *req, void *data)

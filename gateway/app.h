@@ -53,7 +53,7 @@ void sb_app_connectors_stop(sb_app_t *app);
 sb_api_t *sb_api_new(sb_app_t *app);
 /** Ends every live stream (SSE) and frees the API state; call before stopping HTTP. */
 void sb_api_free(sb_api_t *api);
-/** Number of open event streams. */
+/** Number of open live feeds (SSE streams and event WebSockets). */
 size_t sb_api_streams(const sb_api_t *api);
 
 #endif

@@ -14,7 +14,9 @@
 
 #include <jansson.h>
 
+#include "core/events.h"
 #include "core/store.h"
+#include "core/util.h"
 #include "gateway/app.h"
 #include "gateway/http.h"
 
@@ -30,10 +32,13 @@ struct api_call {
     api_step_fn next;   /* what runs after authentication */
     int role_min;       /* required role (SB_ROLE_*) */
     char conv[64];
+    char channel[16]; /* c->conv's channel, once looked up (channel scopes, typing) */
 };
 
 enum { SB_ROLE_BOT = 1, SB_ROLE_AGENT = 2, SB_ROLE_ADMIN = 3 };
 
+/** SB_ROLE_* of a role name ("admin"…), 0 for none or unknown. */
+int sb__api_role_level(const char *role);
 /** Starts a call for req (hooks the client's close). */
 api_call_t *sb__api_call_new(sb_app_t *app, sb_http_req_t *req);
 /** Finishes a call: frees it (the response must have been sent, or the client gone). */
@@ -70,10 +75,63 @@ void sb__api_ops_routes(sb_app_t *app);
 void sb__api_conv_routes(sb_app_t *app);
 void sb__api_staff_routes(sb_app_t *app);
 void sb__api_assets_routes(sb_app_t *app);
-void *sb__api_sse_new(sb_app_t *app);
+
+/* ---- Channel scopes of tokens ---- */
+
+/** Every channel: a token without a `channels` scope. */
+#define SB_SCOPE_ALL (~0u)
+/**
+ * The channels a token record (`who`) may see: SB_SCOPE_ALL, or a mask of SB_CHANNELS
+ * indexes from its comma-separated `channels` field (unknown names count as none).
+ */
+unsigned sb__api_scope(const json_t *who);
+/** True when scope includes channel (a NULL or unknown channel only for SB_SCOPE_ALL). */
+bool sb__api_scope_allows(unsigned scope, const char *channel);
+
+/* ---- The live feeds' shared parts (api_feed.c) ---- */
+
+typedef struct api_feed api_feed_t;
+typedef struct api_feed_client api_feed_client_t;
+/** The client's token was revoked: end the feed (and call sb__feed_leave). */
+typedef void (*api_feed_revoked_fn)(api_feed_client_t *fc);
+
+/** A subscriber of a live feed, embedded in the SSE stream or WebSocket that owns it. */
+struct api_feed_client {
+    api_feed_t *feed; /* NULL when not joined */
+    api_feed_client_t *prev, *next;
+    uint64_t id;
+    bool bot;       /* no notes, no staff or bot typing, no presence */
+    unsigned scope; /* sb__api_scope of the token */
+    char staff[SB_ID_MAX];
+    char token_key[128];
+    api_feed_revoked_fn on_revoked;
+};
+
+/** The feeds' shared state; registers GET /v1/presence. */
+api_feed_t *sb__feed_new(sb_app_t *app);
+/** Frees it (once its Redis replies are in); clients must have left. Accepts NULL. */
+void sb__feed_free(api_feed_t *f);
+/**
+ * Joins fc (caller's storage, until sb__feed_leave) for the token record `who` (borrowed)
+ * and the bearer token (borrowed; NULL: no revocation checks): visibility, revocation
+ * checks (on_revoked runs at most once, on the loop) and, for staff, presence.
+ */
+void sb__feed_join(api_feed_t *f, api_feed_client_t *fc, const json_t *who, const char *token,
+                   api_feed_revoked_fn on_revoked);
+/** Leaves the feed (presence goes offline with the last feed). Accepts a client not joined. */
+void sb__feed_leave(api_feed_client_t *fc);
+/** May fc see ev? */
+bool sb__feed_visible(api_feed_t *f, const api_feed_client_t *fc, const sb_event_t *ev);
+/** Joined clients. */
+size_t sb__feed_clients(const api_feed_t *f);
+
+/** GET /v1/events (api_sse.c) and GET /v1/events/ws (api_events_ws.c). */
+void *sb__api_sse_new(sb_app_t *app, api_feed_t *feed);
 void sb__api_sse_free(void *sse);
-size_t sb__api_sse_count(const void *sse);
-/** The SSE state of the API. */
+void *sb__api_events_ws_new(sb_app_t *app, api_feed_t *feed);
+void sb__api_events_ws_free(void *ews);
+/** The SSE and event WebSocket states of the API. */
 void *sb__api_sse_of(sb_api_t *api);
+void *sb__api_events_ws_of(sb_api_t *api);
 
 #endif

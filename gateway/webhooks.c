@@ -300,7 +300,7 @@ static void endpoint_unlink_free(endpoint_t *ep)
     endpoint_free(ep);
 }
 
-/* Does the endpoint's filter take this event? No filter: all but typing. */
+/* Does the endpoint's filter take this event? No filter: all but typing and presence. */
 static bool wanted(const endpoint_t *ep, const char *json, size_t len)
 {
     json_t *j = json_loadb(json, len, 0, NULL);
@@ -308,7 +308,8 @@ static bool wanted(const endpoint_t *ep, const char *json, size_t len)
     json_t *m = json_object_get(j, "message");
     const char *dir = json_string_value(json_object_get(m, "dir"));
     const char *etype = json_string_value(json_object_get(m, "type"));
-    bool ok = ep->nwords == 0 && !(type && strcmp(type, "typing") == 0);
+    bool ok = ep->nwords == 0 &&
+              !(type && (strcmp(type, "typing") == 0 || strcmp(type, "presence") == 0));
     for (int i = 0; i < ep->nwords && !ok && type; i++) {
         const char *wd = ep->words[i];
         size_t tl = strlen(type);

@@ -6,10 +6,12 @@
  * printed once and never again. Everything else is a client of the REST API
  * (SWITCHBOARD_URL, SWITCHBOARD_TOKEN), implemented in client.c.
  *
- *   sbctl token create --role admin|agent|exec|bot --name NAME [-c FILE]
+ *   sbctl token create --role admin|agent|exec|bot --name NAME [--channels LIST] [-c FILE]
  *   sbctl token revoke TOKEN [-c FILE]
- *   sbctl staff add --name N --email E --role agent|admin|exec | staff list [--json]
- *   sbctl bot add --name N [--webhook URL --secret S [--events "WORD…"]]
+ *   sbctl staff add --name N --email E --role agent|admin|exec [--channels LIST]
+ *   sbctl staff list [--json]
+ *   sbctl bot add --name N [--channels LIST] [--webhook URL --secret S [--events "WORD…"]]
+ *   (--channels webchat,email: the token sees only those channels' conversations)
  *   sbctl queue | show ID | reply ID [TEXT|-] | note ID TEXT | claim ID [--steal]
  *   sbctl release ID | resolve ID | tail [--after ID] | stats
  *
@@ -42,13 +44,16 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: sbctl [OPTIONS] COMMAND …\n"
                "administration (direct to Redis; -c FILE or the embedded Redis under ./var):\n"
-               "  token create --role admin|agent|exec|bot --name NAME\n"
-               "                         create a token and print it (shown only once)\n"
+               "  token create --role admin|agent|exec|bot --name NAME [--channels LIST]\n"
+               "                         create a token and print it (shown only once);\n"
+               "                         --channels webchat,email: it sees only those\n"
+               "                         channels' conversations and events\n"
                "  token revoke TOKEN     revoke a token at once\n"
-               "  staff add --name N --email E --role agent|admin|exec\n"
+               "  staff add --name N --email E --role agent|admin|exec [--channels LIST]\n"
                "                         add a staff member; prints their token once\n"
                "  staff list [--json]    list staff members\n"
-               "  bot add --name N [--webhook URL --secret S [--events \"WORD...\"]]\n"
+               "  bot add --name N [--channels LIST] [--webhook URL --secret S\n"
+               "          [--events \"WORD...\"]]\n"
                "                         add a bot; prints its token once; with --webhook it\n"
                "                         gets every event from now on (or those --events lists)\n"
                "client (HTTP: SWITCHBOARD_URL, default http://127.0.0.1:8080, and\n"
@@ -182,7 +187,8 @@ static bool bot_webhook_register(redisContext *rc, const sb_config_t *cfg, const
  * token once. Used by token create, staff add and bot add.
  */
 static int principal_create(redisContext *rc, const sb_config_t *cfg, const char *role,
-                            const char *name, const char *const *extra, size_t nextra)
+                            const char *name, const char *channels, const char *const *extra,
+                            size_t nextra)
 {
     char raw[49], token[64], key[256], id[SB_ID_MAX], created[32];
     sb_random_hex(raw, 24);
@@ -192,13 +198,18 @@ static int principal_create(redisContext *rc, const sb_config_t *cfg, const char
     sb_id_new(bot ? "bot_" : "st_", id);
     snprintf(created, sizeof(created), "%lld", (long long)sb_now_ms());
     const char *kind = bot ? "bot" : "staff";
-    bool ok = reply_ok(redisCommand(rc, "HSET %s kind %s id %s role %s name %s created_at %s", key,
-                                    kind, id, role, name, created));
+    const char *targv[] = {"HSET", key,    "kind", kind,         "id",    id,         "role",
+                           role,   "name", name,   "created_at", created, "channels", channels};
+    bool ok = reply_ok(redisCommandArgv(rc, channels ? 14 : 12, targv, NULL));
     if (ok) {
         char *pkey = sb_asprintf("%s%s:%s", cfg->prefix, kind, id);
         const char *argv[32] = {"HSET", pkey,   "id", id,           "name",
                                 name,   "role", role, "created_at", created};
         size_t argc = 10;
+        if (channels) {
+            argv[argc++] = "channels";
+            argv[argc++] = channels;
+        }
         for (size_t i = 0; i + 1 < nextra && argc + 2 <= SB_ARRAY_LEN(argv); i += 2) {
             if (!extra[i + 1])
                 continue;
@@ -222,9 +233,36 @@ static int principal_create(redisContext *rc, const sb_config_t *cfg, const char
 }
 
 static int token_create(redisContext *rc, const sb_config_t *cfg, const char *role,
-                        const char *name)
+                        const char *name, const char *channels)
 {
-    return principal_create(rc, cfg, role, name, NULL, 0);
+    return principal_create(rc, cfg, role, name, channels, NULL, 0);
+}
+
+/*
+ * Checks a --channels list ("webchat,email") and writes it normalised (comma-separated,
+ * no spaces) into out; prints why not.
+ */
+static bool channels_valid(const char *list, char *out, size_t cap)
+{
+    static const char *const names[] = {"webchat", "email", "mastodon", "bluesky", "api"};
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", list);
+    out[0] = '\0';
+    size_t n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        if (!in_list(t, names, SB_ARRAY_LEN(names))) {
+            fprintf(stderr,
+                    "sbctl: --channels: '%s' is not one of webchat, email, mastodon, "
+                    "bluesky, api\n",
+                    t);
+            return false;
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", t);
+    }
+    if (!out[0])
+        fprintf(stderr, "sbctl: --channels needs at least one channel\n");
+    return out[0] != '\0';
 }
 
 /* Prints one staff hash (a flat HGETALL reply) as a table row or adds it to `arr`. */
@@ -314,7 +352,7 @@ static int token_revoke(redisContext *rc, const sb_config_t *cfg, const char *to
 }
 
 typedef struct args {
-    const char *path, *role, *name, *email, *webhook, *secret, *events;
+    const char *path, *role, *name, *email, *webhook, *secret, *events, *channels;
     sbc_opts_t http;
 } args_t;
 
@@ -341,6 +379,9 @@ static bool webhook_valid(const args_t *a)
 static bool admin_valid(const args_t *a, const char *w1, const char *w2, const char *w3)
 {
     if (!w2)
+        return false;
+    char norm[256];
+    if (a->channels && !channels_valid(a->channels, norm, sizeof(norm)))
         return false;
     bool named = a->name && *a->name;
     if (strcmp(w1, "token") == 0 && strcmp(w2, "revoke") == 0)
@@ -390,6 +431,10 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
         return EXIT_USAGE;
     }
     sb_buf_dispose(&errors);
+    char norm[256];
+    const char *channels = NULL;
+    if (a->channels && channels_valid(a->channels, norm, sizeof(norm)))
+        channels = norm;
     char where[PATH_MAX + 16];
     int code;
     redisContext *rc = connect_redis(&cfg, where, sizeof(where));
@@ -399,17 +444,17 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
         code = EXIT_UNREACHABLE;
     } else {
         if (strcmp(w1, "token") == 0 && strcmp(w2, "create") == 0) {
-            code = token_create(rc, &cfg, a->role, a->name);
+            code = token_create(rc, &cfg, a->role, a->name, channels);
         } else if (strcmp(w1, "token") == 0) {
             code = token_revoke(rc, &cfg, w3);
         } else if (strcmp(w1, "staff") == 0 && strcmp(w2, "list") == 0) {
             code = staff_list(rc, &cfg, a->http.json);
         } else if (strcmp(w1, "staff") == 0) {
             const char *extra[] = {"email", a->email};
-            code = principal_create(rc, &cfg, a->role, a->name, extra, 2);
+            code = principal_create(rc, &cfg, a->role, a->name, channels, extra, 2);
         } else {
             const char *extra[] = {"webhook", a->webhook, "secret", a->secret, "events", a->events};
-            code = principal_create(rc, &cfg, "bot", a->name, extra, 6);
+            code = principal_create(rc, &cfg, "bot", a->name, channels, extra, 6);
         }
         redisFree(rc);
     }
@@ -431,7 +476,8 @@ static int parse(int argc, char **argv, args_t *a)
         O_FORCE,
         O_STEAL,
         O_AFTER,
-        O_BASED
+        O_BASED,
+        O_CHANNELS
     };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"role", required_argument, NULL, 'r'},
@@ -448,6 +494,7 @@ static int parse(int argc, char **argv, args_t *a)
                                              {"steal", no_argument, NULL, O_STEAL},
                                              {"after", required_argument, NULL, O_AFTER},
                                              {"based-on", required_argument, NULL, O_BASED},
+                                             {"channels", required_argument, NULL, O_CHANNELS},
                                              {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -472,6 +519,9 @@ static int parse(int argc, char **argv, args_t *a)
             break;
         case O_EVENTS:
             a->events = optarg;
+            break;
+        case O_CHANNELS:
+            a->channels = optarg;
             break;
         case O_JSON:
             a->http.json = true;

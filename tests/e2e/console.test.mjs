@@ -149,7 +149,8 @@ test('sign in: bad, revoked and bot tokens are refused clearly; sign out', async
 
   await signIn(page, tok.carla);
   assert.match(await page.locator(sb('me')).textContent(), /Carla Console \(agent\)/);
-  assert.equal(await page.locator(sb('presence')).isVisible(), false, 'no /v1/presence: no panel');
+  // GET /v1/presence: Carla's own feed makes her online.
+  await page.locator(sb('presence-item'), { hasText: 'Carla Console (you)' }).waitFor();
   // The token is remembered across reloads.
   await page.reload();
   await page.locator(`${sb('live')}[data-state="live"]`).waitFor();
@@ -385,6 +386,24 @@ test('presence shows who is online when the server has /v1/presence', async () =
   await page.locator(sb('presence')).waitFor();
   assert.deepEqual(await page.locator(sb('presence-item')).allTextContents(),
     ['Carla Console (you)', 'Alice Agent']);
+  await done(page);
+});
+
+test('presence follows the live feed: a colleague coming online appears at once', async () => {
+  const page = await consolePage();
+  await signIn(page, tok.carla);
+  await page.locator(sb('presence-item'), { hasText: 'Carla Console (you)' }).waitFor();
+  assert.equal(await page.locator(sb('presence-item'), { hasText: 'Alice Agent' }).count(), 0);
+  // Alice opens the feed (SSE): the `presence` event makes the console re-read the list,
+  // long before its 30 s poll.
+  const ctrl = new AbortController();
+  const r = await fetch(`${d.url}/v1/events`, { headers: { authorization: `Bearer ${tok.alice}` },
+    signal: ctrl.signal });
+  assert.equal(r.status, 200);
+  await page.locator(sb('presence-item'), { hasText: 'Alice Agent' }).waitFor({ timeout: 5000 });
+  ctrl.abort();
+  await page.locator(sb('presence-item'), { hasText: 'Alice Agent' }).waitFor({ state: 'detached',
+    timeout: 5000 });
   await done(page);
 });
 

@@ -322,6 +322,7 @@ test('authorization: every role x every endpoint, revoked, unknown and visitor t
         () => ({ priority: 'high' }), staff],
       ['tags', 'POST', () => `/v1/conversations/${conv}/tags`, () => ({ tags: ['x'] }), staff],
       ['stats', 'GET', () => '/v1/stats', null, staff],
+      ['presence', 'GET', () => '/v1/presence', null, staff],
       ['contact', 'GET', () => `/v1/contacts/${contact}`, null, staff],
       ['merge', 'POST', async () => `/v1/contacts/${contact}/merge`,
         async () => ({ other: (await inbound('to merge')).author.id }), ['admin']],

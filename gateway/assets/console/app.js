@@ -3,7 +3,8 @@
 // localStorage, the queue and the open conversation as two panes (one at a time on a
 // phone, routed by location.hash `#/c/<id>`), the live feed (SSE) driving both, "X is
 // replying…" from colleagues' typing events, who is online (GET /v1/presence when the
-// server has it) and the keyboard shortcuts. No framework, no build step.
+// server has it, polled and re-read on each `presence` event of the feed) and the keyboard
+// shortcuts. No framework, no build step.
 import { Api } from './api.js';
 import { Queue } from './queue.js';
 import { ConvView } from './conv.js';
@@ -102,6 +103,7 @@ function pruneTyping() {
 
 function onEvent(ev) {
   if (ev.type === 'typing') { onTyping(ev); return; }
+  if (ev.type === 'presence') { pollPresence(); return; } // someone came or went
   if (!ev.conv) return;
   const m = ev.message;
   // Whoever just wrote has stopped typing.
