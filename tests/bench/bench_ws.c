@@ -2,10 +2,10 @@
 /*
  * Web chat load generator (a minimal RFC 6455 client on epoll, no library):
  *
- *   bench_ws idle HOST PORT N PID
+ *   bench_ws idle HOST PORT N PID [HOLD_S]
  *       opens N visitor sockets (hello -> welcome) spread over source addresses
  *       127.0.0.1..127.0.0.250 (one address has only ~28k ephemeral ports), then prints
- *       the daemon's RSS growth per connection.
+ *       the daemon's RSS growth per connection, and holds them HOLD_S seconds more.
  *   bench_ws load HOST PORT VISITORS RATE SECONDS TOKEN
  *       VISITORS sockets send RATE messages/s in total (RATE 0 = as fast as acks
  *       allow, 8 in flight per socket) for SECONDS while one staff SSE stream listens;
@@ -195,8 +195,12 @@ static int pump(conn_t *c)
         ssize_t r = read(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen);
         if (r < 0 && errno == EAGAIN)
             return 0;
-        if (r <= 0)
+        if (r <= 0) {
+            if (getenv("BENCH_DEBUG"))
+                fprintf(stderr, "fail state=%d r=%zd errno=%d in=%.*s\n", c->state, r, errno,
+                        (int)(c->inlen < 120 ? c->inlen : 120), c->in);
             return -1;
+        }
         c->inlen += (size_t)r;
         if (c->state == 0) {
             char *end = memmem(c->in, c->inlen, "\r\n\r\n", 4);
@@ -232,25 +236,31 @@ static void print_lat(const char *name, uint64_t *v, size_t n)
            (double)v[(size_t)((double)n * 0.999)] / 1e6, (double)v[n - 1] / 1e6);
 }
 
-/* Opens n sockets and waits until all are welcomed (or timeout). */
+/* Opens n sockets and waits until all are welcomed (or timeout). At most MAX_PENDING
+ * handshakes at a time: a burst of tens of thousands of SYNs overflows the listen
+ * backlog (4096), and Linux then resets the connections it dropped (visitors arrive
+ * over time, not in the same millisecond). */
+#define MAX_PENDING 1000
 static int welcomed;
 
 static conn_t *open_all(int ep, int n, double timeout_s)
 {
     conn_t *cs = calloc((size_t)n, sizeof(conn_t));
-    for (int i = 0; i < n; i++) {
-        cs[i].fd = dial(1 + i % 250);
-        if (cs[i].fd < 0) {
-            fprintf(stderr, "dial %d failed: %s\n", i, strerror(errno));
-            exit(1);
-        }
-        struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = &cs[i]};
-        epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &e);
-    }
-    int ready = 0, dead = 0;
+    int dialed = 0, ready = 0, dead = 0;
     uint64_t t0 = now_ns();
     struct epoll_event evs[1024];
     while (ready + dead < n && (double)(now_ns() - t0) / 1e9 < timeout_s) {
+        while (dialed < n && dialed - ready - dead < MAX_PENDING) {
+            conn_t *c = &cs[dialed];
+            c->fd = dial(1 + dialed % 250);
+            if (c->fd < 0) {
+                fprintf(stderr, "dial %d failed: %s\n", dialed, strerror(errno));
+                exit(1);
+            }
+            struct epoll_event e = {.events = EPOLLIN | EPOLLOUT | EPOLLET, .data.ptr = c};
+            epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e);
+            dialed++;
+        }
         int k = epoll_wait(ep, evs, 1024, 100);
         for (int i = 0; i < k; i++) {
             conn_t *c = evs[i].data.ptr;
@@ -268,13 +278,15 @@ static conn_t *open_all(int ep, int n, double timeout_s)
                 ready++;
         }
     }
+    for (int i = dialed; i < n; i++)
+        cs[i].fd = -1;
     welcomed = ready;
     printf("connections: %d welcomed, %d failed, in %.2fs\n", ready, dead,
            (double)(now_ns() - t0) / 1e9);
     return cs;
 }
 
-static int idle(int n, int pid)
+static int idle(int n, int pid, int hold_s)
 {
     long before = rss_kb(pid);
     int ep = epoll_create1(0);
@@ -285,6 +297,8 @@ static int idle(int n, int pid)
            "(target <= 4 KB)\n",
            (double)before / 1024, (double)after / 1024, welcomed,
            welcomed ? (double)(after - before) / welcomed : 0.0);
+    fflush(stdout);
+    sleep((unsigned)hold_s); /* keeps them open while other nodes are measured */
     for (int i = 0; i < n; i++)
         if (cs[i].fd >= 0)
             close(cs[i].fd);
@@ -421,14 +435,14 @@ int main(int argc, char **argv)
     if (argc >= 6 && strcmp(argv[1], "idle") == 0) {
         host = argv[2];
         port = atoi(argv[3]);
-        return idle(atoi(argv[4]), atoi(argv[5]));
+        return idle(atoi(argv[4]), atoi(argv[5]), argc > 6 ? atoi(argv[6]) : 0);
     }
     if (argc >= 8 && strcmp(argv[1], "load") == 0) {
         host = argv[2];
         port = atoi(argv[3]);
         return load(atoi(argv[4]), atoi(argv[5]), atoi(argv[6]), argv[7]);
     }
-    fprintf(stderr,
-            "usage: bench_ws idle HOST PORT N PID | load HOST PORT VISITORS RATE SECS TOKEN\n");
+    fprintf(stderr, "usage: bench_ws idle HOST PORT N PID [HOLD_S] | load HOST PORT VISITORS RATE "
+                    "SECS TOKEN\n");
     return 2;
 }
