@@ -58,9 +58,12 @@ struct sb_ws {
     size_t rxlen;
     void *user;
     char *origin;
+    char *auth;  /* the upgrade's Authorization header, if any */
     char *query; /* raw "a=1&b=2" */
     char peer[48];
     int close_code;
+    bool close_sent;
+    char close_reason[32];
     bool opened;
     bool rx_too_big;
 };
@@ -160,6 +163,7 @@ static char *query_dup(struct lws *wsi)
 static void capture(sb_ws_t *ws, struct lws *wsi)
 {
     ws->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    ws->auth = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     ws->query = query_dup(wsi);
     lws_get_peer_simple(wsi, ws->peer, sizeof(ws->peer));
 }
@@ -183,9 +187,10 @@ static void release(sb_ws_t *ws)
 {
     undirty(ws);
     sb_free(ws->origin);
+    sb_free(ws->auth);
     sb_free(ws->query);
     sb_free(ws->rx);
-    ws->origin = ws->query = ws->rx = NULL;
+    ws->origin = ws->auth = ws->query = ws->rx = NULL;
     sb_free(ws->out);
     ws->out = NULL;
     ws->outlen = ws->outcap = 0;
@@ -311,6 +316,12 @@ static int write_out(sb_ws_t *ws, struct lws *wsi)
     undirty(ws);
     if (!ws->outlen)
         return 0;
+    if (lws_partial_buffered(wsi)) {
+        /* lws still holds what the kernel refused last time: keep queueing here, where
+         * max_queue bounds a reader that stopped reading, until POLLOUT. */
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
     int n = lws_write(wsi, ws->out + LWS_PRE, ws->outlen, LWS_WRITE_HTTP);
     sb_free(ws->out);
     ws->out = NULL;
@@ -338,13 +349,38 @@ void sb__ws_flush(sb_http_server_t *s)
         lws_cancel_service(killed);
 }
 
+/*
+ * The close handshake (RFC 6455 §5.5.1), once the queued frames are out: our close
+ * frame is written like the others (lws sends none when a callback returns -1, and the
+ * peer would see 1006), then lws waits a little for the peer's close and hangs up.
+ */
+static int write_close(sb_ws_t *ws, struct lws *wsi)
+{
+    unsigned char f[LWS_PRE + 4 + sizeof(ws->close_reason)];
+    unsigned char *p = f + LWS_PRE;
+    size_t rlen = strlen(ws->close_reason);
+    p[0] = 0x88; /* FIN, close */
+    p[1] = (unsigned char)(2 + rlen);
+    p[2] = (unsigned char)(ws->close_code >> 8);
+    p[3] = (unsigned char)ws->close_code;
+    memcpy(p + 4, ws->close_reason, rlen);
+    ws->close_sent = true;
+    if (lws_write(wsi, p, 4 + rlen, LWS_WRITE_HTTP) < 0)
+        return -1;
+    lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+    return 0;
+}
+
 static int on_writeable(sb_ws_t *ws, struct lws *wsi)
 {
     if (write_out(ws, wsi) != 0)
         return -1;
-    if (ws->close_code) {
-        lws_close_reason(wsi, (enum lws_close_status)ws->close_code, NULL, 0);
-        return -1;
+    if (ws->close_code && !ws->close_sent) {
+        if (ws->outlen || lws_partial_buffered(wsi)) {
+            lws_callback_on_writable(wsi); /* the data first */
+            return 0;
+        }
+        return write_close(ws, wsi);
     }
     return 0;
 }
@@ -431,6 +467,7 @@ void sb_ws_close(sb_ws_t *ws, int code, const char *reason)
     if (!ws->wsi || ws->close_code)
         return;
     ws->close_code = code ? code : 1000;
+    snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
     undirty(ws); /* the frames before the close go out from WRITEABLE, then the close */
     lws_callback_on_writable(ws->wsi);
 }
@@ -439,6 +476,8 @@ const char *sb_ws_header(const sb_ws_t *ws, const char *name)
 {
     if (strcmp(name, "origin") == 0)
         return ws->origin;
+    if (strcmp(name, "authorization") == 0)
+        return ws->auth;
     return NULL;
 }
 

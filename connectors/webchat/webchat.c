@@ -713,9 +713,10 @@ static void on_typing(visitor_t *v, json_t *f)
     if (!v->conv[0] || now - v->typing_at < 1500)
         return;
     v->typing_at = now;
-    json_t *e = json_pack("{s:s, s:s, s:b, s:{s:s, s:s, s:s}}", "type", "typing", "conv", v->conv,
-                          "on", !json_is_false(json_object_get(f, "on")), "who", "type", "contact",
-                          "id", v->contact, "name", v->name);
+    json_t *e =
+        json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:s, s:s}}", "type", "typing", "conv", v->conv,
+                  "channel", "webchat", "on", !json_is_false(json_object_get(f, "on")), "who",
+                  "type", "contact", "id", v->contact, "name", v->name);
     char *s = json_dumps(e, JSON_COMPACT);
     sb_store_publish(v->wc->env.store, v->conv, s, NULL, NULL);
     free(s);
