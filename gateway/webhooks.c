@@ -111,7 +111,8 @@ struct sb_webhooks {
     const sb_config_t *cfg;
     sb_redis_t *redis;
     sb_events_sub_t *sub;
-    CURLM *multi;
+    CURLM *multi; /* NULL until the first delivery (curl_ready) */
+    bool curl_inited;
     uv_timer_t curl_timer, retry_timer, tick;
     unsigned handles_open; /* timers and polls not yet closed */
     unsigned shards;
@@ -717,11 +718,38 @@ static void finish_attempt(lane_t *l, CURLcode res, long code)
                 ep->id, l->shard, e->id, l->attempts, why, (unsigned long long)delay);
 }
 
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
+static int on_curl_timer(CURLM *multi, long ms, void *userp);
+
+/*
+ * libcurl (and GnuTLS under it) is set up at the first delivery, not at start: a daemon
+ * without webhook endpoints doesn't carry their pages (about 4 MB of its idle RSS).
+ */
+static bool curl_ready(sb_webhooks_t *w)
+{
+    if (w->multi)
+        return true;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return false;
+    w->curl_inited = true;
+    w->multi = curl_multi_init();
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+    return w->multi != NULL;
+}
+
 static void send_head(lane_t *l)
 {
     endpoint_t *ep = l->ep;
     sb_webhooks_t *w = ep->w;
     const entry_t *e = &l->ent[l->head];
+    if (!curl_ready(w)) {
+        SB_LOG_ERROR("webhook.send", "endpoint=%s err=\"libcurl init failed\"", ep->id);
+        finish_attempt(l, CURLE_FAILED_INIT, 0);
+        return;
+    }
     char wid[SID_MAX + 16], ts[24], sig[64], h[160];
     snprintf(wid, sizeof(wid), "evt_%u_%s", l->shard, e->id);
     snprintf(ts, sizeof(ts), "%lld", (long long)(sb_now_ms() / 1000));
@@ -1129,8 +1157,6 @@ static void timer_init(sb_webhooks_t *w, uv_timer_t *t)
 int sb_webhooks_start(uv_loop_t *loop, const sb_config_t *cfg, sb_redis_t *redis,
                       sb_events_t *events, sb_webhooks_t **out)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return SB_EINTERNAL;
     sb_webhooks_t *w = SB_NEW(sb_webhooks_t);
     w->loop = loop;
     w->cfg = cfg;
@@ -1146,11 +1172,6 @@ int sb_webhooks_start(uv_loop_t *loop, const sb_config_t *cfg, sb_redis_t *redis
         snprintf(host, sizeof(host), "localhost");
     snprintf(w->consumer, sizeof(w->consumer), "%s/%s", host, cfg->listen);
     snprintf(w->user_agent, sizeof(w->user_agent), "Switchboard/%s (webhooks)", sb_version());
-    w->multi = curl_multi_init();
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
     timer_init(w, &w->curl_timer);
     timer_init(w, &w->retry_timer);
     timer_init(w, &w->tick);
@@ -1177,8 +1198,10 @@ static void maybe_free(sb_webhooks_t *w)
     sb_free(w->keys);
     sb_free(w->prefix);
     sb_free(w->bots_key);
+    bool inited = w->curl_inited;
     sb_free(w);
-    curl_global_cleanup();
+    if (inited)
+        curl_global_cleanup();
 }
 
 void sb_webhooks_stop(sb_webhooks_t *w)
@@ -1194,7 +1217,8 @@ void sb_webhooks_stop(sb_webhooks_t *w)
     w->multi_closing = true;
     while (w->socks)
         sock_close(w->socks);
-    curl_multi_cleanup(w->multi);
+    if (w->multi)
+        curl_multi_cleanup(w->multi);
     w->multi = NULL;
     uv_close((uv_handle_t *)&w->curl_timer, on_handle_closed);
     uv_close((uv_handle_t *)&w->retry_timer, on_handle_closed);
