@@ -109,13 +109,15 @@ export class ConvView {
       const c = await this.ctx.api.contact(ct);
       if (gen !== this.gen) return;
       const convs = (c.conversations || []).slice().sort((a, b) => b.created_at - a.created_at);
+      const handles = (c.handles || []).filter((h) => !h.startsWith('visitor:'));
       // Open beside the transcript on wide screens; folded under it on a phone.
       box.replaceChildren(el('details', { open: matchMedia('(min-width: 800px)').matches },
         el('summary', {}, el('span', { class: 'ct-sum' }, 'Customer'), ' ',
           el('span', { class: 'muted' }, `${convs.length} conversation${convs.length === 1 ? '' : 's'}`)),
         el('p', { class: 'ct-name' }, c.name || 'Anonymous visitor'),
         c.email ? el('p', { class: 'ct-line' }, c.email) : null,
-        (c.handles || []).length ? el('p', { class: 'ct-line muted' }, c.handles.join(', ')) : null,
+        // visitor:<hash> identifies a browser, not a person: nothing to show
+        handles.length ? el('p', { class: 'ct-line muted' }, handles.join(', ')) : null,
         el('h3', {}, 'Conversations, every channel'),
         el('ul', { class: 'ct-convs', 'data-sb': 'contact-convs' }, convs.map((x) => el('li', {},
           el('button', {
