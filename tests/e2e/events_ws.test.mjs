@@ -31,13 +31,13 @@ after(async () => {
 
 // A feed socket with a frame queue: next(type, pred) waits for the next matching frame.
 class Feed {
-  static open(token, { inQuery = true } = {}) {
+  static open(token, { inQuery = true, header = null } = {}) {
     const f = new Feed();
     f.frames = [];
     f.waiters = [];
     const q = token && inQuery ? `?access_token=${encodeURIComponent(token)}` : '';
     f.ws = new WebSocket(`${d.url.replace('http', 'ws')}/v1/events/ws${q}`,
-      'switchboard.events.v1');
+      'switchboard.events.v1', header ? { headers: { authorization: header } } : {});
     f.closed = new Promise((r) => f.ws.on('close', (code, reason) => r({ code,
       reason: reason.toString(), at: Date.now() })));
     f.ws.on('message', (data) => {
@@ -187,6 +187,17 @@ test('tokens: unknown, visitor-like and missing are refused; a token in subscrib
     const m = await inbound('token in the frame');
     await inFrame.event((e) => e.message?.id === m.id);
     await inFrame.close();
+
+    // Clients that can set headers (not browsers) use Authorization on the upgrade.
+    const inHeader = await Feed.open(null, { header: `Bearer ${tok.agent}` });
+    await inHeader.subscribe(null);
+    const m2 = await inbound('token in the header');
+    await inHeader.event((e) => e.message?.id === m2.id);
+    await inHeader.close();
+    const badHeader = await Feed.open(null, { header: 'Bearer sbt_nope' });
+    badHeader.send({ type: 'subscribe', after: null });
+    assert.equal((await badHeader.next('error')).code, 'unauthorized');
+    assertPolicyClose(await badHeader.closed);
   });
 
 test('a visitor token is refused', async () => {

@@ -126,6 +126,17 @@ test('hello, message, ack, duplicate client_id, staff reply, notes stay internal
   assert.equal(got.author.type, 'staff');
   await sleep(200);
   assert.ok(!v.frames.some((f) => f.text === 'internal: VIP'), 'notes never reach the visitor');
+
+  // State changes the customer should know about arrive as status frames.
+  const claim = await api(d, 'POST', `/v1/conversations/${ack.conv}/claim`, { token: admin });
+  assert.equal(claim.status, 200);
+  const claimed = await v.next('status', (f) => f.event === 'claimed');
+  assert.equal(claimed.status, 'open');
+  assert.ok('expected_reply_ms' in claimed);
+  const resolve = await api(d, 'POST', `/v1/conversations/${ack.conv}/resolve`, { token: admin });
+  assert.equal(resolve.status, 200);
+  const resolved = await v.next('status', (f) => f.event === 'resolved');
+  assert.equal(resolved.status, 'resolved');
   await v.close();
 });
 
