@@ -50,7 +50,11 @@
 #define SCRATCH_SIZE      (LWS_PRE + WRITE_CHUNK + MAX_RESP_HEADERS + HEADER_ROOM)
 #define KEEPALIVE_S       60
 #define CHUNKED_DRAIN_MAX ((size_t)1 << 20) /* body read and dropped after a 413 */
-#define WATCH_MS          500 /* how often held connections are checked for a client that left */
+/* A Content-Length body over max_body is read and dropped up to this much after the 413,
+ * so the client, still uploading, gets to read the answer (RFC 9112 §9.6: closing with
+ * unread data makes the kernel reset the connection, and the client loses the 413). */
+#define LENGTH_DRAIN_MAX ((uint64_t)16 << 20)
+#define WATCH_MS         500 /* how often held connections are checked for a client that left */
 
 /* Custom (not lws-tokenised) request headers captured with every request. */
 static const char *const custom_headers[] = {
@@ -113,10 +117,11 @@ struct sb_http_req {
     bool owned; /* the handler holds it */
     bool gone;  /* owned and the client vanished: only respond/stream_end may follow */
     bool in_hook;
-    bool head;        /* HEAD: headers only */
-    bool close_after; /* Connection: close, and close once answered */
-    bool chunked;     /* chunked request body */
-    bool draining;    /* chunked body read and dropped after an early answer */
+    bool head;           /* HEAD: headers only */
+    bool close_after;    /* Connection: close, and close once answered */
+    bool chunked;        /* chunked request body */
+    bool draining;       /* body read and dropped after an early answer */
+    uint64_t drain_left; /* of a Content-Length body being drained */
     bool expect_continue;
     bool headers_sent;
     bool stream_counted;
@@ -690,9 +695,11 @@ static bool plan_body(sb_http_req_t *req, struct lws *wsi, bool *now)
             return false;
         }
         if (n > req->srv->max_body) {
-            /* Answer at once and close: draining megabytes on a keep-alive connection
-             * left lws 4.1 spinning on buffered rx of a held connection. */
+            /* Answer at once, read and drop the body (never holding rx: lws 4.1 spins on
+             * the buffered rx of a held connection), then close. */
             req->close_after = true;
+            req->draining = true;
+            req->drain_left = n < LENGTH_DRAIN_MAX ? n : LENGTH_DRAIN_MAX;
             answer_too_large(req);
             return false;
         }
@@ -755,10 +762,14 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
 
 /* ---- Request bodies ---- */
 
-/* The chunked body after an early answer: true while more of it should be read. */
+/* The body after an early answer: true while more of it should be read. */
 static bool drain_pending(const sb_http_req_t *req)
 {
-    return req->draining && req->ch_state != CH_DONE && req->drained < CHUNKED_DRAIN_MAX;
+    if (!req->draining)
+        return false;
+    if (!req->chunked)
+        return req->drain_left > 0;
+    return req->ch_state != CH_DONE && req->drained < CHUNKED_DRAIN_MAX;
 }
 
 static int on_body(sb_http_req_t *req, const void *in, size_t len)
@@ -768,7 +779,9 @@ static int on_body(sb_http_req_t *req, const void *in, size_t len)
     if (req->state != REQ_READING) {
         if (!req->draining)
             return 0;
-        if (chunked_feed(req, in, len) < 0)
+        if (!req->chunked)
+            req->drain_left -= len < req->drain_left ? len : req->drain_left;
+        else if (chunked_feed(req, in, len) < 0)
             req->draining = false;
         /* drained: close now if the answer is already out */
         return !drain_pending(req) && req->written ? -1 : 0;
