@@ -367,7 +367,7 @@ test('SLA countdowns tick every second and overdue ones are red', async () => {
   await soonSla.filter({ hasText: /^due in 2m \d+s$/ }).waitFor();
   const before = await soonSla.textContent();
   await page.waitForFunction(([sel, text]) => document.querySelector(sel).textContent !== text,
-    [`${item(soon)} ${sb('sla')}`, before], { timeout: 3000 });
+    [`${item(soon)} ${sb('sla')}`, before], { timeout: 6000 });
   assert.match(await soonSla.textContent(), /^due in 2m \d+s$/);
   assert.match(await lateSla.textContent(), /^overdue 1m \d+s$/);
   assert.equal(await lateSla.getAttribute('data-overdue'), 'true');
@@ -400,10 +400,10 @@ test('presence follows the live feed: a colleague coming online appears at once'
   const r = await fetch(`${d.url}/v1/events`, { headers: { authorization: `Bearer ${tok.alice}` },
     signal: ctrl.signal });
   assert.equal(r.status, 200);
-  await page.locator(sb('presence-item'), { hasText: 'Alice Agent' }).waitFor({ timeout: 5000 });
+  await page.locator(sb('presence-item'), { hasText: 'Alice Agent' }).waitFor({ timeout: 10000 });
   ctrl.abort();
   await page.locator(sb('presence-item'), { hasText: 'Alice Agent' }).waitFor({ state: 'detached',
-    timeout: 5000 });
+    timeout: 10000 });
   await done(page);
 });
 
