@@ -37,7 +37,8 @@ enum {
     EXIT_OK = SBC_OK,
     EXIT_FAIL = SBC_FAIL,
     EXIT_USAGE = SBC_USAGE,
-    EXIT_UNREACHABLE = SBC_UNREACHABLE
+    EXIT_UNREACHABLE = SBC_UNREACHABLE,
+    EXIT_NOTFOUND = SBC_NOT_FOUND
 };
 
 static void usage(FILE *f)
@@ -52,10 +53,12 @@ static void usage(FILE *f)
                "  staff add --name N --email E --role agent|admin|exec [--channels LIST]\n"
                "                         add a staff member; prints their token once\n"
                "  staff list [--json]    list staff members\n"
+               "  staff remove ST_ID     remove a staff member: all their tokens die at once\n"
                "  bot add --name N [--channels LIST] [--webhook URL --secret S\n"
                "          [--events \"WORD...\"]]\n"
                "                         add a bot; prints its token once; with --webhook it\n"
                "                         gets every event from now on (or those --events lists)\n"
+               "  bot remove BOT_ID      remove a bot: its tokens die, its webhook stops\n"
                "client (HTTP: SWITCHBOARD_URL, default http://127.0.0.1:8080, and\n"
                "SWITCHBOARD_TOKEN or --token):\n"
                "  queue                  open conversations, most urgent first\n"
@@ -351,6 +354,77 @@ static int token_revoke(redisContext *rc, const sb_config_t *cfg, const char *to
     return EXIT_OK;
 }
 
+/* DELs every token of principal `id` (SCAN of <prefix>token:*); returns how many, or -1. */
+static long long tokens_revoke_of(redisContext *rc, const sb_config_t *cfg, const char *id)
+{
+    char *pattern = sb_asprintf("%stoken:*", cfg->prefix);
+    char cursor[32] = "0";
+    long long n = 0;
+    do {
+        redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            if (r)
+                freeReplyObject(r);
+            n = -1;
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        redisReply *keys = r->element[1];
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *k = keys->element[i]->str;
+            redisReply *h = redisCommand(rc, "HGET %s id", k);
+            bool mine = h && h->type == REDIS_REPLY_STRING && strcmp(h->str, id) == 0;
+            if (h)
+                freeReplyObject(h);
+            if (mine && reply_ok(redisCommand(rc, "DEL %s", k)))
+                n++;
+        }
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    sb_free(pattern);
+    return n;
+}
+
+/*
+ * Removes a staff member or a bot: every token of theirs dies at once (open feeds end
+ * within seconds), a bot's webhook stops (running daemons re-read <prefix>webhooks every
+ * second) and its consumer groups go, and the record is deleted. Transcripts keep their
+ * names.
+ */
+static int principal_remove(redisContext *rc, const sb_config_t *cfg, const char *kind,
+                            const char *id)
+{
+    char *pkey = sb_asprintf("%s%s:%s", cfg->prefix, kind, id);
+    redisReply *r = redisCommand(rc, "EXISTS %s", pkey);
+    bool exists = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (r)
+        freeReplyObject(r);
+    long long tokens = exists ? tokens_revoke_of(rc, cfg, id) : 0;
+    bool ok = exists && tokens >= 0;
+    if (ok && strcmp(kind, "bot") == 0) {
+        ok = reply_ok(redisCommand(rc, "SREM %swebhooks %s", cfg->prefix, id));
+        for (unsigned i = 0; ok && i < cfg->shards; i++) {
+            r = redisCommand(rc, "XGROUP DESTROY %s{%u}:events wh:%s", cfg->prefix, i, id);
+            ok = r && r->type != REDIS_REPLY_ERROR;
+            if (r)
+                freeReplyObject(r);
+        }
+    }
+    ok = ok && reply_ok(redisCommand(rc, "DEL %s", pkey));
+    sb_free(pkey);
+    if (!exists) {
+        fprintf(stderr, "sbctl: no %s %s\n", strcmp(kind, "bot") == 0 ? "bot" : "staff member", id);
+        return EXIT_NOTFOUND;
+    }
+    if (!ok) {
+        fprintf(stderr, "sbctl: redis error: %s\n", rc->err ? rc->errstr : "");
+        return EXIT_FAIL;
+    }
+    fprintf(stderr, "sbctl: removed %s; %lld token%s revoked\n", id, tokens,
+            tokens == 1 ? "" : "s");
+    return EXIT_OK;
+}
+
 typedef struct args {
     const char *path, *role, *name, *email, *webhook, *secret, *events, *channels;
     sbc_opts_t http;
@@ -386,6 +460,10 @@ static bool admin_valid(const args_t *a, const char *w1, const char *w2, const c
     bool named = a->name && *a->name;
     if (strcmp(w1, "token") == 0 && strcmp(w2, "revoke") == 0)
         return w3 != NULL;
+    if (strcmp(w1, "staff") == 0 && strcmp(w2, "remove") == 0)
+        return w3 && sb_id_valid(w3, "st_");
+    if (strcmp(w1, "bot") == 0 && strcmp(w2, "remove") == 0)
+        return w3 && sb_id_valid(w3, "bot_");
     if (strcmp(w1, "token") == 0 && strcmp(w2, "create") == 0) {
         if (!role_valid(a->role))
             fprintf(stderr, "sbctl: --role must be admin, agent, exec or bot\n");
@@ -449,6 +527,8 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
             code = token_revoke(rc, &cfg, w3);
         } else if (strcmp(w1, "staff") == 0 && strcmp(w2, "list") == 0) {
             code = staff_list(rc, &cfg, a->http.json);
+        } else if (strcmp(w2, "remove") == 0) {
+            code = principal_remove(rc, &cfg, w1, w3);
         } else if (strcmp(w1, "staff") == 0) {
             const char *extra[] = {"email", a->email};
             code = principal_create(rc, &cfg, a->role, a->name, channels, extra, 2);

@@ -53,6 +53,28 @@ test('staff add gives a working agent token; staff list shows them', async () =>
   assert.equal(bad.status, 2);
 });
 
+test('staff remove: every token of theirs dies at once, open feeds too; gone from the list',
+  async () => {
+    const admin1 = (...a) => spawnSync(SBCTL, ['-c', d.conf, ...a], { encoding: 'utf8' });
+    const t1 = d.sbctl('staff', 'add', '--name', 'Leaver', '--email', 'leaver@example.com',
+      '--role', 'agent');
+    const me = await api(d, 'GET', '/v1/me', { token: t1 });
+    assert.equal(me.status, 200);
+    const id = me.json.id;
+    const feed = await fetch(`${d.url}/v1/events`, { headers: { authorization: `Bearer ${t1}` } });
+    assert.equal(feed.status, 200);
+    const ended = (async () => { for await (const _ of feed.body) { /* drain */ } return true; })();
+    const r = admin1('staff', 'remove', id);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /1 token revoked/);
+    assert.equal((await api(d, 'GET', '/v1/me', { token: t1 })).status, 401);
+    const timeout = sleep(5000).then(() => false);
+    assert.equal(await Promise.race([ended, timeout]), true, 'the open feed ended');
+    assert.doesNotMatch(d.sbctl('staff', 'list'), /Leaver/);
+    assert.equal(admin1('staff', 'remove', id).status, 5, 'no such staff member');
+    assert.equal(admin1('staff', 'remove', 'not-an-id').status, 2);
+  });
+
 test('bot add gives a bot token: inbound yes, the queue no', async () => {
   const tok = d.sbctl('bot', 'add', '--name', 'Robo', '--webhook', 'http://127.0.0.1:9/hook',
     '--secret', 's3cret');

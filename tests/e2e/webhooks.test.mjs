@@ -279,6 +279,29 @@ test('a bot added with sbctl gets events without a restart', async () => {
   }
 });
 
+test('bot remove: its token dies and its webhook stops', async () => {
+  const rx = await new Receiver('gone-secret').start();
+  try {
+    const tok = d.sbctl('bot', 'add', '--name', 'Goner', '--webhook', rx.url,
+      '--secret', 'gone-secret');
+    const m = await inbound(d, admin, 'Gus', 'before removal');
+    await waitFor(() => rx.of(m.conv).find((x) => x.body.message?.id === m.id), 'a delivery');
+    const me = await api(d, 'GET', '/v1/me', { token: tok });
+    assert.equal(me.status, 200);
+    const r = spawnSync(SBCTL, ['-c', d.conf, 'bot', 'remove', me.json.id], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal((await api(d, 'GET', '/v1/me', { token: tok })).status, 401);
+    await sleep(1500); // running daemons re-read the bot list every second
+    const after = await inbound(d, admin, 'Gus', 'after removal');
+    await sleep(1500);
+    assert.equal(rx.of(after.conv).filter((x) => x.body.message?.id === after.id).length, 0,
+      'nothing is delivered to a removed bot');
+    assertClean(rx);
+  } finally {
+    await rx.close();
+  }
+});
+
 test('the example hours bot answers hours questions and hands off the rest', async () => {
   const port = await freePort();
   const secret = 'whsec_' + crypto.randomBytes(32).toString('base64');
