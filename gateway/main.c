@@ -164,6 +164,8 @@ static int start(void)
     SB_LOG_INFO("started", "version=%s listen=%s port=%d redis=%s public_url=%s", sb_version(),
                 cfg->listen, sb_http_server_port(app.http), app.embedded ? "embedded" : url,
                 cfg->public_url);
+    SB_LOG_INFO("ready", "console=%s/console/ demo=%s%s", cfg->public_url,
+                cfg->demo_page ? cfg->public_url : "off", cfg->demo_page ? "/" : "");
     return 0;
 }
 
