@@ -162,6 +162,9 @@ async function signIn(token, remembered) {
   const api = new Api(token, { onUnauthorized: () => signOut('Your token is no longer valid (revoked?). Paste a new one.') });
   const btn = $(sb('signin'));
   btn.disabled = true;
+  const err = $(sb('signin-error'));
+  err.hidden = true; /* the answer to this attempt replaces the last one */
+  err.textContent = '';
   try {
     const me = await new Api(token).me();
     if (me.kind !== 'staff') {
