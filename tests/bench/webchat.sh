@@ -80,6 +80,14 @@ awk -v t=$total -v b=$rss_before -v a=$rss_after -v n=$nodes 'BEGIN {
     printf "idle_total: sockets_held_at_once=%d nodes=%d rss_before=%.1fMB rss_after=%.1fMB delta_per_socket=%.2fKB (targets: >= 50000, <= 4 KB)\n",
         t, n, b / 1024, a / 1024, t ? (a - b) / t : 0 }'
 for n in $(seq 2 "$nodes"); do kill ${pids[$((n - 1))]} 2>/dev/null || true; done
+for n in $(seq 2 "$nodes"); do wait ${pids[$((n - 1))]} 2>/dev/null || true; done
+# The load runs start on a quiet node: every idle socket closed and forgotten.
+for i in $(seq 600); do
+    held=$(curl -fs http://127.0.0.1:$hport/metrics | awk '/^switchboard_webchat_sockets /{print $2}')
+    [ "${held:-1}" -eq 0 ] && break
+    sleep 0.1
+done
+sleep 1
 # The fixed-rate run goes first: after a saturation run the daemon is still working
 # through its backlog of events for a while.
 echo "== (b) fixed rate: 200 visitors, 5000 msgs/s, 10 s"
