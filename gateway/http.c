@@ -894,9 +894,13 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
             return -1;
         req->headers_sent = true;
         /* A stream: free lws's header table and make the connection immortal (lws
-         * otherwise closes an HTTP transaction after its 5 s timeout). */
-        if (stream)
-            lws_http_mark_sse(wsi);
+         * otherwise closes an HTTP transaction after its 5 s timeout). What
+         * lws_http_mark_sse does for HTTP/1.1, without its "not h2 substream" error
+         * in the log for every stream. */
+        if (stream) {
+            lws_http_headers_detach(wsi);
+            lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        }
     }
     if (req->head || (!stream && no_body_status(req->status)))
         req->out_off = req->out.len;

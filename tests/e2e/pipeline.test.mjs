@@ -196,6 +196,7 @@ test('an idle event stream stays open (lws would close it after 5 s)', async () 
   const r = await sse(d, token, { timeoutMs: 6500 });
   assert.equal(r.status, 200);
   assert.ok(Date.now() - started >= 6400, 'the stream lasted until the client left');
+  assert.doesNotMatch(d.log, /level=err/, 'lws reported no error');
 });
 
 test('revoking a token ends its open event stream', async () => {
