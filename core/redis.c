@@ -105,11 +105,12 @@ struct sb_redis {
     bool guard_sigpipe; /* SIGPIPE was not ignored at creation: ignore it around writes */
 
     state_t state;
-    redisAsyncContext *ac; /* the current connection, or NULL */
-    bool connect_ok;       /* hiredis reported the connect; on_poll finishes it */
-    bool up;               /* on_connect ran for the current connection */
-    bool down;             /* no reply since the last failure: an outage */
-    bool warned;           /* the outage was logged */
+    redisAsyncContext *ac;   /* the current connection, or NULL */
+    bool connect_ok;         /* hiredis reported the connect; on_poll finishes it */
+    bool up;                 /* on_connect ran for the current connection */
+    bool down;               /* no reply since the last failure: an outage */
+    bool warned;             /* the outage was logged */
+    uint64_t quiet_until_ms; /* no warning before this if never connected (start_grace_ms) */
     bool connected_once;
     uint32_t backoff_ms;
     uint64_t last_io_ms;
@@ -440,7 +441,10 @@ static void schedule_reconnect(sb_redis_t *r)
 
 static void note_failure(sb_redis_t *r, int err, const char *why, bool was_up, size_t failed)
 {
-    if (!r->warned) {
+    if (!r->connected_once && now_ms() < r->quiet_until_ms) {
+        SB_LOG_DEBUG("redis.wait", "name=%s addr=%s err=%s reason=\"%s\"", r->name, r->url,
+                     sb_err_name(err), why);
+    } else if (!r->warned) {
         SB_LOG_WARN(was_up ? "redis.disconnect" : "redis.connect",
                     "name=%s addr=%s err=%s reason=\"%s\" failed=%zu", r->name, r->url,
                     sb_err_name(err), why, failed);
@@ -897,6 +901,7 @@ int sb_redis_new(uv_loop_t *loop, const sb_redis_opts_t *opts, sb_redis_t **out)
         opts->ping_interval_ms ? opts->ping_interval_ms : DEFAULT_PING_INTERVAL_MS;
     r->connect_timeout_ms =
         opts->connect_timeout_ms ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+    r->quiet_until_ms = now_ms() + opts->start_grace_ms;
     r->max_queued = opts->max_queued ? opts->max_queued : DEFAULT_MAX_QUEUED;
     r->on_connect = opts->on_connect;
     r->on_disconnect = opts->on_disconnect;

@@ -49,6 +49,9 @@ typedef struct sb_redis_opts {
     uint32_t ping_interval_ms;   /* watchdog PING period when idle (default 1000) */
     uint32_t connect_timeout_ms; /* default 2000 */
     size_t max_queued;           /* commands held while disconnected (default 100000) */
+    uint32_t start_grace_ms;     /* failed connects this soon after start, before the first
+                                    connection, are not warned about (a server starting
+                                    alongside, e.g. the embedded Redis); default 0 */
     sb_redis_connect_cb on_connect;
     sb_redis_disconnect_cb on_disconnect;
     void *data; /* passed to on_connect / on_disconnect */

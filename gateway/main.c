@@ -128,6 +128,7 @@ static int start(void)
     sb_redis_opts_t ro = {.url = url,
                           .name = "main",
                           .cmd_timeout_ms = cfg->redis_timeout_ms,
+                          .start_grace_ms = app.embedded ? 10000 : 0, /* it is starting */
                           .on_connect = on_redis_connect,
                           .on_disconnect = on_redis_disconnect};
     int rc = sb_redis_new(app.loop, &ro, &app.redis);
