@@ -355,8 +355,35 @@ local function fast_append(a, pre, dk, v)
            ',"conversation":' .. st .. '}'
 end
 
+-- The fast path's inputs, positional (ARGV[3..12]: decoding the JSON arguments was an
+-- eighth of an append): pre, contact id, channel, conv, contact name, subject?, dedup
+-- key, now, message id, dedup ttl. '' = absent.
+local function ingest_fast(argv)
+    local pre, ctid, channel, conv = argv[3], argv[4], argv[5], argv[6]
+    local dk = argv[9] ~= '' and pre .. 'dedup:' .. argv[9] or nil
+    if dk then
+        local d = duplicate({pre = pre}, dk)
+        if d then return d end
+    end
+    local cid = conv
+    if cid == '' then cid = redis.call('HGET', pre .. 'cl:' .. ctid, channel) end
+    local packed = cid and redis.call('HGET', pre .. 'conv:' .. cid, 's')
+    if not packed then return nil end
+    local v = cmsgpack.unpack(packed)
+    local name = argv[7]
+    if v[3] == 'open' and (name == '' or name == v[7]) and (v[9] ~= '' or argv[8] == '') then
+        return fast_append({now = argv[10], ids = {argv[11]}, tail = argv[2],
+                            dedup_ttl = tonumber(argv[12])}, pre, dk, v)
+    end
+    return nil
+end
+
 -- ingest: a customer message (dedup, create/append/reopen, queue, events).
 local function ingest(keys, argv)
+    if argv[12] then
+        local r = ingest_fast(argv)
+        if r then return r end
+    end
     local a = cjson.decode(argv[1])
     if argv[2] then a.tail = argv[2] end -- the message JSON tail, passed verbatim
     local pre = a.prefix .. '{' .. a.shard .. '}:'

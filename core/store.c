@@ -382,6 +382,12 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
     sb_id_new_in_shard("c_", shard, st->opts.shards, cid);
     for (int i = 0; i < 3; i++)
         sb_id_new("m_", ids[i]);
+    long long now = (long long)sb_now_ms();
+    char *dedup = NULL;
+    if (in->external_id && *in->external_id)
+        dedup = sb_asprintf("x:%s:%s", in->channel, in->external_id);
+    else if (in->client_id && *in->client_id)
+        dedup = sb_asprintf("c:%s:%s", in->contact_id, in->client_id);
     sb_buf_t a, tail;
     sb_buf_init(&a, 1 << 20);
     sb_buf_init(&tail, 4 << 20);
@@ -391,8 +397,7 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
                   ",\"shard\":%u,\"ids\":[\"%s\",\"%s\",\"%s\"],\"events_maxlen\":%llu,"
                   "\"dedup_ttl\":%u,\"new_conv\":\"%s\",\"reopen_window_ms\":%lld,\"now\":%lld",
                   shard, ids[0], ids[1], ids[2], (unsigned long long)st->opts.events_maxlen,
-                  st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms,
-                  (long long)sb_now_ms());
+                  st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms, now);
     json_field(&a, "channel", in->channel);
     sb_buf_puts(&a, ",\"contact\":{\"id\":");
     json_str(&a, in->contact_id);
@@ -400,24 +405,43 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
     sb_buf_printf(&a, ",\"verified\":%s}", in->contact_verified ? "true" : "false");
     json_field(&a, "conv", in->conv);
     json_field(&a, "subject", in->subject);
-    if (in->external_id && *in->external_id) {
-        char *k = sb_asprintf("x:%s:%s", in->channel, in->external_id);
-        json_field(&a, "dedup", k);
-        sb_free(k);
-    } else if (in->client_id && *in->client_id) {
-        char *k = sb_asprintf("c:%s:%s", in->contact_id, in->client_id);
-        json_field(&a, "dedup", k);
-        sb_free(k);
-    }
+    json_field(&a, "dedup", dedup);
     sb_buf_puts(&a, "}");
     message_tail(&tail, in);
-    char key[256];
+    char key[256], pre[160], nowtxt[24], ttl[16];
     snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
-    const char *argv[] = {"FCALL", "sb_ingest", "1", key, a.data, tail.data};
-    size_t lens[] = {5, 9, 1, strlen(key), a.len, tail.len};
-    int rc = sb_redis_command_argv(st->redis, on_fcall, c, 0, 6, argv, lens);
+    snprintf(pre, sizeof(pre), "%s{%u}:", st->prefix, shard);
+    snprintf(nowtxt, sizeof(nowtxt), "%lld", now);
+    snprintf(ttl, sizeof(ttl), "%u", st->opts.dedup_ttl_s);
+    /* The JSON arguments, the message tail, then the append fast path's inputs by position
+     * (functions.lua: ingest_fast), so an append needs no JSON decode. */
+    const char *opt = "";
+    const char *argv[] = {"FCALL",
+                          "sb_ingest",
+                          "1",
+                          key,
+                          a.data,
+                          tail.data,
+                          pre,
+                          in->contact_id,
+                          in->channel,
+                          in->conv ? in->conv : opt,
+                          in->contact_name ? in->contact_name : opt,
+                          in->subject && *in->subject ? "1" : opt,
+                          dedup ? dedup : opt,
+                          nowtxt,
+                          ids[0],
+                          ttl};
+    size_t lens[SB_ARRAY_LEN(argv)];
+    lens[4] = a.len;
+    lens[5] = tail.len;
+    for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
+        if (i != 4 && i != 5)
+            lens[i] = strlen(argv[i]);
+    int rc = sb_redis_command_argv(st->redis, on_fcall, c, 0, (int)SB_ARRAY_LEN(argv), argv, lens);
     sb_buf_dispose(&a);
     sb_buf_dispose(&tail);
+    sb_free(dedup);
     if (rc != 0)
         sb_free(c);
     return rc;
