@@ -54,10 +54,52 @@ static void h_me(sb_http_req_t *req, void *data)
 
 /* ---- GET /v1/stats ---- */
 
+/*
+ * A token with a channels scope sees the figures of its channels only: by_channel and
+ * first_response_ms keep those channels, and the totals are their sums (by_status keeps
+ * "open" only: the shards count the other states per shard, not per channel).
+ */
+static void stats_scoped(json_t *res, unsigned scope)
+{
+    json_t *by = json_object_get(res, "by_channel");
+    json_t *rt = json_object_get(res, "first_response_ms");
+    const char *ch;
+    json_t *v;
+    void *tmp;
+    json_int_t open = 0, queue = 0;
+    json_object_foreach_safe(by, tmp, ch, v)
+    {
+        if (!sb__api_scope_allows(scope, ch)) {
+            json_object_del(by, ch);
+            continue;
+        }
+        open += json_integer_value(json_object_get(v, "open"));
+        queue += json_integer_value(json_object_get(v, "queue"));
+    }
+    json_object_foreach_safe(rt, tmp, ch, v)
+    {
+        if (!sb__api_scope_allows(scope, ch))
+            json_object_del(rt, ch);
+    }
+    json_object_set_new(res, "queue_depth", json_integer(queue));
+    json_object_set_new(res, "open", json_integer(open));
+    json_object_set_new(res, "by_status", json_pack("{s:I}", "open", open));
+    json_object_set_new(res, "breaches", json_null()); /* counted per shard, not per channel */
+}
+
+static void on_stats(int status, json_t *res, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    unsigned scope = c->who ? sb__api_scope(c->who) : SB_SCOPE_ALL;
+    if (status == 0 && res && scope != SB_SCOPE_ALL)
+        stats_scoped(res, scope);
+    sb__api_on_result(status, res, errmsg, data);
+}
+
 static void stats_authed(api_call_t *c)
 {
     c->busy = true;
-    sb__api_begin(c, sb_store_stats(c->app->store, sb__api_on_result, c));
+    sb__api_begin(c, sb_store_stats(c->app->store, on_stats, c));
 }
 
 static void h_stats(sb_http_req_t *req, void *data)

@@ -337,6 +337,17 @@ test('a channels-scoped token sees only its channels, on the feeds and the API',
     { token: tok.email, body: { text: 'yes, mine' } });
   assert.equal(mine.status, 201, mine.text);
 
+  // Stats: only the scope's channels, and totals that add up to them.
+  const all = (await api(d, 'GET', '/v1/stats', { token: tok.agent })).json;
+  assert.ok(all.by_channel.api && all.by_channel.email, 'unscoped: every channel');
+  const st = await api(d, 'GET', '/v1/stats', { token: tok.email });
+  assert.equal(st.status, 200, st.text);
+  assert.deepEqual(Object.keys(st.json.by_channel), ['email']);
+  assert.equal(st.json.open, st.json.by_channel.email.open);
+  assert.equal(st.json.queue_depth, st.json.by_channel.email.queue);
+  assert.ok(st.json.open < all.open, 'the api conversations are not counted');
+  assert.ok(Object.keys(st.json.first_response_ms).every((ch) => ch === 'email'));
+
   // sbctl refuses an unknown channel.
   assert.throws(() => execFileSync(SBCTL, ['-c', d.conf, 'token', 'create', '--role', 'agent',
     '--name', 'X', '--channels', 'fax'], { stdio: 'pipe' }), (e) => e.status === 2);
