@@ -9,8 +9,9 @@
  *   sbctl token create --role admin|agent|exec|bot --name NAME [--channels LIST] [-c FILE]
  *   sbctl token revoke TOKEN [-c FILE]
  *   sbctl staff add --name N --email E --role agent|admin|exec [--channels LIST]
- *   sbctl staff list [--json]
+ *   sbctl staff list [--json] | staff remove ST_ID
  *   sbctl bot add --name N [--channels LIST] [--webhook URL --secret S [--events "WORD…"]]
+ *   sbctl bot list [--json] | bot remove BOT_ID
  *   (--channels webchat,email: the token sees only those channels' conversations)
  *   sbctl queue | show ID | reply ID [TEXT|-] | note ID TEXT | claim ID [--steal]
  *   sbctl release ID | resolve ID | tail [--after ID] | stats
@@ -58,6 +59,7 @@ static void usage(FILE *f)
                "          [--events \"WORD...\"]]\n"
                "                         add a bot; prints its token once; with --webhook it\n"
                "                         gets every event from now on (or those --events lists)\n"
+               "  bot list [--json]      list bots and their webhooks\n"
                "  bot remove BOT_ID      remove a bot: its tokens die, its webhook stops\n"
                "client (HTTP: SWITCHBOARD_URL, default http://127.0.0.1:8080, and\n"
                "SWITCHBOARD_TOKEN or --token):\n"
@@ -268,10 +270,11 @@ static bool channels_valid(const char *list, char *out, size_t cap)
     return out[0] != '\0';
 }
 
-/* Prints one staff hash (a flat HGETALL reply) as a table row or adds it to `arr`. */
-static void staff_row(redisReply *h, json_t *arr)
+/* Prints one staff or bot hash (a flat HGETALL reply) as a table row or adds it to `arr`. */
+static void principal_row(redisReply *h, json_t *arr, bool bot)
 {
-    const char *f[5] = {"id", "name", "email", "role", "created_at"};
+    /* the third column: a staff member's email, a bot's webhook URL */
+    const char *f[5] = {"id", "name", bot ? "webhook" : "email", "role", "created_at"};
     const char *v[5] = {"-", "-", "-", "-", "-"};
     for (size_t i = 0; i + 1 < h->elements; i += 2)
         for (size_t k = 0; k < 5; k++)
@@ -291,16 +294,17 @@ static void staff_row(redisReply *h, json_t *arr)
     }
 }
 
-/* SCANs <prefix>staff:* and lists every staff member. */
-static int staff_list(redisContext *rc, const sb_config_t *cfg, bool as_json)
+/* SCANs <prefix>staff:* (or bot:*) and lists every staff member (or bot). */
+static int principal_list(redisContext *rc, const sb_config_t *cfg, const char *kind, bool as_json)
 {
-    char *pattern = sb_asprintf("%sstaff:*", cfg->prefix);
+    bool bot = strcmp(kind, "bot") == 0;
+    char *pattern = sb_asprintf("%s%s:*", cfg->prefix, kind);
     size_t plen = strlen(pattern) - 1;
     char cursor[32] = "0";
     json_t *arr = as_json ? json_array() : NULL;
     int code = EXIT_OK;
     if (!as_json)
-        printf("%-30s %-20s %-30s %-6s\n", "ID", "NAME", "EMAIL", "ROLE");
+        printf("%-30s %-20s %-30s %-6s\n", "ID", "NAME", bot ? "WEBHOOK" : "EMAIL", "ROLE");
     do {
         redisReply *r = redisCommand(rc, "SCAN %s MATCH %s COUNT 500", cursor, pattern);
         if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
@@ -315,10 +319,10 @@ static int staff_list(redisContext *rc, const sb_config_t *cfg, bool as_json)
         for (size_t i = 0; i < keys->elements; i++) {
             const char *k = keys->element[i]->str;
             if (strchr(k + plen, ':'))
-                continue; /* not a staff record itself */
+                continue; /* not a principal's record itself */
             redisReply *h = redisCommand(rc, "HGETALL %s", k);
             if (h && h->type == REDIS_REPLY_ARRAY && h->elements)
-                staff_row(h, arr);
+                principal_row(h, arr, bot);
             if (h)
                 freeReplyObject(h);
         }
@@ -471,7 +475,7 @@ static bool admin_valid(const args_t *a, const char *w1, const char *w2, const c
             fprintf(stderr, "sbctl: --name is required\n");
         return role_valid(a->role) && named;
     }
-    if (strcmp(w1, "staff") == 0 && strcmp(w2, "list") == 0)
+    if ((strcmp(w1, "staff") == 0 || strcmp(w1, "bot") == 0) && strcmp(w2, "list") == 0)
         return true;
     if (strcmp(w1, "staff") == 0 && strcmp(w2, "add") == 0) {
         if (!staff_role_valid(a->role))
@@ -525,8 +529,8 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
             code = token_create(rc, &cfg, a->role, a->name, channels);
         } else if (strcmp(w1, "token") == 0) {
             code = token_revoke(rc, &cfg, w3);
-        } else if (strcmp(w1, "staff") == 0 && strcmp(w2, "list") == 0) {
-            code = staff_list(rc, &cfg, a->http.json);
+        } else if (strcmp(w2, "list") == 0) {
+            code = principal_list(rc, &cfg, w1, a->http.json);
         } else if (strcmp(w2, "remove") == 0) {
             code = principal_remove(rc, &cfg, w1, w3);
         } else if (strcmp(w1, "staff") == 0) {

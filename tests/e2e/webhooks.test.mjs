@@ -288,6 +288,11 @@ test('bot remove: its token dies and its webhook stops', async () => {
     await waitFor(() => rx.of(m.conv).find((x) => x.body.message?.id === m.id), 'a delivery');
     const me = await api(d, 'GET', '/v1/me', { token: tok });
     assert.equal(me.status, 200);
+    // bot list shows it with its webhook (never its secret)
+    const listed = JSON.parse(d.sbctl('bot', 'list', '--json')).find((b) => b.id === me.json.id);
+    assert.equal(listed.name, 'Goner');
+    assert.equal(listed.webhook, rx.url);
+    assert.doesNotMatch(d.sbctl('bot', 'list'), /gone-secret/);
     const r = spawnSync(SBCTL, ['-c', d.conf, 'bot', 'remove', me.json.id], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.equal((await api(d, 'GET', '/v1/me', { token: tok })).status, 401);
@@ -296,6 +301,7 @@ test('bot remove: its token dies and its webhook stops', async () => {
     await sleep(1500);
     assert.equal(rx.of(after.conv).filter((x) => x.body.message?.id === after.id).length, 0,
       'nothing is delivered to a removed bot');
+    assert.ok(!JSON.parse(d.sbctl('bot', 'list', '--json')).some((b) => b.id === me.json.id));
     assertClean(rx);
   } finally {
     await rx.close();
