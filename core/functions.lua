@@ -399,7 +399,14 @@ local function ingest(keys, argv)
     end
     local packed = cid and redis.call('HGET', pre .. 'conv:' .. cid, 's')
     if a.conv and a.conv ~= '' and not packed then
+        -- latest: sent here by a redirect, and that conversation is gone: start one at home
+        if a.latest then return '{"fallback":true}' end
         return err('NOTFOUND', 'no conversation ' .. a.conv)
+    end
+    if cid and not packed and not a.home_only then
+        -- The contact's latest conversation on this channel lives in another shard (its
+        -- contact was merged into this one): the caller sends the message there.
+        return '{"redirect":"' .. cid .. '"}'
     end
     if packed then
         local v = cmsgpack.unpack(packed)
@@ -413,10 +420,13 @@ local function ingest(keys, argv)
     local c, created, reopened
     if packed then
         c = conv_from(packed)
-        if not a.conv and c.status == 'resolved' and
+        if (not a.conv or a.latest) and c.status == 'resolved' and
             ctx.now - (tonumber(c.resolved_at) or 0) > (a.reopen_window_ms or 0) then
             c = nil
         end
+    end
+    if not c and a.latest then
+        return '{"fallback":true}' -- a new conversation belongs in the contact's own shard
     end
     if not c then
         c = new_conv(ctx, a, a.new_conv)
@@ -788,8 +798,24 @@ local function merge(keys, argv)
         redis.call('ZREM', cc_from, cid)
     end
     local more = redis.call('EXISTS', cc_from) == 1
-    if not more then merge_latest(ctx, a.from, a.into) end
-    return '{"moved":[' .. table.concat(moved, ',') .. '],"more":' .. bool(more) .. '}'
+    local latest = {}
+    if not more then
+        merge_latest(ctx, a.from, a.into)
+        local l = redis.call('HGETALL', ctx.pre .. 'cl:' .. a.into)
+        for i = 1, #l, 2 do latest[#latest + 1] = cjson.encode(l[i]) .. ':"' .. l[i + 1] .. '"' end
+    end
+    return '{"moved":[' .. table.concat(moved, ',') .. '],"more":' .. bool(more) ..
+           ',"latest":{' .. table.concat(latest, ',') .. '}}'
+end
+
+-- link_latest: after a merge, the contact's latest conversation per channel that lives in
+-- other shards, recorded in its own shard's cl: where it has none there; ingest then
+-- redirects the customer's next message to it ({"redirect":cid}).
+local function link_latest(keys, argv)
+    local a = cjson.decode(argv[1])
+    local key = a.prefix .. '{' .. a.shard .. '}:cl:' .. a.contact
+    for ch, cid in pairs(a.latest) do redis.call('HSETNX', key, ch, cid) end
+    return '{}'
 end
 
 -- stats: the shard's index sizes, per-channel counts and recent first-response times.
@@ -825,6 +851,7 @@ redis.register_function{function_name = 'sb_latest', callback = latest, flags = 
 redis.register_function{function_name = 'sb_messages', callback = messages, flags = {'no-writes'}}
 redis.register_function('sb_wake', wake)
 redis.register_function('sb_merge', merge)
+redis.register_function('sb_link_latest', link_latest)
 redis.register_function{function_name = 'sb_list', callback = list, flags = {'no-writes'}}
 redis.register_function{function_name = 'sb_contact_convs', callback = contact_convs,
                         flags = {'no-writes'}}

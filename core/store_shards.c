@@ -502,6 +502,7 @@ typedef struct merge_op {
     char *name;      /* this contact's name, for the moved conversations */
     json_t *handles; /* the handles moved */
     json_t *moved;   /* the conversation ids moved */
+    json_t *latest;  /* channel -> latest conversation, from shards other than this one's */
 } merge_op_t;
 
 static void merge_finish(fan_t *f)
@@ -514,6 +515,7 @@ static void merge_finish(fan_t *f)
     json_decref(op->author);
     json_decref(op->handles);
     json_decref(op->moved);
+    json_decref(op->latest);
     sb_free(op->name);
     sb_free(op);
     fan_finish(f, res);
@@ -535,6 +537,9 @@ static void on_merge_shard(int status, json_t *res, const char *errmsg, void *da
         json_array_extend(op->moved, json_object_get(res, "moved"));
         if (json_is_true(json_object_get(res, "more")) && merge_shard(f, shard) == 0)
             return; /* still pending: the next batch of this shard is on its way */
+        json_t *latest = json_object_get(res, "latest");
+        if (json_is_object(latest) && shard != sb_store_shard(f->st, op->into))
+            json_object_update_missing(op->latest, latest);
     }
     fan_end(f);
 }
@@ -558,13 +563,50 @@ static int merge_shard(fan_t *f, unsigned shard)
     return rc;
 }
 
+static void on_linked(int status, json_t *res, const char *errmsg, void *data)
+{
+    fan_call_t *fc = data;
+    fan_t *f = fc->f;
+    sb_free(fc);
+    if (status)
+        fan_fail(f, status, errmsg);
+    fan_end(f);
+}
+
+/*
+ * Every shard is merged: the contact's latest conversations per channel that live in
+ * other shards are recorded in its own shard (sb_link_latest, where it has none for that
+ * channel), so the customer's next message on that channel continues them.
+ */
+static void merge_link(fan_t *f)
+{
+    merge_op_t *op = f->op;
+    if (f->status || json_object_size(op->latest) == 0) {
+        merge_finish(f);
+        return;
+    }
+    fan_begin(f, merge_finish);
+    fan_call_t *fc = SB_NEW(fan_call_t);
+    fc->f = f;
+    f->pending++;
+    json_t *a = json_pack("{s:s, s:O}", "contact", op->into, "latest", op->latest);
+    int rc = sb__store_fcall(f->st, "sb_link_latest", sb_store_shard(f->st, op->into), a, 0,
+                             on_linked, fc);
+    if (rc) {
+        f->pending--;
+        fan_fail(f, rc, NULL);
+        sb_free(fc);
+    }
+    fan_end(f);
+}
+
 static void merge_handles_done(fan_t *f)
 {
     if (f->status) {
         merge_finish(f);
         return;
     }
-    fan_begin(f, merge_finish);
+    fan_begin(f, merge_link);
     for (unsigned i = 0; i < sb_store_opts(f->st)->shards; i++) {
         f->pending++;
         if (merge_shard(f, i) != 0)
@@ -671,6 +713,7 @@ int sb_store_contact_merge(sb_store_t *st, const char *into, const char *other,
     op->author = sb__store_actor_json(who);
     op->handles = json_array();
     op->moved = json_array();
+    op->latest = json_object();
     f->op = op;
     const char *prefix = sb_store_opts(st)->prefix;
     char ikey[128], okey[128];

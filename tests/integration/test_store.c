@@ -939,6 +939,72 @@ static void test_contact_merge_moves_everything_once(void **state)
     reset(&r2);
 }
 
+static void test_contact_merge_cross_shard_continues_conversation(void **state)
+{
+    fixture_t *f = *state;
+    char a[SB_ID_MAX], b[SB_ID_MAX], conv[SB_ID_MAX], next[SB_ID_MAX], own[SB_ID_MAX];
+    sb_id_new("ct_", a);
+    do /* the other contact in another shard */
+        sb_id_new("ct_", b);
+    while (sb_store_shard(f->store, a) == sb_store_shard(f->store, b));
+    sb_test_redis_cmd(&f->srv, "HSET sb:contact:%s id %s name Eve", a, a);
+    sb_test_redis_cmd(&f->srv, "HSET sb:contact:%s id %s", b, b);
+    ingest_on(f, "email", a, "my own email thread", own);
+    ingest_on(f, "mastodon", b, "@acme my order?", conv);
+    ingest_on(f, "email", b, "the other email thread", NULL);
+    result_t r = {0};
+    merge(f->store, a, b, &r);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+
+    /* The customer writes again as the surviving contact, on the other contact's channel:
+     * that conversation continues (in its shard), not a new one. */
+    ingest_on(f, "mastodon", a, "@acme any news?", next);
+    assert_string_equal(next, conv);
+    /* A channel the surviving contact had itself keeps its own conversation. */
+    ingest_on(f, "email", a, "and about that email", next);
+    assert_string_equal(next, own);
+    /* The web chat's path (raw reply), with a client id: continued, then deduplicated. */
+    reset(&r);
+    sb_ingest_t in = {.channel = "mastodon", .contact_id = a, .text = "hello?", .client_id = "k1"};
+    assert_int_equal(sb_store_ingest_raw(f->store, &in, on_raw, &r), 0);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.head.conv, conv);
+    assert_false(r.head.duplicate);
+    char first[SB_ID_MAX];
+    snprintf(first, sizeof(first), "%s", r.head.id);
+    reset(&r);
+    assert_int_equal(sb_store_ingest_raw(f->store, &in, on_raw, &r), 0);
+    wait(f, &r);
+    assert_true(r.head.duplicate);
+    assert_string_equal(r.head.id, first);
+    reset(&r);
+
+    /* Resolved longer ago than the reopen window: a new conversation, in the surviving
+     * contact's own shard, which the next message continues. */
+    sb_store_opts_t so = {.prefix = "sb:", .shards = 16, .reopen_window_ms = 1};
+    sb_store_t *quick;
+    sb_store_new(f->redis, &so, &quick);
+    act(f, conv, "resolve", &bob, NULL, &r);
+    assert_int_equal(r.status, 0);
+    reset(&r);
+    usleep(20000);
+    in = (sb_ingest_t){.channel = "mastodon", .contact_id = a, .text = "new question"};
+    assert_int_equal(sb_store_ingest(quick, &in, on_result, &r), 0);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_true(json_is_true(json_object_get(r.json, "created")));
+    char fresh[SB_ID_MAX];
+    snprintf(fresh, sizeof(fresh), "%s", jstr(r.json, "conversation.id"));
+    assert_string_not_equal(fresh, conv);
+    assert_int_equal(sb_store_shard(f->store, fresh), sb_store_shard(f->store, a));
+    reset(&r);
+    ingest_on(f, "mastodon", a, "follow-up", next);
+    assert_string_equal(next, fresh);
+    sb_store_free(quick);
+}
+
 static void test_contact_merge_same_shard_continues_conversation(void **state)
 {
     fixture_t *f = *state;
@@ -1235,6 +1301,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bot_replies_and_hands_off_to_humans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_merge_moves_everything_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contact_merge_cross_shard_continues_conversation,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_contact_merge_same_shard_continues_conversation, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_snooze_wakes_exactly_once_across_nodes, setup,
