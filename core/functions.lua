@@ -842,6 +842,28 @@ local function stats(keys, argv)
            '},"first_response":[' .. table.concat(rt, ',') .. ']}'
 end
 
+-- presence: staff member <sid> on node <node> joins or leaves (KEYS[1] = <prefix>presence,
+-- one field "<sid>@<node>" per staff member and node, value JSON with "exp"). ARGV:
+-- "join"|"leave", field, value, now. Returns 1 when another node still has this staff
+-- member online (then no presence event is due), else 0.
+local function presence(keys, argv)
+    if argv[1] == 'join' then
+        redis.call('HSET', keys[1], argv[2], argv[3])
+    else
+        redis.call('HDEL', keys[1], argv[2])
+    end
+    local sid = string.match(argv[2], '^(.*)@')
+    local now = tonumber(argv[4])
+    local all = redis.call('HGETALL', keys[1])
+    for i = 1, #all, 2 do
+        if all[i] ~= argv[2] and string.sub(all[i], 1, #sid + 1) == sid .. '@' then
+            local exp = tonumber(string.match(all[i + 1], '"exp":(%d+)'))
+            if exp and exp > now then return 1 end
+        end
+    end
+    return 0
+end
+
 redis.register_function('sb_ingest', ingest)
 redis.register_function('sb_reply', reply)
 redis.register_function('sb_note', note)
@@ -852,6 +874,7 @@ redis.register_function{function_name = 'sb_messages', callback = messages, flag
 redis.register_function('sb_wake', wake)
 redis.register_function('sb_merge', merge)
 redis.register_function('sb_link_latest', link_latest)
+redis.register_function('sb_presence', presence)
 redis.register_function{function_name = 'sb_list', callback = list, flags = {'no-writes'}}
 redis.register_function{function_name = 'sb_contact_convs', callback = contact_convs,
                         flags = {'no-writes'}}

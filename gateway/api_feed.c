@@ -22,7 +22,7 @@
  * member's first feed on a node adds the field and, when no other node has them,
  * publishes {"type":"presence","staff":{…},"online":true}; the last feed closing removes
  * it and publishes "online":false when no other node still has them. Both steps are one
- * script (EVAL), so two nodes racing decide once.
+ * atomic call (sb_presence in core/functions.lua), so two nodes racing decide once.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -157,24 +157,6 @@ bool sb__feed_visible(api_feed_t *f, const api_feed_client_t *fc, const sb_event
 
 /* ---- presence ---- */
 
-/*
- * KEYS[1] presence hash; ARGV: "join"|"leave", field "<sid>@<node>", value, now.
- * Returns 1 when another node has this staff member online (then no event is due).
- */
-static const char presence_lua[] =
-    "if ARGV[1] == 'join' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])\n"
-    "else redis.call('HDEL', KEYS[1], ARGV[2]) end\n"
-    "local sid = string.match(ARGV[2], '^(.*)@')\n"
-    "local now = tonumber(ARGV[4])\n"
-    "local all = redis.call('HGETALL', KEYS[1])\n"
-    "for i = 1, #all, 2 do\n"
-    "  if all[i] ~= ARGV[2] and string.sub(all[i], 1, #sid + 1) == sid .. '@' then\n"
-    "    local exp = tonumber(string.match(all[i + 1], '\"exp\":(%d+)'))\n"
-    "    if exp and exp > now then return 1 end\n"
-    "  end\n"
-    "end\n"
-    "return 0\n";
-
 typedef struct presence_op {
     api_feed_t *f;
     bool online;
@@ -226,8 +208,9 @@ static void presence_change(api_feed_t *f, const presence_t *p, bool online)
     snprintf(field, sizeof(field), "%s@%s", p->id, f->node);
     snprintf(now, sizeof(now), "%lld", (long long)t);
     char *value = presence_value(p, t);
-    const char *argv[] = {"EVAL", presence_lua, "1", f->key, online ? "join" : "leave",
-                          field,  value,        now};
+    /* functions.lua: presence (1 when another node still has them online) */
+    const char *argv[] = {"FCALL", "sb_presence", "1", f->key, online ? "join" : "leave",
+                          field,   value,         now};
     if (sb_redis_command_argv(f->app->redis, on_presence_done, op, 0, 8, argv, NULL) == 0) {
         f->refs++;
     } else {
