@@ -421,3 +421,28 @@ test('on a phone the queue and the conversation take turns', async () => {
   assert.equal(await page.locator(sb('conv-view')).isVisible(), false);
   await done(page);
 });
+
+test('"Load more" rows stay loaded when a live update refreshes the queue', async () => {
+  const open = async () => {
+    const r = await api(d, 'GET', '/v1/conversations?limit=200', { token: tok.admin });
+    assert.equal(r.status, 200, r.text);
+    return r.json.items.length;
+  };
+  const more = [];
+  for (let i = Math.max(0, 105 - await open()); i > 0; i--) more.push(inbound(`bulk ${i}`));
+  await Promise.all(more);
+  const total = await open();
+  assert.ok(total > 100);
+  const page = await consolePage();
+  await signIn(page, tok.carla);
+  await page.locator(sb('queue-more')).waitFor();
+  assert.equal(await page.locator(sb('queue-item')).count(), 100);
+  await page.click(sb('queue-more'));
+  await page.waitForFunction((n) => document.querySelectorAll('[data-sb="queue-item"]').length >= n,
+    total);
+  // A new customer message: the live refresh keeps every loaded row, plus the new one.
+  const m = await inbound('one more, live');
+  await page.locator(item(m.conv)).waitFor({ timeout: 10000 });
+  assert.ok(await page.locator(sb('queue-item')).count() >= total + 1);
+  await done(page);
+});

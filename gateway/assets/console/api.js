@@ -48,8 +48,8 @@ export class Api {
   post(path, body = {}) { return this.request('POST', path, body); }
 
   me() { return this.get('/v1/me'); }
-  list(filters, cursor) {
-    const q = new URLSearchParams({ limit: '100' });
+  list(filters, cursor, limit = 100) {
+    const q = new URLSearchParams({ limit: String(limit) });
     if (filters.status) q.set('status', filters.status);
     if (filters.assignee && filters.assignee !== 'any') q.set('assignee', filters.assignee);
     if (filters.channel) q.set('channel', filters.channel);

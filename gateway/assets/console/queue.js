@@ -42,7 +42,9 @@ export class Queue {
     const mine = ++this.seq;
     const errEl = $(sb('queue-error'), this.root);
     try {
-      const r = await this.ctx.api.list(this.filters, more ? this.next : null);
+      // A live refresh keeps as many rows as "Load more" had shown (the API's cap: 200).
+      const limit = more ? 100 : Math.min(200, Math.max(100, this.items.length + 50));
+      const r = await this.ctx.api.list(this.filters, more ? this.next : null, limit);
       if (mine !== this.seq) return;
       this.items = more ? dedupe(this.items.concat(r.items)) : r.items;
       this.next = r.next;
