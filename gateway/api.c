@@ -154,14 +154,20 @@ bool sb__api_parse_body(api_call_t *c)
     return false;
 }
 
+bool sb__api_settled(api_call_t *c, int status, const char *errmsg)
+{
+    if (sb__api_gone(c))
+        return true;
+    if (status == 0)
+        return false;
+    sb__api_fail_store(c, status, errmsg);
+    return true;
+}
+
 void sb__api_on_result(int status, json_t *result, const char *errmsg, void *data)
 {
     api_call_t *c = data;
-    if (sb__api_gone(c))
-        return;
-    if (status != 0)
-        sb__api_fail_store(c, status, errmsg);
-    else
+    if (!sb__api_settled(c, status, errmsg))
         sb__api_reply(c, 200, result);
 }
 

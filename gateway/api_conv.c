@@ -74,12 +74,8 @@ static bool scoped(const api_call_t *c)
 static void on_scope_checked(int status, json_t *result, const char *errmsg, void *data)
 {
     api_call_t *c = data;
-    if (sb__api_gone(c))
+    if (sb__api_settled(c, status, errmsg))
         return;
-    if (status != 0) {
-        sb__api_fail_store(c, status, errmsg);
-        return;
-    }
     const char *channel = json_string_value(json_object_get(result, "channel"));
     if (!sb__api_scope_allows(sb__api_scope(c->who), channel)) {
         sb__api_fail(c, 404, "not_found", "no conversation %s", c->conv);
@@ -114,12 +110,8 @@ typedef struct inbound {
 static void on_ingested(int status, json_t *result, const char *errmsg, void *data)
 {
     api_call_t *c = data;
-    if (sb__api_gone(c))
+    if (sb__api_settled(c, status, errmsg))
         return;
-    if (status != 0) {
-        sb__api_fail_store(c, status, errmsg);
-        return;
-    }
     bool dup = json_is_true(json_object_get(result, "duplicate"));
     json_t *msg = json_object_get(result, "message");
     if (!dup) {
@@ -154,12 +146,8 @@ static void ingest(api_call_t *c, const char *contact_id)
 static void on_contact(int status, json_t *result, const char *errmsg, void *data)
 {
     api_call_t *c = data;
-    if (sb__api_gone(c))
+    if (sb__api_settled(c, status, errmsg))
         return;
-    if (status != 0) {
-        sb__api_fail_store(c, status, errmsg);
-        return;
-    }
     char id[SB_ID_MAX];
     snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(result, "id")));
     ingest(c, id);
@@ -261,12 +249,10 @@ static void h_inbound(sb_http_req_t *req, void *data)
 static void on_got(int status, json_t *result, const char *errmsg, void *data)
 {
     api_call_t *c = data;
-    if (sb__api_gone(c))
+    if (sb__api_settled(c, status, errmsg))
         return;
-    if (status != 0)
-        sb__api_fail_store(c, status, errmsg);
-    else if (!sb__api_scope_allows(sb__api_scope(c->who),
-                                   json_string_value(json_object_get(result, "channel"))))
+    if (!sb__api_scope_allows(sb__api_scope(c->who),
+                              json_string_value(json_object_get(result, "channel"))))
         sb__api_fail(c, 404, "not_found", "no conversation %s", c->conv);
     else
         sb__api_reply(c, 200, result);
@@ -503,12 +489,8 @@ static void h_note(sb_http_req_t *req, void *data)
 static void on_typing_published(int status, json_t *result, const char *errmsg, void *data)
 {
     api_call_t *c = data;
-    if (sb__api_gone(c))
+    if (sb__api_settled(c, status, errmsg))
         return;
-    if (status) {
-        sb__api_fail_store(c, status, errmsg);
-        return;
-    }
     json_t *ok = json_pack("{s:b}", "ok", 1);
     sb__api_reply(c, 202, ok);
     json_decref(ok);

@@ -59,6 +59,11 @@ void sb__api_reply(api_call_t *c, int status, const json_t *body);
 bool sb__api_parse_body(api_call_t *c);
 /** Called first in a store callback: true if the client is gone (c then freed). */
 bool sb__api_gone(api_call_t *c);
+/**
+ * Called first in a store callback: true when the call is settled (the client is gone,
+ * or status was an error and it was answered); false to go on with the result.
+ */
+bool sb__api_settled(api_call_t *c, int status, const char *errmsg);
 /** A store callback that answers 200 with the result, or the store error. */
 void sb__api_on_result(int status, json_t *result, const char *errmsg, void *data);
 /**
