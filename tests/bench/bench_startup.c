@@ -15,6 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/bench/proc_rss.h"
+
 #include "core/util.h"
 
 static int healthz(int port)
@@ -34,20 +36,6 @@ static int healthz(int port)
     }
     close(fd);
     return ok;
-}
-
-static long rss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
 }
 
 int main(int argc, char **argv)
@@ -72,7 +60,7 @@ int main(int argc, char **argv)
         usleep(200);
     }
     sleep(1);
-    long kb = rss_kb(pid);
+    long kb = proc_rss_kb(pid);
     printf("startup: exec_to_healthz=%.1fms (target <= 100 ms, external Redis)\n", ms);
     printf("idle_rss: %.1f MB (target <= 10 MB, embedded Redis excluded)\n", (double)kb / 1024);
     kill(pid, SIGTERM);

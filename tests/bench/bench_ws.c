@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/bench/proc_rss.h"
+
 #define MAX_LAT 4000000
 
 static uint64_t now_ns(void)
@@ -50,20 +52,6 @@ static int port;
 static uint64_t *ack_lat, *sse_lat;
 static size_t nack, nsse;
 static uint64_t t_origin;
-
-static long rss_kb(int pid)
-{
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    long kb = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
 
 static int dial(int src)
 {
@@ -288,11 +276,11 @@ static conn_t *open_all(int ep, int n, double timeout_s)
 
 static int idle(int n, int pid, int hold_s)
 {
-    long before = rss_kb(pid);
+    long before = proc_rss_kb(pid);
     int ep = epoll_create1(0);
     conn_t *cs = open_all(ep, n, 120);
     sleep(2);
-    long after = rss_kb(pid);
+    long after = proc_rss_kb(pid);
     printf("daemon_rss: before=%.1fMB after=%.1fMB sockets=%d delta_per_socket=%.2fKB "
            "(target <= 4 KB)\n",
            (double)before / 1024, (double)after / 1024, welcomed,
@@ -331,6 +319,23 @@ static void sse_scan(char *buf, size_t *len)
     }
     memmove(buf, last_nl, (size_t)(end - last_nl));
     *len = (size_t)(end - last_nl);
+}
+
+/* Reads what the ready sockets have: the staff SSE stream, or visitors' frames. */
+static void service(const struct epoll_event *evs, int k, conn_t *sse)
+{
+    for (int i = 0; i < k; i++) {
+        conn_t *c = evs[i].data.ptr;
+        if (c == sse) {
+            ssize_t r = read(sse->fd, sse->in + sse->inlen, sizeof(sse->in) - sse->inlen - 1);
+            if (r > 0) {
+                sse->inlen += (size_t)r;
+                sse_scan(sse->in, &sse->inlen);
+            }
+        } else if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            pump(c);
+        }
+    }
 }
 
 static int load(int visitors, int rate, int seconds, const char *token)
@@ -386,36 +391,12 @@ static int load(int visitors, int rate, int seconds, const char *token)
         } else if (blocked) {
             wait.tv_nsec = 1000000;
         }
-        int k = epoll_pwait2(ep, evs, 1024, &wait, NULL);
-        for (int i = 0; i < k; i++) {
-            conn_t *c = evs[i].data.ptr;
-            if (c == &sse) {
-                ssize_t r = read(sfd, sse.in + sse.inlen, sizeof(sse.in) - sse.inlen - 1);
-                if (r > 0) {
-                    sse.inlen += (size_t)r;
-                    sse_scan(sse.in, &sse.inlen);
-                }
-            } else if (evs[i].events & EPOLLIN) {
-                pump(c);
-            }
-        }
+        service(evs, epoll_pwait2(ep, evs, 1024, &wait, NULL), &sse);
     }
     /* Drain for a second so late acks count. */
     uint64_t t1 = now_ns();
     while (now_ns() - t1 < 1000000000u) {
-        int k = epoll_wait(ep, evs, 1024, 50);
-        for (int i = 0; i < k; i++) {
-            conn_t *c = evs[i].data.ptr;
-            if (c == &sse) {
-                ssize_t r = read(sfd, sse.in + sse.inlen, sizeof(sse.in) - sse.inlen - 1);
-                if (r > 0) {
-                    sse.inlen += (size_t)r;
-                    sse_scan(sse.in, &sse.inlen);
-                }
-            } else {
-                pump(c);
-            }
-        }
+        service(evs, epoll_wait(ep, evs, 1024, 50), &sse);
     }
     printf("load: visitors=%d target_rate=%s sent=%llu acked=%zu rate_acked=%.0f/s "
            "staff_events=%zu\n",
