@@ -8,10 +8,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { chromium } from 'playwright-core';
+import { launchChromium, visitorSays } from './browser.mjs';
 import { Daemon, api } from './lib.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let d;
 let browser;
 const tok = {};
@@ -28,12 +27,7 @@ before(async () => {
   tok.revoked = d.token('agent', 'Gone Agent');
   d.sbctl('token', 'revoke', tok.revoked);
   ids.carla = (await api(d, 'GET', '/v1/me', { token: tok.carla })).json.id;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-features=LocalNetworkAccessChecks',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -168,17 +162,8 @@ test('a widget conversation appears live; reply, note, claim and resolve from th
   await signIn(page, tok.carla);
 
   // A visitor writes on the demo page.
-  const visitorCtx = await browser.newContext({ viewport: { width: 390, height: 780 } });
-  const visitor = await visitorCtx.newPage();
-  await visitor.goto(`${d.url}/`);
-  await visitor.click(sb('launcher'));
-  await visitor.fill(sb('input'), 'My teapot leaks');
-  await visitor.click(sb('send'));
-  await visitor.waitForFunction(() => {
-    const s = window.Switchboard && window.Switchboard._state;
-    return s && s.conv && s.pending.length === 0;
-  });
-  const conv = await visitor.evaluate(() => window.Switchboard._state.conv);
+  const { context: visitorCtx, page: visitor, conv } = await visitorSays(browser, d.url,
+    'My teapot leaks');
 
   // It shows up in the console's queue without a reload; open it.
   await page.locator(item(conv)).waitFor({ timeout: 10000 });

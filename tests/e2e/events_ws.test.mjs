@@ -7,8 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import WebSocket from 'ws';
-import { Daemon, api, sse, SBCTL } from './lib.mjs';
+import { Daemon, FrameSocket, api, sse, SBCTL } from './lib.mjs';
 
 let d;
 const tok = {};
@@ -29,47 +28,17 @@ after(async () => {
   }
 });
 
-// A feed socket with a frame queue: next(type, pred) waits for the next matching frame.
-class Feed {
+// An events socket (switchboard.events.v1); `closed` resolves to {code, reason, at}.
+class Feed extends FrameSocket {
   static open(token, { inQuery = true, header = null } = {}) {
-    const f = new Feed();
-    f.frames = [];
-    f.waiters = [];
     const q = token && inQuery ? `?access_token=${encodeURIComponent(token)}` : '';
-    f.ws = new WebSocket(`${d.url.replace('http', 'ws')}/v1/events/ws${q}`,
+    return this.connect(`${d.url.replace('http', 'ws')}/v1/events/ws${q}`,
       'switchboard.events.v1', header ? { headers: { authorization: header } } : {});
-    f.closed = new Promise((r) => f.ws.on('close', (code, reason) => r({ code,
-      reason: reason.toString(), at: Date.now() })));
-    f.ws.on('message', (data) => {
-      const fr = JSON.parse(data.toString());
-      f.frames.push(fr);
-      f.waiters = f.waiters.filter((w) => !w(fr));
-    });
-    return new Promise((resolve, reject) => {
-      f.ws.on('open', () => resolve(f));
-      f.ws.on('unexpected-response', (req, res) => reject(Object.assign(new Error('refused'),
-        { status: res.statusCode })));
-      f.ws.on('error', reject);
-    });
   }
 
-  send(obj) { this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
+  closeValue(code, reason) { return { code, reason: reason.toString(), at: Date.now() }; }
 
-  next(type, pred = () => true, timeoutMs = 4000) {
-    const i = this.frames.findIndex((fr) => fr.type === type && pred(fr));
-    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${type} frame in ${timeoutMs} ms; ` +
-        `got ${JSON.stringify(this.frames).slice(0, 2000)}`)), timeoutMs);
-      this.waiters.push((fr) => {
-        if (fr.type !== type || !pred(fr)) return false;
-        clearTimeout(t);
-        this.frames.splice(this.frames.indexOf(fr), 1);
-        resolve(fr);
-        return true;
-      });
-    });
-  }
+  next(type, pred, timeoutMs = 4000) { return super.next(type, pred, timeoutMs); }
 
   // The next event frame whose event matches pred.
   event(pred, timeoutMs) { return this.next('event', (fr) => pred(fr.event), timeoutMs); }
@@ -81,8 +50,6 @@ class Feed {
     this.send({ type: 'subscribe', after, ...extra });
     return this.next('subscribed');
   }
-
-  close() { this.ws.close(); return this.closed; }
 }
 
 let seq = 0;

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import WebSocket from 'ws';
 
 export const BIN = process.env.SWITCHBOARD_BIN || 'build/dev/switchboard';
 export const SBCTL = process.env.SBCTL_BIN || 'build/dev/sbctl';
@@ -124,4 +125,50 @@ export async function sse(d, token, { lastEventId, after, until, timeoutMs = 500
     ctrl.abort();
   }
   return { status: 200, events };
+}
+
+// A WebSocket client with a frame queue: next(type, pred) waits for the next matching JSON
+// frame (and consumes it); frames nobody waited for stay in `frames`. Subclasses say what
+// `closed` resolves to (closeValue).
+export class FrameSocket {
+  static connect(url, protocol, options = {}) {
+    const s = new this();
+    s.frames = [];
+    s.waiters = [];
+    s.ws = new WebSocket(url, protocol, options);
+    s.closed = new Promise((r) => s.ws.on('close', (code, reason) => r(s.closeValue(code, reason))));
+    s.ws.on('message', (data) => {
+      const fr = JSON.parse(data.toString());
+      s.frames.push(fr);
+      s.waiters = s.waiters.filter((w) => !w(fr));
+    });
+    return new Promise((resolve, reject) => {
+      s.ws.on('open', () => resolve(s));
+      s.ws.on('unexpected-response', (req, res) => reject(Object.assign(new Error('refused'),
+        { status: res.statusCode })));
+      s.ws.on('error', reject);
+    });
+  }
+
+  closeValue(code) { return code; }
+
+  send(obj) { this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
+
+  next(type, pred = () => true, timeoutMs = 3000) {
+    const i = this.frames.findIndex((fr) => fr.type === type && pred(fr));
+    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no ${type} frame in ${timeoutMs} ms; ` +
+        `got ${JSON.stringify(this.frames).slice(0, 2000)}`)), timeoutMs);
+      this.waiters.push((fr) => {
+        if (fr.type !== type || !pred(fr)) return false;
+        clearTimeout(t);
+        this.frames.splice(this.frames.indexOf(fr), 1);
+        resolve(fr);
+        return true;
+      });
+    });
+  }
+
+  close() { this.ws.close(); return this.closed; }
 }

@@ -6,8 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import WebSocket from 'ws';
-import { Daemon, api, sleep, sse } from './lib.mjs';
+import { Daemon, FrameSocket, api, sleep, sse } from './lib.mjs';
 
 const SECRET = 'site-secret-for-tests';
 let d;
@@ -26,52 +25,18 @@ after(async () => {
   }
 });
 
-// A visitor socket with a frame queue: next(type) waits for the next frame of a type.
-class Visitor {
+// A visitor socket (switchboard.visitor.v1); `closed` resolves to the close code.
+class Visitor extends FrameSocket {
   static open(opts = {}) {
-    const v = new Visitor();
-    v.frames = [];
-    v.waiters = [];
     const headers = opts.origin === null ? {} : { origin: opts.origin || 'http://allowed.example' };
-    v.ws = new WebSocket(`${d.url.replace('http', 'ws')}/v1/visitor/ws?site=default`,
+    return this.connect(`${d.url.replace('http', 'ws')}/v1/visitor/ws?site=default`,
       'switchboard.visitor.v1', { headers });
-    v.closed = new Promise((r) => v.ws.on('close', (code) => r(code)));
-    v.ws.on('message', (data) => {
-      const f = JSON.parse(data.toString());
-      v.frames.push(f);
-      v.waiters = v.waiters.filter((w) => !w(f));
-    });
-    return new Promise((resolve, reject) => {
-      v.ws.on('open', () => resolve(v));
-      v.ws.on('unexpected-response', (req, res) => reject(Object.assign(new Error('refused'),
-        { status: res.statusCode })));
-      v.ws.on('error', reject);
-    });
-  }
-
-  send(obj) { this.ws.send(typeof obj === 'string' ? obj : JSON.stringify(obj)); }
-
-  next(type, pred = () => true, timeoutMs = 3000) {
-    const i = this.frames.findIndex((f) => f.type === type && pred(f));
-    if (i >= 0) return Promise.resolve(this.frames.splice(i, 1)[0]);
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no ${type} frame in ${timeoutMs} ms; got ${JSON.stringify(this.frames)}`)), timeoutMs);
-      this.waiters.push((f) => {
-        if (f.type !== type || !pred(f)) return false;
-        clearTimeout(t);
-        this.frames.splice(this.frames.indexOf(f), 1);
-        resolve(f);
-        return true;
-      });
-    });
   }
 
   async hello(extra = {}) {
     this.send({ type: 'hello', site: 'default', token: null, last_seq: null, ...extra });
     return this.next('welcome');
   }
-
-  close() { this.ws.close(); return this.closed; }
 }
 
 test('wrong origin is refused at the upgrade', async () => {

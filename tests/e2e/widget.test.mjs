@@ -6,10 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { chromium } from 'playwright-core';
+import { launchChromium, visitorSays } from './browser.mjs';
 import { Daemon, api } from './lib.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 let d;
 let admin;
 let browser;
@@ -17,13 +16,7 @@ let browser;
 before(async () => {
   d = await Daemon.start();
   admin = d.token('admin', 'staff');
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      // Pages fulfilled by page.route() count as public: let them reach loopback.
-      '--disable-features=LocalNetworkAccessChecks',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -47,17 +40,7 @@ test('the widget loader is small', async () => {
 });
 
 test('chat from the demo page, staff reply, reload, reconnect after a network cut', async () => {
-  const context = await browser.newContext({ viewport: { width: 390, height: 780 } });
-  const page = await context.newPage();
-  await page.goto(`${d.url}/`);
-  await page.click(sb('launcher'));
-  await page.fill(sb('input'), 'Hello from the browser');
-  await page.click(sb('send'));
-  await page.waitForFunction(() => {
-    const s = window.Switchboard && window.Switchboard._state;
-    return s && s.conv && s.pending.length === 0;
-  });
-  const conv = await page.evaluate(() => window.Switchboard._state.conv);
+  const { context, page, conv } = await visitorSays(browser, d.url, 'Hello from the browser');
   assert.deepEqual(await bubbles(page, 'in'), ['Hello from the browser']);
 
   const reply = await api(d, 'POST', `/v1/conversations/${conv}/messages`,
