@@ -386,6 +386,14 @@ local function ingest(keys, argv)
     end
     local a = cjson.decode(argv[1])
     if argv[2] then a.tail = argv[2] end -- the message JSON tail, passed verbatim
+    if argv[5] and not argv[12] then
+        -- Sent on after a redirect (core/store.c): ARGV[3] shard, [4] conversation,
+        -- [5] "latest" (continue that conversation or answer fallback) or "home".
+        a.shard = argv[3]
+        a.conv = argv[4] ~= '' and argv[4] or nil
+        a.latest = argv[5] == 'latest'
+        a.home_only = argv[5] == 'home'
+    end
     local pre = a.prefix .. '{' .. a.shard .. '}:'
     local dk
     if a.dedup and a.dedup ~= '' then

@@ -334,104 +334,42 @@ static void message_tail(sb_buf_t *b, const sb_ingest_t *in)
 /* ---- Operations ---- */
 
 /*
- * An ingest's inputs, kept with its call: the function may answer {"redirect":cid} (the
- * contact's latest conversation on this channel lives in another shard, after a merge:
- * send it there, as that conversation's "latest" continuation) or, to such a redirected
- * call, {"fallback":true} (that conversation can't continue: start one in the contact's
- * shard). The message tail is built once.
+ * An ingest's FCALL arguments, kept with its call: the function may answer
+ * {"redirect":cid} (the contact's latest conversation on this channel lives in another
+ * shard, after a merge: send it there, as that conversation's "latest" continuation) or,
+ * to such a redirected call, {"fallback":true} (that conversation can't continue: start
+ * one in the contact's shard). A resend passes the same JSON arguments and tail, with the
+ * shard, conversation and mode after them (functions.lua: ingest).
  */
 struct ingest_req {
-    char *channel, *contact_id, *contact_name, *subject, *dedup, *conv;
-    bool verified;
-    sb_buf_t tail;
+    sb_buf_t args, tail;
+    unsigned home; /* the shard of the first call */
     int hops;
 };
-
-enum { INGEST_NORMAL, INGEST_LATEST, INGEST_HOME_ONLY };
-
-static char *dup_opt(const char *v)
-{
-    return v && *v ? sb_strdup(v) : NULL;
-}
 
 static void ingest_req_free(ingest_req_t *q)
 {
     if (!q)
         return;
-    sb_free(q->channel);
-    sb_free(q->contact_id);
-    sb_free(q->contact_name);
-    sb_free(q->subject);
-    sb_free(q->dedup);
-    sb_free(q->conv);
+    sb_buf_dispose(&q->args);
     sb_buf_dispose(&q->tail);
     sb_free(q);
 }
 
-/* Sends the FCALL of an ingest to conv's shard (or the contact's when conv is NULL). */
-static int ingest_send(sb_store_t *st, call_t *c, const char *conv, int mode)
+/* Sends an ingest on to `shard`: to conversation conv as its "latest", or "home". */
+static int ingest_resend_to(call_t *c, unsigned shard, const char *conv, const char *mode)
 {
     ingest_req_t *q = c->ingest;
-    unsigned shard = sb_store_shard(st, conv ? conv : q->contact_id);
-    char cid[SB_ID_MAX], ids[3][SB_ID_MAX];
-    sb_id_new_in_shard("c_", shard, st->opts.shards, cid);
-    for (int i = 0; i < 3; i++)
-        sb_id_new("m_", ids[i]);
-    long long now = (long long)sb_now_ms();
-    sb_buf_t a;
-    sb_buf_init(&a, 1 << 20);
-    sb_buf_puts(&a, "{\"prefix\":");
-    json_str(&a, st->prefix);
-    sb_buf_printf(&a,
-                  ",\"shard\":%u,\"ids\":[\"%s\",\"%s\",\"%s\"],\"events_maxlen\":%llu,"
-                  "\"dedup_ttl\":%u,\"new_conv\":\"%s\",\"reopen_window_ms\":%lld,\"now\":%lld",
-                  shard, ids[0], ids[1], ids[2], (unsigned long long)st->opts.events_maxlen,
-                  st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms, now);
-    json_field(&a, "channel", q->channel);
-    sb_buf_puts(&a, ",\"contact\":{\"id\":");
-    json_str(&a, q->contact_id);
-    json_field(&a, "name", q->contact_name);
-    sb_buf_printf(&a, ",\"verified\":%s}", q->verified ? "true" : "false");
-    json_field(&a, "conv", conv);
-    json_field(&a, "subject", q->subject);
-    json_field(&a, "dedup", q->dedup);
-    if (mode == INGEST_LATEST)
-        sb_buf_puts(&a, ",\"latest\":true");
-    else if (mode == INGEST_HOME_ONLY)
-        sb_buf_puts(&a, ",\"home_only\":true");
-    sb_buf_puts(&a, "}");
-    char key[256], pre[160], nowtxt[24], ttl[16];
+    sb_store_t *st = c->st;
+    char key[256], sh[16];
     snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
-    snprintf(pre, sizeof(pre), "%s{%u}:", st->prefix, shard);
-    snprintf(nowtxt, sizeof(nowtxt), "%lld", now);
-    snprintf(ttl, sizeof(ttl), "%u", st->opts.dedup_ttl_s);
-    /* The JSON arguments, the message tail, then the append fast path's inputs by position
-     * (functions.lua: ingest_fast), so an append needs no JSON decode. Only a normal call
-     * takes the fast path: a redirected one goes through the general path's checks. */
-    const char *opt = "";
-    const char *argv[] = {"FCALL",
-                          "sb_ingest",
-                          "1",
-                          key,
-                          a.data,
-                          q->tail.data,
-                          pre,
-                          q->contact_id,
-                          q->channel,
-                          conv ? conv : opt,
-                          q->contact_name ? q->contact_name : opt,
-                          q->subject ? "1" : opt,
-                          q->dedup ? q->dedup : opt,
-                          nowtxt,
-                          ids[0],
-                          ttl};
-    size_t argc = mode == INGEST_NORMAL ? SB_ARRAY_LEN(argv) : 6;
+    snprintf(sh, sizeof(sh), "%u", shard);
+    const char *argv[] = {"FCALL",      "sb_ingest", "1",  key, q->args.data,
+                          q->tail.data, sh,          conv, mode};
     size_t lens[SB_ARRAY_LEN(argv)];
-    for (size_t i = 0; i < argc; i++)
-        lens[i] = i == 4 ? a.len : i == 5 ? q->tail.len : strlen(argv[i]);
-    int rc = sb_redis_command_argv(st->redis, on_fcall, c, 0, (int)argc, argv, lens);
-    sb_buf_dispose(&a);
-    return rc;
+    for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
+        lens[i] = i == 4 ? q->args.len : i == 5 ? q->tail.len : strlen(argv[i]);
+    return sb_redis_command_argv(st->redis, on_fcall, c, 0, (int)SB_ARRAY_LEN(argv), argv, lens);
 }
 
 /*
@@ -449,20 +387,18 @@ static int ingest_resend(call_t *c, const char *reply, size_t len)
         return 1;
     if (q->hops++ >= 2)
         return SB_EREDIS; /* never loops: a redirect, then at most a fallback */
-    if (is_redirect) {
-        char cid[SB_ID_MAX];
-        const char *p = reply + sizeof(redirect) - 1,
-                   *e = memchr(p, '"', len - (size_t)(p - reply));
-        if (!e || (size_t)(e - p) >= sizeof(cid))
-            return SB_EREDIS;
-        memcpy(cid, p, (size_t)(e - p));
-        cid[e - p] = '\0';
-        if (!sb_id_valid(cid, "c_"))
-            return SB_EREDIS;
-        SB_LOG_DEBUG("store.ingest", "redirect=%s contact=%s", cid, q->contact_id);
-        return ingest_send(c->st, c, cid, INGEST_LATEST);
-    }
-    return ingest_send(c->st, c, NULL, INGEST_HOME_ONLY);
+    if (!is_redirect)
+        return ingest_resend_to(c, q->home, "", "home");
+    char cid[SB_ID_MAX];
+    const char *p = reply + sizeof(redirect) - 1, *e = memchr(p, '"', len - (size_t)(p - reply));
+    if (!e || (size_t)(e - p) >= sizeof(cid))
+        return SB_EREDIS;
+    memcpy(cid, p, (size_t)(e - p));
+    cid[e - p] = '\0';
+    if (!sb_id_valid(cid, "c_"))
+        return SB_EREDIS;
+    SB_LOG_DEBUG("store.ingest", "redirect=%s", cid);
+    return ingest_resend_to(c, sb_store_shard(c->st, cid), cid, "latest");
 }
 
 static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
@@ -472,20 +408,68 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
         return SB_EINVAL;
     }
     ingest_req_t *q = SB_NEW(ingest_req_t);
-    q->channel = sb_strdup(in->channel);
-    q->contact_id = sb_strdup(in->contact_id);
-    q->contact_name = dup_opt(in->contact_name);
-    q->subject = dup_opt(in->subject);
-    q->conv = dup_opt(in->conv);
-    q->verified = in->contact_verified;
-    if (in->external_id && *in->external_id)
-        q->dedup = sb_asprintf("x:%s:%s", in->channel, in->external_id);
-    else if (in->client_id && *in->client_id)
-        q->dedup = sb_asprintf("c:%s:%s", in->contact_id, in->client_id);
-    sb_buf_init(&q->tail, 4 << 20);
-    message_tail(&q->tail, in);
     c->ingest = q;
-    int rc = ingest_send(st, c, q->conv, INGEST_NORMAL);
+    unsigned shard = sb_store_shard(st, in->conv && *in->conv ? in->conv : in->contact_id);
+    q->home = shard;
+    char cid[SB_ID_MAX], ids[3][SB_ID_MAX];
+    sb_id_new_in_shard("c_", shard, st->opts.shards, cid);
+    for (int i = 0; i < 3; i++)
+        sb_id_new("m_", ids[i]);
+    long long now = (long long)sb_now_ms();
+    char *dedup = NULL;
+    if (in->external_id && *in->external_id)
+        dedup = sb_asprintf("x:%s:%s", in->channel, in->external_id);
+    else if (in->client_id && *in->client_id)
+        dedup = sb_asprintf("c:%s:%s", in->contact_id, in->client_id);
+    sb_buf_t *a = &q->args;
+    sb_buf_init(a, 1 << 20);
+    sb_buf_init(&q->tail, 4 << 20);
+    sb_buf_puts(a, "{\"prefix\":");
+    json_str(a, st->prefix);
+    sb_buf_printf(a,
+                  ",\"shard\":%u,\"ids\":[\"%s\",\"%s\",\"%s\"],\"events_maxlen\":%llu,"
+                  "\"dedup_ttl\":%u,\"new_conv\":\"%s\",\"reopen_window_ms\":%lld,\"now\":%lld",
+                  shard, ids[0], ids[1], ids[2], (unsigned long long)st->opts.events_maxlen,
+                  st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms, now);
+    json_field(a, "channel", in->channel);
+    sb_buf_puts(a, ",\"contact\":{\"id\":");
+    json_str(a, in->contact_id);
+    json_field(a, "name", in->contact_name);
+    sb_buf_printf(a, ",\"verified\":%s}", in->contact_verified ? "true" : "false");
+    json_field(a, "conv", in->conv);
+    json_field(a, "subject", in->subject);
+    json_field(a, "dedup", dedup);
+    sb_buf_puts(a, "}");
+    message_tail(&q->tail, in);
+    char key[256], pre[160], nowtxt[24], ttl[16];
+    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
+    snprintf(pre, sizeof(pre), "%s{%u}:", st->prefix, shard);
+    snprintf(nowtxt, sizeof(nowtxt), "%lld", now);
+    snprintf(ttl, sizeof(ttl), "%u", st->opts.dedup_ttl_s);
+    /* The JSON arguments, the message tail, then the append fast path's inputs by position
+     * (functions.lua: ingest_fast), so an append needs no JSON decode. */
+    const char *opt = "";
+    const char *argv[] = {"FCALL",
+                          "sb_ingest",
+                          "1",
+                          key,
+                          a->data,
+                          q->tail.data,
+                          pre,
+                          in->contact_id,
+                          in->channel,
+                          in->conv ? in->conv : opt,
+                          in->contact_name ? in->contact_name : opt,
+                          in->subject && *in->subject ? "1" : opt,
+                          dedup ? dedup : opt,
+                          nowtxt,
+                          ids[0],
+                          ttl};
+    size_t lens[SB_ARRAY_LEN(argv)];
+    for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
+        lens[i] = i == 4 ? a->len : i == 5 ? q->tail.len : strlen(argv[i]);
+    int rc = sb_redis_command_argv(st->redis, on_fcall, c, 0, (int)SB_ARRAY_LEN(argv), argv, lens);
+    sb_free(dedup);
     if (rc != 0)
         call_free(c);
     return rc;
