@@ -97,14 +97,7 @@ void curl_easy_cleanup(CURL *c)
     fn.curl_easy_cleanup(c);
 }
 
-/* The value of a setopt call, by the option's type (curl.h: CURLOPTTYPE_*). */
-typedef union opt_value {
-    long l;
-    void *p;
-    void (*f)(void);
-    curl_off_t o;
-} opt_value_t;
-
+/* The type of a setopt's value, from the option's number (curl.h: CURLOPTTYPE_*). */
 static int opt_kind(int option)
 {
     if (option >= CURLOPTTYPE_OFF_T && option < CURLOPTTYPE_BLOB)
@@ -116,24 +109,28 @@ static int opt_kind(int option)
     return 'l';
 }
 
+/* rc = setopt(handle, option, <the next argument of ap, read as the option's type>) */
+#define FORWARD_OPT(rc, setopt, handle, option, ap)                                                \
+    switch (opt_kind((int)(option))) {                                                             \
+    case 'o':                                                                                      \
+        rc = setopt(handle, option, va_arg(ap, curl_off_t));                                       \
+        break;                                                                                     \
+    case 'f':                                                                                      \
+        rc = setopt(handle, option, va_arg(ap, void (*)(void)));                                   \
+        break;                                                                                     \
+    case 'p':                                                                                      \
+        rc = setopt(handle, option, va_arg(ap, void *));                                           \
+        break;                                                                                     \
+    default:                                                                                       \
+        rc = setopt(handle, option, va_arg(ap, long));                                             \
+    }
+
 CURLcode curl_easy_setopt(CURL *c, CURLoption option, ...)
 {
     va_list ap;
     va_start(ap, option);
     CURLcode rc;
-    switch (opt_kind((int)option)) {
-    case 'o':
-        rc = fn.curl_easy_setopt(c, option, va_arg(ap, curl_off_t));
-        break;
-    case 'f':
-        rc = fn.curl_easy_setopt(c, option, va_arg(ap, void (*)(void)));
-        break;
-    case 'p':
-        rc = fn.curl_easy_setopt(c, option, va_arg(ap, void *));
-        break;
-    default:
-        rc = fn.curl_easy_setopt(c, option, va_arg(ap, long));
-    }
+    FORWARD_OPT(rc, fn.curl_easy_setopt, c, option, ap)
     va_end(ap);
     return rc;
 }
@@ -167,19 +164,7 @@ CURLMcode curl_multi_setopt(CURLM *m, CURLMoption option, ...)
     va_list ap;
     va_start(ap, option);
     CURLMcode rc;
-    switch (opt_kind((int)option)) {
-    case 'o':
-        rc = fn.curl_multi_setopt(m, option, va_arg(ap, curl_off_t));
-        break;
-    case 'f':
-        rc = fn.curl_multi_setopt(m, option, va_arg(ap, void (*)(void)));
-        break;
-    case 'p':
-        rc = fn.curl_multi_setopt(m, option, va_arg(ap, void *));
-        break;
-    default:
-        rc = fn.curl_multi_setopt(m, option, va_arg(ap, long));
-    }
+    FORWARD_OPT(rc, fn.curl_multi_setopt, m, option, ap)
     va_end(ap);
     return rc;
 }
