@@ -6,6 +6,7 @@
  */
 #include "core/util.h"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -226,6 +227,24 @@ bool sb_streq_ct(const char *a, const char *b)
     for (size_t i = 0; i < n; i++)
         d |= (unsigned char)(a[i] ^ b[i]);
     return d == 0;
+}
+
+void sb_ip_key(const char *ip, char out[SB_IP_KEY_MAX])
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET6, ip, a) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+            inet_ntop(AF_INET, a + 12, out, SB_IP_KEY_MAX);
+            return;
+        }
+        memset(a + 8, 0, 8);
+        char text[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET6, a, text, sizeof(text));
+        snprintf(out, SB_IP_KEY_MAX, "%s/64", text);
+        return;
+    }
+    snprintf(out, SB_IP_KEY_MAX, "%s", ip);
 }
 
 int64_t sb_now_ms(void)

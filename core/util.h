@@ -54,6 +54,17 @@ void sb_random_hex(char *out, size_t n);
 /** Constant-time comparison of two NUL-terminated strings. */
 bool sb_streq_ct(const char *a, const char *b);
 
+/** Size of a buffer that holds any sb_ip_key result. */
+#define SB_IP_KEY_MAX 64
+
+/**
+ * Writes into out the key that per-address limits count under for the peer address text
+ * ip: an IPv4 address as it is; an IPv4-mapped IPv6 address as its IPv4 form; any other
+ * IPv6 address as its /64 prefix ("2001:db8:1:2::/64"), since one host commonly holds a
+ * whole /64. Text that is no address is copied as it is (truncated to fit).
+ */
+void sb_ip_key(const char *ip, char out[SB_IP_KEY_MAX]);
+
 /** Wall clock in milliseconds since the epoch. */
 int64_t sb_now_ms(void);
 

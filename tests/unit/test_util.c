@@ -192,6 +192,27 @@ static void test_random_hex(void **state)
     assert_string_equal(a, "");
 }
 
+static void test_ip_key_groups_ipv6_by_64(void **state)
+{
+    (void)state;
+    char k[SB_IP_KEY_MAX];
+    sb_ip_key("192.0.2.7", k);
+    assert_string_equal(k, "192.0.2.7");
+    sb_ip_key("::ffff:192.0.2.7", k);
+    assert_string_equal(k, "192.0.2.7");
+    sb_ip_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd", k);
+    assert_string_equal(k, "2001:db8:1:2::/64");
+    char k2[SB_IP_KEY_MAX];
+    sb_ip_key("2001:db8:1:2::1", k2);
+    assert_string_equal(k, k2);
+    sb_ip_key("2001:db8:1:3::1", k2);
+    assert_string_not_equal(k, k2);
+    sb_ip_key("::1", k);
+    assert_string_equal(k, "::/64");
+    sb_ip_key("not an address", k);
+    assert_string_equal(k, "not an address");
+}
+
 static void test_clocks(void **state)
 {
     assert_true(sb_now_ms() > 1700000000000LL); /* after November 2023 */
@@ -214,6 +235,7 @@ int main(void)
         cmocka_unit_test(test_hmac_sha256_rfc4231),
         cmocka_unit_test(test_streq_ct),
         cmocka_unit_test(test_random_hex),
+        cmocka_unit_test(test_ip_key_groups_ipv6_by_64),
         cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests_name("core/util", tests, NULL, NULL);
