@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/term.h"
 #include "core/util.h"
 
 typedef struct resp {
@@ -116,9 +118,11 @@ static int call(const sbc_opts_t *o, const char *method, const char *path, json_
     return SBC_OK;
 }
 
+/* --json output: JSON escapes C0 controls; on a terminal, \u-escape everything non-ASCII
+ * too (C1 controls and bidi overrides are UTF-8 characters that jansson leaves as they are). */
 static void print_json(json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = json_dumps(j, JSON_COMPACT | (isatty(STDOUT_FILENO) ? JSON_ENSURE_ASCII : 0));
     if (s)
         printf("%s\n", s);
     free(s);
@@ -136,6 +140,23 @@ static const char *str(json_t *o, const char *key, const char *dflt)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : dflt;
+}
+
+/* Server text (a customer's name or message, anything the API returns) made safe to print
+ * on a terminal (core/term.h): a new string, free with sb_free. `indent` > 0 keeps line
+ * breaks, each followed by that many spaces; 0 shows them as \n. */
+static char *safe(const char *s, int indent)
+{
+    sb_buf_t b;
+    sb_buf_init(&b, (size_t)64 << 20);
+    sb_term_escape(&b, s, strlen(s), indent > 0 ? SB_TERM_MULTILINE : 0, indent);
+    return sb_buf_steal(&b, NULL);
+}
+
+/* str() of a field made safe() for one line. */
+static char *sstr(json_t *o, const char *key, const char *dflt)
+{
+    return safe(str(o, key, dflt), 0);
 }
 
 static void fmt_age(long long ms, char *out, size_t cap)
@@ -169,9 +190,11 @@ static int cmd_queue(const sbc_opts_t *o)
             json_t *since = json_object_get(c, "awaiting_since");
             if (json_is_integer(since))
                 fmt_age(now - json_integer_value(since), wait, sizeof(wait));
-            printf("%-30s %-8s %-20s %-8s %-30s %s\n", str(c, "id", "?"), str(c, "channel", "?"),
-                   str(json_object_get(c, "contact"), "name", "-"), str(c, "status", "?"),
-                   str(c, "assignee", "-"), wait);
+            char *id = sstr(c, "id", "?"), *ch = sstr(c, "channel", "?");
+            char *name = sstr(json_object_get(c, "contact"), "name", "-");
+            char *st = sstr(c, "status", "?"), *as = sstr(c, "assignee", "-");
+            printf("%-30s %-8s %-20s %-8s %-30s %s\n", id, ch, name, st, as, wait);
+            sb_free(id), sb_free(ch), sb_free(name), sb_free(st), sb_free(as);
         }
         if (json_array_size(items) == 0)
             fprintf(stderr, "sbctl: the queue is empty\n");
@@ -192,16 +215,21 @@ static void print_message(FILE *f, json_t *m)
         strftime(when, sizeof(when), "%H:%M", &tm);
     }
     const char *kind = str(m, "kind", "message"), *dir = str(m, "dir", "");
-    const char *who = str(json_object_get(m, "author"), "name", NULL);
-    if (!who)
-        who = str(json_object_get(m, "author"), "type", "?");
-    if (strcmp(kind, "note") == 0)
-        fprintf(f, "%s  [note] %s: %s\n", when, who, str(m, "text", ""));
-    else if (strcmp(kind, "event") == 0)
-        fprintf(f, "%s  * %s %s\n", when, who, str(m, "type", "event"));
-    else
-        fprintf(f, "%s  %s %s: %s\n", when, strcmp(dir, "in") == 0 ? "<" : ">", who,
-                str(m, "text", ""));
+    const char *name = str(json_object_get(m, "author"), "name", NULL);
+    char *who = safe(name ? name : str(json_object_get(m, "author"), "type", "?"), 0);
+    /* continuation lines of a text are indented past the time column */
+    char *text = safe(str(m, "text", ""), 7);
+    if (strcmp(kind, "note") == 0) {
+        fprintf(f, "%s  [note] %s: %s\n", when, who, text);
+    } else if (strcmp(kind, "event") == 0) {
+        char *type = sstr(m, "type", "event");
+        fprintf(f, "%s  * %s %s\n", when, who, type);
+        sb_free(type);
+    } else {
+        fprintf(f, "%s  %s %s: %s\n", when, strcmp(dir, "in") == 0 ? "<" : ">", who, text);
+    }
+    sb_free(who);
+    sb_free(text);
 }
 
 /* Fetches every message of a conversation (following `next`) into one array. */
@@ -252,9 +280,11 @@ static int cmd_show(const sbc_opts_t *o, const char *id)
     } else if (code == SBC_OK) {
         json_t *c = r.json, *m;
         size_t i;
-        printf("%s  %s  %s  %s  assignee %s\n", str(c, "id", "?"),
-               str(json_object_get(c, "contact"), "name", "?"), str(c, "channel", "?"),
-               str(c, "status", "?"), str(c, "assignee", "-"));
+        char *cid = sstr(c, "id", "?"), *name = sstr(json_object_get(c, "contact"), "name", "?");
+        char *ch = sstr(c, "channel", "?"), *st = sstr(c, "status", "?");
+        char *as = sstr(c, "assignee", "-");
+        printf("%s  %s  %s  %s  assignee %s\n", cid, name, ch, st, as);
+        sb_free(cid), sb_free(name), sb_free(ch), sb_free(st), sb_free(as);
         json_array_foreach(msgs, i, m) print_message(stdout, m);
     }
     json_decref(msgs);
@@ -379,14 +409,16 @@ static void print_tree(json_t *j, int depth)
     json_t *v;
     json_object_foreach(j, k, v)
     {
+        char *key = safe(k, 0);
         if (json_is_object(v)) {
-            printf("%*s%s:\n", depth * 2, "", k);
+            printf("%*s%s:\n", depth * 2, "", key);
             print_tree(v, depth + 1);
         } else {
-            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            printf("%*s%s: %s\n", depth * 2, "", k, s ? s : "?");
+            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+            printf("%*s%s: %s\n", depth * 2, "", key, s ? s : "?");
             free(s);
         }
+        sb_free(key);
     }
 }
 
@@ -425,16 +457,21 @@ static void sse_event(sse_t *s)
     if (s->o->json) {
         print_json(ev);
     } else if (m) {
-        const char *who = str(json_object_get(m, "author"), "name", NULL);
-        if (!who)
-            who = str(json_object_get(m, "author"), "type", "?");
+        const char *name = str(json_object_get(m, "author"), "name", NULL);
+        char *who = safe(name ? name : str(json_object_get(m, "author"), "type", "?"), 0);
+        char *conv = sstr(ev, "conv", "?");
         const char *kind = str(m, "kind", "message");
-        if (strcmp(kind, "event") == 0)
-            printf("%s * %s: %s\n", str(ev, "conv", "?"), who, str(m, "type", "event"));
-        else
-            printf("%s %s %s: %s\n", str(ev, "conv", "?"),
-                   strcmp(kind, "note") == 0 ? "note" : str(m, "dir", "?"), who,
-                   str(m, "text", ""));
+        if (strcmp(kind, "event") == 0) {
+            char *type = sstr(m, "type", "event");
+            printf("%s * %s: %s\n", conv, who, type);
+            sb_free(type);
+        } else {
+            char *dir = safe(strcmp(kind, "note") == 0 ? "note" : str(m, "dir", "?"), 0);
+            char *text = sstr(m, "text", "");
+            printf("%s %s %s: %s\n", conv, dir, who, text);
+            sb_free(dir), sb_free(text);
+        }
+        sb_free(who), sb_free(conv);
     }
     fflush(stdout);
     json_decref(ev);

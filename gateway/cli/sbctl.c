@@ -31,6 +31,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/store.h"
+#include "core/term.h"
 #include "core/util.h"
 #include "gateway/cli/client.h"
 
@@ -290,7 +291,16 @@ static void principal_row(redisReply *h, json_t *arr, bool bot)
                                     k == 4 ? json_integer(atoll(v[k])) : json_string(v[k]));
         json_array_append_new(arr, o);
     } else {
-        printf("%-30s %-20s %-30s %-6s\n", v[0], v[1], v[2], v[3]);
+        char *e[4]; /* names are typed by people: made safe for the terminal too */
+        for (size_t k = 0; k < 4; k++) {
+            sb_buf_t b;
+            sb_buf_init(&b, 1 << 20);
+            sb_term_escape(&b, v[k], strlen(v[k]), 0, 0);
+            e[k] = sb_buf_steal(&b, NULL);
+        }
+        printf("%-30s %-20s %-30s %-6s\n", e[0], e[1], e[2], e[3]);
+        for (size_t k = 0; k < 4; k++)
+            sb_free(e[k]);
     }
 }
 

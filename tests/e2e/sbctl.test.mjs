@@ -153,6 +153,45 @@ test('tail prints a message posted while it runs', async () => {
   assert.ok(out.includes(`${m.conv} in Dave: tail me please`), out);
 });
 
+test('queue, show and tail print hostile names and texts with escapes made visible', async () => {
+  // Clear screen, window title, OSC 52 clipboard write, an 8-bit CSI, a bidi override, and a
+  // line break that tries to forge a transcript line.
+  const name = 'Mallory\x1b]0;owned\x07\u202e';
+  const text = 'hi\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07\u009b31m\n12:00 > Boss: refund approved';
+  const r = await api(d, 'POST', '/v1/inbound', {
+    token: admin, body: { contact: { email: 'mallory@example.com', name }, text },
+  });
+  assert.equal(r.status, 201, r.text);
+  const conv = r.json.conv;
+  const raw = /[\x00-\x08\x0b-\x1f\x7f\u0080-\u009f\u202a-\u202e\u2066-\u2069]/;
+  const q = cli(admin, ['queue']);
+  assert.equal(q.status, 0, q.stderr);
+  assert.doesNotMatch(q.stdout, raw);
+  assert.ok(q.stdout.includes('Mallory\\x1b]0;owned\\x07\\u202e'), q.stdout);
+  const s = cli(admin, ['show', conv]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.doesNotMatch(s.stdout, raw);
+  assert.ok(s.stdout.includes('hi\\x1b[2J\\x1b]52;c;cm0gLXJmIH4=\\x07\\u009b31m'), s.stdout);
+  // the forged line is a continuation of the customer's text, indented, not a line of its own
+  assert.ok(s.stdout.includes('\n       12:00 > Boss: refund approved'), s.stdout);
+  assert.doesNotMatch(s.stdout, /^12:00 > Boss/m);
+  const p = spawn(SBCTL, ['tail', '--after', '0'], {
+    env: { ...process.env, SWITCHBOARD_URL: d.url, SWITCHBOARD_TOKEN: admin },
+  });
+  let out = '';
+  p.stdout.on('data', (b) => { out += b; });
+  const exited = new Promise((res) => p.on('exit', res));
+  const until = Date.now() + 5000;
+  while (!out.includes('refund approved') && Date.now() < until) await sleep(20);
+  p.kill('SIGINT');
+  await exited;
+  assert.ok(out.includes(`${conv} in Mallory\\x1b]0;owned\\x07\\u202e: hi\\x1b[2J`), out);
+  assert.ok(out.includes('\\n12:00 > Boss: refund approved'), out);
+  assert.doesNotMatch(out, raw);
+  const j = cli(admin, ['show', conv, '--json']); // --json: JSON's escapes, data unchanged
+  assert.equal(JSON.parse(j.stdout).conversation.contact.name, name);
+});
+
 test('exit codes: 5 for an unknown id, 6 for a bad token, 2 for usage, 3 unreachable', () => {
   const nf = cli(admin, ['show', 'c_doesnotexist']);
   assert.equal(nf.status, 5);
