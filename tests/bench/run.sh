@@ -5,6 +5,7 @@
 # idle RSS; time from exec to /healthz 200 with an external Redis. Prints figures only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/cpu.sh
 B=build/release
 [ -x $B/tests/bench/bench_store ] || { cmake --preset release >/dev/null && cmake --build $B -j2; }
 tmp=$(mktemp -d)
@@ -17,7 +18,12 @@ for i in $(seq 50); do redis-cli -p $port ping >/dev/null 2>&1 && break; sleep 0
 echo "== machine: $(nproc) cores, $(redis-server --version | cut -d' ' -f3)"
 N=${N:-200000}
 echo "== store ingest (one async connection, pipelined, 1000 in flight, 1000 contacts)"
-$B/tests/bench/bench_store redis://127.0.0.1:$port $N 1000 1000 | tee $tmp/store.txt
+r0=$(redis_cpu_us $port)
+/usr/bin/time -f '%U %S' -o $tmp/client.cpu \
+    $B/tests/bench/bench_store redis://127.0.0.1:$port $N 1000 1000 | tee $tmp/store.txt
+r1=$(redis_cpu_us $port)
+c=$(awk '{ printf "%.0f", ($1 + $2) * 1e6 }' $tmp/client.cpu)
+echo "cpu: $(per_op redis $r0 $r1 $N) $(per_op client 0 $c $N) (Redis from INFO, the pipelining C client from time(1))"
 echo "== reference: redis-benchmark XADD 200 B, 1 connection, pipeline 64"
 payload=$(head -c 200 /dev/zero | tr '\0' x)
 redis-benchmark -p $port -c 1 -P 64 -n $N -q XADD benchref '*' m "$payload" | tr '\r' '\n' \

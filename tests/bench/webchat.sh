@@ -6,6 +6,7 @@
 # IDLE=N (default 50000) sets the number of idle sockets.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/cpu.sh
 B=build/release
 [ -x $B/tests/bench/bench_ws ] || { cmake --preset release >/dev/null && cmake --build $B -j2; }
 ulimit -n 400000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -90,7 +91,16 @@ done
 sleep 1
 # The fixed-rate run goes first: after a saturation run the daemon is still working
 # through its backlog of events for a while.
+# load RATE: one run, then the daemon's and Redis' CPU per acked message.
+load() {
+    local r0 d0 r1 d1 acked
+    r0=$(redis_cpu_us $rport) d0=$(proc_cpu_us $pid)
+    $B/tests/bench/bench_ws load 127.0.0.1 $hport 200 "$1" 10 "$token" | tee $tmp/load.out
+    r1=$(redis_cpu_us $rport) d1=$(proc_cpu_us $pid)
+    acked=$(sed -n 's/^load:.* acked=\([0-9]*\).*/\1/p' $tmp/load.out)
+    echo "  cpu per acked message: $(per_op daemon $d0 $d1 $acked) $(per_op redis $r0 $r1 $acked)"
+}
 echo "== (b) fixed rate: 200 visitors, 5000 msgs/s, 10 s"
-$B/tests/bench/bench_ws load 127.0.0.1 $hport 200 5000 10 "$token"
+load 5000
 echo "== (b) saturation: 200 visitors, as fast as acks allow, 10 s"
-$B/tests/bench/bench_ws load 127.0.0.1 $hport 200 0 10 "$token"
+load 0
