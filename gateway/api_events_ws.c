@@ -17,6 +17,13 @@
  * error and close 1008. Visibility, revocation (close 1008 within ~2 s) and presence are
  * api_feed.c's. A reader too slow to keep its queue under the cap is closed with 1008
  * and resumes from its last id.
+ *
+ * Cross-site WebSocket hijacking: a browser sends cookies and lets any page open a
+ * WebSocket anywhere, and a token may ride in the URL; so an upgrade carrying an
+ * `Origin` (browsers always send one) is accepted only from this server's own origin:
+ * the Origin's host[:port] equals the request's Host, or the Origin equals the
+ * configured public_url's origin. No Origin (curl, bots, sbctl) is accepted. A refusal
+ * is 403 before the upgrade, logged as events_ws.origin.
  */
 #include <stdio.h>
 #include <string.h>
@@ -281,6 +288,41 @@ static void on_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
 
 /* ---- sockets ---- */
 
+/* The "scheme://host[:port]" part of a URL: its length (up to the first '/' after it). */
+static size_t origin_len(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return 0;
+    p += 3;
+    return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/* Whether an upgrade with this Origin (NULL: none) comes from our own pages. */
+static bool origin_allowed(const char *origin, const char *host, const char *public_url)
+{
+    if (!origin)
+        return true; /* not a browser */
+    size_t n = origin_len(origin);
+    if (n == 0 || origin[n] != '\0')
+        return false; /* "null" (sandboxed pages, files) or something malformed */
+    const char *ohost = strstr(origin, "://") + 3;
+    if (host && *host && strcasecmp(ohost, host) == 0)
+        return true;
+    size_t pn = public_url ? origin_len(public_url) : 0;
+    return pn > 0 && pn == n && strncasecmp(origin, public_url, n) == 0;
+}
+
+static int on_upgrade(sb_ws_t *ws, void *data)
+{
+    sb_app_t *app = data;
+    const char *origin = sb_ws_header(ws, "origin");
+    if (origin_allowed(origin, sb_ws_header(ws, "host"), app->cfg ? app->cfg->public_url : NULL))
+        return 0;
+    SB_LOG_INFO("events_ws.origin", "peer=%s origin=%.200s action=refuse", sb_ws_peer(ws), origin);
+    return 403;
+}
+
 static void on_open(sb_ws_t *ws, void *data)
 {
     sb_app_t *app = data;
@@ -335,6 +377,7 @@ void *sb__api_events_ws_new(sb_app_t *app, api_feed_t *feed)
                        .subprotocol = "switchboard.events.v1",
                        /* as SSE's stream buffer: a history page (500 events) must fit */
                        .max_queue = MAX_QUEUE,
+                       .on_upgrade = on_upgrade,
                        .on_open = on_open,
                        .on_text = on_text,
                        .on_close = on_close,

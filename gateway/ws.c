@@ -58,6 +58,7 @@ struct sb_ws {
     size_t rxlen;
     void *user;
     char *origin;
+    char *host;  /* the upgrade's Host header, if any */
     char *auth;  /* the upgrade's Authorization header, if any */
     char *query; /* raw "a=1&b=2" */
     char peer[48];
@@ -163,6 +164,7 @@ static char *query_dup(struct lws *wsi)
 static void capture(sb_ws_t *ws, struct lws *wsi)
 {
     ws->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    ws->host = hdr_dup(wsi, WSI_TOKEN_HOST);
     ws->auth = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     ws->query = query_dup(wsi);
     lws_get_peer_simple(wsi, ws->peer, sizeof(ws->peer));
@@ -187,10 +189,11 @@ static void release(sb_ws_t *ws)
 {
     undirty(ws);
     sb_free(ws->origin);
+    sb_free(ws->host);
     sb_free(ws->auth);
     sb_free(ws->query);
     sb_free(ws->rx);
-    ws->origin = ws->auth = ws->query = ws->rx = NULL;
+    ws->origin = ws->host = ws->auth = ws->query = ws->rx = NULL;
     sb_free(ws->out);
     ws->out = NULL;
     ws->outlen = ws->outcap = 0;
@@ -478,6 +481,8 @@ const char *sb_ws_header(const sb_ws_t *ws, const char *name)
         return ws->origin;
     if (strcmp(name, "authorization") == 0)
         return ws->auth;
+    if (strcmp(name, "host") == 0)
+        return ws->host;
     return NULL;
 }
 

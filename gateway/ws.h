@@ -46,7 +46,8 @@ int sb_ws_send(sb_ws_t *ws, const char *msg, size_t len);
 /** Closes with a status code (1000 normal, 1008 policy, 1009 too big, 1011 error). */
 void sb_ws_close(sb_ws_t *ws, int code, const char *reason);
 
-/** A request header of the upgrade by lowercase name ("origin", "authorization"), or NULL. */
+/** A request header of the upgrade by lowercase name ("origin", "host", "authorization"), or NULL.
+ */
 const char *sb_ws_header(const sb_ws_t *ws, const char *name);
 /** A query parameter of the upgrade URL, or NULL. */
 const char *sb_ws_query(const sb_ws_t *ws, const char *name);
