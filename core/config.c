@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/events.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
@@ -84,7 +85,7 @@ static const option_t options[] = {
     STR(data_dir, "./var", 1, NULL, "<dir>", "Directory of the embedded Redis (AOF, socket)."),
     STR(prefix, "sb:", 0, NULL, "<string>",
         "Prefix of every Redis key, so that several deployments can share one Redis."),
-    {"shards", OPT_UINT, FIELD(shards), "16", 1, 1024, NULL, NULL, "<1..1024>",
+    {"shards", OPT_UINT, FIELD(shards), "16", 1, SB_EVENTS_MAX_SHARDS, NULL, NULL, "<1..1024>",
      "Conversation shards (event streams, queues); keep it fixed for the life of the data."},
     {"log_level", OPT_ENUM, FIELD(log_level), "info", 0, 0, log_levels, NULL,
      "error|warn|info|debug", "Least severe level logged (message bodies only at debug)."},
@@ -136,6 +137,8 @@ static const option_t options[] = {
 };
 
 #define NOPTS SB_ARRAY_LEN(options)
+
+_Static_assert(SB_EVENTS_MAX_SHARDS == 1024, "the shards row's text says 1..1024");
 
 static const option_t *find_option(const char *name)
 {

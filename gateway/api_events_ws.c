@@ -36,9 +36,10 @@
 #include "gateway/internal.h"
 #include "gateway/ws.h"
 
-#define MAX_TOKEN  256
-#define MAX_CURSOR 8192
-#define MAX_QUEUE  ((size_t)4 << 20)
+#define MAX_TOKEN 256
+/* A subscribe frame: the longest cursor any deployment can have, and room for the rest. */
+#define MAX_SUBSCRIBE (SB_EVENTS_CURSOR_SIZE(SB_EVENTS_MAX_SHARDS) + 1024)
+#define MAX_QUEUE     ((size_t)4 << 20)
 
 typedef struct ews ews_t;
 typedef struct client client_t;
@@ -165,10 +166,12 @@ static void subscribe(client_t *c, const char *after)
     }
     if (!c->sub) /* history failed at once (on_history_failed ran) */
         return;
-    char cursor[MAX_CURSOR];
-    if (sb_events_cursor(c->sub, cursor, sizeof(cursor)) != 0)
-        cursor[0] = '\0';
+    size_t cap = sb_events_cursor_size(c->ews->app->events);
+    char *cursor = sb_malloc(cap);
+    int crc = sb_events_cursor(c->sub, cursor, cap);
+    (void)crc; /* cap holds the longest cursor */
     send_json(c, json_pack("{s:s, s:s}", "type", "subscribed", "cursor", cursor));
+    sb_free(cursor);
 }
 
 /* ---- the token ---- */
@@ -237,7 +240,9 @@ static void on_subscribe(client_t *c, const json_t *f)
         return;
     }
     const json_t *a = json_object_get(f, "after");
-    if (a && !json_is_null(a) && (!json_is_string(a) || json_string_length(a) > MAX_CURSOR)) {
+    if (a && !json_is_null(a) &&
+        (!json_is_string(a) ||
+         json_string_length(a) >= sb_events_cursor_size(c->ews->app->events))) {
         send_error(c, "bad_cursor", "after must be an event id (string) or null");
         return;
     }
@@ -267,7 +272,7 @@ static void on_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
     client_t *c = sb_ws_user(ws);
     json_t *f;
     sb_json_error_t je;
-    int rc = sb_json_parse(msg, len, MAX_CURSOR + 1024, 1, &f, &je);
+    int rc = sb_json_parse(msg, len, MAX_SUBSCRIBE, 1, &f, &je);
     if (rc) {
         char m[200];
         snprintf(m, sizeof(m), "%s (line %d, column %d)", je.text, je.line, je.column);

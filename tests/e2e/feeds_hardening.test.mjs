@@ -87,3 +87,92 @@ test('the events WebSocket refuses pages of other sites (403) and accepts its ow
     await ws.close();
   }
 });
+
+// POSTs n customer messages, each from a new contact (so a new conversation), `width` at once.
+async function inboundMany(daemon, token, n, tag, width = 8) {
+  const ids = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const i = next++;
+      const r = await api(daemon, 'POST', '/v1/inbound', { token,
+        body: { contact: { external_id: `${tag}-${i}` }, text: `hello ${i}` } });
+      assert.equal(r.status, 201, r.text);
+      ids[i] = r.json.id;
+    }
+  };
+  await Promise.all(Array.from({ length: width }, worker));
+  return ids;
+}
+
+test('with shards 512 every event carries its whole cursor, on SSE and WebSocket', async () => {
+  const big = await Daemon.start('shards 512');
+  try {
+    const tok = big.token('admin', 'Big');
+    const ws = await FrameSocket.connect(`${big.url.replace('http', 'ws')}/v1/events/ws`,
+      'switchboard.events.v1', { headers: { authorization: `Bearer ${tok}` } });
+    ws.send({ type: 'subscribe', after: null });
+    await ws.next('subscribed');
+    const N = 700; // conversations over ~380 shards: cursors of ~6 KB
+    const ctrl = new AbortController();
+    const r = await fetch(`${big.url}/v1/events`,
+      { headers: { authorization: `Bearer ${tok}` }, signal: ctrl.signal });
+    assert.equal(r.status, 200);
+    const sseEvents = [];
+    let hellos = 0;
+    const reading = (async () => {
+      const dec = new TextDecoder();
+      let buf = '';
+      let id = null;
+      try {
+        for await (const chunk of r.body) {
+          buf += dec.decode(chunk, { stream: true });
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            id = null;
+            let data = null;
+            for (const line of block.split('\n')) {
+              if (line.startsWith('id:')) id = line.slice(3).trimStart();
+              else if (line.startsWith('data: ')) data = JSON.parse(line.slice(6));
+            }
+            if (data) sseEvents.push({ id, data });
+            if (data?.type === 'message' && data.message?.text?.startsWith('hello ')) hellos++;
+          }
+          if (hellos >= N) break;
+        }
+      } catch (e) { if (e.name !== 'AbortError') throw e; }
+    })();
+    const ids = await inboundMany(big, tok, N, 'wide');
+    const deadline = setTimeout(() => ctrl.abort(), 20000);
+    await reading;
+    clearTimeout(deadline);
+    ctrl.abort();
+    const mine = new Set(ids);
+    const got = sseEvents.filter((e) => mine.has(e.data.message?.id));
+    assert.equal(got.length, N, `SSE delivered ${got.length} of ${N}`);
+    const cursor = /^[0-9-]+(\.[0-9-]+){511}$/;
+    for (const e of got) assert.match(e.id ?? '', cursor, 'an SSE event without its whole cursor');
+    assert.ok(got[N - 1].id.length > 4096, `cursor only ${got[N - 1].id.length} bytes`);
+
+    // The WebSocket's frames carry the same cursors, and one resumes a new socket exactly.
+    const frames = [];
+    while (frames.length < N) frames.push(await ws.next('event', (fr) => mine.has(fr.event.message?.id), 10000));
+    for (const fr of frames) assert.match(fr.id, cursor, 'a WebSocket event without its cursor');
+    const half = frames[N / 2 - 1];
+    const again = await FrameSocket.connect(`${big.url.replace('http', 'ws')}/v1/events/ws`,
+      'switchboard.events.v1', { headers: { authorization: `Bearer ${tok}` } });
+    again.send({ type: 'subscribe', after: half.id });
+    assert.match((await again.next('subscribed')).cursor, cursor);
+    const rest = [];
+    while (rest.length < N / 2) rest.push(await again.next('event', (fr) => mine.has(fr.event.message?.id), 10000));
+    assert.deepEqual(rest.map((fr) => fr.event.message.id).sort(),
+      frames.slice(N / 2).map((fr) => fr.event.message.id).sort());
+    await again.close();
+    await ws.close();
+  } finally {
+    const r = await big.stop();
+    assert.equal(r.code, 0, `daemon exit: ${JSON.stringify(r)}`);
+  }
+});
