@@ -34,7 +34,15 @@
 
 /* ---- The table of options ---- */
 
-typedef enum { OPT_STRING, OPT_UINT, OPT_BOOL, OPT_DURATION, OPT_ENUM, OPT_LIST } opt_kind_t;
+typedef enum {
+    OPT_STRING,
+    OPT_UINT,
+    OPT_BOOL,
+    OPT_DURATION,
+    OPT_SIZE,
+    OPT_ENUM,
+    OPT_LIST
+} opt_kind_t;
 
 /* Extra validation of a string value: NULL if fine, else why not (a static text). */
 typedef const char *(*check_fn)(const char *v);
@@ -45,8 +53,8 @@ typedef struct option {
     size_t offset;              /* of the field (or its sb_config_list_t) in sb_config_t */
     size_t size;                /* of that field */
     const char *def;            /* default, written as in a file; NULL = unset */
-    uint64_t min, max;          /* uint, duration (ms): bounds; string: min length;
-                                   list: min words */
+    uint64_t min, max;          /* uint, duration (ms), size (bytes): bounds; string: min
+                                   length; list: min words */
     const char *const *choices; /* enum: the names; a value is its index */
     check_fn check;             /* string: extra validation (may be NULL) */
     const char *arg;            /* shape of the value, for messages and --help-config */
@@ -127,6 +135,10 @@ static const option_t options[] = {
     {"webhook_claim_idle", OPT_DURATION, FIELD(webhook_claim_idle_ms), "5m", 1000, 86400000, NULL,
      NULL, "<duration>",
      "Webhook events left pending this long by another node (stopped, renamed) are taken over."},
+    {"max_outbound_buffer", OPT_SIZE, FIELD(max_outbound_buffer), "256M", 1 << 20, 1ULL << 40, NULL,
+     NULL, "<size>",
+     "Bytes queued for all slow live readers together (SSE, WebSockets); past it the "
+     "largest queues are closed first."},
     LIST(sla, 2, "<name> [channel=..] [priority=..] first=.. next=.. resolution=.. [calendar=..]",
          "An SLA policy; the first policy matching a conversation's channel and priority "
          "wins."),
@@ -235,6 +247,34 @@ int sb_config_parse_duration(const char *s, int64_t *ms)
     return SB_EINVAL;
 }
 
+int sb_config_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        unsigned shift;
+    } units[] = {{"", 0}, {"K", 10}, {"M", 20}, {"G", 30}};
+    if (!s || *s < '0' || *s > '9')
+        return SB_EINVAL;
+    size_t digits = strspn(s, "0123456789");
+    char num[24];
+    if (digits >= sizeof(num))
+        return SB_EINVAL;
+    memcpy(num, s, digits);
+    num[digits] = '\0';
+    uint64_t n;
+    if (parse_u64(num, &n) != 0)
+        return SB_EINVAL;
+    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
+        if (strcmp(s + digits, units[i].unit) == 0) {
+            if (n > (UINT64_MAX >> units[i].shift))
+                return SB_EINVAL;
+            *bytes = n << units[i].shift;
+            return 0;
+        }
+    }
+    return SB_EINVAL;
+}
+
 /* Writes ms in the largest unit that divides it exactly ("7d", "1500ms"). */
 static void format_duration(int64_t ms, char *out, size_t n)
 {
@@ -331,7 +371,15 @@ static bool set_number(load_t *l, const option_t *o, void *field, const char *v,
 {
     uint64_t n;
     char lo[32], hi[32];
-    if (o->kind == OPT_DURATION) {
+    if (o->kind == OPT_SIZE) {
+        if (sb_config_parse_size(v, &n) != 0) {
+            report(l, at, "%s: '%.100s' is not a size (bytes, or with K, M or G: 256M)", o->name,
+                   v);
+            return false;
+        }
+        snprintf(lo, sizeof(lo), "%lluK", (unsigned long long)(o->min >> 10));
+        snprintf(hi, sizeof(hi), "%lluG", (unsigned long long)(o->max >> 30));
+    } else if (o->kind == OPT_DURATION) {
         int64_t ms;
         if (sb_config_parse_duration(v, &ms) != 0) {
             report(l, at, "%s: '%.100s' is not a duration (e.g. 7d, 12h, 30m, 45s, 500ms)", o->name,
@@ -368,6 +416,7 @@ static bool set_value(load_t *l, const option_t *o, const char *v, const src_t *
         return set_string(l, o, field, v, at);
     case OPT_UINT:
     case OPT_DURATION:
+    case OPT_SIZE:
         return set_number(l, o, field, v, at);
     case OPT_BOOL:
         if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {

@@ -56,6 +56,7 @@ typedef struct sb_config {
     uint32_t webhook_retry_max_ms;  /* retry delay cap, default 5 min */
     uint64_t webhook_attempts;      /* attempts before an event is dead, default 12 */
     uint32_t webhook_claim_idle_ms; /* take over other consumers' idle entries, default 5 min */
+    uint64_t max_outbound_buffer;   /* bytes queued for all live readers together, 256 MiB */
     sb_config_list_t site, mailbox, mastodon, bluesky, webhook, sla, calendar, escalate;
 } sb_config_t;
 
@@ -78,6 +79,10 @@ void sb_config_dispose(sb_config_t *c);
 
 /** Parses a duration ("7d", "12h", "30m", "45s", "500ms", "1500"= ms) into ms. 0 or SB_EINVAL. */
 int sb_config_parse_duration(const char *s, int64_t *ms);
+
+/** Parses a size in bytes ("65536", "64K", "256M", "1G"; K/M/G are powers of 1024). 0 or SB_EINVAL.
+ */
+int sb_config_parse_size(const char *s, uint64_t *bytes);
 
 /**
  * Checks the words of one `webhook` entry, `<url> <secret> [event...]`: an http(s) URL

@@ -5,6 +5,7 @@
 // reading being closed with their memory given back (docs/hardening-feeds.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Daemon, FrameSocket, api } from './lib.mjs';
 
 let d;
@@ -176,3 +177,150 @@ test('with shards 512 every event carries its whole cursor, on SSE and WebSocket
     assert.equal(r.code, 0, `daemon exit: ${JSON.stringify(r)}`);
   }
 });
+
+// ---- Readers that stop reading ----
+
+async function metrics(daemon) {
+  const text = await (await fetch(`${daemon.url}/metrics`)).text();
+  const get = (name) => {
+    const m = text.match(new RegExp(`^${name.replace(/[{}"=]/g, '\\$&')} (\\S+)$`, 'm'));
+    return m ? Number(m[1]) : undefined;
+  };
+  return {
+    text,
+    buffered: get('switchboard_outbound_buffered_bytes'),
+    limit: get('switchboard_outbound_buffer_limit_bytes'),
+    conns: get('switchboard_http_open_connections'),
+    feeds: get('switchboard_sse_streams'),
+    queueFull: get('switchboard_slow_readers_closed_total{reason="queue_full"}'),
+    overLimit: get('switchboard_slow_readers_closed_total{reason="over_limit"}'),
+  };
+}
+
+// Polls /metrics until pred(m) holds; returns m. Fails after timeoutMs with the last figures.
+async function metricsUntil(daemon, pred, what, timeoutMs = 20000) {
+  const until = Date.now() + timeoutMs;
+  let m;
+  for (;;) {
+    m = await metrics(daemon);
+    if (pred(m)) return m;
+    if (Date.now() > until) {
+      throw new Error(`${what}: not within ${timeoutMs} ms; last: ${JSON.stringify(
+        { ...m, text: undefined })}\n${daemon.log.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// An SSE reader on a raw socket: resolves once the stream started; `ended` when it closes.
+function rawSse(daemon, token) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(daemon.port, '127.0.0.1');
+    let head = '';
+    sock.ended = new Promise((r) => sock.on('close', r));
+    const onData = (b) => {
+      head += b.toString('latin1');
+      if (head.includes(': connected')) {
+        sock.off('data', onData);
+        sock.on('data', () => {}); // once resumed: read and drop
+        sock.pause(); // and now stop reading
+        resolve(sock);
+      }
+    };
+    sock.on('data', onData);
+    sock.on('error', () => {});
+    sock.on('connect', () => sock.write(`GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+      `Authorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`));
+    setTimeout(() => reject(new Error(`no SSE stream: ${head}`)), 5000);
+  });
+}
+
+// An events WebSocket reader that stops reading once subscribed.
+async function pausedWs(daemon, token) {
+  const ws = await FrameSocket.connect(`${daemon.url.replace('http', 'ws')}/v1/events/ws`,
+    'switchboard.events.v1', { headers: { authorization: `Bearer ${token}` } });
+  ws.send({ type: 'subscribe', after: null });
+  await ws.next('subscribed');
+  ws.ws._socket.pause();
+  return ws;
+}
+
+// ~200 kB events (attachment metadata): n of them to every reader.
+async function bigEvents(daemon, token, n, tag) {
+  const attachments = Array.from({ length: 10 }, (_, i) => ({ name: `f${i}.txt`,
+    type: 'text/plain', size: 1, url: `https://files.example/${'a'.repeat(20000)}` }));
+  const contact = { external_id: `${tag}-${Date.now()}` };
+  for (let i = 0; i < n; i++) {
+    const r = await api(daemon, 'POST', '/v1/inbound', { token,
+      body: { channel: 'api', contact, text: `${tag} ${i}`, attachments } });
+    assert.equal(r.status, 201, r.text);
+  }
+}
+
+test('readers that stop reading are closed for real and their buffers freed', async () => {
+  const before = await metrics(d);
+  assert.equal(before.limit, 256 * 1024 * 1024, 'the default max_outbound_buffer');
+  const sses = await Promise.all([1, 2, 3].map(() => rawSse(d, admin)));
+  const wss = await Promise.all([1, 2, 3].map(() => pausedWs(d, admin)));
+  await metricsUntil(d, (m) => m.feeds === before.feeds + 6, 'six feeds open');
+  await bigEvents(d, admin, 80, 'paused'); // 16 MB to each reader: more than queue + kernel
+  // Each reader's queue overflowed: it is closed, its connection gone, its bytes freed.
+  const m = await metricsUntil(d, (x) => x.feeds === before.feeds &&
+    x.conns <= before.conns + 1 && x.buffered === 0, 'paused readers closed and freed', 20000);
+  assert.ok(m.queueFull >= before.queueFull + 6, `queue_full closes: ${m.queueFull}`);
+  assert.match(d.log, /sse\.slow/);
+  assert.match(d.log, /events_ws\.slow/);
+  // The clients, reading again, find their connections closed by the server.
+  for (const s of sses) s.resume();
+  for (const w of wss) w.ws._socket.resume();
+  const closedIn = (p, what) => Promise.race([p, new Promise((_, rej) =>
+    setTimeout(() => rej(new Error(`${what} not closed`)), 10000))]);
+  await Promise.all(sses.map((s) => closedIn(s.ended, 'SSE socket')));
+  await Promise.all(wss.map((w) => closedIn(w.closed, 'WebSocket')));
+});
+
+test('past max_outbound_buffer the largest queues are closed first; a fast reader is kept',
+  async () => {
+    const small = await Daemon.start('max_outbound_buffer 6M');
+    try {
+      const tok = small.token('admin', 'Small');
+      const before = await metrics(small);
+      assert.equal(before.limit, 6 * 1024 * 1024);
+      const fast = await FrameSocket.connect(`${small.url.replace('http', 'ws')}/v1/events/ws`,
+        'switchboard.events.v1', { headers: { authorization: `Bearer ${tok}` } });
+      fast.send({ type: 'subscribe', after: null });
+      await fast.next('subscribed');
+      const slow = await Promise.all([1, 2, 3, 4].map(() => pausedWs(small, tok)));
+      const sses = await Promise.all([1, 2].map(() => rawSse(small, tok)));
+      // Watch the figure while events flow: it never goes far past the cap.
+      let peak = 0;
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          peak = Math.max(peak, (await metrics(small)).buffered ?? Infinity);
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      })();
+      await bigEvents(small, tok, 60, 'capped');
+      const m = await metricsUntil(small, (x) => x.buffered === 0 && x.feeds === 1,
+        'slow readers closed, the fast one left');
+      watching = false;
+      await watcher;
+      assert.ok(m.overLimit >= 1, `over_limit closes: ${m.overLimit}`);
+      assert.match(small.log, /http\.shed .*limit=6291456/);
+      // One loop turn of events may land before the cap is enforced: 4 MiB of slack.
+      assert.ok(peak <= 6 * 1024 * 1024 + 4 * 1024 * 1024, `peak ${peak} bytes buffered`);
+      // The reader that kept reading got every event and is still open.
+      const got = fast.frames.filter((fr) => fr.type === 'event' &&
+        fr.event.message?.text?.startsWith('capped ')).length;
+      assert.equal(got, 60);
+      fast.send({ type: 'ping' });
+      await fast.next('pong');
+      await fast.close();
+      for (const s of sses) s.destroy();
+      for (const w of slow) w.ws.terminate();
+    } finally {
+      const r = await small.stop();
+      assert.equal(r.code, 0, `daemon exit: ${JSON.stringify(r)}`);
+    }
+  });
