@@ -64,6 +64,7 @@ typedef struct option {
 static const char *check_listen(const char *v);
 static const char *check_url(const char *v);
 static const char *check_redis(const char *v);
+static const char *check_prefix(const char *v);
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
@@ -91,8 +92,9 @@ static const option_t options[] = {
     STR(redis_server, "redis-server", 1, NULL, "<path>",
         "The redis-server program the embedded mode runs."),
     STR(data_dir, "./var", 1, NULL, "<dir>", "Directory of the embedded Redis (AOF, socket)."),
-    STR(prefix, "sb:", 0, NULL, "<string>",
-        "Prefix of every Redis key, so that several deployments can share one Redis."),
+    STR(prefix, "sb:", 0, check_prefix, "<string>",
+        "Prefix of every Redis key (up to 64 bytes, no braces or spaces), so that several "
+        "deployments can share one Redis."),
     {"shards", OPT_UINT, FIELD(shards), "16", 1, SB_EVENTS_MAX_SHARDS, NULL, NULL, "<1..1024>",
      "Conversation shards (event streams, queues); keep it fixed for the life of the data."},
     {"log_level", OPT_ENUM, FIELD(log_level), "info", 0, 0, log_levels, NULL,
@@ -199,6 +201,28 @@ static const char *check_redis(const char *v)
     if (!*v || (strncmp(v, "redis://", 8) == 0 && v[8]) || (strncmp(v, "unix:", 5) == 0 && v[5]))
         return NULL;
     return "is not redis://host:port/db or unix:/path";
+}
+
+/* The rest of every key formatted into a SB_KEY_MAX buffer fits after the longest prefix. */
+_Static_assert(SB_PREFIX_MAX == 64, "the prefix row and check_prefix say 64");
+_Static_assert(SB_PREFIX_MAX + sizeof("token:") - 1 + 64 < SB_KEY_MAX, "token keys fit");
+_Static_assert(SB_PREFIX_MAX + sizeof("contact:") - 1 + SB_ID_MAX + sizeof(":idents") <= SB_KEY_MAX,
+               "contact keys fit");
+_Static_assert(SB_PREFIX_MAX + sizeof("{4294967295}:presence") <= SB_KEY_MAX, "shard keys fit");
+
+/*
+ * A key prefix: bounded, so that key buffers derived from SB_PREFIX_MAX never truncate;
+ * no '{' or '}' (a brace would change the hash tag that puts a shard's keys in one Redis
+ * Cluster slot), no spaces or control characters (keys are shown in logs and sbctl).
+ */
+static const char *check_prefix(const char *v)
+{
+    if (strlen(v) > SB_PREFIX_MAX)
+        return "is longer than 64 bytes";
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p == '{' || *p == '}' || *p <= ' ' || *p == 0x7f)
+            return "may not contain braces, spaces or control characters";
+    return NULL;
 }
 
 /* ---- Numbers and durations ---- */

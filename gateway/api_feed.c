@@ -64,7 +64,7 @@ struct api_feed {
     bool dead;
     presence_t *presence;
     char node[20];
-    char key[128]; /* <prefix>presence */
+    char key[SB_KEY_MAX]; /* <prefix>presence */
     /* the last event classified */
     unsigned last_shard;
     char last_id[64];
@@ -342,7 +342,7 @@ static void on_presence_read(sb_redis_t *r, redisReply *reply, int status, void 
         json_decref(e);
     }
     if (nexpired) { /* a node died without saying goodbye: tidy up */
-        char key[128];
+        char key[SB_KEY_MAX];
         snprintf(key, sizeof(key), "%spresence", sb_store_opts(c->app->store)->prefix);
         const char *argv[2 + SB_ARRAY_LEN(expired)];
         argv[0] = "HDEL";
@@ -368,7 +368,7 @@ static void on_presence_read(sb_redis_t *r, redisReply *reply, int status, void 
 
 static void presence_authed(api_call_t *c)
 {
-    char key[128];
+    char key[SB_KEY_MAX];
     snprintf(key, sizeof(key), "%spresence", sb_store_opts(c->app->store)->prefix);
     const char *argv[] = {"HGETALL", key};
     c->busy = true;
