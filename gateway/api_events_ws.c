@@ -77,10 +77,13 @@ static void send_text(client_t *c, const char *s, size_t len)
 
 static void send_json(client_t *c, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    if (s)
-        send_text(c, s, strlen(s));
-    free(s);
+    char *s;
+    size_t len;
+    if (sb_json_dumps(j, JSON_COMPACT, &s, &len) == 0)
+        send_text(c, s, len);
+    else /* a json_pack that met text that is not UTF-8 */
+        SB_LOG_WARN("events_ws.frame", "err=%s", sb_err_name(SB_EINVAL));
+    sb_free(s);
     json_decref(j);
 }
 

@@ -177,6 +177,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'V'},      {"help-config", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    sb_alloc_init(); /* before any jansson call */
     const char *path = NULL;
     bool check = false;
     int opt;
