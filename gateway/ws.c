@@ -166,7 +166,11 @@ static char *query_dup(struct lws *wsi)
             sb_buf_puts(&b, "&");
         sb_buf_puts(&b, frag);
     }
-    return b.len ? sb_buf_steal(&b, NULL) : (sb_buf_dispose(&b), NULL);
+    if (!b.len || sb_buf_error(&b)) { /* none, or over 4 KiB: not a query we use */
+        sb_buf_dispose(&b);
+        return NULL;
+    }
+    return sb_buf_steal(&b, NULL);
 }
 
 static void capture(sb_ws_t *ws, struct lws *wsi)

@@ -5,8 +5,12 @@
 // reading being closed with their memory given back (docs/hardening-feeds.md).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
-import { Daemon, FrameSocket, api } from './lib.mjs';
+import os from 'node:os';
+import path from 'node:path';
+import { BIN, Daemon, FrameSocket, api } from './lib.mjs';
 
 let d;
 let admin;
@@ -86,6 +90,29 @@ test('the events WebSocket refuses pages of other sites (403) and accepts its ow
     ws.send({ type: 'subscribe', after: null });
     assert.ok((await ws.next('subscribed')).cursor);
     await ws.close();
+  }
+});
+
+test('--check refuses a prefix too long for the key buffers, and braces in it', () => {
+  const dir = fs.mkdtempSync(path.join(process.env.SB_TEST_TMP || os.tmpdir(), 'sb-check-'));
+  try {
+    const conf = path.join(dir, 'sb.conf');
+    const check = (text) => {
+      fs.writeFileSync(conf, text);
+      return spawnSync(BIN, ['--check', '-c', conf], { encoding: 'utf8' });
+    };
+    const long = 'p'.repeat(65);
+    let r = check(`prefix ${long}\nmax_outbound_buffer 12X\n`);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`sb\\.conf:1: prefix: '${long}' is longer than 64 bytes`));
+    assert.match(r.stderr, /sb\.conf:2: max_outbound_buffer: '12X' is not a size/);
+    r = check('prefix "acme{1}:"\n');
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /may not contain braces/);
+    r = check(`prefix ${'p'.repeat(64)}\nmax_outbound_buffer 64M\n`);
+    assert.equal(r.status, 0, r.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
