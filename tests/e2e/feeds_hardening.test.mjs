@@ -141,7 +141,7 @@ test('with shards 512 every event carries its whole cursor, on SSE and WebSocket
       'switchboard.events.v1', { headers: { authorization: `Bearer ${tok}` } });
     ws.send({ type: 'subscribe', after: null });
     await ws.next('subscribed');
-    const N = 700; // conversations over ~380 shards: cursors of ~6 KB
+    const N = 500; // conversations over ~320 shards: cursors of ~5 KB
     const ctrl = new AbortController();
     const r = await fetch(`${big.url}/v1/events`,
       { headers: { authorization: `Bearer ${tok}` }, signal: ctrl.signal });
