@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Allocation wrappers that abort on out-of-memory (see alloc.h for why). */
 #include "core/alloc.h"
+#include "core/err.h"
+
+#include <jansson.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,4 +72,19 @@ char *sb_asprintf(const char *fmt, ...)
 void sb_free(void *p)
 {
     free(p);
+}
+
+void sb_alloc_init(void)
+{
+    json_set_alloc_funcs(sb_malloc, sb_free);
+}
+
+int sb_json_dumps(const json_t *j, size_t flags, char **out, size_t *len)
+{
+    *out = j ? json_dumps(j, flags) : NULL;
+    if (!*out) /* allocation failures abort in sb_malloc: this is invalid input */
+        return SB_EINVAL;
+    if (len)
+        *len = strlen(*out);
+    return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Capped growable buffers; see buf.h. */
+/* Capped growable buffers with sticky errors; see buf.h. */
 #include "core/buf.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -13,6 +13,7 @@ void sb_buf_init(sb_buf_t *b, size_t max)
     b->len = 0;
     b->cap = 0;
     b->max = max;
+    b->err = 0;
 }
 
 void sb_buf_dispose(sb_buf_t *b)
@@ -20,19 +21,24 @@ void sb_buf_dispose(sb_buf_t *b)
     sb_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = 0;
 }
 
 void sb_buf_reset(sb_buf_t *b)
 {
     b->len = 0;
+    b->err = 0;
     if (b->data)
         b->data[0] = '\0';
 }
 
+/* Makes room for extra more bytes and the NUL. 0, or the (now sticky) error. */
 static int reserve(sb_buf_t *b, size_t extra)
 {
+    if (b->err)
+        return b->err;
     if (extra > b->max || b->len > b->max - extra)
-        return SB_ETOOBIG;
+        return b->err = SB_ETOOBIG;
     size_t need = b->len + extra + 1;
     if (need <= b->cap)
         return 0;
@@ -69,8 +75,10 @@ int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap)
     va_copy(cp, ap);
     int n = vsnprintf(NULL, 0, fmt, cp);
     va_end(cp);
+    if (b->err)
+        return b->err;
     if (n < 0)
-        return SB_EINVAL;
+        return b->err = SB_EINVAL;
     int rc = reserve(b, (size_t)n);
     if (rc)
         return rc;
@@ -88,10 +96,17 @@ int sb_buf_printf(sb_buf_t *b, const char *fmt, ...)
     return rc;
 }
 
+int sb_buf_error(const sb_buf_t *b)
+{
+    return b->err;
+}
+
 void sb_buf_consume(sb_buf_t *b, size_t n)
 {
     if (n >= b->len) {
-        sb_buf_reset(b);
+        b->len = 0;
+        if (b->data)
+            b->data[0] = '\0';
         return;
     }
     memmove(b->data, b->data + n, b->len - n);
@@ -106,5 +121,6 @@ char *sb_buf_steal(sb_buf_t *b, size_t *len)
         *len = b->len;
     b->data = NULL;
     b->len = b->cap = 0;
+    b->err = 0;
     return p;
 }

@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/events.h"
 #include "core/util.h"
 
 #include <arpa/inet.h>
@@ -33,7 +34,15 @@
 
 /* ---- The table of options ---- */
 
-typedef enum { OPT_STRING, OPT_UINT, OPT_BOOL, OPT_DURATION, OPT_ENUM, OPT_LIST } opt_kind_t;
+typedef enum {
+    OPT_STRING,
+    OPT_UINT,
+    OPT_BOOL,
+    OPT_DURATION,
+    OPT_SIZE,
+    OPT_ENUM,
+    OPT_LIST
+} opt_kind_t;
 
 /* Extra validation of a string value: NULL if fine, else why not (a static text). */
 typedef const char *(*check_fn)(const char *v);
@@ -44,8 +53,8 @@ typedef struct option {
     size_t offset;              /* of the field (or its sb_config_list_t) in sb_config_t */
     size_t size;                /* of that field */
     const char *def;            /* default, written as in a file; NULL = unset */
-    uint64_t min, max;          /* uint, duration (ms): bounds; string: min length;
-                                   list: min words */
+    uint64_t min, max;          /* uint, duration (ms), size (bytes): bounds; string: min
+                                   length; list: min words */
     const char *const *choices; /* enum: the names; a value is its index */
     check_fn check;             /* string: extra validation (may be NULL) */
     const char *arg;            /* shape of the value, for messages and --help-config */
@@ -55,6 +64,7 @@ typedef struct option {
 static const char *check_listen(const char *v);
 static const char *check_url(const char *v);
 static const char *check_redis(const char *v);
+static const char *check_prefix(const char *v);
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
@@ -82,9 +92,10 @@ static const option_t options[] = {
     STR(redis_server, "redis-server", 1, NULL, "<path>",
         "The redis-server program the embedded mode runs."),
     STR(data_dir, "./var", 1, NULL, "<dir>", "Directory of the embedded Redis (AOF, socket)."),
-    STR(prefix, "sb:", 0, NULL, "<string>",
-        "Prefix of every Redis key, so that several deployments can share one Redis."),
-    {"shards", OPT_UINT, FIELD(shards), "16", 1, 1024, NULL, NULL, "<1..1024>",
+    STR(prefix, "sb:", 0, check_prefix, "<string>",
+        "Prefix of every Redis key (up to 64 bytes, no braces or spaces), so that several "
+        "deployments can share one Redis."),
+    {"shards", OPT_UINT, FIELD(shards), "16", 1, SB_EVENTS_MAX_SHARDS, NULL, NULL, "<1..1024>",
      "Conversation shards (event streams, queues); keep it fixed for the life of the data."},
     {"log_level", OPT_ENUM, FIELD(log_level), "info", 0, 0, log_levels, NULL,
      "error|warn|info|debug", "Least severe level logged (message bodies only at debug)."},
@@ -126,6 +137,10 @@ static const option_t options[] = {
     {"webhook_claim_idle", OPT_DURATION, FIELD(webhook_claim_idle_ms), "5m", 1000, 86400000, NULL,
      NULL, "<duration>",
      "Webhook events left pending this long by another node (stopped, renamed) are taken over."},
+    {"max_outbound_buffer", OPT_SIZE, FIELD(max_outbound_buffer), "256M", 1 << 20, 1ULL << 40, NULL,
+     NULL, "<size>",
+     "Bytes queued for all slow live readers together (SSE, WebSockets); past it the "
+     "largest queues are closed first."},
     LIST(sla, 2, "<name> [channel=..] [priority=..] first=.. next=.. resolution=.. [calendar=..]",
          "An SLA policy; the first policy matching a conversation's channel and priority "
          "wins."),
@@ -136,6 +151,8 @@ static const option_t options[] = {
 };
 
 #define NOPTS SB_ARRAY_LEN(options)
+
+_Static_assert(SB_EVENTS_MAX_SHARDS == 1024, "the shards row's text says 1..1024");
 
 static const option_t *find_option(const char *name)
 {
@@ -186,6 +203,28 @@ static const char *check_redis(const char *v)
     return "is not redis://host:port/db or unix:/path";
 }
 
+/* The rest of every key formatted into a SB_KEY_MAX buffer fits after the longest prefix. */
+_Static_assert(SB_PREFIX_MAX == 64, "the prefix row and check_prefix say 64");
+_Static_assert(SB_PREFIX_MAX + sizeof("token:") - 1 + 64 < SB_KEY_MAX, "token keys fit");
+_Static_assert(SB_PREFIX_MAX + sizeof("contact:") - 1 + SB_ID_MAX + sizeof(":idents") <= SB_KEY_MAX,
+               "contact keys fit");
+_Static_assert(SB_PREFIX_MAX + sizeof("{4294967295}:presence") <= SB_KEY_MAX, "shard keys fit");
+
+/*
+ * A key prefix: bounded, so that key buffers derived from SB_PREFIX_MAX never truncate;
+ * no '{' or '}' (a brace would change the hash tag that puts a shard's keys in one Redis
+ * Cluster slot), no spaces or control characters (keys are shown in logs and sbctl).
+ */
+static const char *check_prefix(const char *v)
+{
+    if (strlen(v) > SB_PREFIX_MAX)
+        return "is longer than 64 bytes";
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p == '{' || *p == '}' || *p <= ' ' || *p == 0x7f)
+            return "may not contain braces, spaces or control characters";
+    return NULL;
+}
+
 /* ---- Numbers and durations ---- */
 
 /* Parses plain decimal digits. 0, SB_EINVAL (not a number) or SB_ETOOBIG (overflow). */
@@ -226,6 +265,34 @@ int sb_config_parse_duration(const char *s, int64_t *ms)
             if (n > INT64_MAX / units[i].mult)
                 return SB_EINVAL;
             *ms = n * units[i].mult;
+            return 0;
+        }
+    }
+    return SB_EINVAL;
+}
+
+int sb_config_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        unsigned shift;
+    } units[] = {{"", 0}, {"K", 10}, {"M", 20}, {"G", 30}};
+    if (!s || *s < '0' || *s > '9')
+        return SB_EINVAL;
+    size_t digits = strspn(s, "0123456789");
+    char num[24];
+    if (digits >= sizeof(num))
+        return SB_EINVAL;
+    memcpy(num, s, digits);
+    num[digits] = '\0';
+    uint64_t n;
+    if (parse_u64(num, &n) != 0)
+        return SB_EINVAL;
+    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
+        if (strcmp(s + digits, units[i].unit) == 0) {
+            if (n > (UINT64_MAX >> units[i].shift))
+                return SB_EINVAL;
+            *bytes = n << units[i].shift;
             return 0;
         }
     }
@@ -328,7 +395,15 @@ static bool set_number(load_t *l, const option_t *o, void *field, const char *v,
 {
     uint64_t n;
     char lo[32], hi[32];
-    if (o->kind == OPT_DURATION) {
+    if (o->kind == OPT_SIZE) {
+        if (sb_config_parse_size(v, &n) != 0) {
+            report(l, at, "%s: '%.100s' is not a size (bytes, or with K, M or G: 256M)", o->name,
+                   v);
+            return false;
+        }
+        snprintf(lo, sizeof(lo), "%lluK", (unsigned long long)(o->min >> 10));
+        snprintf(hi, sizeof(hi), "%lluG", (unsigned long long)(o->max >> 30));
+    } else if (o->kind == OPT_DURATION) {
         int64_t ms;
         if (sb_config_parse_duration(v, &ms) != 0) {
             report(l, at, "%s: '%.100s' is not a duration (e.g. 7d, 12h, 30m, 45s, 500ms)", o->name,
@@ -365,6 +440,7 @@ static bool set_value(load_t *l, const option_t *o, const char *v, const src_t *
         return set_string(l, o, field, v, at);
     case OPT_UINT:
     case OPT_DURATION:
+    case OPT_SIZE:
         return set_number(l, o, field, v, at);
     case OPT_BOOL:
         if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {

@@ -19,6 +19,15 @@
 #include "core/buf.h"
 #include "core/log.h"
 
+/** The longest `prefix` a configuration may set, in bytes (checked by --check). */
+#define SB_PREFIX_MAX 64
+/**
+ * Room for any Redis key formatted into a fixed buffer, its NUL included: a prefix of up
+ * to SB_PREFIX_MAX and the longest rest ("token:" and a SHA-256 in hex,
+ * "contact:<id>:idents", "{<shard>}:events"; config.c checks these fit at compile time).
+ */
+#define SB_KEY_MAX (SB_PREFIX_MAX + 160)
+
 /** One occurrence of a list key: its words and where it came from. */
 typedef struct sb_config_entry {
     int argc;
@@ -56,6 +65,7 @@ typedef struct sb_config {
     uint32_t webhook_retry_max_ms;  /* retry delay cap, default 5 min */
     uint64_t webhook_attempts;      /* attempts before an event is dead, default 12 */
     uint32_t webhook_claim_idle_ms; /* take over other consumers' idle entries, default 5 min */
+    uint64_t max_outbound_buffer;   /* bytes queued for all live readers together, 256 MiB */
     sb_config_list_t site, mailbox, mastodon, bluesky, webhook, sla, calendar, escalate;
 } sb_config_t;
 
@@ -78,6 +88,10 @@ void sb_config_dispose(sb_config_t *c);
 
 /** Parses a duration ("7d", "12h", "30m", "45s", "500ms", "1500"= ms) into ms. 0 or SB_EINVAL. */
 int sb_config_parse_duration(const char *s, int64_t *ms);
+
+/** Parses a size in bytes ("65536", "64K", "256M", "1G"; K/M/G are powers of 1024). 0 or SB_EINVAL.
+ */
+int sb_config_parse_size(const char *s, uint64_t *bytes);
 
 /**
  * Checks the words of one `webhook` entry, `<url> <secret> [event...]`: an http(s) URL

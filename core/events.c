@@ -43,7 +43,7 @@ enum sub_state { SUB_WAIT_INIT, SUB_LOADING, SUB_LIVE };
 typedef struct sid_text {
     sid_t id;
     unsigned char len; /* 0: not formatted yet */
-    char s[47];
+    char s[SB_EVENTS_SID_MAX + 1];
 } sid_text_t;
 
 struct sb_events_sub {
@@ -77,6 +77,7 @@ struct sb_events {
     uv_timer_t *retry;
     sb_events_sub_t *subs;
     size_t nsubs;
+    char *cursor; /* SB_EVENTS_CURSOR_SIZE(shards): the cursor handed with each event */
 };
 
 static void start_read(sb_events_t *ev);
@@ -87,7 +88,7 @@ static void load_history(sb_events_sub_t *sub);
 
 static int parse_sid(const char *s, size_t n, sid_t *out)
 {
-    char tmp[48];
+    char tmp[SB_EVENTS_SID_MAX + 1];
     if (n == 0 || n >= sizeof(tmp))
         return SB_EINVAL;
     memcpy(tmp, s, n);
@@ -150,6 +151,11 @@ static size_t u64_fmt(uint64_t v, char *out)
     return n;
 }
 
+size_t sb_events_cursor_size(const sb_events_t *ev)
+{
+    return SB_EVENTS_CURSOR_SIZE(ev->shards);
+}
+
 int sb_events_cursor(const sb_events_sub_t *sub, char *out, size_t cap)
 {
     size_t o = 0;
@@ -170,7 +176,7 @@ int sb_events_cursor(const sb_events_sub_t *sub, char *out, size_t cap)
             t->id = id;
             t->len = (unsigned char)n;
         }
-        if (o + t->len + 2 > cap)
+        if (o + (i > 0) + t->len + 1 > cap) /* separator, position, NUL */
             return SB_ETOOBIG;
         if (i > 0)
             out[o++] = '.';
@@ -223,9 +229,10 @@ static void deliver(sb_events_sub_t *sub, unsigned shard, sid_t id, const char *
     if (sub->dead || sid_cmp(id, sub->pos[shard]) <= 0)
         return;
     sub->pos[shard] = id;
-    char cursor[48 * 64];
-    if (sb_events_cursor(sub, cursor, sizeof(cursor)) != 0)
-        cursor[0] = '\0';
+    /* One buffer for the whole dispatcher: a cursor is read only during its callback. */
+    char *cursor = sub->ev->cursor;
+    int rc = sb_events_cursor(sub, cursor, sb_events_cursor_size(sub->ev));
+    (void)rc; /* the buffer is the size of the longest cursor */
     sb_event_t e = {.shard = shard,
                     .id = sub->text[shard].s, /* formatted by sb_events_cursor */
                     .conv = conv,
@@ -450,6 +457,7 @@ static void destroy(sb_events_t *ev)
     sb_free(ev->keys);
     sb_free(ev->pos);
     sb_free(ev->prefix);
+    sb_free(ev->cursor);
     sb_free(ev);
 }
 
@@ -512,7 +520,7 @@ static void start_read(sb_events_t *ev)
     unsigned n = ev->shards;
     int argc = 6 + 2 * (int)n;
     const char **argv = sb_calloc((size_t)argc, sizeof(char *));
-    char(*ids)[48] = sb_calloc(n, 48);
+    char(*ids)[SB_EVENTS_SID_MAX + 1] = sb_calloc(n, SB_EVENTS_SID_MAX + 1);
     char count[16], block[16];
     snprintf(count, sizeof(count), "%d", XREAD_COUNT);
     snprintf(block, sizeof(block), "%d", XREAD_BLOCK_MS);
@@ -524,7 +532,8 @@ static void start_read(sb_events_t *ev)
     argv[5] = "STREAMS";
     for (unsigned i = 0; i < n; i++) {
         argv[6 + i] = ev->keys[i];
-        snprintf(ids[i], 48, "%" PRIu64 "-%" PRIu64, ev->pos[i].ms, ev->pos[i].seq);
+        snprintf(ids[i], SB_EVENTS_SID_MAX + 1, "%" PRIu64 "-%" PRIu64, ev->pos[i].ms,
+                 ev->pos[i].seq);
         argv[6 + n + i] = ids[i];
     }
     ev->reading = true;
@@ -604,7 +613,7 @@ static void start_init(sb_events_t *ev)
 int sb_events_new(uv_loop_t *loop, sb_redis_t *blocking, sb_redis_t *main, const char *prefix,
                   unsigned shards, sb_events_t **out)
 {
-    if (!blocking || !main || shards == 0)
+    if (!blocking || !main || shards == 0 || shards > SB_EVENTS_MAX_SHARDS)
         return SB_EINVAL;
     sb_events_t *ev = SB_NEW(sb_events_t);
     ev->loop = loop;
@@ -614,6 +623,7 @@ int sb_events_new(uv_loop_t *loop, sb_redis_t *blocking, sb_redis_t *main, const
     ev->shards = shards;
     ev->keys = sb_calloc(shards, sizeof(char *));
     ev->pos = sb_calloc(shards, sizeof(sid_t));
+    ev->cursor = sb_malloc(SB_EVENTS_CURSOR_SIZE(shards));
     for (unsigned i = 0; i < shards; i++)
         ev->keys[i] = sb_asprintf("%s{%u}:events", ev->prefix, i);
     ev->retry = SB_NEW(uv_timer_t);

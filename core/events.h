@@ -23,6 +23,17 @@
 
 #include "core/redis.h"
 
+/** The longest shard position in a cursor: "<ms>-<seq>", two 20-digit numbers. */
+#define SB_EVENTS_SID_MAX 41
+/** The most shards a deployment may have (the `shards` configuration key's bound). */
+#define SB_EVENTS_MAX_SHARDS 1024
+/**
+ * Bytes the longest cursor of `shards` shards needs, its NUL included: every shard's
+ * position and one separator ('.', or the final NUL). The one cursor size: every
+ * buffer holding a cursor, and every bound on a cursor from a client, derives from it.
+ */
+#define SB_EVENTS_CURSOR_SIZE(shards) ((size_t)(shards) * (SB_EVENTS_SID_MAX + 1))
+
 typedef struct sb_events sb_events_t;
 typedef struct sb_events_sub sb_events_sub_t;
 
@@ -65,8 +76,14 @@ int sb_events_subscribe(sb_events_t *ev, const char *cursor, sb_events_cb cb,
 /** Ends a subscription; no callback runs after it. Accepts NULL. */
 void sb_events_unsubscribe(sb_events_sub_t *sub);
 
-/** Writes the subscriber's current cursor into out (returns SB_ETOOBIG if cap is short). */
+/**
+ * Writes the subscriber's current cursor into out. Returns 0, or SB_ETOOBIG when cap
+ * is under sb_events_cursor_size() and the cursor does not fit.
+ */
 int sb_events_cursor(const sb_events_sub_t *sub, char *out, size_t cap);
+
+/** SB_EVENTS_CURSOR_SIZE of this dispatcher's shards: a buffer this big holds any cursor. */
+size_t sb_events_cursor_size(const sb_events_t *ev);
 
 /** Number of subscribers (for /metrics). */
 size_t sb_events_subscribers(const sb_events_t *ev);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A string-keyed hash map (chained, power-of-two buckets, grows at load 1). Keys are
- * copied; values are the caller's pointers. Used for conversation -> sockets routing.
+ * copied; values are the caller's pointers. Used for conversation -> sockets routing and
+ * per-address counters, whose keys an attacker chooses: keys are hashed with SipHash-2-4
+ * under a random per-process key, so nobody outside can aim many keys at one bucket.
  */
 #ifndef SB_MAP_H
 #define SB_MAP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct sb_map_entry {
     struct sb_map_entry *next;
@@ -35,5 +38,11 @@ void *sb_map_del(sb_map_t *m, const char *key);
  */
 sb_map_entry_t *sb_map_first(const sb_map_t *m, size_t *bucket);
 sb_map_entry_t *sb_map_next(const sb_map_t *m, sb_map_entry_t *e, size_t *bucket);
+
+/**
+ * SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF", 2012) of
+ * len bytes under a 16-byte key. The map's hash; exposed for its test vectors.
+ */
+uint64_t sb_siphash24(const unsigned char key[16], const void *data, size_t len);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/store_internal.h"
@@ -654,7 +655,7 @@ static void on_contact_hset(sb_redis_t *r, redisReply *reply, int status, void *
         resolve_done(rc, status, NULL, false);
         return;
     }
-    char key[128];
+    char key[SB_KEY_MAX];
     snprintf(key, sizeof(key), "%scontact:%s:idents", rc->st->prefix, rc->id);
     const char *argv[] = {"SADD", key, rc->handle};
     if (sb_redis_command_argv(rc->st->redis, on_contact_idents, rc, 0, 3, argv, NULL) != 0)
@@ -765,12 +766,12 @@ static void on_ident_sets(sb_redis_t *r, redisReply *reply, int status, void *da
 static void ident_sets(ident_ctx_t *ic, const char *old)
 {
     sb_store_t *st = ic->st;
-    char key[128];
+    char key[SB_KEY_MAX];
     snprintf(key, sizeof(key), "%scontact:%s:idents", st->prefix, ic->id);
     const char *add[] = {"SADD", key, ic->handle};
     ic->pending = 1;
     if (old && strcmp(old, ic->id) != 0) {
-        char okey[128];
+        char okey[SB_KEY_MAX];
         snprintf(okey, sizeof(okey), "%scontact:%s:idents", st->prefix, old);
         const char *rem[] = {"SREM", okey, ic->handle};
         ic->pending++;
@@ -870,7 +871,7 @@ int sb_store_contact_set(sb_store_t *st, const char *contact, const char *field,
 {
     if (!contact || !field || !value)
         return SB_EINVAL;
-    char key[128];
+    char key[SB_KEY_MAX];
     snprintf(key, sizeof(key), "%scontact:%s", st->prefix, contact);
     const char *argv[] = {"HSET", key, field, value};
     return simple(st, contact, 4, argv, cb, data);
@@ -880,7 +881,7 @@ int sb_store_publish(sb_store_t *st, const char *conv, const char *json, sb_stor
 {
     if (!conv || !json)
         return SB_EINVAL;
-    char key[128], maxlen[24];
+    char key[SB_KEY_MAX], maxlen[24];
     snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, sb_store_shard(st, conv));
     snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)st->opts.events_maxlen);
     const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "conv", conv, "e", json};
@@ -940,7 +941,7 @@ int sb_store_response_times(sb_store_t *st, unsigned per_shard, sb_store_cb cb, 
     char count[16];
     snprintf(count, sizeof(count), "%u", per_shard ? per_shard : 50);
     for (unsigned i = 0; i < st->opts.shards; i++) {
-        char key[128];
+        char key[SB_KEY_MAX];
         snprintf(key, sizeof(key), "%s{%u}:rt", st->prefix, i);
         const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
         if (sb_redis_command_argv(st->redis, on_rt, rc, 0, 6, argv, NULL) != 0)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/store_internal.h"
@@ -465,7 +466,7 @@ int sb_store_contact_get(sb_store_t *st, const char *contact, sb_store_cb cb, vo
     if (!sb_id_valid(contact, "ct_"))
         return SB_EINVAL;
     const char *prefix = sb_store_opts(st)->prefix;
-    char hkey[128], ikey[128];
+    char hkey[SB_KEY_MAX], ikey[SB_KEY_MAX];
     snprintf(hkey, sizeof(hkey), "%scontact:%s", prefix, contact);
     snprintf(ikey, sizeof(ikey), "%scontact:%s:idents", prefix, contact);
     fan_t *f = fan_new(st, cb, data);
@@ -627,7 +628,7 @@ static void merge_marked(fan_t *f)
     }
     json_array_extend(op->handles, handles);
     const char *prefix = sb_store_opts(f->st)->prefix;
-    char ikey[128], okey[128];
+    char ikey[SB_KEY_MAX], okey[SB_KEY_MAX];
     snprintf(ikey, sizeof(ikey), "%scontact:%s:idents", prefix, op->into);
     snprintf(okey, sizeof(okey), "%scontact:%s:idents", prefix, op->other);
     fan_begin(f, merge_handles_done);
@@ -676,7 +677,7 @@ static void merge_read(fan_t *f)
         return;
     }
     const char *prefix = sb_store_opts(f->st)->prefix;
-    char ikey[128], okey[128], ids[128], now[24];
+    char ikey[SB_KEY_MAX], okey[SB_KEY_MAX], ids[SB_KEY_MAX], now[24];
     snprintf(ikey, sizeof(ikey), "%scontact:%s", prefix, op->into);
     snprintf(okey, sizeof(okey), "%scontact:%s", prefix, op->other);
     snprintf(ids, sizeof(ids), "%scontact:%s:idents", prefix, op->other);
@@ -716,7 +717,7 @@ int sb_store_contact_merge(sb_store_t *st, const char *into, const char *other,
     op->latest = json_object();
     f->op = op;
     const char *prefix = sb_store_opts(st)->prefix;
-    char ikey[128], okey[128];
+    char ikey[SB_KEY_MAX], okey[SB_KEY_MAX];
     snprintf(ikey, sizeof(ikey), "%scontact:%s", prefix, into);
     snprintf(okey, sizeof(okey), "%scontact:%s", prefix, other);
     fan_begin(f, merge_read);

@@ -216,11 +216,31 @@ static void on_token(int status, json_t *result, const char *errmsg, void *data)
     c->next(c);
 }
 
+/*
+ * `?access_token=` is for the one client that cannot set a header on this server's HTTP
+ * routes: a browser's EventSource on GET /v1/events (the events WebSocket reads its own
+ * in api_events_ws.c). Anywhere else a token in the URL only ends up in proxies' and
+ * browsers' logs, so it is refused even next to a valid header.
+ */
+static bool query_token_allowed(const sb_http_req_t *req)
+{
+    return strcmp(sb_http_req_path(req), "/v1/events") == 0;
+}
+
 void sb__api_authenticate(api_call_t *c, int role_min, api_step_fn next)
 {
     const char *h = sb_http_req_header(c->req, "authorization");
-    const char *q = sb_http_req_query(c->req, "access_token"); /* EventSource can't set headers */
+    const char *q = sb_http_req_query(c->req, "access_token");
     const char *token = NULL;
+    if (q && !query_token_allowed(c->req)) {
+        SB_LOG_INFO("api.token_in_url", "path=%s peer=%s action=refuse", sb_http_req_path(c->req),
+                    sb_http_req_peer(c->req));
+        sb_http_add_header(c->req, "WWW-Authenticate", "Bearer");
+        sb__api_fail(c, 401, "unauthorized",
+                     "access_token in the URL is accepted only by the live feeds (GET /v1/events "
+                     "and /v1/events/ws): send the token in an Authorization: Bearer header");
+        return;
+    }
     if (h && strncasecmp(h, "Bearer ", 7) == 0)
         token = h + 7;
     else if (!h && q)

@@ -17,6 +17,13 @@
  * error and close 1008. Visibility, revocation (close 1008 within ~2 s) and presence are
  * api_feed.c's. A reader too slow to keep its queue under the cap is closed with 1008
  * and resumes from its last id.
+ *
+ * Cross-site WebSocket hijacking: a browser sends cookies and lets any page open a
+ * WebSocket anywhere, and a token may ride in the URL; so an upgrade carrying an
+ * `Origin` (browsers always send one) is accepted only from this server's own origin:
+ * the Origin's host[:port] equals the request's Host, or the Origin equals the
+ * configured public_url's origin. No Origin (curl, bots, sbctl) is accepted. A refusal
+ * is 403 before the upgrade, logged as events_ws.origin.
  */
 #include <stdio.h>
 #include <string.h>
@@ -29,9 +36,10 @@
 #include "gateway/internal.h"
 #include "gateway/ws.h"
 
-#define MAX_TOKEN  256
-#define MAX_CURSOR 8192
-#define MAX_QUEUE  ((size_t)4 << 20)
+#define MAX_TOKEN 256
+/* A subscribe frame: the longest cursor any deployment can have, and room for the rest. */
+#define MAX_SUBSCRIBE (SB_EVENTS_CURSOR_SIZE(SB_EVENTS_MAX_SHARDS) + 1024)
+#define MAX_QUEUE     ((size_t)4 << 20)
 
 typedef struct ews ews_t;
 typedef struct client client_t;
@@ -69,10 +77,13 @@ static void send_text(client_t *c, const char *s, size_t len)
 
 static void send_json(client_t *c, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT);
-    if (s)
-        send_text(c, s, strlen(s));
-    free(s);
+    char *s;
+    size_t len;
+    if (sb_json_dumps(j, JSON_COMPACT, &s, &len) == 0)
+        send_text(c, s, len);
+    else /* a json_pack that met text that is not UTF-8 */
+        SB_LOG_WARN("events_ws.frame", "err=%s", sb_err_name(SB_EINVAL));
+    sb_free(s);
     json_decref(j);
 }
 
@@ -158,10 +169,12 @@ static void subscribe(client_t *c, const char *after)
     }
     if (!c->sub) /* history failed at once (on_history_failed ran) */
         return;
-    char cursor[MAX_CURSOR];
-    if (sb_events_cursor(c->sub, cursor, sizeof(cursor)) != 0)
-        cursor[0] = '\0';
+    size_t cap = sb_events_cursor_size(c->ews->app->events);
+    char *cursor = sb_malloc(cap);
+    int crc = sb_events_cursor(c->sub, cursor, cap);
+    (void)crc; /* cap holds the longest cursor */
     send_json(c, json_pack("{s:s, s:s}", "type", "subscribed", "cursor", cursor));
+    sb_free(cursor);
 }
 
 /* ---- the token ---- */
@@ -230,7 +243,9 @@ static void on_subscribe(client_t *c, const json_t *f)
         return;
     }
     const json_t *a = json_object_get(f, "after");
-    if (a && !json_is_null(a) && (!json_is_string(a) || json_string_length(a) > MAX_CURSOR)) {
+    if (a && !json_is_null(a) &&
+        (!json_is_string(a) ||
+         json_string_length(a) >= sb_events_cursor_size(c->ews->app->events))) {
         send_error(c, "bad_cursor", "after must be an event id (string) or null");
         return;
     }
@@ -260,7 +275,7 @@ static void on_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
     client_t *c = sb_ws_user(ws);
     json_t *f;
     sb_json_error_t je;
-    int rc = sb_json_parse(msg, len, MAX_CURSOR + 1024, 1, &f, &je);
+    int rc = sb_json_parse(msg, len, MAX_SUBSCRIBE, 1, &f, &je);
     if (rc) {
         char m[200];
         snprintf(m, sizeof(m), "%s (line %d, column %d)", je.text, je.line, je.column);
@@ -280,6 +295,41 @@ static void on_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
 }
 
 /* ---- sockets ---- */
+
+/* The "scheme://host[:port]" part of a URL: its length (up to the first '/' after it). */
+static size_t origin_len(const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return 0;
+    p += 3;
+    return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+/* Whether an upgrade with this Origin (NULL: none) comes from our own pages. */
+static bool origin_allowed(const char *origin, const char *host, const char *public_url)
+{
+    if (!origin)
+        return true; /* not a browser */
+    size_t n = origin_len(origin);
+    if (n == 0 || origin[n] != '\0')
+        return false; /* "null" (sandboxed pages, files) or something malformed */
+    const char *ohost = strstr(origin, "://") + 3;
+    if (host && *host && strcasecmp(ohost, host) == 0)
+        return true;
+    size_t pn = public_url ? origin_len(public_url) : 0;
+    return pn > 0 && pn == n && strncasecmp(origin, public_url, n) == 0;
+}
+
+static int on_upgrade(sb_ws_t *ws, void *data)
+{
+    sb_app_t *app = data;
+    const char *origin = sb_ws_header(ws, "origin");
+    if (origin_allowed(origin, sb_ws_header(ws, "host"), app->cfg ? app->cfg->public_url : NULL))
+        return 0;
+    SB_LOG_INFO("events_ws.origin", "peer=%s origin=%.200s action=refuse", sb_ws_peer(ws), origin);
+    return 403;
+}
 
 static void on_open(sb_ws_t *ws, void *data)
 {
@@ -335,6 +385,7 @@ void *sb__api_events_ws_new(sb_app_t *app, api_feed_t *feed)
                        .subprotocol = "switchboard.events.v1",
                        /* as SSE's stream buffer: a history page (500 events) must fit */
                        .max_queue = MAX_QUEUE,
+                       .on_upgrade = on_upgrade,
                        .on_open = on_open,
                        .on_text = on_text,
                        .on_close = on_close,

@@ -64,7 +64,7 @@ struct api_feed {
     bool dead;
     presence_t *presence;
     char node[20];
-    char key[128]; /* <prefix>presence */
+    char key[SB_KEY_MAX]; /* <prefix>presence */
     /* the last event classified */
     unsigned last_shard;
     char last_id[64];
@@ -169,7 +169,9 @@ static char *presence_value(const presence_t *p, int64_t now)
     json_t *v = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I}", "id", p->id, "name", p->name, "role",
                           p->role, "since", (json_int_t)p->since, "clients", (json_int_t)p->clients,
                           "exp", (json_int_t)(now + PRESENCE_TTL_MS));
-    char *s = json_dumps(v, JSON_COMPACT);
+    char *s;
+    if (sb_json_dumps(v, JSON_COMPACT, &s, NULL) != 0) /* a name that is not UTF-8 */
+        s = sb_strdup("{}");
     json_decref(v);
     return s;
 }
@@ -183,11 +185,13 @@ static void on_presence_done(sb_redis_t *r, redisReply *reply, int status, void 
         json_t *e = json_pack("{s:s, s:{s:s, s:s, s:s}, s:b, s:I}", "type", "presence", "staff",
                               "id", op->id, "name", op->name, "role", op->role, "online",
                               op->online, "ts", (json_int_t)sb_now_ms());
-        char *s = json_dumps(e, JSON_COMPACT);
+        char *s;
+        if (sb_json_dumps(e, JSON_COMPACT, &s, NULL) == 0) /* Sharded by staff id: fanned */
+            sb_store_publish(op->f->app->store, op->id, s, NULL, NULL); /* out like any event */
+        else
+            SB_LOG_WARN("presence.event", "staff=%s err=%s", op->id, sb_err_name(SB_EINVAL));
         json_decref(e);
-        /* Sharded by staff id: the dispatcher fans it out like any event. */
-        sb_store_publish(op->f->app->store, op->id, s, NULL, NULL);
-        free(s);
+        sb_free(s);
     }
     sb_free(op->name);
     sb_free(op->role);
@@ -218,7 +222,7 @@ static void presence_change(api_feed_t *f, const presence_t *p, bool online)
         sb_free(op->role);
         sb_free(op);
     }
-    free(value);
+    sb_free(value);
 }
 
 /* Rewrites this node's fields (all, or only `only`) with a fresh expiry, 32 per HSET. */
@@ -240,7 +244,7 @@ static void presence_write(api_feed_t *f, const presence_t *only)
             sb_redis_command_argv(f->app->redis, NULL, NULL, 0, 2 + n, argv, NULL);
             for (int i = 0; i < n; i += 2) {
                 sb_free(owned[i]);
-                free(owned[i + 1]); /* json_dumps */
+                sb_free(owned[i + 1]); /* presence_value */
             }
             n = 0;
         }
@@ -342,7 +346,7 @@ static void on_presence_read(sb_redis_t *r, redisReply *reply, int status, void 
         json_decref(e);
     }
     if (nexpired) { /* a node died without saying goodbye: tidy up */
-        char key[128];
+        char key[SB_KEY_MAX];
         snprintf(key, sizeof(key), "%spresence", sb_store_opts(c->app->store)->prefix);
         const char *argv[2 + SB_ARRAY_LEN(expired)];
         argv[0] = "HDEL";
@@ -368,7 +372,7 @@ static void on_presence_read(sb_redis_t *r, redisReply *reply, int status, void 
 
 static void presence_authed(api_call_t *c)
 {
-    char key[128];
+    char key[SB_KEY_MAX];
     snprintf(key, sizeof(key), "%spresence", sb_store_opts(c->app->store)->prefix);
     const char *argv[] = {"HGETALL", key};
     c->busy = true;

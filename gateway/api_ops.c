@@ -81,6 +81,21 @@ static void render(scrape_t *sc)
                   rss_bytes(), (double)(sb_now_ms() - app->started_ms) / 1000.0,
                   (unsigned long long)hs.open_connections, (unsigned long long)hs.requests,
                   sb_api_streams(app->api));
+    sb_buf_printf(&b,
+                  "# HELP switchboard_outbound_buffered_bytes Bytes queued for readers of live "
+                  "streams and WebSockets.\n"
+                  "# TYPE switchboard_outbound_buffered_bytes gauge\n"
+                  "switchboard_outbound_buffered_bytes %llu\n"
+                  "# TYPE switchboard_outbound_buffer_limit_bytes gauge\n"
+                  "switchboard_outbound_buffer_limit_bytes %llu\n"
+                  "# HELP switchboard_slow_readers_closed_total Connections closed because "
+                  "their reader fell too far behind (over_limit: the total was over "
+                  "max_outbound_buffer).\n"
+                  "# TYPE switchboard_slow_readers_closed_total counter\n"
+                  "switchboard_slow_readers_closed_total{reason=\"queue_full\"} %llu\n"
+                  "switchboard_slow_readers_closed_total{reason=\"over_limit\"} %llu\n",
+                  (unsigned long long)hs.outbound_bytes, (unsigned long long)hs.outbound_limit,
+                  (unsigned long long)(hs.slow_closed - hs.shed), (unsigned long long)hs.shed);
     static const char *const names[] = {"webchat", "email", "mastodon", "bluesky", "api"};
     sb_buf_puts(&b, "# HELP switchboard_messages_total Messages by channel and direction.\n"
                     "# TYPE switchboard_messages_total counter\n");
@@ -134,7 +149,10 @@ static void render(scrape_t *sc)
     if (req) {
         sb_http_req_on_close(req, NULL, NULL);
         sc->c->req = NULL;
-        sb_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+        if (sb_buf_error(&b)) /* one check for every append above (sticky errors) */
+            sb_http_respond_error(req, 500, "internal", "metrics larger than their buffer");
+        else
+            sb_http_respond(req, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     }
     sb_buf_dispose(&b);
     sb__api_call_free(sc->c);

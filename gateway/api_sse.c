@@ -68,9 +68,10 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     stream_t *s = data;
     if (!sb__feed_visible(s->sse->feed, &s->fc, ev))
         return;
-    char head[4096];
-    int n = snprintf(head, sizeof(head), "id: %s\ndata: ", ev->cursor);
-    if (n < 0 || (size_t)n >= sizeof(head) || sb_http_stream_write(s->req, head, (size_t)n) != 0 ||
+    /* The cursor grows with `shards` (SB_EVENTS_CURSOR_SIZE): written as it is, no copy. */
+    if (sb_http_stream_write(s->req, "id: ", 4) != 0 ||
+        sb_http_stream_write(s->req, ev->cursor, strlen(ev->cursor)) != 0 ||
+        sb_http_stream_write(s->req, "\ndata: ", 7) != 0 ||
         sb_http_stream_write(s->req, ev->json, ev->json_len) != 0 ||
         sb_http_stream_write(s->req, "\n\n", 2) != 0) {
         SB_LOG_INFO("sse.slow", "peer=%s action=disconnect", sb_http_req_peer(s->req));

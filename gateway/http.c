@@ -41,6 +41,8 @@
 
 #define DEFAULT_MAX_BODY   ((size_t)1 << 20)
 #define DEFAULT_MAX_STREAM ((size_t)4 << 20)
+#define DEFAULT_MAX_OUT    ((size_t)256 << 20)
+#define END_GRACE_S        5 /* a stream_end's flush; a client that takes longer is hung up on */
 #define WRITE_CHUNK        (256 * 1024) /* body bytes per lws_write */
 /* lws sends at most a protocol's tx_packet_size (else its rx buffer size, 4 KiB) per
  * send() and queues the rest for later WRITEABLEs: let a whole piece go at once. */
@@ -147,6 +149,11 @@ struct sb_http_req {
     char *ctype;
     sb_buf_t out;   /* response body, or the stream's queue */
     size_t out_off; /* bytes of out already written */
+    /* A stream's bytes against the server's cap: its queue and the last piece handed to
+     * lws while lws still holds part of it. */
+    sb_http_outq_t oq;
+    size_t last_piece;
+    bool overflowed; /* a write failed with SB_ETOOBIG: ended as a slow reader */
 };
 
 struct sb_http_server {
@@ -163,6 +170,8 @@ struct sb_http_server {
     uv_prepare_t *flusher; /* writes what this loop turn queued, before the next poll */
     bool flush_armed;
     size_t dirty_streams;
+    sb_http_outq_t *outqs; /* connections with outbound bytes, for shedding */
+    size_t out_bytes, max_out;
     void *ws; /* ws.c's state (sb__http_ws_slot) */
     sb_http_stats_t stats;
     bool stopping;
@@ -339,6 +348,8 @@ static const route_t *route_find(const sb_http_server_t *s, const char *method, 
 
 /* ---- Request life ---- */
 
+static void stream_account(sb_http_req_t *req);
+
 static void req_free(sb_http_req_t *req)
 {
     sb_free(req->path);
@@ -417,6 +428,7 @@ static void req_detach(sb_http_req_t *req)
     sb_http_server_t *s = req->srv;
     if (!req->wsi)
         return;
+    sb__http_out_set(s, &req->oq, 0);
     req_release_rx(req, false);
     if (req->dirty) {
         req->dirty = false;
@@ -852,6 +864,7 @@ static int write_piece(sb_http_req_t *req, struct lws *wsi, bool response)
     if (lws_write(wsi, buf, n, wp) != (int)n)
         return -1;
     req->out_off += n;
+    req->last_piece = n;
     return 0;
 }
 
@@ -900,6 +913,8 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
         if (stream) {
             lws_http_headers_detach(wsi);
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+            if (req->state == REQ_STREAM_END)
+                lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, END_GRACE_S);
         }
     }
     if (req->head || (!stream && no_body_status(req->status)))
@@ -908,6 +923,8 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
         if (write_piece(req, wsi, !stream) != 0)
             return -1;
         if (req->out_off < req->out.len) {
+            if (stream)
+                stream_account(req);
             lws_callback_on_writable(wsi);
             return 0;
         }
@@ -916,6 +933,7 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
         return finish_response(req, wsi, pss);
     sb_buf_reset(&req->out);
     req->out_off = 0;
+    stream_account(req);
     if (req->state == REQ_STREAM_END)
         return -1;
     if (lws_partial_buffered(wsi))
@@ -1113,6 +1131,7 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     s->loop = opts->loop;
     s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
+    s->max_out = opts->max_outbound ? opts->max_outbound : DEFAULT_MAX_OUT;
     s->watch = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->watch);
     s->watch->data = s;
@@ -1224,6 +1243,8 @@ int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,
 void sb_http_server_stats(const sb_http_server_t *s, sb_http_stats_t *out)
 {
     *out = s->stats;
+    out->outbound_bytes = s->out_bytes;
+    out->outbound_limit = s->max_out;
 }
 
 void sb_http_server_stop(sb_http_server_t *s, void (*cb)(void *data), void *data)
@@ -1377,7 +1398,103 @@ int sb_http_respond_error(sb_http_req_t *req, int status, const char *code, cons
     return rc;
 }
 
+/* ---- Outbound bytes and their cap ---- */
+
+/*
+ * Every stream and WebSocket with bytes waiting for its reader is in s->outqs with its
+ * count; s->out_bytes is the sum. Past max_out, the connections holding the most are
+ * closed before the loop polls again (shed(), from on_flush: never inside a handler's
+ * write, whose caller still uses the connection).
+ */
+void sb__http_out_set(sb_http_server_t *s, sb_http_outq_t *q, size_t bytes)
+{
+    s->out_bytes = s->out_bytes - q->bytes + bytes;
+    q->bytes = bytes;
+    if (bytes && !q->listed) {
+        q->prev = NULL;
+        q->next = s->outqs;
+        if (s->outqs)
+            s->outqs->prev = q;
+        s->outqs = q;
+        q->listed = true;
+    } else if (!bytes && q->listed) {
+        if (q->prev)
+            q->prev->next = q->next;
+        else
+            s->outqs = q->next;
+        if (q->next)
+            q->next->prev = q->prev;
+        q->prev = q->next = NULL;
+        q->listed = false;
+    }
+    if (s->out_bytes > s->max_out)
+        sb__http_want_flush(s);
+}
+
+void sb__http_count_slow(sb_http_server_t *s)
+{
+    s->stats.slow_closed++;
+}
+
+/* Closes the connections holding the most until the total is under the cap. */
+static void shed(sb_http_server_t *s)
+{
+    while (s->out_bytes > s->max_out) {
+        sb_http_outq_t *big = NULL;
+        for (sb_http_outq_t *q = s->outqs; q; q = q->next)
+            if (q->shed && (!big || q->bytes > big->bytes))
+                big = q;
+        if (!big)
+            return; /* only connections already closing: their bytes go with them */
+        size_t before = s->out_bytes;
+        SB_LOG_WARN("http.shed", "bytes=%zu total=%zu limit=%zu action=disconnect", big->bytes,
+                    s->out_bytes, s->max_out);
+        s->stats.shed++;
+        big->shed(big); /* may free big; counts it as slow_closed */
+        if (s->out_bytes >= before)
+            return;
+    }
+}
+
 /* ---- Streams ---- */
+
+/* Hangs up req's connection now (lws runs the kill after servicing the current event). */
+static void conn_kill(sb_http_req_t *req)
+{
+    if (!req->wsi)
+        return;
+    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    lws_cancel_service(req->srv->ctx);
+}
+
+/* Recounts a stream's bytes against the cap. */
+static void stream_account(sb_http_req_t *req)
+{
+    size_t n = 0;
+    if (req->wsi && (req->state == REQ_STREAM || req->state == REQ_STREAM_END)) {
+        n = req->out.len - req->out_off;
+        if (lws_partial_buffered(req->wsi))
+            n += req->last_piece;
+    }
+    sb__http_out_set(req->srv, &req->oq, n);
+}
+
+/* Over the cap: the stream's queue is dropped and its connection closed now; its owner
+ * hears of it through the on_close hook, as if the client had gone. */
+static void stream_shed(sb_http_outq_t *q)
+{
+    sb_http_req_t *req = (sb_http_req_t *)((char *)q - offsetof(sb_http_req_t, oq));
+    SB_LOG_INFO("http.slow", "peer=%s path=%s action=disconnect", req->peer, req->path);
+    sb__http_count_slow(req->srv);
+    struct lws *wsi = req->wsi;
+    pss_t *pss = wsi ? lws_wsi_user(wsi) : NULL;
+    if (pss && pss->req == req)
+        pss->req = NULL; /* lws's close finds nothing left to do */
+    conn_kill(req);
+    sb_buf_dispose(&req->out);
+    req->out_off = 0;
+    req_conn_gone(req); /* unlisted by req_detach; the hook runs, or req is freed */
+}
 
 /*
  * Writes the streams that got data during this loop turn straight to their sockets
@@ -1405,6 +1522,7 @@ static void flush_streams(sb_http_server_t *s)
             sb_buf_reset(&req->out);
             req->out_off = 0;
         }
+        stream_account(req);
         if (!killed && (req->out_off < req->out.len || lws_partial_buffered(req->wsi)))
             req_wake(req);
     }
@@ -1419,6 +1537,8 @@ static void on_flush(uv_prepare_t *p)
     s->flush_armed = false;
     if (s->stopping)
         return;
+    if (s->out_bytes > s->max_out)
+        shed(s);
     sb__ws_flush(s);
     if (s->dirty_streams)
         flush_streams(s);
@@ -1451,6 +1571,7 @@ int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_typ
     sb_buf_init(&req->out, req->srv->max_stream);
     req->out_off = 0;
     req->state = REQ_STREAM;
+    req->oq.shed = stream_shed;
     req->stream_counted = true;
     req->srv->stats.open_streams++;
     req_wake(req);
@@ -1465,13 +1586,16 @@ int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len)
         return SB_EINVAL;
     if (len == 0)
         return 0;
-    if (req->out.len - req->out_off + len > req->out.max)
+    if (req->out.len - req->out_off + len > req->out.max) {
+        req->overflowed = true;
         return SB_ETOOBIG;
+    }
     if (req->out.len + len > req->out.max) {
         sb_buf_consume(&req->out, req->out_off);
         req->out_off = 0;
     }
     sb_buf_append(&req->out, data, len);
+    stream_account(req);
     if (req->headers_sent && req->wsi) {
         if (!req->dirty) {
             req->dirty = true;
@@ -1488,6 +1612,8 @@ void sb_http_stream_end(sb_http_req_t *req)
 {
     if (req_finish_gone(req))
         return;
+    if (req->state == REQ_STREAM && req->overflowed)
+        sb__http_count_slow(req->srv);
     if (req->state == REQ_STREAM)
         req->state = REQ_STREAM_END;
     else if (req->state == REQ_HANDLER)
@@ -1496,5 +1622,7 @@ void sb_http_stream_end(sb_http_req_t *req)
         return;
     req->owned = false;
     req->on_close = NULL;
+    if (req->wsi && req->headers_sent) /* else set once they are (on_writeable) */
+        lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, END_GRACE_S);
     req_wake(req);
 }

@@ -43,12 +43,17 @@ typedef struct sb_http_opts {
     const char *tls_key;
     size_t max_body;          /* default 1 MiB */
     size_t max_stream_buffer; /* bytes queued on a stream before writes fail (default 4 MiB) */
+    size_t max_outbound;      /* all streams' and WebSockets' queues together (default 256 MiB) */
 } sb_http_opts_t;
 
 typedef struct sb_http_stats {
     uint64_t open_connections;
     uint64_t requests;
     uint64_t open_streams;
+    uint64_t outbound_bytes; /* queued for slow readers now: streams and WebSockets */
+    uint64_t outbound_limit; /* max_outbound */
+    uint64_t slow_closed;    /* connections closed because their reader fell too far behind */
+    uint64_t shed;           /* of those, closed because the total went over max_outbound */
 } sb_http_stats_t;
 
 /** Creates the server and starts listening. 0, or SB_EIO when it can't listen. */
@@ -114,7 +119,13 @@ int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_typ
  * SB_ECANCELED when the client is gone (hookless request), SB_EINVAL if not streaming.
  */
 int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len);
-/** Flushes what is queued, then closes the connection and finishes the request. */
+/**
+ * Finishes the request: flushes what is queued, then closes the connection. A client that
+ * has not taken it all within 5 s (one that stopped reading) is hung up on and the memory
+ * freed. The server also ends streams itself, largest queue first, while all queues
+ * together exceed max_outbound: their queue is dropped at once and the request's
+ * on_close hook runs, as if the client had gone.
+ */
 void sb_http_stream_end(sb_http_req_t *req);
 
 #endif

@@ -7,6 +7,7 @@
 #ifndef SB_GATEWAY_HTTP_INTERNAL_H
 #define SB_GATEWAY_HTTP_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,25 @@
 #include "gateway/http.h"
 
 #define SB_WS_MAX_ROUTES 4
+
+/**
+ * A connection's outbound bytes (its queue, plus what it handed to lws while lws still
+ * holds some of it), counted against the server's total cap (max_outbound). Embedded in
+ * an SSE request or a WebSocket; listed in the server while bytes > 0.
+ */
+typedef struct sb_http_outq {
+    struct sb_http_outq *prev, *next;
+    size_t bytes;
+    bool listed;
+    /** Over the cap, the largest is shed first: drop its queue and close it now. */
+    void (*shed)(struct sb_http_outq *q);
+} sb_http_outq_t;
+
+/** Sets q's byte count (0 unlists it); over the cap, shedding runs before the next poll. */
+void sb__http_out_set(sb_http_server_t *s, sb_http_outq_t *q, size_t bytes);
+
+/** Counts a connection closed because its reader was too slow (for /metrics). */
+void sb__http_count_slow(sb_http_server_t *s);
 
 /** ws.c's lws protocols, appended to the vhost's table after HTTP. */
 const struct lws_protocols *sb__ws_protocols(size_t *n);

@@ -108,7 +108,7 @@ struct api_feed_client {
     bool bot;       /* no notes, no staff or bot typing, no presence */
     unsigned scope; /* sb__api_scope of the token */
     char staff[SB_ID_MAX];
-    char token_key[128];
+    char token_key[SB_KEY_MAX];
     api_feed_revoked_fn on_revoked;
 };
 

@@ -151,7 +151,8 @@ static int start(void)
     sb_http_opts_t ho = {.loop = app.loop,
                          .listen = cfg->listen,
                          .tls_cert = cfg->tls_cert,
-                         .tls_key = cfg->tls_key};
+                         .tls_key = cfg->tls_key,
+                         .max_outbound = (size_t)cfg->max_outbound_buffer};
     if ((rc = sb_http_server_new(&ho, &app.http)) != 0) {
         SB_LOG_ERROR("http.listen", "listen=%s err=%s", cfg->listen, sb_err_name(rc));
         return rc;
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'V'},      {"help-config", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    sb_alloc_init(); /* before any jansson call */
     const char *path = NULL;
     bool check = false;
     int opt;

@@ -38,6 +38,9 @@
 #define DEFAULT_MAX_FRAME (64 * 1024)
 #define DEFAULT_MAX_QUEUE (1024 * 1024)
 #define DEFAULT_IDLE_S    300
+/* A closing socket whose peer has not taken the rest and the close frame by then is hung
+ * up on: a peer that stopped reading must not keep its socket and buffers. */
+#define CLOSE_GRACE_S 5
 
 typedef struct ws_state {
     sb_ws_route_t routes[SB_WS_MAX_ROUTES];
@@ -58,6 +61,7 @@ struct sb_ws {
     size_t rxlen;
     void *user;
     char *origin;
+    char *host;  /* the upgrade's Host header, if any */
     char *auth;  /* the upgrade's Authorization header, if any */
     char *query; /* raw "a=1&b=2" */
     char peer[48];
@@ -66,6 +70,11 @@ struct sb_ws {
     char close_reason[32];
     bool opened;
     bool rx_too_big;
+    /* Outbound bytes against the server's cap: the queue, and what the last write handed
+     * to lws while lws still holds part of it. */
+    sb_http_outq_t oq;
+    size_t in_lws;
+    bool overflowed; /* a send failed with SB_ETOOBIG: closed as a slow reader */
 };
 
 static const char *const subprotocols[SB_WS_MAX_ROUTES] = {
@@ -157,12 +166,17 @@ static char *query_dup(struct lws *wsi)
             sb_buf_puts(&b, "&");
         sb_buf_puts(&b, frag);
     }
-    return b.len ? sb_buf_steal(&b, NULL) : (sb_buf_dispose(&b), NULL);
+    if (!b.len || sb_buf_error(&b)) { /* none, or over 4 KiB: not a query we use */
+        sb_buf_dispose(&b);
+        return NULL;
+    }
+    return sb_buf_steal(&b, NULL);
 }
 
 static void capture(sb_ws_t *ws, struct lws *wsi)
 {
     ws->origin = hdr_dup(wsi, WSI_TOKEN_ORIGIN);
+    ws->host = hdr_dup(wsi, WSI_TOKEN_HOST);
     ws->auth = hdr_dup(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     ws->query = query_dup(wsi);
     lws_get_peer_simple(wsi, ws->peer, sizeof(ws->peer));
@@ -183,14 +197,27 @@ static void undirty(sb_ws_t *ws)
     ws->dirty = false;
 }
 
+/* Recounts the socket's bytes against the server's cap. */
+static void account(sb_ws_t *ws)
+{
+    if (!ws->srv)
+        return;
+    if (!ws->wsi || !lws_partial_buffered(ws->wsi))
+        ws->in_lws = 0;
+    sb__http_out_set(ws->srv, &ws->oq, ws->outlen + ws->in_lws);
+}
+
 static void release(sb_ws_t *ws)
 {
     undirty(ws);
+    if (ws->srv)
+        sb__http_out_set(ws->srv, &ws->oq, 0);
     sb_free(ws->origin);
+    sb_free(ws->host);
     sb_free(ws->auth);
     sb_free(ws->query);
     sb_free(ws->rx);
-    ws->origin = ws->auth = ws->query = ws->rx = NULL;
+    ws->origin = ws->host = ws->auth = ws->query = ws->rx = NULL;
     sb_free(ws->out);
     ws->out = NULL;
     ws->outlen = ws->outcap = 0;
@@ -241,6 +268,8 @@ int sb__ws_confirm_upgrade(sb_http_server_t *s, struct lws *wsi, const char *wha
 
 /* ---- the socket callbacks ---- */
 
+static void shed(sb_http_outq_t *q);
+
 static void on_established(sb_ws_t *ws, struct lws *wsi)
 {
     struct lws_context *ctx = lws_get_context(wsi);
@@ -250,6 +279,7 @@ static void on_established(sb_ws_t *ws, struct lws *wsi)
     memset(ws, 0, sizeof(*ws));
     ws->wsi = wsi;
     ws->srv = s;
+    ws->oq.shed = shed;
     ws->route = find_route(s, path, lws_get_protocol(wsi)->name);
     capture(ws, wsi);
     if (!ws->route)
@@ -268,7 +298,7 @@ static int on_receive(sb_ws_t *ws, struct lws *wsi, const void *in, size_t len)
     /* lws keeps timeouts in a sorted list (an insertion walks it): push the idle timeout
      * back at most once a second, not on every frame. */
     uint64_t now = sb__http_now_ms(ws->srv);
-    if (now - ws->touched_ms >= 1000) {
+    if (!ws->close_code && now - ws->touched_ms >= 1000) { /* closing: CLOSE_GRACE_S holds */
         ws->touched_ms = now;
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
     }
@@ -323,9 +353,11 @@ static int write_out(sb_ws_t *ws, struct lws *wsi)
         return 0;
     }
     int n = lws_write(wsi, ws->out + LWS_PRE, ws->outlen, LWS_WRITE_HTTP);
+    ws->in_lws = ws->outlen;
     sb_free(ws->out);
     ws->out = NULL;
     ws->outlen = ws->outcap = 0;
+    account(ws);
     return n < 0 ? -1 : 0;
 }
 
@@ -375,6 +407,7 @@ static int on_writeable(sb_ws_t *ws, struct lws *wsi)
 {
     if (write_out(ws, wsi) != 0)
         return -1;
+    account(ws); /* lws may have sent what it held */
     if (ws->close_code && !ws->close_sent) {
         if (ws->outlen || lws_partial_buffered(wsi)) {
             lws_callback_on_writable(wsi); /* the data first */
@@ -418,8 +451,10 @@ int sb_ws_send(sb_ws_t *ws, const char *msg, size_t len)
 {
     if (!ws->wsi || ws->close_code)
         return SB_ECANCELED;
-    if (ws->outlen + len > ws->route->max_queue)
+    if (ws->outlen + len > ws->route->max_queue) {
+        ws->overflowed = true;
         return SB_ETOOBIG;
+    }
     unsigned char head[10];
     size_t hlen;
     head[0] = 0x81; /* FIN, text */
@@ -449,6 +484,7 @@ int sb_ws_send(sb_ws_t *ws, const char *msg, size_t len)
     memcpy(ws->out + LWS_PRE + ws->outlen, head, hlen);
     memcpy(ws->out + LWS_PRE + ws->outlen + hlen, msg, len);
     ws->outlen += hlen + len;
+    account(ws);
     if (was_empty && !ws->dirty) {
         ws_state_t *st = state_of(ws->srv, false);
         ws->dirty = true;
@@ -469,7 +505,29 @@ void sb_ws_close(sb_ws_t *ws, int code, const char *reason)
     ws->close_code = code ? code : 1000;
     snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
     undirty(ws); /* the frames before the close go out from WRITEABLE, then the close */
+    if (ws->overflowed)
+        sb__http_count_slow(ws->srv); /* a reader too slow for its queue */
+    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, CLOSE_GRACE_S);
     lws_callback_on_writable(ws->wsi);
+}
+
+/* Over the server's cap: the queue is dropped and the socket closed as too slow. */
+static void shed(sb_http_outq_t *q)
+{
+    sb_ws_t *ws = (sb_ws_t *)((char *)q - offsetof(sb_ws_t, oq));
+    SB_LOG_INFO("ws.slow", "peer=%s path=%s action=disconnect", ws->peer,
+                ws->route ? ws->route->path : "-");
+    sb_free(ws->out);
+    ws->out = NULL;
+    ws->outlen = ws->outcap = 0;
+    ws->oq.shed = NULL; /* what lws still holds goes with the socket */
+    account(ws);
+    if (ws->close_code) { /* closing already: now only the close frame waits */
+        sb__http_count_slow(ws->srv);
+        return;
+    }
+    ws->overflowed = true;
+    sb_ws_close(ws, 1008, "too slow"); /* counts it */
 }
 
 const char *sb_ws_header(const sb_ws_t *ws, const char *name)
@@ -478,6 +536,8 @@ const char *sb_ws_header(const sb_ws_t *ws, const char *name)
         return ws->origin;
     if (strcmp(name, "authorization") == 0)
         return ws->auth;
+    if (strcmp(name, "host") == 0)
+        return ws->host;
     return NULL;
 }
 

@@ -43,10 +43,16 @@ int sb_ws_route(sb_http_server_t *s, const sb_ws_route_t *route);
 /** Queues a text frame (copied). 0, SB_ETOOBIG (queue full) or SB_ECANCELED (closing). */
 int sb_ws_send(sb_ws_t *ws, const char *msg, size_t len);
 
-/** Closes with a status code (1000 normal, 1008 policy, 1009 too big, 1011 error). */
+/**
+ * Closes with a status code (1000 normal, 1008 policy, 1009 too big, 1011 error) once the
+ * queued frames are out; a peer that has not taken them and the close frame within 5 s
+ * (one that stopped reading) is hung up on, and the memory freed. While all queues of the
+ * server together exceed its max_outbound, the largest are dropped and closed with 1008.
+ */
 void sb_ws_close(sb_ws_t *ws, int code, const char *reason);
 
-/** A request header of the upgrade by lowercase name ("origin", "authorization"), or NULL. */
+/** A request header of the upgrade by lowercase name ("origin", "host", "authorization"), or NULL.
+ */
 const char *sb_ws_header(const sb_ws_t *ws, const char *name);
 /** A query parameter of the upgrade URL, or NULL. */
 const char *sb_ws_query(const sb_ws_t *ws, const char *name);

@@ -127,8 +127,11 @@ static void send_json(visitor_t *v, json_t *j)
 {
     if (!v->ws)
         return;
-    char *s = json_dumps(j, JSON_COMPACT);
-    if (sb_ws_send(v->ws, s, strlen(s)) == SB_ETOOBIG) {
+    char *s;
+    size_t len;
+    if (sb_json_dumps(j, JSON_COMPACT, &s, &len) != 0) /* NULL j: nothing to send */
+        return;
+    if (sb_ws_send(v->ws, s, len) == SB_ETOOBIG) {
         SB_LOG_INFO("webchat.slow", "peer=%s action=close", v->ip);
         sb_ws_close(v->ws, 1008, "too slow");
     }
@@ -849,7 +852,9 @@ static void on_close(sb_ws_t *ws, void *data)
 
 static void deliver(webchat_t *wc, const char *conv, json_t *frame)
 {
-    char *s = json_dumps(frame, JSON_COMPACT);
+    char *s;
+    if (sb_json_dumps(frame, JSON_COMPACT, &s, NULL) != 0)
+        return;
     for (visitor_t *v = sb_map_get(&wc->by_conv, conv); v; v = v->conv_next)
         if (v->ws && v->state == V_READY && sb_ws_send(v->ws, s, strlen(s)) == SB_ETOOBIG)
             sb_ws_close(v->ws, 1008, "too slow");

@@ -651,6 +651,7 @@ static int parse(int argc, char **argv, args_t *a)
 
 int main(int argc, char **argv)
 {
+    sb_alloc_init(); /* before any jansson call */
     args_t a = {0};
     int code = parse(argc, argv, &a);
     if (code != EXIT_OK)

@@ -232,7 +232,9 @@ test('a reader too slow for its queue is closed, and catches up by resuming from
       timer = setTimeout(() => { f.ws.terminate(); reject(new Error('not closed')); }, 10000);
     })]);
     clearTimeout(timer);
-    assert.equal(closed.code, 1008, `closed with ${closed.code}`);
+    // 1008 when the close frame reaches the reader; one that has not read what was queued
+    // and the close within 5 s is hung up on (1006): either way it resumes from its last id.
+    assert.ok([1008, 1006].includes(closed.code), `closed with ${closed.code}`);
     assert.match(d.log, /events_ws\.slow/);
     // The conversation's messages (its `created` event comes too).
     const msgs = (feed) => feed.events().filter((fr) => fr.event.conv === first.conv &&

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Capped buffers (core/buf.c): the hard cap (an append past it fails with SB_ETOOBIG
- * and leaves the content as it was), printf, consume, steal and the NUL terminator
- * every caller relies on when handing data to C string functions.
+ * and leaves the content as it was), sticky errors (after a failed append every later
+ * one fails until a reset, so one check at the end catches a hole in the middle),
+ * printf, consume, steal and the NUL terminator every caller relies on when handing
+ * data to C string functions.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,28 +23,53 @@ static void test_buf_cap_enforced(void **state)
     sb_buf_t b;
     sb_buf_init(&b, 8);
     assert_int_equal(sb_buf_append(&b, "12345", 5), 0);
-    assert_int_equal(sb_buf_append(&b, "6789", 4), SB_ETOOBIG); /* 9 > 8: nothing appended */
-    assert_int_equal(b.len, 5);
-    assert_string_equal(b.data, "12345");
-    assert_int_equal(sb_buf_puts(&b, "abcd"), SB_ETOOBIG);
-    assert_int_equal(sb_buf_printf(&b, "%d", 1234), SB_ETOOBIG);
-    assert_string_equal(b.data, "12345");
-
     assert_int_equal(sb_buf_append(&b, "678", 3), 0); /* exactly the cap is fine */
     assert_int_equal(b.len, 8);
     assert_string_equal(b.data, "12345678");
-    assert_int_equal(sb_buf_append(&b, "9", 1), SB_ETOOBIG);
-    assert_int_equal(sb_buf_append(&b, "", 0), 0);
+    assert_int_equal(sb_buf_error(&b), 0);
+    assert_int_equal(sb_buf_append(&b, "9", 1), SB_ETOOBIG); /* 9 > 8: nothing appended */
+    assert_int_equal(b.len, 8);
     assert_string_equal(b.data, "12345678");
+    assert_int_equal(sb_buf_error(&b), SB_ETOOBIG);
+    sb_buf_dispose(&b);
 
     /* A huge length can't wrap around the check. */
+    sb_buf_init(&b, 8);
     assert_int_equal(sb_buf_append(&b, "x", SIZE_MAX), SB_ETOOBIG);
-    assert_int_equal(b.len, 8);
+    assert_int_equal(b.len, 0);
+    sb_buf_dispose(&b);
 
-    /* Consuming makes room again. */
+    /* Consuming makes room again (on a buffer that has not failed). */
+    sb_buf_init(&b, 8);
+    assert_int_equal(sb_buf_puts(&b, "12345678"), 0);
     sb_buf_consume(&b, 4);
     assert_int_equal(sb_buf_puts(&b, "abcd"), 0);
     assert_string_equal(b.data, "5678abcd");
+    sb_buf_dispose(&b);
+}
+
+static void test_buf_error_sticky(void **state)
+{
+    sb_buf_t b;
+    sb_buf_init(&b, 8);
+    assert_int_equal(sb_buf_puts(&b, "head"), 0);
+    assert_int_equal(sb_buf_puts(&b, "middle!!"), SB_ETOOBIG); /* does not fit */
+    /* Each of these would fit on its own; none may land after the hole. */
+    assert_int_equal(sb_buf_puts(&b, "t"), SB_ETOOBIG);
+    assert_int_equal(sb_buf_append(&b, "a", 1), SB_ETOOBIG);
+    assert_int_equal(sb_buf_printf(&b, "%d", 1), SB_ETOOBIG);
+    assert_int_equal(sb_buf_append(&b, "", 0), SB_ETOOBIG);
+    assert_string_equal(b.data, "head");
+    assert_int_equal(b.len, 4);
+    /* Consuming does not clear it: what was written is still missing its middle. */
+    sb_buf_consume(&b, 4);
+    assert_int_equal(sb_buf_puts(&b, "x"), SB_ETOOBIG);
+    assert_int_equal(sb_buf_error(&b), SB_ETOOBIG);
+    /* A reset starts over. */
+    sb_buf_reset(&b);
+    assert_int_equal(sb_buf_error(&b), 0);
+    assert_int_equal(sb_buf_puts(&b, "again"), 0);
+    assert_string_equal(b.data, "again");
     sb_buf_dispose(&b);
 }
 
@@ -137,9 +164,9 @@ static void test_buf_nul_terminated(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap_enforced),   cmocka_unit_test(test_buf_printf),
-        cmocka_unit_test(test_buf_consume),        cmocka_unit_test(test_buf_steal),
-        cmocka_unit_test(test_buf_nul_terminated),
+        cmocka_unit_test(test_buf_cap_enforced), cmocka_unit_test(test_buf_error_sticky),
+        cmocka_unit_test(test_buf_printf),       cmocka_unit_test(test_buf_consume),
+        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_buf_nul_terminated),
     };
     return cmocka_run_group_tests_name("core/buf", tests, NULL, NULL);
 }

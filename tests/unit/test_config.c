@@ -22,6 +22,8 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/store.h"
+#include "core/util.h"
 
 static char tmpdir[512];
 
@@ -723,6 +725,92 @@ static void test_config_print_keys_has_help(void **state)
     sb_buf_dispose(&out);
 }
 
+static void test_config_prefix_bounded(void **state)
+{
+    char long_prefix[SB_PREFIX_MAX + 2];
+    memset(long_prefix, 'p', sizeof(long_prefix) - 1);
+    long_prefix[sizeof(long_prefix) - 1] = '\0'; /* 65 bytes */
+    char *text = sb_asprintf("prefix %s\n", long_prefix);
+    const char *path = write_conf(text);
+    sb_free(text);
+    sb_config_t c;
+    sb_buf_t errors;
+    sb_buf_init(&errors, 65536);
+    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    char *at = file_line(path, 1);
+    char what[200];
+    snprintf(what, sizeof(what), "prefix: '%s' is longer than 64 bytes", long_prefix);
+    assert_error(&errors, at, what);
+    sb_free(at);
+    sb_config_dispose(&c);
+
+    /* Braces would move keys between Redis Cluster slots; spaces make keys unreadable. */
+    sb_buf_reset(&errors);
+    path = write_conf("prefix \"a{b}:\"\n");
+    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_non_null(strstr(errors.data, "may not contain braces"));
+    sb_config_dispose(&c);
+    sb_buf_reset(&errors);
+    path = write_conf("prefix \"a b:\"\n");
+    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    sb_config_dispose(&c);
+
+    /* Exactly the bound is fine, and every key built from it fits a SB_KEY_MAX buffer. */
+    long_prefix[SB_PREFIX_MAX] = '\0';
+    text = sb_asprintf("prefix %s\n", long_prefix);
+    path = write_conf(text);
+    sb_free(text);
+    sb_buf_reset(&errors);
+    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(strlen(c.prefix), SB_PREFIX_MAX);
+    char key[SB_KEY_MAX];
+    char token[] = "sbt_000000000000000000000000000000000000000000000000";
+    sb_store_token_key(c.prefix, token, key, sizeof(key));
+    assert_int_equal(strlen(key), SB_PREFIX_MAX + strlen("token:") + 64);
+    char id[SB_ID_MAX];
+    sb_id_new("ct_", id);
+    int n = snprintf(key, sizeof(key), "%scontact:%s:idents", c.prefix, id);
+    assert_true(n > 0 && (size_t)n < sizeof(key));
+    sb_config_dispose(&c);
+    sb_buf_dispose(&errors);
+}
+
+static void test_config_sizes(void **state)
+{
+    uint64_t b;
+    assert_int_equal(sb_config_parse_size("65536", &b), 0);
+    assert_true(b == 65536);
+    assert_int_equal(sb_config_parse_size("64K", &b), 0);
+    assert_true(b == 65536);
+    assert_int_equal(sb_config_parse_size("256M", &b), 0);
+    assert_true(b == 256ULL << 20);
+    assert_int_equal(sb_config_parse_size("2G", &b), 0);
+    assert_true(b == 2ULL << 30);
+    assert_int_equal(sb_config_parse_size("", &b), SB_EINVAL);
+    assert_int_equal(sb_config_parse_size("12X", &b), SB_EINVAL);
+    assert_int_equal(sb_config_parse_size("-1", &b), SB_EINVAL);
+    assert_int_equal(sb_config_parse_size("99999999999999999999G", &b), SB_EINVAL);
+
+    sb_config_t c;
+    sb_config_init(&c);
+    assert_true(c.max_outbound_buffer == 256ULL << 20); /* the default */
+    sb_config_dispose(&c);
+    sb_buf_t errors;
+    sb_buf_init(&errors, 65536);
+    const char *path = write_conf("max_outbound_buffer 512K\n");
+    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    char *at = file_line(path, 1);
+    assert_error(&errors, at, "max_outbound_buffer: 512K is out of range 1024K..1024G");
+    sb_free(at);
+    sb_config_dispose(&c);
+    sb_buf_reset(&errors);
+    path = write_conf("max_outbound_buffer 64M\n");
+    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_true(c.max_outbound_buffer == 64ULL << 20);
+    sb_config_dispose(&c);
+    sb_buf_dispose(&errors);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, reset_env)
@@ -741,6 +829,8 @@ int main(void)
         T(test_config_example_file_is_valid),
         T(test_config_example_documents_every_key),
         T(test_config_print_keys_has_help),
+        T(test_config_prefix_bounded),
+        T(test_config_sizes),
     };
     return cmocka_run_group_tests_name("core/config", tests, setup, teardown);
 }
