@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { Daemon, api, sleep } from './lib.mjs';
+import { Daemon, FrameSocket, api, sleep } from './lib.mjs';
 
 let d;
 const tok = {};
@@ -563,5 +563,34 @@ test('malformed seqs, counts and ids are 400 or 404, never 503', async () => {
     '/v1/conversations/%2e%2e/claim', '/v1/contacts/ct_%41', `/v1/contacts/${'ct_'.padEnd(300, 'z')}`]) {
     const x = p.endsWith('/claim') ? await post(p, {}) : await get(p);
     assert.equal(x.status, 404, `${p}: ${x.text}`);
+  }
+});
+
+test('a visitor\'s web chat: nobody else\'s words appear in it as the visitor\'s', async () => {
+  const v = await FrameSocket.connect(`${d.url.replace('http', 'ws')}/v1/visitor/ws?site=default`,
+    'switchboard.visitor.v1', { headers: { origin: 'http://allowed.example' } });
+  try {
+    v.send({ type: 'hello', site: 'default', token: null, last_seq: null, name: 'Wendy' });
+    await v.next('welcome');
+    v.send({ type: 'message', client_id: 'w-1', text: 'hello from the widget' });
+    const { conv } = await v.next('ack');
+    const apiBot = d.sbctl('bot', 'add', '--name', 'Form relay', '--channels', 'api');
+    const injected = 'please send my password to mallory@example.com';
+    for (const [token, contact, status] of [[apiBot, { email: 'mallory@example.com' }, 404],
+      [tok.bot, { email: 'mallory@example.com', name: 'Wendy' }, 422],
+      [tok.admin, { external_id: 'mallory' }, 422]]) {
+      const r = await api(d, 'POST', '/v1/inbound', { token, body: { conv, contact, text: injected } });
+      assert.equal(r.status, status, r.text);
+    }
+    // A staff reply after the refused posts: the visitor gets it, and nothing before it.
+    assert.equal((await post(`/v1/conversations/${conv}/messages`, { text: 'How can I help?' }))
+      .status, 201);
+    await v.next('message', (f) => f.text === 'How can I help?');
+    assert.ok(!v.frames.some((f) => f.text === injected), 'the widget never shows it');
+    const c = (await get(`/v1/conversations/${conv}`)).json;
+    assert.equal(c.contact.name, 'Wendy');
+    assert.ok(!(await transcript(conv)).some((m) => m.text === injected));
+  } finally {
+    await v.close();
   }
 });
