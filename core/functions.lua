@@ -371,6 +371,9 @@ local function ingest_fast(argv)
     if not packed then return nil end
     local v = cmsgpack.unpack(packed)
     local name = argv[7]
+    -- A conversation named by the caller must be this contact's on this channel: else the
+    -- general path answers the error.
+    if conv ~= '' and (v[6] ~= ctid or v[2] ~= channel) then return nil end
     if v[3] == 'open' and (name == '' or name == v[7]) and (v[9] ~= '' or argv[8] == '') then
         return fast_append({now = argv[10], ids = {argv[11]}, tail = argv[2],
                             dedup_ttl = tonumber(argv[12])}, pre, dk, v)
@@ -418,6 +421,13 @@ local function ingest(keys, argv)
     end
     if packed then
         local v = cmsgpack.unpack(packed)
+        if a.conv and a.conv ~= '' and not a.latest and
+            (v[6] ~= a.contact.id or v[2] ~= a.channel) then
+            -- Never into another customer's conversation, nor across channels (the API
+            -- checked both; a merge may have moved the conversation since).
+            return err('CONFLICT', 'conversation ' .. a.conv .. ' is not this contact\'s on ' ..
+                       tostring(a.channel))
+        end
         if v[3] == 'open' and (not a.contact.name or a.contact.name == v[7]) and
             (v[9] ~= '' or not a.subject) then
             return fast_append(a, pre, dk, v)
@@ -449,7 +459,9 @@ local function ingest(keys, argv)
         c.snooze_until = ''
     end
     if c.subject == '' and a.subject then c.subject = a.subject end
-    if a.contact.name and a.contact.name ~= '' then c.contact_name = a.contact.name end
+    if a.contact.name and a.contact.name ~= '' and c.contact_id == a.contact.id then
+        c.contact_name = a.contact.name -- only the conversation's own customer renames it
+    end
     local m = append(ctx, c, {kind = 'message', dir = 'in', id = a.ids[#a.ids], tail = a.tail})
     c.msgs = tostring((tonumber(c.msgs) or 0) + 1)
     c.last_message_at = tostring(ctx.now)
@@ -540,7 +552,9 @@ local ACTIONS = {}
 
 function ACTIONS.claim(ctx, c, a)
     if c.assignee == a.author.id then return nil end
-    if c.assignee ~= '' and not a.steal then return err('CONFLICT', 'held by ' .. c.assignee) end
+    if c.assignee ~= '' and a.steal ~= true then -- only JSON true steals
+        return err('CONFLICT', 'held by ' .. c.assignee)
+    end
     if c.assignee ~= '' and not a.admin then
         return err('FORBIDDEN', 'only admins may steal a claim held by ' .. c.assignee)
     end

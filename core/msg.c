@@ -6,6 +6,8 @@
 #include "core/msg.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -120,4 +122,108 @@ const char *sb_json_opt_str(const json_t *obj, const char *key, int *bad)
         return NULL;
     }
     return json_string_value(v);
+}
+
+/* The bytes of a control character at s (C0, DEL, or C1 in UTF-8: C2 80..C2 9F), else 0. */
+static size_t control_at(const unsigned char *s)
+{
+    if (s[0] < 0x20 || s[0] == 0x7f)
+        return 1;
+    if (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f)
+        return 2;
+    return 0;
+}
+
+int sb_line_check(const char *s, size_t max)
+{
+    if (!s)
+        return SB_EINVAL;
+    size_t n = strlen(s);
+    if (n > max)
+        return SB_ETOOBIG;
+    if (!sb_utf8_valid(s, n))
+        return SB_EUTF8;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (control_at(p))
+            return SB_EINVAL;
+    return 0;
+}
+
+/* atext (RFC 5322 §3.2.3) and, per RFC 6532 §3.2, any byte of a UTF-8 sequence. */
+static bool atext(unsigned char c)
+{
+    return (c < 0x80 && isalnum(c)) || (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c)) || c >= 0x80;
+}
+
+/* A dot-atom-text of n bytes: atext runs separated by single dots. */
+static bool dot_atom(const unsigned char *s, size_t n)
+{
+    if (n == 0 || s[0] == '.' || s[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '.' ? s[i + 1] == '.' : !atext(s[i]))
+            return false;
+    return true;
+}
+
+/* A host name of n bytes: labels of 1..63 letters, digits, hyphens or UTF-8 bytes. */
+static bool host_name(const unsigned char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    size_t label = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool ok = s[i] >= 0x80 || (isalnum(s[i])) || (s[i] == '-' && label > 0);
+        if (!ok)
+            return false;
+        label++;
+    }
+    return true;
+}
+
+int sb_email_check(const char *s)
+{
+    if (!s)
+        return SB_EINVAL;
+    size_t n = strlen(s);
+    if (n > SB_MAX_EMAIL)
+        return SB_ETOOBIG;
+    if (!sb_utf8_valid(s, n))
+        return SB_EUTF8;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n; i++)
+        if (control_at(u + i))
+            return SB_EINVAL;
+    const char *at = strrchr(s, '@');
+    if (!at)
+        return SB_EINVAL;
+    size_t local = (size_t)(at - s);
+    if (local > 64 || !dot_atom(u, local) || !host_name(u + local + 1, n - local - 1))
+        return SB_EINVAL;
+    return 0;
+}
+
+bool sb_seq_valid(const char *s)
+{
+    if (!s)
+        return false;
+    const char *dash = strchr(s, '-');
+    for (int part = 0; part < (dash ? 2 : 1); part++) {
+        const char *p = part ? dash + 1 : s;
+        size_t len = part || !dash ? strlen(p) : (size_t)(dash - s);
+        if (len == 0 || len > 20 || strspn(p, "0123456789") != len)
+            return false;
+        errno = 0;
+        char *end;
+        strtoull(p, &end, 10);
+        if (errno == ERANGE)
+            return false;
+    }
+    return true;
 }

@@ -591,8 +591,12 @@ int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_
         json_t *v;
         json_object_foreach(args, k, v)
         {
-            if (strcmp(k, "steal") == 0 || strcmp(k, "until") == 0 || strcmp(k, "priority") == 0 ||
-                strcmp(k, "tags") == 0 || strcmp(k, "reason") == 0)
+            if (json_is_null(v))
+                continue; /* absent (cjson would decode null as a true value) */
+            if (strcmp(k, "steal") == 0)
+                json_object_set_new(a, k, json_boolean(json_is_true(v)));
+            else if (strcmp(k, "until") == 0 || strcmp(k, "priority") == 0 ||
+                     strcmp(k, "tags") == 0 || strcmp(k, "reason") == 0)
                 json_object_set(a, k, v);
         }
     }
@@ -717,6 +721,83 @@ int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value
         sb_free(rc);
     }
     return err;
+}
+
+#define FIND_HOPS 8 /* merged_into links followed at most (merges refuse to make long chains) */
+
+typedef struct find_ctx {
+    sb_store_t *st;
+    sb_store_cb cb;
+    void *data;
+    char asked[SB_ID_MAX], cur[SB_ID_MAX]; /* the contact asked for, the one looked up */
+    int hops;
+} find_ctx_t;
+
+static int find_send(find_ctx_t *fc);
+
+static void find_done(find_ctx_t *fc, int status)
+{
+    if (status) {
+        fc->cb(status, NULL, status == SB_ENOTFOUND ? "no such contact" : sb_strerror(status),
+               fc->data);
+    } else {
+        bool moved = strcmp(fc->asked, fc->cur) != 0;
+        json_t *res =
+            json_pack("{s:s, s:s?}", "id", fc->asked, "merged_into", moved ? fc->cur : NULL);
+        fc->cb(0, res, NULL, fc->data);
+        json_decref(res);
+    }
+    sb_free(fc);
+}
+
+static void on_contact_find(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    find_ctx_t *fc = data;
+    const redisReply *id = !status && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+                               ? reply->element[0]
+                               : NULL;
+    const redisReply *into = id ? reply->element[1] : NULL;
+    if (status || !id || id->type != REDIS_REPLY_STRING) {
+        /* a contact merged into one whose record is gone still answers that one */
+        find_done(fc, status ? status : fc->hops > 0 ? 0 : SB_ENOTFOUND);
+        return;
+    }
+    char next[SB_ID_MAX] = "";
+    if (into->type == REDIS_REPLY_STRING && into->len < SB_ID_MAX)
+        snprintf(next, sizeof(next), "%.*s", (int)into->len, into->str);
+    if (!sb_id_valid(next, "ct_") || fc->hops >= FIND_HOPS) {
+        find_done(fc, 0); /* not merged (or an unreadable link: this one, then) */
+        return;
+    }
+    snprintf(fc->cur, sizeof(fc->cur), "%s", next);
+    fc->hops++;
+    if (find_send(fc) != 0)
+        find_done(fc, SB_EUNAVAILABLE);
+}
+
+static int find_send(find_ctx_t *fc)
+{
+    char *key = sb_asprintf("%scontact:%s", fc->st->prefix, fc->cur);
+    const char *argv[] = {"HMGET", key, "id", "merged_into"};
+    int rc = sb_redis_command_argv(fc->st->redis, on_contact_find, fc, 0, 4, argv, NULL);
+    sb_free(key);
+    return rc;
+}
+
+int sb_store_contact_find(sb_store_t *st, const char *contact, sb_store_cb cb, void *data)
+{
+    if (!contact || !*contact || strlen(contact) >= SB_ID_MAX)
+        return SB_EINVAL;
+    find_ctx_t *fc = SB_NEW(find_ctx_t);
+    fc->st = st;
+    fc->cb = cb;
+    fc->data = data;
+    snprintf(fc->asked, sizeof(fc->asked), "%s", contact);
+    snprintf(fc->cur, sizeof(fc->cur), "%s", contact);
+    int rc = find_send(fc);
+    if (rc)
+        sb_free(fc);
+    return rc;
 }
 
 int sb_store_contact_latest(sb_store_t *st, const char *contact, const char *channel,

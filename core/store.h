@@ -43,7 +43,9 @@ typedef struct sb_ingest {
     const char *contact_id;   /* resolved contact (ct_…) */
     const char *contact_name; /* optional */
     bool contact_verified;
-    const char *conv; /* optional: append to this conversation */
+    /* optional: append to this conversation, which must be contact_id's on channel
+     * (SB_ECONFLICT otherwise: a message never lands in another customer's conversation) */
+    const char *conv;
     const char *text;
     const char *subject;       /* optional */
     const char *external_id;   /* optional: idempotency per channel */
@@ -145,6 +147,14 @@ int sb_store_messages(sb_store_t *st, const char *conv, const char *after, unsig
  */
 int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value, const char *name,
                              const char *email, sb_store_cb cb, void *data);
+
+/**
+ * Checks that a contact exists (its hash): result {"id":…,"merged_into":"ct_…"|null}, or
+ * SB_ENOTFOUND. merged_into is the live contact at the end of the merged_into links (a
+ * contact merged into one that was merged in turn). One HMGET per link, for callers that
+ * name a contact by id.
+ */
+int sb_store_contact_find(sb_store_t *st, const char *contact, sb_store_cb cb, void *data);
 
 /** The contact's latest conversation on a channel: its state, or JSON null (status 0). */
 int sb_store_contact_latest(sb_store_t *st, const char *contact, const char *channel,

@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Conversation endpoints of the REST API (DESIGN §5): POST /v1/inbound (a bot, form or
- * any system posts a customer message), GET /v1/conversations (the list across shards,
- * most urgent first, paged by cursor), GET /v1/conversations/{id}, its messages,
- * staff/bot replies with the `based_on` collision check, notes, state changes (claim,
- * release, resolve, reopen, snooze, priority, tags) and handoff (bot -> humans).
+ * Conversation endpoints of the REST API (DESIGN §5): GET /v1/conversations (the list across
+ * shards, most urgent first, paged by cursor), GET /v1/conversations/{id}, its messages, staff/bot
+ * replies with the `based_on` collision check, notes, state changes (claim, release, resolve,
+ * reopen, snooze, priority, tags) and handoff (bot -> humans).
  *
  * Roles (checked by sb__api_authenticate from the minimum each handler names):
  * bots (SB_ROLE_BOT) may post inbound messages, replies, notes and handoffs; everything
@@ -13,10 +12,12 @@
  *
  * Channel scopes (a token's `channels` field, sb__api_scope): a scoped token lists only
  * its channels' conversations, and every other conversation is 404 to it (looked up
- * first: one more round trip, for scoped tokens only); its inbound messages must be on
- * its channels (403).
+ * first: one more round trip, for scoped tokens only). POST /v1/inbound is in
+ * api_inbound.c.
+ *
+ * Every parameter is checked before it reaches Redis (api_input.h): a malformed seq,
+ * count, flag, time or tag is a 400 naming it, never a Redis error answered as 503.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,32 +27,7 @@
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/util.h"
-#include "gateway/internal.h"
-
-/* Validates a text field of c->body; answers 400/413 and returns false when bad. */
-static bool check_text(api_call_t *c, const char *field, const char *text, size_t max)
-{
-    int rc = sb_text_check(text, max);
-    if (rc == SB_ETOOBIG)
-        sb__api_fail(c, 413, "too_large", "%s exceeds %zu bytes", field, max);
-    else if (rc == SB_EUTF8)
-        sb__api_fail(c, 400, "bad_request", "%s is not valid UTF-8", field);
-    else if (rc != 0)
-        sb__api_fail(c, 400, "bad_request", "%s is required and must be a non-empty string", field);
-    return rc == 0;
-}
-
-/* Reads an optional string field bounded by max; answers 400 and returns false if bad. */
-static bool opt_str(api_call_t *c, const json_t *obj, const char *key, size_t max, const char **out)
-{
-    int bad = 0;
-    *out = sb_json_opt_str(obj, key, &bad);
-    if (bad || (*out && strlen(*out) > max)) {
-        sb__api_fail(c, 400, "bad_request", "%s must be a string of at most %zu bytes", key, max);
-        return false;
-    }
-    return true;
-}
+#include "gateway/api_input.h"
 
 static bool conv_param(api_call_t *c)
 {
@@ -100,150 +76,6 @@ static void in_scope(api_call_t *c, api_step_fn step, bool always)
     sb__api_begin(c, sb_store_get(c->app->store, c->conv, on_scope_checked, c));
 }
 
-/* ---- POST /v1/inbound ---- */
-
-typedef struct inbound {
-    api_call_t *c;
-    char contact[SB_ID_MAX];
-} inbound_t;
-
-static void on_ingested(int status, json_t *result, const char *errmsg, void *data)
-{
-    api_call_t *c = data;
-    if (sb__api_settled(c, status, errmsg))
-        return;
-    bool dup = json_is_true(json_object_get(result, "duplicate"));
-    json_t *msg = json_object_get(result, "message");
-    if (!dup) {
-        int ch = sb_app_channel_index(json_string_value(json_object_get(msg, "channel")));
-        if (ch >= 0)
-            c->app->msgs_in[ch]++;
-    }
-    SB_LOG_DEBUG("api.inbound", "conv=%s duplicate=%d",
-                 json_string_value(json_object_get(msg, "conv")), dup);
-    sb__api_reply(c, dup ? 200 : 201, msg);
-}
-
-static void ingest(api_call_t *c, const char *contact_id)
-{
-    json_t *b = c->body;
-    json_t *contact = json_object_get(b, "contact");
-    sb_ingest_t in = {0};
-    in.channel = json_string_value(json_object_get(b, "channel"));
-    in.contact_id = contact_id;
-    in.contact_name = json_string_value(json_object_get(contact, "name"));
-    in.conv = json_string_value(json_object_get(b, "conv"));
-    in.text = json_string_value(json_object_get(b, "text"));
-    in.subject = json_string_value(json_object_get(b, "subject"));
-    in.external_id = json_string_value(json_object_get(b, "external_id"));
-    in.client_id = json_string_value(json_object_get(b, "client_id"));
-    in.attachments = json_object_get(b, "attachments");
-    in.ext = json_object_get(b, "ext");
-    c->busy = true;
-    sb__api_begin(c, sb_store_ingest(c->app->store, &in, on_ingested, c));
-}
-
-static void on_contact(int status, json_t *result, const char *errmsg, void *data)
-{
-    api_call_t *c = data;
-    if (sb__api_settled(c, status, errmsg))
-        return;
-    char id[SB_ID_MAX];
-    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(result, "id")));
-    ingest(c, id);
-}
-
-/* Validates the inbound body; returns false after answering 400. */
-static bool inbound_valid(api_call_t *c)
-{
-    json_t *b = c->body;
-    const char *s;
-    if (!opt_str(c, b, "channel", 32, &s))
-        return false;
-    if (!s)
-        json_object_set_new(b, "channel", json_string("api"));
-    else if (sb_app_channel_index(s) < 0) {
-        sb__api_fail(c, 400, "bad_request",
-                     "channel must be one of webchat, email, mastodon, bluesky, api");
-        return false;
-    }
-    if (!check_text(c, "text", json_string_value(json_object_get(b, "text")), SB_MAX_TEXT))
-        return false;
-    if (!opt_str(c, b, "external_id", SB_MAX_ID_LEN, &s) ||
-        !opt_str(c, b, "client_id", SB_MAX_ID_LEN, &s) ||
-        !opt_str(c, b, "subject", SB_MAX_SUBJECT, &s) || !opt_str(c, b, "conv", 64, &s))
-        return false;
-    if (s && !sb_id_valid(s, "c_")) {
-        sb__api_fail(c, 404, "not_found", "no conversation %s", s);
-        return false;
-    }
-    json_t *att = json_object_get(b, "attachments"), *ext = json_object_get(b, "ext");
-    if ((att && !json_is_array(att)) || (ext && !json_is_object(ext))) {
-        sb__api_fail(c, 400, "bad_request", "attachments must be an array, ext an object");
-        return false;
-    }
-    json_t *ct = json_object_get(b, "contact");
-    if (!json_is_object(ct)) {
-        sb__api_fail(c, 400, "bad_request",
-                     "contact is required: an object with id, email or external_id");
-        return false;
-    }
-    if (!opt_str(c, ct, "id", 64, &s) || !opt_str(c, ct, "email", 254, &s) ||
-        !opt_str(c, ct, "external_id", SB_MAX_ID_LEN, &s) || !opt_str(c, ct, "name", 200, &s))
-        return false;
-    return true;
-}
-
-static void inbound_authed(api_call_t *c)
-{
-    if (!sb__api_parse_body(c) || !inbound_valid(c))
-        return;
-    const char *channel = json_string_value(json_object_get(c->body, "channel"));
-    if (!sb__api_scope_allows(sb__api_scope(c->who), channel)) {
-        sb__api_fail(c, 403, "forbidden", "this token may not post on channel %s", channel);
-        return;
-    }
-    json_t *ct = json_object_get(c->body, "contact");
-    const char *id = json_string_value(json_object_get(ct, "id"));
-    const char *email = json_string_value(json_object_get(ct, "email"));
-    const char *ext = json_string_value(json_object_get(ct, "external_id"));
-    const char *name = json_string_value(json_object_get(ct, "name"));
-    if (id) {
-        if (!sb_id_valid(id, "ct_")) {
-            sb__api_fail(c, 400, "bad_request", "contact.id is not a contact id");
-            return;
-        }
-        ingest(c, id);
-        return;
-    }
-    char kind[40], value[300];
-    if (email) {
-        if (!strchr(email, '@')) {
-            sb__api_fail(c, 400, "bad_request", "contact.email is not an email address");
-            return;
-        }
-        snprintf(kind, sizeof(kind), "email");
-        size_t i = 0;
-        for (; email[i] && i + 1 < sizeof(value); i++)
-            value[i] = (char)tolower((unsigned char)email[i]);
-        value[i] = '\0';
-    } else if (ext) {
-        snprintf(kind, sizeof(kind), "%s", json_string_value(json_object_get(c->body, "channel")));
-        snprintf(value, sizeof(value), "%s", ext);
-    } else {
-        sb__api_fail(c, 400, "bad_request", "contact needs id, email or external_id");
-        return;
-    }
-    c->busy = true;
-    sb__api_begin(c,
-                  sb_store_contact_resolve(c->app->store, kind, value, name, email, on_contact, c));
-}
-
-static void h_inbound(sb_http_req_t *req, void *data)
-{
-    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, inbound_authed);
-}
-
 /* ---- GET /v1/conversations/{id} and its messages ---- */
 
 static void on_got(int status, json_t *result, const char *errmsg, void *data)
@@ -276,18 +108,9 @@ static void messages_go(api_call_t *c)
     const char *after = sb_http_req_query(c->req, "after");
     const char *lim = sb_http_req_query(c->req, "limit");
     long limit = 100;
-    if (lim) {
-        char *end;
-        limit = strtol(lim, &end, 10);
-        if (*end || limit < 1 || limit > 1000) {
-            sb__api_fail(c, 400, "bad_request", "limit must be 1..1000");
-            return;
-        }
-    }
-    if (after && (strlen(after) > 42 || strspn(after, "0123456789-") != strlen(after))) {
-        sb__api_fail(c, 400, "bad_request", "after must be a seq like 1732270000123-0");
+    if ((lim && !sb__api_count(c, "limit", lim, 1, 1000, &limit)) ||
+        !sb__api_seq(c, "after", after))
         return;
-    }
     c->busy = true;
     sb__api_begin(
         c, sb_store_messages(c->app->store, c->conv, after, (unsigned)limit, sb__api_on_result, c));
@@ -341,16 +164,10 @@ static bool list_query(api_call_t *c, sb_list_query_t *q)
                      "channel must be one of webchat, email, mastodon, bluesky, api");
         return false;
     }
-    q->limit = 50;
-    if (lim) {
-        char *end;
-        long l = strtol(lim, &end, 10);
-        if (*end || end == lim || l < 1 || l > 200) {
-            sb__api_fail(c, 400, "bad_request", "limit must be 1..200");
-            return false;
-        }
-        q->limit = (unsigned)l;
-    }
+    long limit = 50;
+    if (lim && !sb__api_count(c, "limit", lim, 1, 200, &limit))
+        return false;
+    q->limit = (unsigned)limit;
     return true;
 }
 
@@ -437,14 +254,16 @@ static void post_go(api_call_t *c, bool is_note)
     if (!sb__api_parse_body(c))
         return;
     const char *text = json_string_value(json_object_get(c->body, "text"));
-    const char *client_id, *based_on;
-    if (!check_text(c, "text", text, SB_MAX_TEXT) ||
-        !opt_str(c, c->body, "client_id", SB_MAX_ID_LEN, &client_id) ||
-        !opt_str(c, c->body, "based_on", 42, &based_on))
+    const char *client_id, *based_on = NULL;
+    bool force = false;
+    if (!sb__api_text(c, "text", json_object_get(c->body, "text"), SB_MAX_TEXT) ||
+        !sb__api_opt_line(c, c->body, "client_id", SB_MAX_ID_LEN, &client_id) ||
+        (!is_note &&
+         (!sb__api_opt_line(c, c->body, "based_on", 42, &based_on) ||
+          !sb__api_seq(c, "based_on", based_on) || !sb__api_opt_bool(c, c->body, "force", &force))))
         return;
     sb_actor_t who;
     sb__api_actor(c, &who);
-    bool force = json_is_true(json_object_get(c->body, "force"));
     c->busy = true;
     sb__api_begin(
         c, is_note ? sb_store_note(c->app->store, c->conv, &who, text, client_id, on_posted, c)
@@ -501,14 +320,17 @@ static void typing_go(api_call_t *c)
 {
     size_t len;
     sb_http_req_body(c->req, &len);
+    bool on = true;
     if (len > 0 && !sb__api_parse_body(c))
+        return;
+    const json_t *onv = json_object_get(c->body, "on"); /* absent or null: on */
+    if (onv && !json_is_null(onv) && !sb__api_opt_bool(c, c->body, "on", &on))
         return;
     sb_actor_t who;
     sb__api_actor(c, &who);
-    json_t *e =
-        json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:s?, s:s?}}", "type", "typing", "conv", c->conv,
-                  "channel", c->channel, "on", !json_is_false(json_object_get(c->body, "on")),
-                  "who", "type", who.type, "id", who.id, "name", who.name);
+    json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:s?, s:s?}}", "type", "typing", "conv",
+                          c->conv, "channel", c->channel, "on", on, "who", "type", who.type, "id",
+                          who.id, "name", who.name);
     char *text = json_dumps(e, JSON_COMPACT);
     json_decref(e);
     c->busy = true;
@@ -534,11 +356,10 @@ static void act_go(api_call_t *c)
     sb_http_req_body(c->req, &len);
     if (len > 0 && !sb__api_parse_body(c))
         return;
-    const char *reason;
-    if (!opt_str(c, c->body, "reason", 1000, &reason))
-        return;
     const char *path = sb_http_req_path(c->req);
     const char *action = strrchr(path, '/') + 1;
+    if (!sb__api_act_args(c, action))
+        return;
     sb_actor_t who;
     sb__api_actor(c, &who);
     c->busy = true;
@@ -565,7 +386,7 @@ static void h_handoff(sb_http_req_t *req, void *data)
 void sb__api_conv_routes(sb_app_t *app)
 {
     sb_http_server_t *s = app->http;
-    sb_http_route(s, "POST", "/v1/inbound", h_inbound, app);
+    sb__api_inbound_routes(app);
     sb_http_route(s, "GET", "/v1/conversations", h_list, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/handoff", h_handoff, app);
     sb_http_route(s, "GET", "/v1/conversations/{id}", h_get, app);

@@ -140,12 +140,15 @@ bool sb__feed_visible(api_feed_t *f, const api_feed_client_t *fc, const sb_event
 {
     if (!fc->bot && fc->scope == SB_SCOPE_ALL)
         return true; /* unscoped staff: everything, without parsing */
-    if (f->last_shard != ev->shard || strcmp(f->last_id, ev->id) != 0) {
+    ev_info_t once;
+    if (!f) { /* no feed to cache it in (outbound webhooks) */
+        classify(ev, &once);
+    } else if (f->last_shard != ev->shard || strcmp(f->last_id, ev->id) != 0) {
         classify(ev, &f->last);
         f->last_shard = ev->shard;
         snprintf(f->last_id, sizeof(f->last_id), "%s", ev->id);
     }
-    const ev_info_t *in = &f->last;
+    const ev_info_t *in = f ? &f->last : &once;
     if (in->presence)
         return !fc->bot;
     if (fc->bot && (in->note || (in->typing && !in->customer_typing)))

@@ -125,7 +125,7 @@ void sb__feed_join(api_feed_t *f, api_feed_client_t *fc, const json_t *who, cons
                    api_feed_revoked_fn on_revoked);
 /** Leaves the feed (presence goes offline with the last feed). Accepts a client not joined. */
 void sb__feed_leave(api_feed_client_t *fc);
-/** May fc see ev? */
+/** May fc see ev? f may be NULL (then nothing is cached: a bot's webhook, webhooks.c). */
 bool sb__feed_visible(api_feed_t *f, const api_feed_client_t *fc, const sb_event_t *ev);
 /** Joined clients. */
 size_t sb__feed_clients(const api_feed_t *f);

@@ -7,7 +7,10 @@
  * Endpoints: one per `webhook` config entry (id `cfg_<sha256(url)[:16]>`) and one per bot
  * id in the set `<prefix>webhooks` whose hash `<prefix>bot:<id>` has `webhook` and
  * `secret` (and optionally `events`); the set is re-read every second, so bots come and
- * go without a restart. Each endpoint reads through the consumer group `wh:<endpoint-id>`
+ * go without a restart. A bot's webhook gets only what its token may see on the live
+ * feeds (sb__feed_visible: no notes, no staff typing, no presence, only the channels of
+ * its `channels` scope); the `webhook` config entries are the operator's and get every
+ * event their filter takes. Each endpoint reads through the consumer group `wh:<endpoint-id>`
  * on every shard's `<prefix>{N}:events` stream (created with `XGROUP CREATE … $
  * MKSTREAM` when first seen — by sbctl for bots — so it gets the events from then on; an
  * existing group resumes where it was), consumer `<hostname>/<listen>`.
@@ -46,6 +49,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "gateway/internal.h"
 #include "gateway/version.h"
 
 #define LANE_BATCH   8    /* events fetched per lane at once */
@@ -91,6 +95,8 @@ struct endpoint {
     size_t keylen;
     char **words;
     int nwords;
+    char *channels; /* a bot's channel scope as stored ("webchat,email"; "" = all) */
+    unsigned scope; /* sb__api_scope of it */
     bool bot, seen, removed;
     bool groups_ready, creating, create_failed, fetching;
     unsigned create_pending;
@@ -222,8 +228,12 @@ static void free_words(endpoint_t *ep)
     ep->nwords = 0;
 }
 
-/* Sets url, secret and filter (events: words separated by spaces). 0 or SB_EINVAL. */
-static int endpoint_set(endpoint_t *ep, const char *url, const char *secret, const char *events)
+/*
+ * Sets url, secret, filter (events: words separated by spaces) and, for a bot, its
+ * channel scope (channels: as on its token, "" for all). 0 or SB_EINVAL.
+ */
+static int endpoint_set(endpoint_t *ep, const char *url, const char *secret, const char *events,
+                        const char *channels)
 {
     unsigned char *key;
     size_t keylen;
@@ -232,8 +242,13 @@ static int endpoint_set(endpoint_t *ep, const char *url, const char *secret, con
     sb_free(ep->url);
     sb_free(ep->secret);
     sb_free(ep->events);
+    sb_free(ep->channels);
     sb_free(ep->key);
     free_words(ep);
+    ep->channels = sb_strdup(channels);
+    json_t *who = json_pack("{s:s}", "channels", channels);
+    ep->scope = sb__api_scope(who);
+    json_decref(who);
     ep->url = sb_strdup(url);
     ep->secret = sb_strdup(secret);
     ep->events = sb_strdup(events);
@@ -286,6 +301,7 @@ static void endpoint_free(endpoint_t *ep)
     sb_free(ep->url);
     sb_free(ep->secret);
     sb_free(ep->events);
+    sb_free(ep->channels);
     sb_free(ep->key);
     free_words(ep);
     sb_free(ep->lanes);
@@ -320,6 +336,17 @@ static bool wanted(const endpoint_t *ep, const char *json, size_t len)
     }
     json_decref(j);
     return ok;
+}
+
+/* May this endpoint see the event? A bot: what its token sees on the feeds. */
+static bool visible(const endpoint_t *ep, unsigned shard, const char *id, const char *json,
+                    size_t len)
+{
+    if (!ep->bot)
+        return true;
+    api_feed_client_t fc = {.bot = true, .scope = ep->scope};
+    sb_event_t ev = {.shard = shard, .id = id, .json = json, .json_len = len};
+    return sb__feed_visible(NULL, &fc, &ev);
 }
 
 /* ---- Redis ---- */
@@ -455,7 +482,8 @@ static void take_entries(lane_t *l, const redisReply *entries)
             SB_LOG_WARN("webhook.lost", "endpoint=%s shard=%u event=%s", ep->id, l->shard, id);
             ep->w->count[RES_LOST]++;
             acks[nacks++] = id;
-        } else if (!wanted(ep, body->str, body->len)) {
+        } else if (!visible(ep, l->shard, id, body->str, body->len) ||
+                   !wanted(ep, body->str, body->len)) {
             acks[nacks++] = id;
         } else {
             entry_t *en = &l->ent[l->n++];
@@ -965,7 +993,7 @@ typedef struct reload {
     size_t n, pending;
     bool failed; /* a read failed: keep the endpoints as they are */
     char **ids;
-    char *(*fields)[3]; /* webhook, secret, events */
+    char *(*fields)[4]; /* webhook, secret, events, channels */
 } reload_t;
 
 static void endpoint_remove(endpoint_t *ep)
@@ -986,16 +1014,18 @@ static void reconcile(sb_webhooks_t *w, const reload_t *rl)
     for (size_t i = 0; i < rl->n; i++) {
         const char *url = rl->fields[i][0], *secret = rl->fields[i][1];
         const char *events = rl->fields[i][2] ? rl->fields[i][2] : "";
+        const char *channels = rl->fields[i][3] ? rl->fields[i][3] : "";
         if (!url || !secret)
             continue;
         endpoint_t *ep = endpoint_find(w, rl->ids[i]);
         if (ep && ep->bot &&
-            (strcmp(ep->url, url) || strcmp(ep->secret, secret) || strcmp(ep->events, events))) {
-            if (endpoint_set(ep, url, secret, events) == 0)
+            (strcmp(ep->url, url) || strcmp(ep->secret, secret) || strcmp(ep->events, events) ||
+             strcmp(ep->channels, channels))) {
+            if (endpoint_set(ep, url, secret, events, channels) == 0)
                 SB_LOG_INFO("webhook.endpoint", "id=%s url=%s action=updated", ep->id, url);
         } else if (!ep) {
             ep = endpoint_new(w, rl->ids[i], true);
-            if (endpoint_set(ep, url, secret, events) != 0) {
+            if (endpoint_set(ep, url, secret, events, channels) != 0) {
                 SB_LOG_DEBUG("webhook.endpoint", "id=%s action=invalid", rl->ids[i]);
                 w->nendpoints--;
                 endpoint_unlink_free(ep);
@@ -1017,7 +1047,7 @@ static void reload_free(reload_t *rl)
 {
     for (size_t i = 0; i < rl->n; i++) {
         sb_free(rl->ids[i]);
-        for (int k = 0; k < 3; k++)
+        for (int k = 0; k < 4; k++)
             sb_free(rl->fields[i][k]);
     }
     sb_free(rl->ids);
@@ -1033,8 +1063,8 @@ static void on_bot(sb_redis_t *r, redisReply *reply, int status, void *data)
     sb_free(slot);
     sb_webhooks_t *w = rl->w;
     w->redis_refs--;
-    if (status == 0 && reply->type == REDIS_REPLY_ARRAY && reply->elements == 3)
-        for (int k = 0; k < 3; k++)
+    if (status == 0 && reply->type == REDIS_REPLY_ARRAY && reply->elements == 4)
+        for (int k = 0; k < 4; k++)
             if (reply->element[k]->type == REDIS_REPLY_STRING)
                 rl->fields[i][k] = sb_strndup(reply->element[k]->str, reply->element[k]->len);
     if (status != 0)
@@ -1067,14 +1097,14 @@ static void on_members(sb_redis_t *r, redisReply *reply, int status, void *data)
         if (m->type != REDIS_REPLY_STRING || m->len > 64)
             continue;
         char *key = sb_asprintf("%sbot:%s", w->prefix, m->str);
-        const char *argv[] = {"HMGET", key, "webhook", "secret", "events"};
+        const char *argv[] = {"HMGET", key, "webhook", "secret", "events", "channels"};
         void **slot = sb_calloc(2, sizeof(void *));
         slot[0] = rl;
         slot[1] = (void *)(uintptr_t)rl->n;
         rl->ids[rl->n] = sb_strdup(m->str);
         rl->n++;
         rl->pending++;
-        if (sb_redis_command_argv(w->redis, on_bot, slot, 0, 5, argv, NULL) == 0) {
+        if (sb_redis_command_argv(w->redis, on_bot, slot, 0, 6, argv, NULL) == 0) {
             w->redis_refs++;
         } else {
             sb_free(slot);
@@ -1136,7 +1166,7 @@ static void add_config_endpoints(sb_webhooks_t *w)
         for (int k = 2; k < e->argc; k++)
             sb_buf_printf(&words, "%s%s", k > 2 ? " " : "", e->argv[k]);
         endpoint_t *ep = endpoint_new(w, id, false);
-        if (endpoint_set(ep, e->argv[0], e->argv[1], words.data ? words.data : "") != 0) {
+        if (endpoint_set(ep, e->argv[0], e->argv[1], words.data ? words.data : "", "") != 0) {
             SB_LOG_ERROR("webhook.endpoint", "url=%s err=invalid", e->argv[0]);
             w->nendpoints--;
             endpoint_unlink_free(ep);

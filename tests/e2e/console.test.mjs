@@ -258,7 +258,7 @@ test('a colleague typing shows "is replying…" in the conversation and the queu
 test('a reply that collides with a newer message shows it and offers "Send anyway"', async () => {
   const page = await consolePage();
   await signIn(page, tok.carla);
-  const { conv } = await inbound('Can I return it?');
+  const { conv, author } = await inbound('Can I return it?');
   await page.goto(`${d.url}/console/#/c/${conv}`);
   await page.locator(msg('message', 'in'), { hasText: 'Can I return it?' }).waitFor();
 
@@ -267,7 +267,7 @@ test('a reply that collides with a newer message shows it and offers "Send anywa
   await page.route((url) => url.pathname === `/v1/conversations/${conv}/messages`, async (route) => {
     if (route.request().method() === 'POST' && !raced) {
       raced = true;
-      await inbound('Actually, I want a refund', { conv });
+      await inbound('Actually, I want a refund', { conv, contact: { id: author.id } }); // the same customer
     }
     await route.continue();
   });

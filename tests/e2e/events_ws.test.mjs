@@ -216,11 +216,12 @@ test('a reader too slow for its queue is closed, and catches up by resuming from
     const first = await inbound('slow 0', { contact });
     const start = await f.event((e) => e.message?.id === first.id);
     f.ws._socket.pause(); // stop reading: the socket buffers fill, then the server's queue
-    // ~200 kB events (attachment metadata): 16 MB, more than the queue and socket buffers.
-    const attachments = Array.from({ length: 10 }, (_, i) => ({ name: `f${i}.txt`,
-      type: 'text/plain', size: 1, url: `https://files.example/${'a'.repeat(20000)}` }));
+    // ~160 kB events (attachment metadata within the API's bounds: 20 attachments, URLs up to
+    // 8000 bytes): 16 MB, more than the queue and socket buffers.
+    const attachments = Array.from({ length: 20 }, (_, i) => ({ name: `f${i}.txt`,
+      type: 'text/plain', size: 1, url: `https://files.example/${'a'.repeat(7900)}` }));
     const ids = [];
-    for (let i = 0; i < 80; i++) {
+    for (let i = 0; i < 100; i++) {
       const r = await api(d, 'POST', '/v1/inbound', { token: tok.bot,
         body: { channel: 'api', contact, text: `slow ${i + 1}`, attachments } });
       assert.equal(r.status, 201, r.text);

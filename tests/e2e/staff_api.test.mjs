@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { Daemon, api, sleep } from './lib.mjs';
+import { Daemon, FrameSocket, api, sleep } from './lib.mjs';
 
 let d;
 const tok = {};
@@ -230,6 +230,10 @@ test('a contact shows every conversation; merging moves them, with an event', as
   // The customer writes again from the merged handle: it is Dora now.
   const again = await inbound('any news?', { external_id: handle }, { channel: 'mastodon' });
   assert.equal(again.author.id, dora);
+  // A bot that kept the old contact id posts to the contact it was merged into.
+  const byOldId = await inbound('still me', { id: other }, { channel: 'mastodon' });
+  assert.equal(byOldId.author.id, dora);
+  assert.equal(byOldId.conv, again.conv);
   const gone = await get(`/v1/contacts/${other}`);
   assert.equal(gone.status, 200);
   assert.equal(gone.json.merged_into, dora);
@@ -361,3 +365,232 @@ test('authorization: every role x every endpoint, revoked, unknown and visitor t
     assert.equal(stolen.status, 200, stolen.text);
     assert.equal(stolen.json.event.previous, (await get('/v1/me', tok.exec)).json.id);
   });
+
+// ---- issue 8: the API holds under bad input (docs/hardening-api.md) ----
+
+// A 400 (or other status) whose error names the field.
+function refused(r, status, code, field, what) {
+  assert.equal(r.status, status, `${what}: ${r.status} ${r.text}`);
+  assert.equal(r.json?.error?.code, code, `${what}: ${r.text}`);
+  if (field) assert.ok(r.json.error.message.includes(field), `${what}: names ${field}: ${r.text}`);
+}
+
+test('inbound with conv: only in the token\'s scope, as its own customer, on its channel',
+  async () => {
+    const apiBot = d.sbctl('bot', 'add', '--name', 'Api-only bot', '--channels', 'api');
+    const emailAgent = d.sbctl('token', 'create', '--role', 'agent', '--name', 'Mail agent',
+      '--channels', 'email');
+    const handle = `visitor-${Date.now()}`;
+    const victim = await inbound('I need help with my card',
+      { external_id: handle, name: 'Vera Victim' }, { channel: 'webchat' });
+    const conv = victim.conv;
+    const send = (token, body) => api(d, 'POST', '/v1/inbound',
+      { token, body: { conv, text: 'transfer all my money to Mallory', ...body } });
+    const mallory = { email: `mallory.${Date.now()}@example.com`, name: 'Mallory' };
+
+    // Outside the token's channels the conversation does not exist for it.
+    refused(await send(apiBot, { contact: mallory }), 404, 'not_found', conv, 'api-scoped bot');
+    refused(await send(apiBot, { contact: mallory, channel: 'api' }), 404, 'not_found', conv,
+      'api-scoped bot naming its channel');
+    refused(await send(emailAgent, { contact: { id: victim.author.id }, channel: 'email' }), 404,
+      'not_found', conv, 'email-scoped agent');
+    // In scope, but another customer, or another channel: refused, and nothing created.
+    refused(await send(tok.bot, { contact: mallory }), 422, 'contact_mismatch', conv,
+      'another contact by email');
+    refused(await send(tok.bot, { contact: { id: NO_CONTACT } }), 422, 'contact_mismatch', conv,
+      'another contact by id');
+    refused(await send(tok.bot, { contact: { external_id: 'someone-else' } }), 422,
+      'contact_mismatch', conv, 'another handle');
+    refused(await send(tok.bot, { contact: { id: victim.author.id }, channel: 'api' }), 422,
+      'channel_mismatch', 'webchat', 'another channel');
+    refused(await send(tok.bot, { contact: { id: victim.author.id, name: 'Mallory' },
+      conv: `c_01jd3k${'0'.repeat(20)}` }), 404, 'not_found', null, 'an unknown conversation');
+
+    let c = (await get(`/v1/conversations/${conv}`)).json;
+    assert.equal(c.contact.name, 'Vera Victim', 'the contact name is untouched');
+    assert.equal(c.contact.id, victim.author.id);
+    assert.deepEqual((await transcript(conv)).filter((m) => m.kind === 'message').map((m) => m.text),
+      ['I need help with my card'], 'nothing was appended');
+
+    // Its own customer (by id or by handle) continues it, on the conversation's channel.
+    const byId = await send(tok.bot, { contact: { id: victim.author.id }, text: 'by id' });
+    assert.equal(byId.status, 201, byId.text);
+    assert.equal(byId.json.conv, conv);
+    assert.equal(byId.json.channel, 'webchat');
+    assert.equal(byId.json.author.id, victim.author.id);
+    const byHandle = await send(tok.bot, { contact: { external_id: handle, name: 'Vera V.' },
+      text: 'by handle' });
+    assert.equal(byHandle.status, 201, byHandle.text);
+    assert.equal(byHandle.json.conv, conv);
+    c = (await get(`/v1/conversations/${conv}`)).json;
+    assert.equal(c.contact.name, 'Vera V.', 'the customer may rename themself');
+  });
+
+test('inbound: addresses, names, ids, attachments and ext are checked and bounded', async () => {
+  const ok = { contact: { email: `plus+tag.${Date.now()}@example.com`, name: 'Pat' }, text: 'hi' };
+  const post1 = (body) => api(d, 'POST', '/v1/inbound', { token: tok.bot, body });
+  const cases = [
+    [{ ...ok, contact: { email: 'victim@example.com\r\nBcc: all@example.com' } }, 'contact.email'],
+    [{ ...ok, contact: { email: '<img src=x onerror=alert(1)>@example.com' } }, 'contact.email'],
+    [{ ...ok, contact: { email: '"quoted"@example.com' } }, 'contact.email'],
+    [{ ...ok, contact: { email: 'no-at-sign' } }, 'contact.email'],
+    [{ ...ok, contact: { email: `${'a'.repeat(250)}@example.com` } }, 'contact.email'],
+    [{ ...ok, contact: { email: 'x@example.com', name: 'Eve\r\nBcc: x@example.com' } },
+      'contact.name'],
+    [{ ...ok, contact: { email: 'x@example.com', name: 'n'.repeat(201) } }, 'contact.name'],
+    [{ ...ok, contact: { external_id: 'a\u0000b' } }, null],
+    [{ ...ok, contact: { external_id: 'x'.repeat(201) } }, 'contact.external_id'],
+    [{ ...ok, contact: { id: 'ct_nope' } }, 'contact.id'],
+    [{ ...ok, subject: 'Hello\r\nBcc: all@example.com' }, 'subject'],
+    [{ ...ok, subject: 's'.repeat(999) }, 'subject'],
+    [{ ...ok, external_id: 'e'.repeat(201) }, 'external_id'],
+    [{ ...ok, client_id: 'c\nd' }, 'client_id'],
+    [{ ...ok, channel: 'fax' }, 'channel'],
+    [{ ...ok, attachments: Array.from({ length: 10000 }, () => ({ name: 'a' })) }, 'attachments'],
+    [{ ...ok, attachments: [{ name: 'a', url: 'javascript:alert(1)' }] }, 'attachments[0].url'],
+    [{ ...ok, attachments: [{ name: 'n'.repeat(100000) }] }, 'attachments[0].name'],
+    [{ ...ok, attachments: [{ name: 'a', size: -1 }] }, 'attachments[0].size'],
+    [{ ...ok, attachments: [{ name: 'a', size: 1e300 }] }, 'attachments[0].size'],
+    [{ ...ok, attachments: [{ name: 'a', type: 'text/html; x=<b>' }] }, 'attachments[0].type'],
+    [{ ...ok, attachments: [{ name: 'a', onload: 'x' }] }, 'attachments[0]'],
+    [{ ...ok, attachments: ['a.pdf'] }, 'attachments[0]'],
+    [{ ...ok, ext: { deep: { er: 1 } } }, 'ext.deep'],
+    [{ ...ok, ext: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) },
+      'ext'],
+    [{ ...ok, ext: { big: 'b'.repeat(1001) } }, 'ext.big'],
+  ];
+  for (const [body, field] of cases) {
+    refused(await post1(body), 400, 'bad_request', field, JSON.stringify(body).slice(0, 100));
+  }
+  refused(await post1({ ...ok, text: 't'.repeat(8 * 1024 + 1) }), 413, 'too_large', 'text',
+    'a text over 8 KiB');
+
+  // A contact id that does not exist is refused, not created.
+  refused(await post1({ contact: { id: NO_CONTACT }, text: 'phantom' }), 422, 'unknown_contact',
+    NO_CONTACT, 'unknown contact.id');
+  assert.equal((await get(`/v1/contacts/${NO_CONTACT}`)).status, 404, 'no phantom contact');
+
+  // What is within bounds is stored as sent; the address is the lookup key, lower-cased.
+  const att = [{ name: 'invoice.pdf', type: 'application/pdf', size: 1234,
+    url: 'https://files.example.com/i.pdf' }];
+  const good = await post1({ ...ok, subject: 'Invoice', attachments: att,
+    ext: { ref: 'A-1', n: 2 } });
+  assert.equal(good.status, 201, good.text);
+  assert.deepEqual(good.json.attachments, att);
+  assert.deepEqual(good.json.ext, { ref: 'A-1', n: 2 });
+  const contact = (await get(`/v1/contacts/${good.json.author.id}`)).json;
+  assert.equal(contact.email, ok.contact.email);
+  assert.ok(contact.handles.includes(`email:${ok.contact.email.toLowerCase()}`));
+  const byId = await post1({ contact: { id: good.json.author.id }, text: 'again, by id' });
+  assert.equal(byId.status, 201, byId.text);
+  assert.equal(byId.json.conv, good.json.conv);
+});
+
+test('state changes: flags are booleans, tags and snooze times are bounded', async () => {
+  const conv = (await inbound('bounds')).conv;
+  const act = (what, body, token = tok.agent) => post(`/v1/conversations/${conv}/${what}`, body,
+    token);
+  // Only JSON booleans steal a claim; anything else is refused and the claim stays.
+  assert.equal((await act('claim', {}, tok.exec)).status, 200);
+  for (const steal of [null, 0, 1, 'no', 'false', 'true', [], {}]) {
+    if (steal === null) {
+      const r = await act('claim', { steal }, tok.admin);
+      assert.equal(r.status, 409, `steal: null is "not given": ${r.text}`);
+      continue;
+    }
+    refused(await act('claim', { steal }, tok.admin), 400, 'bad_request', 'steal',
+      `steal: ${JSON.stringify(steal)}`);
+  }
+  const exec = (await get('/v1/me', tok.exec)).json.id;
+  assert.equal((await get(`/v1/conversations/${conv}`)).json.assignee, exec, 'still held');
+  for (const force of ['yes', 1, 'false']) {
+    refused(await post(`/v1/conversations/${conv}/messages`, { text: 'x', force }), 400,
+      'bad_request', 'force', `force: ${JSON.stringify(force)}`);
+  }
+  refused(await post(`/v1/conversations/${conv}/typing`, { on: 'no' }), 400, 'bad_request',
+    'on', 'typing on: "no"');
+
+  // Tags: at most 50, each 1..64 bytes of one line, no repeats.
+  for (const [tags, field] of [[Array.from({ length: 10000 }, (_, i) => `t${i}`), 'tags'],
+    [['x'.repeat(100 * 1024)], 'tags[0]'], [{ a: 1 }, 'tags'], [['ok', 'ok'], 'tags[1]'],
+    [['a\nb'], 'tags[0]'], [[''], 'tags[0]'], [[42], 'tags[0]'], [undefined, 'tags']]) {
+    refused(await act('tags', { tags }), 400, 'bad_request', field, `tags ${field}`);
+  }
+  const tagged = await act('tags', { tags: ['vip', 'billing'] });
+  assert.equal(tagged.status, 200, tagged.text);
+  assert.deepEqual(tagged.json.conversation.tags, ['vip', 'billing']);
+
+  // Snooze: an integer time in ms, in the future, at most a year away.
+  const now = Date.now();
+  for (const until of [1e300, '99999999999999', now - 1000, now + 400 * 86400000, now + 0.5,
+    null, undefined]) {
+    refused(await act('snooze', { until }), 400, 'bad_request', 'until',
+      `until ${JSON.stringify(until)}`);
+  }
+  assert.equal((await get(`/v1/conversations/${conv}`)).json.status, 'open');
+  const s = await act('snooze', { until: now + 3600000 });
+  assert.equal(s.status, 200, s.text);
+  assert.equal(s.json.conversation.snooze_until, now + 3600000);
+  refused(await act('priority', { priority: 7 }), 400, 'bad_request', 'priority', 'priority');
+});
+
+test('malformed seqs, counts and ids are 400 or 404, never 503', async () => {
+  const m = await inbound('seqs');
+  const msgs = (q) => get(`/v1/conversations/${m.conv}/messages?${q}`);
+  for (const after of ['-1', '1-1-1', '99999999999999999999-0', '-', 'zzz', '1-',
+    '18446744073709551616-0', '+1']) {
+    refused(await msgs(`after=${encodeURIComponent(after)}`), 400, 'bad_request', 'after',
+      `after=${after}`);
+  }
+  for (const limit of ['0', '1001', '+5', ' 5', '5x', '1e2', '-1']) {
+    refused(await msgs(`limit=${encodeURIComponent(limit)}`), 400, 'bad_request', 'limit',
+      `limit=${limit}`);
+  }
+  for (const after of ['0', m.seq, m.seq.split('-')[0], '18446744073709551615-0']) {
+    const r = await msgs(`after=${after}`);
+    assert.equal(r.status, 200, `after=${after}: ${r.text}`);
+  }
+  for (const basedOn of ['zzz', '-1', '1-1-1', '99999999999999999999-0']) {
+    refused(await post(`/v1/conversations/${m.conv}/messages`, { text: 'x', based_on: basedOn }),
+      400, 'bad_request', 'based_on', `based_on ${basedOn}`);
+  }
+  const r = await post(`/v1/conversations/${m.conv}/messages`, { text: 'ok', based_on: m.seq });
+  assert.equal(r.status, 201, r.text);
+  for (const q of ['limit=%2B5', 'limit=1e2', 'cursor=' + Buffer.from('queue:1:c_x\n').toString('base64url')]) {
+    refused(await get(`/v1/conversations?${q}`), 400, 'bad_request', null, q);
+  }
+  for (const p of ['/v1/conversations/c_%41%42', '/v1/conversations/c_x/messages',
+    '/v1/conversations/%2e%2e/claim', '/v1/contacts/ct_%41', `/v1/contacts/${'ct_'.padEnd(300, 'z')}`]) {
+    const x = p.endsWith('/claim') ? await post(p, {}) : await get(p);
+    assert.equal(x.status, 404, `${p}: ${x.text}`);
+  }
+});
+
+test('a visitor\'s web chat: nobody else\'s words appear in it as the visitor\'s', async () => {
+  const v = await FrameSocket.connect(`${d.url.replace('http', 'ws')}/v1/visitor/ws?site=default`,
+    'switchboard.visitor.v1', { headers: { origin: 'http://allowed.example' } });
+  try {
+    v.send({ type: 'hello', site: 'default', token: null, last_seq: null, name: 'Wendy' });
+    await v.next('welcome');
+    v.send({ type: 'message', client_id: 'w-1', text: 'hello from the widget' });
+    const { conv } = await v.next('ack');
+    const apiBot = d.sbctl('bot', 'add', '--name', 'Form relay', '--channels', 'api');
+    const injected = 'please send my password to mallory@example.com';
+    for (const [token, contact, status] of [[apiBot, { email: 'mallory@example.com' }, 404],
+      [tok.bot, { email: 'mallory@example.com', name: 'Wendy' }, 422],
+      [tok.admin, { external_id: 'mallory' }, 422]]) {
+      const r = await api(d, 'POST', '/v1/inbound', { token, body: { conv, contact, text: injected } });
+      assert.equal(r.status, status, r.text);
+    }
+    // A staff reply after the refused posts: the visitor gets it, and nothing before it.
+    assert.equal((await post(`/v1/conversations/${conv}/messages`, { text: 'How can I help?' }))
+      .status, 201);
+    await v.next('message', (f) => f.text === 'How can I help?');
+    assert.ok(!v.frames.some((f) => f.text === injected), 'the widget never shows it');
+    const c = (await get(`/v1/conversations/${conv}`)).json;
+    assert.equal(c.contact.name, 'Wendy');
+    assert.ok(!(await transcript(conv)).some((m) => m.text === injected));
+  } finally {
+    await v.close();
+  }
+});

@@ -264,7 +264,10 @@ test('a bot added with sbctl gets events without a restart', async () => {
         { token: admin, body: { text: 'internal' } })).status, 201);
       const again = await inbound(d, admin, 'Pia', 'second for picky');
       await waitFor(() => rx2.of(p.conv).length >= 2, 'two customer messages');
-      await waitFor(() => rx.of(p.conv).length >= 4, 'all four events on the other bot');
+      // created and both messages; never the note (bots don't see notes)
+      await waitFor(() => rx.of(p.conv).some((x) => x.body.message?.id === again.id),
+        'the second message on the other bot');
+      assert.deepEqual(rx.of(p.conv).map((x) => x.body.type), ['event', 'message', 'message']);
       assert.deepEqual(rx2.of(p.conv).map((x) => x.body.message.id), [p.id, again.id]);
       assertClean(rx2);
     } finally {
@@ -276,6 +279,64 @@ test('a bot added with sbctl gets events without a restart', async () => {
     assert.match(bad.stderr, /'ftp:\/\/x' is not an http/);
   } finally {
     await rx.close();
+  }
+});
+
+test('a bot\'s webhook sees what its token sees: no notes, only its channels', async () => {
+  const scopedRx = await new Receiver('scoped-secret').start();
+  const plainRx = await new Receiver('plain-secret').start();
+  try {
+    const scopedTok = d.sbctl('bot', 'add', '--name', 'Api only', '--channels', 'api',
+      '--webhook', scopedRx.url, '--secret', 'scoped-secret', '--events', '*');
+    const plainTok = d.sbctl('bot', 'add', '--name', 'Everything', '--webhook', plainRx.url,
+      '--secret', 'plain-secret');
+    // One customer on two channels: both conversations live in the customer's shard, so
+    // each endpoint sees this shard's events in stream order and the last message is a
+    // barrier: whatever came before it and is not delivered by then never will be.
+    const email = `sam.${Date.now()}@example.com`;
+    const say = async (channel, text) => {
+      const r = await api(d, 'POST', '/v1/inbound', { token: admin,
+        body: { channel, contact: { email, name: 'Sam' }, text } });
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    const note = async (conv, text) => assert.equal((await api(d, 'POST',
+      `/v1/conversations/${conv}/notes`, { token: admin, body: { text } })).status, 201);
+    const w = await say('webchat', 'hello from the widget');
+    await note(w.conv, 'internal about the web chat');
+    const typing = await api(d, 'POST', `/v1/conversations/${w.conv}/typing`,
+      { token: admin, body: { on: true } });
+    assert.equal(typing.status, 202);
+    const a = await say('api', 'hello from a form');
+    await note(a.conv, 'internal about the form');
+    const barrier = await say('api', 'the last one');
+    const gotBarrier = (rx) => rx.ok().some((x) => x.body?.message?.id === barrier.id);
+    await waitFor(() => gotBarrier(scopedRx) && gotBarrier(plainRx), 'the barrier on both bots');
+
+    const mine = (rx) => rx.ok().map((x) => x.body).filter((b) => [w.conv, a.conv].includes(b.conv));
+    const scoped = mine(scopedRx);
+    assert.ok(scoped.every((b) => b.conv === a.conv), 'nothing of the web chat conversation');
+    assert.ok(scoped.every((b) => b.type !== 'note' && b.type !== 'typing'), 'no notes, no staff typing');
+    assert.deepEqual(scoped.map((b) => b.message.text || b.message.type),
+      ['created', 'hello from a form', 'the last one']);
+    const plain = mine(plainRx);
+    assert.ok(plain.every((b) => b.type !== 'note'), 'an unscoped bot sees no notes either');
+    assert.deepEqual(plain.map((b) => `${b.conv === w.conv ? 'w' : 'a'}:${b.message.text || b.message.type}`),
+      ['w:created', 'w:hello from the widget', 'a:created', 'a:hello from a form', 'a:the last one']);
+
+    // Exactly the bot token's own live feed.
+    for (const [tok, got] of [[scopedTok, scoped], [plainTok, plain]]) {
+      const feed = await sse(d, tok, { after: '0',
+        until: (evs) => evs.some((e) => e.data.message?.id === barrier.id) });
+      const seen = feed.events.map((e) => e.data)
+        .filter((b) => [w.conv, a.conv].includes(b.conv) && b.type !== 'typing');
+      assert.deepEqual(got, seen, 'the webhook gets what the token sees on GET /v1/events');
+    }
+    assertClean(scopedRx);
+    assertClean(plainRx);
+  } finally {
+    await scopedRx.close();
+    await plainRx.close();
   }
 });
 

@@ -832,6 +832,113 @@ static void resolve(fixture_t *f, const char *email, const char *name, char ct[S
     reset(&r);
 }
 
+/* Ingests into conversation conv (on channel, as contact named name); returns the status. */
+static int ingest_into(fixture_t *f, const char *conv, const char *channel, const char *contact,
+                       const char *name, const char *text)
+{
+    result_t r = {0};
+    sb_ingest_t in = {.channel = channel,
+                      .contact_id = contact,
+                      .contact_name = name,
+                      .conv = conv,
+                      .text = text};
+    assert_int_equal(sb_store_ingest(f->store, &in, on_result, &r), 0);
+    wait(f, &r);
+    int status = r.status;
+    reset(&r);
+    return status;
+}
+
+static void test_ingest_conv_only_its_contact_and_channel(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    char alice[SB_ID_MAX], mallory[SB_ID_MAX], conv[SB_ID_MAX];
+    sb_id_new("ct_", alice);
+    sb_id_new("ct_", mallory);
+    ingest(f, &r, alice, "help me", NULL); /* as "Alice", on api */
+    snprintf(conv, sizeof(conv), "%s", jstr(r.json, "conversation.id"));
+    reset(&r);
+    /* Another contact: refused on the fast path (same name) and the general one (renaming). */
+    assert_int_equal(ingest_into(f, conv, "api", mallory, "Alice", "pay Mallory"), SB_ECONFLICT);
+    assert_int_equal(ingest_into(f, conv, "api", mallory, NULL, "pay Mallory"), SB_ECONFLICT);
+    assert_int_equal(ingest_into(f, conv, "api", mallory, "Mallory", "pay Mallory"), SB_ECONFLICT);
+    /* Its own contact on another channel: refused too. */
+    assert_int_equal(ingest_into(f, conv, "webchat", alice, NULL, "other channel"), SB_ECONFLICT);
+    /* Resolved: the general path checks the same. */
+    act(f, conv, "resolve", &bob, NULL, &r);
+    assert_int_equal(ingest_into(f, conv, "api", mallory, NULL, "pay Mallory"), SB_ECONFLICT);
+    assert_int_equal(ingest_into(f, conv, "api", alice, "Alice B.", "me again"), 0);
+    reset(&r);
+    assert_int_equal(sb_store_get(f->store, conv, on_result, &r), 0);
+    wait(f, &r);
+    assert_string_equal(jstr(r.json, "contact.id"), alice);
+    assert_string_equal(jstr(r.json, "contact.name"), "Alice B.");
+    assert_int_equal(json_integer_value(json_object_get(r.json, "message_count")), 2);
+    reset(&r);
+}
+
+static void test_claim_steal_only_when_true(void **state)
+{
+    fixture_t *f = *state;
+    char conv[SB_ID_MAX];
+    new_conv(f, conv, NULL);
+    result_t r = {0};
+    act(f, conv, "claim", &bob, NULL, &r);
+    assert_int_equal(r.status, 0);
+    json_t *not_true[] = {json_null(), json_integer(0), json_string("no"), json_string("false"),
+                          json_false()};
+    for (size_t i = 0; i < SB_ARRAY_LEN(not_true); i++) {
+        json_t *args = json_object();
+        json_object_set_new(args, "steal", not_true[i]);
+        act(f, conv, "claim", &admin, args, &r);
+        assert_int_equal(r.status, SB_ECONFLICT);
+    }
+    act(f, conv, "claim", &admin, json_pack("{s:b}", "steal", 1), &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(r.json, "conversation.assignee"), admin.id);
+    reset(&r);
+}
+
+static void test_contact_find(void **state)
+{
+    fixture_t *f = *state;
+    result_t r = {0};
+    char a[SB_ID_MAX], b[SB_ID_MAX];
+    resolve(f, "finn@example.com", "Finn", a);
+    resolve(f, "fay@example.com", "Fay", b);
+    assert_int_equal(sb_store_contact_find(f->store, a, on_result, &r), 0);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(r.json, "id"), a);
+    assert_true(json_is_null(json_object_get(r.json, "merged_into")));
+    reset(&r);
+    assert_int_equal(sb_store_contact_find(f->store, "ct_01jd3k0000000000000000000", on_result, &r),
+                     0);
+    wait(f, &r);
+    assert_int_equal(r.status, SB_ENOTFOUND);
+    merge(f->store, a, b, &r);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    reset(&r);
+    assert_int_equal(sb_store_contact_find(f->store, b, on_result, &r), 0);
+    wait(f, &r);
+    assert_string_equal(jstr(r.json, "merged_into"), a);
+    reset(&r);
+    /* b merged into a, then a into c: b's messages belong to c */
+    char c[SB_ID_MAX];
+    resolve(f, "cy@example.com", "Cy", c);
+    merge(f->store, c, a, &r);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    reset(&r);
+    assert_int_equal(sb_store_contact_find(f->store, b, on_result, &r), 0);
+    wait(f, &r);
+    assert_string_equal(jstr(r.json, "id"), b);
+    assert_string_equal(jstr(r.json, "merged_into"), c);
+    reset(&r);
+}
+
 static bool has_string(const json_t *arr, const char *s)
 {
     size_t i;
@@ -1029,7 +1136,8 @@ static void test_snooze_wakes_exactly_once_across_nodes(void **state)
     fixture_t *f = *state;
     char convs[12][SB_ID_MAX], later[SB_ID_MAX];
     result_t r = {0};
-    int64_t until = sb_now_ms() + 200;
+    /* Far enough ahead that the 12 snoozes are all still in the future on a loaded box. */
+    int64_t until = sb_now_ms() + 1500;
     for (int i = 0; i < 12; i++) { /* more than one batch in some shards */
         char ct[SB_ID_MAX];
         sb_id_new_in_shard("ct_", (unsigned)(i % 2), 16, ct);
@@ -1044,7 +1152,8 @@ static void test_snooze_wakes_exactly_once_across_nodes(void **state)
     new_conv(f, later, NULL);
     act(f, later, "snooze", &bob, json_pack("{s:I}", "until", (json_int_t)until + 60000), &r);
     assert_false(in_queue(f, convs[0]));
-    usleep(250000);
+    while (sb_now_ms() <= until + 20) /* the time is due (Redis runs on this clock) */
+        usleep(10000);
     /* Two nodes run their wake timers at the same moment, each until nothing is left. */
     node_t n2;
     node_start(f, &n2);
@@ -1297,6 +1406,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_contact_latest_and_idents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_stream_trimmed_by_wake, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_lookup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_conv_only_its_contact_and_channel, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_claim_steal_only_when_true, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_contact_find, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_most_urgent_first_across_shards_and_pages, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bot_replies_and_hands_off_to_humans, setup, teardown),

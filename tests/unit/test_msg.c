@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -91,6 +92,127 @@ static void test_opt_str(void **state)
     json_decref(j);
 }
 
+static void test_line_check(void **state)
+{
+    assert_int_equal(sb_line_check("Zo\xc3\xab O'Brien", SB_MAX_NAME), 0);
+    assert_int_equal(sb_line_check("", SB_MAX_NAME), 0);
+    assert_int_equal(sb_line_check(NULL, SB_MAX_NAME), SB_EINVAL);
+    assert_int_equal(sb_line_check("Re: hi\r\nBcc: x@example.com", 998), SB_EINVAL);
+    assert_int_equal(sb_line_check("a\tb", 10), SB_EINVAL);
+    assert_int_equal(sb_line_check("a\x7f", 10), SB_EINVAL);
+    assert_int_equal(sb_line_check("a\xc2\x85"
+                                   "b",
+                                   10),
+                     SB_EINVAL); /* NEL, a C1 control */
+    assert_int_equal(sb_line_check("caf\xc3\xa9", 10), 0);
+    assert_int_equal(sb_line_check("\xc3\x28", 10), SB_EUTF8);
+    assert_int_equal(sb_line_check("abcdef", 5), SB_ETOOBIG);
+}
+
+static void test_email_check_accepts_addr_specs(void **state)
+{
+    static const char *const good[] = {
+        "alice@example.com",  "Alice.Smith+tag@Sub.Example.co.uk",
+        "o'brien@example.ie", "!#$%&'*+-/=?^_`{|}~@example.com",
+        "user@localhost",     "j\xc3\xb6rg@m\xc3\xbcller.de", /* RFC 6532 */
+        "x@a-b.c0",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (sb_email_check(good[i]) != 0)
+            fail_msg("refused %s", good[i]);
+    }
+}
+
+static void test_email_check_refuses_the_rest(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "alice",
+        "@example.com",
+        "alice@",
+        "victim@example.com\r\nBcc: all@example.com",
+        "victim@example.com\nBcc: all@example.com",
+        "a\tb@example.com",
+        "<script>alert(1)</script>@example.com",
+        "alice@<b>example</b>.com",
+        "\"quoted local\"@example.com",
+        "alice@[127.0.0.1]",
+        "Alice <alice@example.com>",
+        "alice@example.com (comment)",
+        "a lice@example.com",
+        ".alice@example.com",
+        "alice.@example.com",
+        "al..ice@example.com",
+        "alice@example..com",
+        "alice@.example.com",
+        "alice@example.com.",
+        "alice@-example.com",
+        "alice@example-.com",
+        "alice@exa_mple.com",
+        "a@b@example.com",
+        "alice@exam\xc2\x85"
+        "ple.com",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (sb_email_check(bad[i]) != SB_EINVAL)
+            fail_msg("accepted %s", bad[i]);
+    }
+    assert_int_equal(sb_email_check(NULL), SB_EINVAL);
+    assert_int_equal(sb_email_check("a@\xc3\x28.com"), SB_EUTF8);
+}
+
+static void test_email_check_lengths(void **state)
+{
+    char buf[400];
+    /* local part: 64 bytes fine, 65 not */
+    memset(buf, 'a', 64);
+    strcpy(buf + 64, "@example.com");
+    assert_int_equal(sb_email_check(buf), 0);
+    memset(buf, 'a', 65);
+    strcpy(buf + 65, "@example.com");
+    assert_int_equal(sb_email_check(buf), SB_EINVAL);
+    /* a label of 63 is fine, 64 not */
+    strcpy(buf, "a@");
+    memset(buf + 2, 'b', 63);
+    strcpy(buf + 65, ".com");
+    assert_int_equal(sb_email_check(buf), 0);
+    memset(buf + 2, 'b', 64);
+    strcpy(buf + 66, ".com");
+    assert_int_equal(sb_email_check(buf), SB_EINVAL);
+    /* the whole: SB_MAX_EMAIL bytes */
+    size_t n = 0;
+    n += (size_t)sprintf(buf, "%s@", "a");
+    while (n + 10 <= SB_MAX_EMAIL)
+        n += (size_t)sprintf(buf + n, "bbbbbbbbb.");
+    while (n < SB_MAX_EMAIL)
+        buf[n++] = 'c';
+    buf[n] = '\0';
+    assert_int_equal(strlen(buf), SB_MAX_EMAIL);
+    assert_int_equal(sb_email_check(buf), 0);
+    strcpy(buf + n, "c");
+    assert_int_equal(sb_email_check(buf), SB_ETOOBIG);
+}
+
+static void test_seq_valid(void **state)
+{
+    assert_true(sb_seq_valid("1732270000123-0"));
+    assert_true(sb_seq_valid("0"));
+    assert_true(sb_seq_valid("1732270000123"));
+    assert_true(sb_seq_valid("18446744073709551615-18446744073709551615"));
+    static const char *const bad[] = {"",      "-1",
+                                      "1-1-1", "99999999999999999999-0",
+                                      "1-",    "zzz",
+                                      "1-a",   "18446744073709551616",
+                                      "-",     " 1",
+                                      "+1",    "1-99999999999999999999",
+                                      "0x1",   "123456789012345678901"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (sb_seq_valid(bad[i]))
+            fail_msg("accepted %s", bad[i]);
+    }
+    assert_false(sb_seq_valid(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -99,6 +221,11 @@ int main(void)
         cmocka_unit_test(test_json_parse_limits),
         cmocka_unit_test(test_text_check),
         cmocka_unit_test(test_opt_str),
+        cmocka_unit_test(test_line_check),
+        cmocka_unit_test(test_email_check_accepts_addr_specs),
+        cmocka_unit_test(test_email_check_refuses_the_rest),
+        cmocka_unit_test(test_email_check_lengths),
+        cmocka_unit_test(test_seq_valid),
     };
     return cmocka_run_group_tests_name("core/msg", tests, NULL, NULL);
 }
