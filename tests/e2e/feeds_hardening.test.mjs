@@ -272,10 +272,11 @@ async function pausedWs(daemon, token) {
   return ws;
 }
 
-// ~200 kB events (attachment metadata): n of them to every reader.
+// ~160 kB events (attachment metadata within the API's bounds: 20 attachments, URLs up to
+// 8000 bytes): n of them to every reader.
 async function bigEvents(daemon, token, n, tag) {
-  const attachments = Array.from({ length: 10 }, (_, i) => ({ name: `f${i}.txt`,
-    type: 'text/plain', size: 1, url: `https://files.example/${'a'.repeat(20000)}` }));
+  const attachments = Array.from({ length: 20 }, (_, i) => ({ name: `f${i}.txt`,
+    type: 'text/plain', size: 1, url: `https://files.example/${'a'.repeat(7900)}` }));
   const contact = { external_id: `${tag}-${Date.now()}` };
   for (let i = 0; i < n; i++) {
     const r = await api(daemon, 'POST', '/v1/inbound', { token,
@@ -290,7 +291,7 @@ test('readers that stop reading are closed for real and their buffers freed', as
   const sses = await Promise.all([1, 2, 3].map(() => rawSse(d, admin)));
   const wss = await Promise.all([1, 2, 3].map(() => pausedWs(d, admin)));
   await metricsUntil(d, (m) => m.feeds === before.feeds + 6, 'six feeds open');
-  await bigEvents(d, admin, 80, 'paused'); // 16 MB to each reader: more than queue + kernel
+  await bigEvents(d, admin, 100, 'paused'); // 16 MB to each reader: more than queue + kernel
   // Each reader's queue overflowed: it is closed, its connection gone, its bytes freed.
   const m = await metricsUntil(d, (x) => x.feeds === before.feeds &&
     x.conns <= before.conns + 1 && x.buffered === 0, 'paused readers closed and freed', 20000);
@@ -328,7 +329,7 @@ test('past max_outbound_buffer the largest queues are closed first; a fast reade
           await new Promise((r) => setTimeout(r, 25));
         }
       })();
-      await bigEvents(small, tok, 60, 'capped');
+      await bigEvents(small, tok, 75, 'capped');
       const m = await metricsUntil(small, (x) => x.buffered === 0 && x.feeds === 1,
         'slow readers closed, the fast one left');
       watching = false;
@@ -340,7 +341,7 @@ test('past max_outbound_buffer the largest queues are closed first; a fast reade
       // The reader that kept reading got every event and is still open.
       const got = fast.frames.filter((fr) => fr.type === 'event' &&
         fr.event.message?.text?.startsWith('capped ')).length;
-      assert.equal(got, 60);
+      assert.equal(got, 75);
       fast.send({ type: 'ping' });
       await fast.next('pong');
       await fast.close();
