@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The embedded Redis of gateway/embedded.h: redis-server as a child process listening
- * only on a unix socket under data_dir, with its AOF there too. Exactly one Redis writes
- * a data_dir's AOF, always:
+ * only on a unix socket under data_dir, with its AOF there too (appendfsync always).
+ * Exactly one Redis writes a data_dir's AOF, always:
  *
  * - The daemon holds an exclusive flock on data_dir/switchboard.lock for its lifetime and
  *   the child inherits that open file, so the lock stays held while either of them lives.
@@ -390,25 +390,26 @@ static void exec_child(const sb_embedded_t *e, char *const *argv, int devnull, p
 
 static int spawn(sb_embedded_t *e)
 {
-    const char *argv[] = {e->exe,     "--port",
-                          "0",        "--unixsocket",
-                          e->sock,    "--unixsocketperm",
-                          "700",      "--dir",
-                          e->dir,     "--appendonly",
-                          "yes",      "--appendfsync",
-                          "everysec", "--save",
-                          "",         "--daemonize",
-                          "no",       "--pidfile",
-                          e->pidfile, "--logfile",
-                          e->logfile, NULL};
     int devnull = fd_high(open("/dev/null", O_RDWR | O_CLOEXEC));
     if (devnull < 0) {
         SB_LOG_ERROR("embedded.spawn", "err=\"/dev/null: %s\"", strerror(errno));
         return SB_EIO;
     }
-    char *args[SB_ARRAY_LEN(argv)];
-    for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
-        args[i] = sb_strdup(argv[i]); /* before fork: the child must not allocate */
+    /* appendfsync always: Redis writes and fsyncs the AOF before it replies, so what the
+     * daemon acks survives a kill of Redis or a power loss (docs/hardening-embedded.md). */
+    const char *opts[][2] = {
+        {"--port", "0"},          {"--unixsocket", e->sock}, {"--unixsocketperm", "700"},
+        {"--dir", e->dir},        {"--appendonly", "yes"},   {"--appendfsync", "always"},
+        {"--save", ""},           {"--daemonize", "no"},     {"--pidfile", e->pidfile},
+        {"--logfile", e->logfile}};
+    char *args[2 * SB_ARRAY_LEN(opts) + 2]; /* copied before fork: the child can't allocate */
+    size_t n = 0;
+    args[n++] = sb_strdup(e->exe);
+    for (size_t i = 0; i < SB_ARRAY_LEN(opts); i++) {
+        args[n++] = sb_strdup(opts[i][0]);
+        args[n++] = sb_strdup(opts[i][1]);
+    }
+    args[n] = NULL;
     cloexec_all();
     /* No signal handler of ours may run in the child between fork and exec. */
     sigset_t all, old;
@@ -421,7 +422,7 @@ static int spawn(sb_embedded_t *e)
     int err = errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(devnull);
-    for (size_t i = 0; i < SB_ARRAY_LEN(args); i++)
+    for (size_t i = 0; i < n; i++)
         sb_free(args[i]);
     if (pid < 0) {
         SB_LOG_ERROR("embedded.spawn", "server=%s err=\"%s\"", e->exe, strerror(err));

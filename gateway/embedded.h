@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The embedded Redis: with no `redis` configured, switchboard runs redis-server as a
- * child process on a unix socket under data_dir (no TCP port), with AOF
- * (appendonly yes, appendfsync everysec) in data_dir, restarts it with backoff if it
- * dies, and stops it (SIGTERM, then SIGKILL after 5 s) on exit. The child dies with the
- * daemon (SIGTERM as death signal), and one daemon at a time owns a data_dir: it holds
- * data_dir/switchboard.lock ("switchboard=<pid> redis=<pid>") while it and its Redis live.
+ * child process on a unix socket under data_dir (no TCP port), with its AOF in data_dir
+ * (appendonly yes, appendfsync always: a write is on disk before Redis replies, so an ack
+ * survives a kill -9 of Redis or of the daemon, and a power loss), restarts it with
+ * backoff if it dies, and stops it (SIGTERM, then SIGKILL after 5 s) on exit. The child
+ * dies with the daemon (SIGTERM as death signal), and one daemon at a time owns a
+ * data_dir: it holds data_dir/switchboard.lock ("switchboard=<pid> redis=<pid>") while it
+ * and its Redis live.
  */
 #ifndef SB_GATEWAY_EMBEDDED_H
 #define SB_GATEWAY_EMBEDDED_H

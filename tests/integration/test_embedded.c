@@ -128,8 +128,14 @@ static void test_embedded_runs_restarts_and_stops(void **state)
     assert_true(pid > 0);
 
     redisContext *c = connect_ready(fx, 5000);
-    command_ok(c, "CONFIG SET appendfsync always"); /* the SET is on disk before the kill */
-    command_ok(c, "SET %s %s", "greeting", "hello");
+    /* Acks are durable: Redis writes and fsyncs the AOF before it replies. */
+    redisReply *r = redisCommand(c, "CONFIG GET appendfsync");
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, 2);
+    assert_string_equal(r->element[1]->str, "always");
+    freeReplyObject(r);
+    command_ok(c, "SET %s %s", "greeting", "hello"); /* on disk before the kill */
     redisFree(c);
     struct stat st;
     char path[400];
@@ -146,7 +152,7 @@ static void test_embedded_runs_restarts_and_stops(void **state)
     assert_int_not_equal(npid, pid);
 
     c = connect_ready(fx, 5000);
-    redisReply *r = redisCommand(c, "GET greeting");
+    r = redisCommand(c, "GET greeting");
     assert_non_null(r);
     assert_int_equal(r->type, REDIS_REPLY_STRING);
     assert_string_equal(r->str, "hello");
