@@ -326,7 +326,7 @@ static int take_lock(sb_embedded_t *e)
             int again;
             read_record(e->lock_fd, &again, &redis);
             if (again != daemon)
-                continue;
+                nfound = 0; /* look again next turn */
         }
         for (int i = 0; i < nfound; i++) {
             int before = nstrays;
