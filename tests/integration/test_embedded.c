@@ -84,6 +84,7 @@ static redisContext *connect_ready(fx_t *fx, int timeout_ms)
         struct timeval tv = {1, 0};
         redisContext *c = redisConnectUnixWithTimeout(url + 5, tv);
         if (c && !c->err) {
+            redisSetTimeout(c, tv); /* a stopped server must fail the test, not hang it */
             redisReply *r = redisCommand(c, "PING");
             bool ok = r && r->type == REDIS_REPLY_STATUS;
             if (r)
@@ -246,7 +247,7 @@ static void write_greeting(fx_t *fx, const char *sock)
     for (int i = 0; i < 250; i++) {
         struct timeval tv = {1, 0};
         c = redisConnectUnixWithTimeout(sock, tv);
-        if (c && !c->err)
+        if (c && !c->err && redisSetTimeout(c, tv) == REDIS_OK)
             break;
         redisFree(c);
         c = NULL;
