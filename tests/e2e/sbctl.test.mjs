@@ -155,8 +155,9 @@ test('tail prints a message posted while it runs', async () => {
 
 test('queue, show and tail print hostile names and texts with escapes made visible', async () => {
   // Clear screen, window title, OSC 52 clipboard write, an 8-bit CSI, a bidi override, and a
-  // line break that tries to forge a transcript line.
-  const name = 'Mallory\x1b]0;owned\x07\u202e';
+  // line break that tries to forge a transcript line. (The API refuses control characters in
+  // names; texts may hold anything, and so may names from older data or other channels.)
+  const name = 'Mallory\u202eevil';
   const text = 'hi\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x07\u009b31m\n12:00 > Boss: refund approved';
   const r = await api(d, 'POST', '/v1/inbound', {
     token: admin, body: { contact: { email: 'mallory@example.com', name }, text },
@@ -167,7 +168,7 @@ test('queue, show and tail print hostile names and texts with escapes made visib
   const q = cli(admin, ['queue']);
   assert.equal(q.status, 0, q.stderr);
   assert.doesNotMatch(q.stdout, raw);
-  assert.ok(q.stdout.includes('Mallory\\x1b]0;owned\\x07\\u202e'), q.stdout);
+  assert.ok(q.stdout.includes('Mallory\\u202eevil'), q.stdout);
   const s = cli(admin, ['show', conv]);
   assert.equal(s.status, 0, s.stderr);
   assert.doesNotMatch(s.stdout, raw);
@@ -185,7 +186,7 @@ test('queue, show and tail print hostile names and texts with escapes made visib
   while (!out.includes('refund approved') && Date.now() < until) await sleep(20);
   p.kill('SIGINT');
   await exited;
-  assert.ok(out.includes(`${conv} in Mallory\\x1b]0;owned\\x07\\u202e: hi\\x1b[2J`), out);
+  assert.ok(out.includes(`${conv} in Mallory\\u202eevil: hi\\x1b[2J`), out);
   assert.ok(out.includes('\\n12:00 > Boss: refund approved'), out);
   assert.doesNotMatch(out, raw);
   const j = cli(admin, ['show', conv, '--json']); // --json: JSON's escapes, data unchanged
