@@ -55,6 +55,13 @@
  * unread data makes the kernel reset the connection, and the client loses the 413). */
 #define LENGTH_DRAIN_MAX ((uint64_t)16 << 20)
 #define WATCH_MS         500 /* how often held connections are checked for a client that left */
+/* Slowloris defence (http_guard.c; docs/hardening-http.md): a connection must finish its
+ * request headers this long after it got a header table, and one address may have this
+ * many connections in the header phase. The pool is 256 tables: 32 leaves the rest to
+ * others unless an attacker has 8 addresses (or /64s), and is far above what a browser,
+ * or a whole office behind one NAT, has in flight while sending headers (milliseconds). */
+#define DEFAULT_HEADER_TIMEOUT_S 5
+#define DEFAULT_HEADER_CONNS_IP  32
 
 /* Custom (not lws-tokenised) request headers captured with every request. */
 static const char *const custom_headers[] = {
@@ -164,6 +171,7 @@ struct sb_http_server {
     bool flush_armed;
     size_t dirty_streams;
     void *ws; /* ws.c's state (sb__http_ws_slot) */
+    sb__http_guard_t *guard;
     sb_http_stats_t stats;
     bool stopping;
     uv_timer_t *reaper;
@@ -720,6 +728,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
     const char *method = method_name(wsi);
     if (s->stopping || !pss || !method)
         return -1;
+    sb__http_guard_release(s->guard, wsi);
     sb_http_req_t *req = SB_NEW(sb_http_req_t);
     req->srv = s;
     req->wsi = wsi;
@@ -946,7 +955,11 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_WSI_DESTROY:
         if (s && s->stats.open_connections)
             s->stats.open_connections--;
+        if (s)
+            sb__http_guard_release(s->guard, wsi);
         return 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return s && !s->stopping ? sb__http_guard_accept(s->guard, wsi) : -1;
     case LWS_CALLBACK_HTTP:
         return on_request(s, wsi, pss, in);
     case LWS_CALLBACK_HTTP_BODY:
@@ -965,7 +978,10 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* WebSocket routes decide; h2c is refused */
-        return s ? sb__ws_confirm_upgrade(s, wsi, in) : -1;
+        if (!s)
+            return -1;
+        sb__http_guard_release(s->guard, wsi);
+        return sb__ws_confirm_upgrade(s, wsi, in);
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         return 0;
     default:
@@ -1031,6 +1047,7 @@ static void server_free(sb_http_server_t *s)
     }
     sb_free(s->routes);
     sb__ws_server_free(s);
+    sb__http_guard_free(s->guard);
     sb_free(s);
 }
 
@@ -1113,6 +1130,8 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     s->loop = opts->loop;
     s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
+    s->guard = sb__http_guard_new(opts->max_header_conns_per_ip ? opts->max_header_conns_per_ip
+                                                                : DEFAULT_HEADER_CONNS_IP);
     s->watch = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->watch);
     s->watch->data = s;
@@ -1140,6 +1159,7 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
         SB_LOG_ERROR("http.listen", "listen=%s err=\"lws context failed\"", opts->listen);
         uv_close((uv_handle_t *)s->watch, on_handle_closed);
         uv_close((uv_handle_t *)s->flusher, on_handle_closed);
+        sb__http_guard_free(s->guard);
         sb_free(s);
         return SB_EIO;
     }
@@ -1158,6 +1178,8 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     vi.options = (v4only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
                  (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     vi.keepalive_timeout = KEEPALIVE_S;
+    vi.timeout_secs_ah_idle =
+        opts->header_timeout_s ? (int)opts->header_timeout_s : DEFAULT_HEADER_TIMEOUT_S;
     vi.alpn = "http/1.1";
     vi.ssl_cert_filepath = tls ? opts->tls_cert : NULL;
     vi.ssl_private_key_filepath = tls ? opts->tls_key : NULL;

@@ -43,6 +43,13 @@ typedef struct sb_http_opts {
     const char *tls_key;
     size_t max_body;          /* default 1 MiB */
     size_t max_stream_buffer; /* bytes queued on a stream before writes fail (default 4 MiB) */
+    /** Seconds a connection has to send its request headers, then it is closed (default 5). */
+    unsigned header_timeout_s;
+    /**
+     * Connections one address (IPv6: one /64) may have still sending their first request's
+     * headers (default 32); more are answered 429 `rate_limited` and closed.
+     */
+    unsigned max_header_conns_per_ip;
 } sb_http_opts_t;
 
 typedef struct sb_http_stats {

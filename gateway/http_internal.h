@@ -34,6 +34,22 @@ void sb__ws_flush(sb_http_server_t *s);
 /** The loop's cached time in ms (uv_now). */
 uint64_t sb__http_now_ms(const sb_http_server_t *s);
 
+/* ---- http_guard.c: the header-phase guard (slowloris) ---- */
+typedef struct sb__http_guard sb__http_guard_t;
+
+/** A guard allowing per_ip connections per address in the header phase (0: no cap). */
+sb__http_guard_t *sb__http_guard_new(unsigned per_ip);
+/** Frees the guard (NULL is fine). Connections still counted must be gone. */
+void sb__http_guard_free(sb__http_guard_t *g);
+/**
+ * A connection was accepted (SERVER_NEW_CLIENT_INSTANTIATED): counts it under its
+ * address, 0; or, over the cap, answers 429 on a cleartext socket and returns -1 (the
+ * caller returns it to lws, which closes the connection).
+ */
+int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi);
+/** The connection's headers are complete, or it is gone: stops counting it (idempotent). */
+void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
+
 /** Frees ws.c's state of a server (called by http.c when the server is freed). */
 void sb__ws_server_free(sb_http_server_t *s);
 
