@@ -55,11 +55,15 @@
  * unread data makes the kernel reset the connection, and the client loses the 413). */
 #define LENGTH_DRAIN_MAX ((uint64_t)16 << 20)
 #define WATCH_MS         500 /* how often held connections are checked for a client that left */
+/* Header tables are 8 KiB each and lws allocates one per connection still in its HTTP
+ * phase: cap them, so a burst of 50k WebSocket upgrades doesn't leave the heap 400 MB
+ * high (connections wait for a free one instead). */
+#define HEADER_POOL 256
 /* Slowloris defence (http_guard.c; docs/hardening-http.md): a connection must finish its
- * request headers this long after it got a header table, and one address may have this
- * many connections in the header phase. The pool is 256 tables: 32 leaves the rest to
- * others unless an attacker has 8 addresses (or /64s), and is far above what a browser,
- * or a whole office behind one NAT, has in flight while sending headers (milliseconds). */
+ * request headers this long after it got a header table; and once half the pool is in
+ * the header phase, an address (IPv6: /64) with this many connections there gets no
+ * more. A browser has 6 in flight, for milliseconds; an attacker needs 8 addresses to
+ * get past half the pool. */
 #define DEFAULT_HEADER_TIMEOUT_S 5
 #define DEFAULT_HEADER_CONNS_IP  32
 
@@ -1130,8 +1134,10 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     s->loop = opts->loop;
     s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
-    s->guard = sb__http_guard_new(opts->max_header_conns_per_ip ? opts->max_header_conns_per_ip
-                                                                : DEFAULT_HEADER_CONNS_IP);
+    s->guard = sb__http_guard_new(s, opts->loop,
+                                  opts->max_header_conns_per_ip ? opts->max_header_conns_per_ip
+                                                                : DEFAULT_HEADER_CONNS_IP,
+                                  HEADER_POOL / 2);
     s->watch = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->watch);
     s->watch->data = s;
@@ -1149,11 +1155,10 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     ci.user = s;
     ci.port = CONTEXT_PORT_NO_LISTEN;
     ci.server_string = "switchboard";
-    ci.max_http_header_data = 8192;
-    /* Header tables are 8 KiB each and lws allocates one per connection still in its
-     * HTTP phase: cap them, so a burst of 50k WebSocket upgrades doesn't leave the heap
-     * 400 MB high (connections wait for a free one instead). */
-    ci.max_http_header_pool = 256;
+    /* http_guard.c lets no head over SB__HTTP_MAX_HEAD through; lws stores custom headers
+     * with 8 bytes of its own per field: room for that, so lws never fails on such a head */
+    ci.max_http_header_data = SB__HTTP_MAX_HEAD + 8 * SB__HTTP_MAX_FIELDS + 256;
+    ci.max_http_header_pool = HEADER_POOL;
     s->ctx = lws_create_context(&ci);
     if (!s->ctx) {
         SB_LOG_ERROR("http.listen", "listen=%s err=\"lws context failed\"", opts->listen);
@@ -1441,6 +1446,7 @@ static void on_flush(uv_prepare_t *p)
     s->flush_armed = false;
     if (s->stopping)
         return;
+    sb__http_guard_flush(s->guard);
     sb__ws_flush(s);
     if (s->dirty_streams)
         flush_streams(s);

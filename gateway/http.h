@@ -47,7 +47,8 @@ typedef struct sb_http_opts {
     unsigned header_timeout_s;
     /**
      * Connections one address (IPv6: one /64) may have still sending their first request's
-     * headers (default 32); more are answered 429 `rate_limited` and closed.
+     * headers once half the header-table pool is in use (default 32); more are answered
+     * 429 `rate_limited` and closed.
      */
     unsigned max_header_conns_per_ip;
 } sb_http_opts_t;

@@ -34,11 +34,22 @@ void sb__ws_flush(sb_http_server_t *s);
 /** The loop's cached time in ms (uv_now). */
 uint64_t sb__http_now_ms(const sb_http_server_t *s);
 
-/* ---- http_guard.c: the header-phase guard (slowloris) ---- */
+/* ---- http_guard.c: the header phase (slowloris, malformed heads) ---- */
 typedef struct sb__http_guard sb__http_guard_t;
 
-/** A guard allowing per_ip connections per address in the header phase (0: no cap). */
-sb__http_guard_t *sb__http_guard_new(unsigned per_ip);
+/* The biggest request head (request line and header fields) taken, in bytes, and the most
+ * header fields; lws's header tables get room for this much and their own overhead. */
+#define SB__HTTP_MAX_HEAD     8192
+#define SB__HTTP_MAX_HEAD_S   "8192"
+#define SB__HTTP_MAX_FIELDS   100
+#define SB__HTTP_MAX_FIELDS_S "100"
+
+/**
+ * A guard allowing per_ip connections per address in the header phase (0: no cap) once
+ * at least busy connections are in it.
+ */
+sb__http_guard_t *sb__http_guard_new(sb_http_server_t *s, uv_loop_t *loop, unsigned per_ip,
+                                     unsigned busy);
 /** Frees the guard (NULL is fine). Connections still counted must be gone. */
 void sb__http_guard_free(sb__http_guard_t *g);
 /**
@@ -49,6 +60,8 @@ void sb__http_guard_free(sb__http_guard_t *g);
 int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi);
 /** The connection's headers are complete, or it is gone: stops counting it (idempotent). */
 void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
+/** Puts the gates of newly accepted connections in place (before the loop polls). */
+void sb__http_guard_flush(sb__http_guard_t *g);
 
 /** Frees ws.c's state of a server (called by http.c when the server is freed). */
 void sb__ws_server_free(sb_http_server_t *s);

@@ -85,6 +85,7 @@ typedef struct raw_call {
     const char *req; /* bytes to send (NUL-terminated) */
     size_t req_len;  /* 0: strlen(req) */
     int timeout_ms;
+    bool trickle; /* send a byte at a time */
     /* results */
     int status; /* 0: no answer */
     char body[1024];
@@ -107,7 +108,11 @@ static void raw_perform(raw_call_t *k)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     size_t len = k->req_len ? k->req_len : strlen(k->req), off = 0;
     while (off < len) { /* the server may answer and close before taking it all */
-        ssize_t w = send(fd, k->req + off, len - off, MSG_NOSIGNAL);
+        if (k->trickle) {
+            struct timespec ts = {0, 2000000};
+            nanosleep(&ts, NULL);
+        }
+        ssize_t w = send(fd, k->req + off, k->trickle ? 1 : len - off, MSG_NOSIGNAL);
         if (w <= 0)
             break;
         off += (size_t)w;
@@ -246,8 +251,8 @@ static void test_http_slowloris_does_not_starve_others(void **state)
         assert_true(calls[i].elapsed_ms < 3000);
     }
 
-    /* Connections over the per-address cap got a 429; the others are closed by the header
-     * deadline, not before it. */
+    /* Once half the header pool (128 of 256) was taken, connections of an address over
+     * the cap got a 429; the others are closed by the header deadline, not before it. */
     SPIN_UNTIL(fx, slow_poll(slow, SLOW_CONNS) == SLOW_CONNS, (HEADER_TIMEOUT_S + 3) * 1000);
     int refused = 0, timed_out = 0;
     for (int i = 0; i < SLOW_CONNS; i++) {
@@ -259,9 +264,86 @@ static void test_http_slowloris_does_not_starve_others(void **state)
         }
         close(slow[i].fd);
     }
-    assert_int_equal(timed_out, 32); /* the default cap */
-    assert_int_equal(refused, SLOW_CONNS - 32);
+    assert_int_equal(timed_out, 128);
+    assert_int_equal(refused, SLOW_CONNS - 128);
     sb_free(slow);
+}
+
+/* ---- Malformed request heads ---- */
+
+static char *repeat(const char *head, const char *unit, size_t times, const char *tail)
+{
+    size_t hl = strlen(head), ul = strlen(unit), tl = strlen(tail);
+    char *s = sb_malloc(hl + ul * times + tl + 1), *p = s;
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < times; i++, p += ul)
+        memcpy(p, unit, ul);
+    memcpy(p, tail, tl + 1);
+    return s;
+}
+
+/* Sends req (from 127.0.0.3) and checks the JSON error that comes back before the close. */
+static void expect_error(fx_t *fx, const char *req, int status, const char *code)
+{
+    raw_call_t k = {.src = "127.0.0.3", .port = fx->port, .req = req, .timeout_ms = 5000};
+    raw_run(fx, &k, 1, 10000);
+    if (k.status != status)
+        fail_msg("expected %d, got %d (%s) for %.60s", status, k.status, k.body, req);
+    json_error_t e;
+    json_t *j = json_loads(k.body, 0, &e);
+    if (!j)
+        fail_msg("not JSON: %s", k.body);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        code);
+    assert_non_null(json_string_value(json_object_get(json_object_get(j, "error"), "message")));
+    json_decref(j);
+}
+
+static void test_http_malformed_heads_get_json_errors(void **state)
+{
+    fx_t *fx = *state;
+    char *big =
+        repeat("GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ", "a", (size_t)1 << 20, "\r\n\r\n");
+    expect_error(fx, big, 431, "too_large");
+    sb_free(big);
+    char *many = repeat("GET /hello HTTP/1.1\r\nHost: x\r\n", "X-A: b\r\n", 2000, "\r\n");
+    expect_error(fx, many, 431, "too_large");
+    sb_free(many);
+    char *line = repeat("GET /", "a", 100 * 1024, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect_error(fx, line, 414, "too_large");
+    sb_free(line);
+    expect_error(fx, "GET /hel%00lo HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "GET /a/%00 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "GARBAGE\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "\x16\x03\x01\x02\x05\x01\x01\x01\xfc\x03\x03\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "HELLO WORLD\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "GET /hello HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "GET /hello HTTP/1.1\r\nBad Name: x\r\n\r\n", 400, "bad_request");
+    expect_error(fx, "BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented");
+
+    /* Heads just within the limits, and one sent a byte at a time, still work. */
+    raw_call_t ok[3] = {
+        {.src = "127.0.0.3", .port = fx->port, .timeout_ms = 5000},
+        {.src = "127.0.0.3", .port = fx->port, .timeout_ms = 5000},
+        {.src = "127.0.0.3", .port = fx->port, .timeout_ms = 5000},
+    };
+    char *fits = repeat("GET /hello?q=%C3%A9 HTTP/1.1\r\nHost: x\r\nX-Big: ", "a", 8000,
+                        "\r\nConnection: close\r\n\r\n");
+    char *fields = repeat("GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+                          "X-Field: value\r\n", 98, "\r\n");
+    ok[0].req = fits;
+    ok[1].req = fields;
+    ok[2].req = "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    ok[2].trickle = true;
+    raw_run(fx, ok, 3, 15000);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ok[i].status, 200);
+        assert_string_equal(ok[i].body, "{\"hello\":\"world\"}");
+    }
+    sb_free(fits);
+    sb_free(fields);
 }
 
 int main(void)
@@ -270,6 +352,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_http_slowloris_does_not_starve_others, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_http_malformed_heads_get_json_errors, setup, teardown),
     };
     if (getenv("SB_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SB_TEST_FILTER"));
