@@ -178,6 +178,7 @@ struct sb_http_server {
     sb__http_guard_t *guard;
     sb_http_stats_t stats;
     bool stopping;
+    bool tls;
     uv_timer_t *reaper;
     unsigned reaper_ticks;
     void (*stop_cb)(void *data);
@@ -200,6 +201,16 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
  */
 static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(pss_t), 0,
                                                    0,      NULL,   TX_PACKET_SIZE};
+
+/* The last protocol: where lws hands a connection whose request line it cannot parse
+ * (vhost option FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG); http_guard.c answers 400 JSON.
+ * It is the vhost's "raw" protocol by a per-vhost option (listen_accept_protocol would
+ * bind every accepted connection to it). */
+static const struct lws_protocols fallback_protocol = {
+    SB__HTTP_FALLBACK_PROTOCOL, on_lws, sizeof(bool), 0, 0, NULL, 0};
+static const struct lws_protocol_vhost_options fallback_raw = {NULL, NULL, "raw", ""};
+static const struct lws_protocol_vhost_options fallback_pvo = {NULL, &fallback_raw,
+                                                               SB__HTTP_FALLBACK_PROTOCOL, ""};
 
 /* ---- Small helpers ---- */
 
@@ -988,6 +999,11 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return sb__ws_confirm_upgrade(s, wsi, in);
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         return 0;
+    case LWS_CALLBACK_RAW_ADOPT:
+    case LWS_CALLBACK_RAW_RX:
+    case LWS_CALLBACK_RAW_WRITEABLE:
+    case LWS_CALLBACK_RAW_CLOSE:
+        return s ? sb__http_guard_raw(s->guard, wsi, (int)reason, user, s->tls) : -1;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
@@ -1132,6 +1148,7 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     }
     sb_http_server_t *s = SB_NEW(sb_http_server_t);
     s->loop = opts->loop;
+    s->tls = tls;
     s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
     s->guard = sb__http_guard_new(s, opts->loop,
@@ -1176,12 +1193,17 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     vi.iface = host[0] ? host : NULL;
     size_t nws = 0;
     const struct lws_protocols *wsp = sb__ws_protocols(&nws);
-    struct lws_protocols *table = sb_calloc(nws + 2, sizeof(*table)); /* zeroed terminator */
+    struct lws_protocols *table = sb_calloc(nws + 3, sizeof(*table)); /* zeroed terminator */
     table[0] = http_protocol;
     memcpy(table + 1, wsp, nws * sizeof(*table));
+    table[nws + 1] = fallback_protocol;
     vi.protocols = table;
     vi.options = (v4only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
-                 (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+                 (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0) |
+                 /* plain text on a TLS port goes to the fallback too (lws peeks first) */
+                 (tls ? LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT : 0) |
+                 LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    vi.pvo = &fallback_pvo;
     vi.keepalive_timeout = KEEPALIVE_S;
     vi.timeout_secs_ah_idle =
         opts->header_timeout_s ? (int)opts->header_timeout_s : DEFAULT_HEADER_TIMEOUT_S;

@@ -23,7 +23,9 @@
  *   dropped until it closes (so the answer is not lost to a reset), and lws closes it.
  *
  * The gate sees only the first request of a connection: later requests on a keep-alive
- * connection, and TLS connections, are parsed by lws alone.
+ * connection, and TLS connections, are parsed by lws alone. Of what lws then rejects, a
+ * request line it cannot parse (and plain HTTP sent to a TLS port) reaches us through
+ * lws's fallback to a raw socket (sb__http_guard_raw), and gets a JSON 400 the same way.
  *
  * Each connection in the header phase carries a record (lws opaque user data); the record
  * goes when its headers are complete, so idle keep-alive connections and WebSockets cost
@@ -332,6 +334,49 @@ void sb__http_guard_flush(sb__http_guard_t *g)
         c->poll->data = c;
         uv_poll_start(c->poll, UV_READABLE | UV_DISCONNECT, on_gate);
     }
+}
+
+/* ---- lws's fallback: a request line lws could not parse ---- */
+
+int sb__http_guard_raw(sb__http_guard_t *g, struct lws *wsi, int reason, void *user, bool tls_port)
+{
+    bool *answered = user;
+    if (reason == LWS_CALLBACK_RAW_ADOPT) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, 5); /* answer, drain, close within 5 s */
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (reason != LWS_CALLBACK_RAW_WRITEABLE || !answered)
+        return 0;    /* RAW_RX: what follows is read and dropped */
+    if (*answered) { /* the answer is out once lws holds nothing more of it */
+        if (lws_partial_buffered(wsi))
+            lws_callback_on_writable(wsi);
+        else
+            shutdown(lws_get_socket_fd(wsi), SHUT_WR); /* then drain until the peer closes */
+        return 0;
+    }
+    const char *message =
+        tls_port && !lws_is_ssl(wsi) ? "this port speaks HTTPS" : "malformed request line";
+    char ip[64];
+    const char *peer = lws_get_peer_simple(wsi, ip, sizeof(ip));
+    SB_LOG_INFO("http.reject", "peer=%s status=400 code=bad_request reason=\"%s\"",
+                peer ? peer : "", message);
+    json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", "bad_request", "message", message);
+    char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    unsigned char buf[LWS_PRE + 512];
+    int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+                     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     body ? strlen(body) : 0, body ? body : "");
+    free(body);
+    *answered = true;
+    if (n <= 0 || (size_t)n >= sizeof(buf) - LWS_PRE ||
+        lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < n)
+        return -1;
+    lws_callback_on_writable(wsi);
+    (void)g;
+    return 0;
 }
 
 /* ---- Accepting ---- */

@@ -7,6 +7,7 @@
 #ifndef SB_GATEWAY_HTTP_INTERNAL_H
 #define SB_GATEWAY_HTTP_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,14 @@ void sb__http_guard_free(sb__http_guard_t *g);
 int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi);
 /** The connection's headers are complete, or it is gone: stops counting it (idempotent). */
 void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
+/** The lws protocol of lws's fallback to a raw socket (a request line it cannot parse). */
+#define SB__HTTP_FALLBACK_PROTOCOL "sb-http-fallback"
+/**
+ * That protocol's callbacks (RAW_ADOPT, RAW_WRITEABLE; user: a bool of user space):
+ * answers 400 JSON once, shuts the write side, drops what follows. tls_port: the server
+ * has TLS (then plain text on it is answered "this port speaks HTTPS"). lws's verdict.
+ */
+int sb__http_guard_raw(sb__http_guard_t *g, struct lws *wsi, int reason, void *user, bool tls_port);
 /** Puts the gates of newly accepted connections in place (before the loop polls). */
 void sb__http_guard_flush(sb__http_guard_t *g);
 

@@ -28,8 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "core/alloc.h"
 #include "gateway/http.h"
+#include "tests/harness/harness.h"
 
 #define SLOW_CONNS       300
 #define HEADER_TIMEOUT_S 2
@@ -39,6 +42,7 @@ typedef struct fx {
     sb_http_server_t *srv;
     int port;
     bool stopped;
+    sb_http_server_t *extra; /* a second server of the test, stopped by teardown */
 } fx_t;
 
 static uint64_t now_ms(void)
@@ -89,6 +93,7 @@ typedef struct raw_call {
     /* results */
     int status; /* 0: no answer */
     char body[1024];
+    char resp[8192]; /* everything received */
     double elapsed_ms;
 } raw_call_t;
 
@@ -125,6 +130,7 @@ static void raw_perform(raw_call_t *k)
             break;
     }
     resp[got] = '\0';
+    memcpy(k->resp, resp, got + 1);
     close(fd);
     k->elapsed_ms = (double)(now_ms() - t0);
     if (sscanf(resp, "HTTP/1.1 %d", &k->status) != 1)
@@ -158,6 +164,11 @@ static void h_hello(sb_http_req_t *req, void *data)
     sb_http_respond(req, 200, "application/json", "{\"hello\":\"world\"}", 17);
 }
 
+static void on_flag(void *data)
+{
+    *(bool *)data = true;
+}
+
 static void on_stopped(void *data)
 {
     ((fx_t *)data)->stopped = true;
@@ -179,6 +190,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx_t *fx = *state;
+    sb_http_server_stop(fx->extra, NULL, NULL);
     sb_http_server_stop(fx->srv, on_stopped, fx);
     uint64_t deadline = now_ms() + 5000;
     while (!fx->stopped && now_ms() < deadline)
@@ -346,6 +358,126 @@ static void test_http_malformed_heads_get_json_errors(void **state)
     sb_free(fields);
 }
 
+/* The JSON error body that follows the status line `status_line` in resp. */
+static void expect_json_after(const char *resp, const char *status_line, const char *code,
+                              const char *message)
+{
+    const char *at = strstr(resp, status_line);
+    if (!at)
+        fail_msg("no %s in: %s", status_line, resp);
+    const char *b = strstr(at, "\r\n\r\n");
+    assert_non_null(b);
+    json_error_t e;
+    json_t *j = json_loads(b + 4, JSON_DISABLE_EOF_CHECK, &e);
+    if (!j)
+        fail_msg("not JSON: %s", b + 4);
+    json_t *err = json_object_get(j, "error");
+    assert_string_equal(json_string_value(json_object_get(err, "code")), code);
+    if (message)
+        assert_string_equal(json_string_value(json_object_get(err, "message")), message);
+    json_decref(j);
+}
+
+/* A request line lws cannot parse on a later request of a keep-alive connection (which the
+ * gate does not see) still gets JSON, through lws's fallback to a raw socket. */
+static void test_http_keep_alive_garbage_gets_json(void **state)
+{
+    fx_t *fx = *state;
+    raw_call_t k = {.src = "127.0.0.4",
+                    .port = fx->port,
+                    .req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+                           "HELLO\r\n\r\n",
+                    .timeout_ms = 5000};
+    raw_run(fx, &k, 1, 10000);
+    assert_int_equal(k.status, 200);
+    expect_json_after(k.resp, "HTTP/1.1 400", "bad_request", "malformed request line");
+}
+
+static size_t on_curl_data(char *p, size_t size, size_t n, void *arg)
+{
+    size_t len = size * n, used = strlen(arg);
+    if (used + len < 4096) {
+        memcpy((char *)arg + used, p, len);
+        ((char *)arg)[used + len] = '\0';
+    }
+    return len;
+}
+
+typedef struct tls_call {
+    char url[128];
+    char body[4096];
+    long status;
+    atomic_bool done;
+} tls_call_t;
+
+static void *tls_main(void *arg)
+{
+    tls_call_t *k = arg;
+    CURL *h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_URL, k->url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "HELLO");
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_curl_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, k->body);
+    curl_easy_perform(h);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &k->status);
+    curl_easy_cleanup(h);
+    atomic_store(&k->done, true);
+    return NULL;
+}
+
+/* On a TLS port: a request line lws cannot parse, and plain HTTP, get JSON too. */
+static void test_http_tls_port_garbage_gets_json(void **state)
+{
+    fx_t *fx = *state;
+    char dir[256], cert[300], key[300], cmd[1024];
+    assert_int_equal(sb_test_mkdtemp(dir, "tls"), 0);
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s' -out '%s' -days 1 "
+             "-subj /CN=localhost >/dev/null 2>&1",
+             key, cert);
+    if (system(cmd) != 0)
+        skip();
+    sb_http_opts_t o = {
+        .loop = &fx->loop, .listen = "127.0.0.1:0", .tls_cert = cert, .tls_key = key};
+    sb_http_server_t *tls = NULL;
+    assert_int_equal(sb_http_server_new(&o, &tls), 0);
+    fx->extra = tls;
+    assert_int_equal(sb_http_route(tls, "GET", "/hello", h_hello, fx), 0);
+    int port = sb_http_server_port(tls);
+
+    tls_call_t k = {.status = 0};
+    snprintf(k.url, sizeof(k.url), "https://127.0.0.1:%d/hello", port);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, tls_main, &k), 0);
+    SPIN_UNTIL(fx, atomic_load(&k.done), 10000);
+    pthread_join(th, NULL);
+    assert_int_equal(k.status, 400);
+    char resp[4200];
+    snprintf(resp, sizeof(resp), "HTTP/1.1 400\r\n\r\n%s", k.body);
+    expect_json_after(resp, "HTTP/1.1 400", "bad_request", "malformed request line");
+
+    raw_call_t plain = {.src = "127.0.0.5",
+                        .port = port,
+                        .req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+                        .timeout_ms = 5000};
+    raw_run(fx, &plain, 1, 10000);
+    assert_int_equal(plain.status, 400);
+    expect_json_after(plain.resp, "HTTP/1.1 400", "bad_request", "this port speaks HTTPS");
+
+    bool stopped = false;
+    fx->extra = NULL;
+    sb_http_server_stop(tls, on_flag, &stopped);
+    SPIN_UNTIL(fx, stopped, 5000);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -353,8 +485,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_slowloris_does_not_starve_others, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_http_malformed_heads_get_json_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_keep_alive_garbage_gets_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_http_tls_port_garbage_gets_json, setup, teardown),
     };
     if (getenv("SB_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SB_TEST_FILTER"));
-    return cmocka_run_group_tests_name("integration/http_guard", tests, NULL, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests_name("integration/http_guard", tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
 }
