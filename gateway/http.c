@@ -1228,6 +1228,11 @@ int sb_http_server_port(const sb_http_server_t *s)
     return s->port;
 }
 
+sb__http_guard_t *sb__http_guard_of(sb_http_server_t *s)
+{
+    return s->guard;
+}
+
 void **sb__http_ws_slot(sb_http_server_t *s)
 {
     return &s->ws;

@@ -336,6 +336,91 @@ void sb__http_guard_flush(sb__http_guard_t *g)
     }
 }
 
+/* ---- The first WebSocket frame's mask bit ---- */
+
+/*
+ * lws 4.1 reads the MASK bit of a client's frame header and never checks it (RFC 6455
+ * §5.1: a server MUST close the connection on an unmasked frame; lws checks from v5.0).
+ * No public lws API tells whether a frame was masked, and lws reads whatever the socket
+ * holds, so only a look before lws reads can tell: the first frame of a socket is looked
+ * at the way the request head is. A client library that does not mask does so on every
+ * frame, so this catches it; later frames are not looked at (docs/hardening-http.md).
+ */
+struct sb__http_peek {
+    uv_poll_t *poll;
+    int fd;
+    struct lws *wsi;
+    sb__http_peek_cb cb;
+    void *data;
+};
+
+static void peek_close(sb__http_peek_t *p)
+{
+    int one = 1;
+    setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+    uv_poll_stop(p->poll);
+    p->poll->data = (void *)(intptr_t)p->fd;
+    uv_close((uv_handle_t *)p->poll, on_gate_closed);
+    sb_free(p);
+}
+
+static void on_peek(uv_poll_t *h, int status, int events)
+{
+    sb__http_peek_t *p = h->data;
+    unsigned char b[2];
+    ssize_t n = status < 0 ? -1 : recv(p->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && status >= 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n == 1) {
+        int two = 2;
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &two, sizeof(two));
+        return;
+    }
+    struct lws *wsi = p->wsi;
+    sb__http_peek_cb cb = p->cb;
+    void *data = p->data;
+    peek_close(p);
+    lws_rx_flow_control(wsi, 1); /* lws reads from here on (also what the callback refused) */
+    cb(data, n == 2 ? (b[1] & 0x80) != 0 : true);
+}
+
+sb__http_peek_t *sb__http_ws_first_frame(sb_http_server_t *s, struct lws *wsi, sb__http_peek_cb cb,
+                                         void *data)
+{
+    sb__http_guard_t *g = sb__http_guard_of(s);
+    if (lws_is_ssl(wsi))
+        return NULL;
+    int fd = dup(lws_get_socket_fd(wsi));
+    if (fd < 0)
+        return NULL;
+    sb__http_peek_t *p = SB_NEW(sb__http_peek_t);
+    p->poll = SB_NEW(uv_poll_t);
+    if (uv_poll_init(g->loop, p->poll, fd) != 0) {
+        close(fd);
+        sb_free(p->poll);
+        sb_free(p);
+        return NULL;
+    }
+    p->fd = fd;
+    p->wsi = wsi;
+    p->cb = cb;
+    p->data = data;
+    p->poll->data = p;
+    lws_rx_flow_control(wsi, 0);
+    uv_poll_start(p->poll, UV_READABLE | UV_DISCONNECT, on_peek);
+    return p;
+}
+
+void sb__http_peek_cancel(sb__http_peek_t *p, bool release_rx)
+{
+    if (!p)
+        return;
+    struct lws *wsi = p->wsi;
+    peek_close(p);
+    if (release_rx)
+        lws_rx_flow_control(wsi, 1);
+}
+
 /* ---- lws's fallback: a request line lws could not parse ---- */
 
 int sb__http_guard_raw(sb__http_guard_t *g, struct lws *wsi, int reason, void *user, bool tls_port)

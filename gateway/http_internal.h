@@ -69,6 +69,22 @@ void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
  * has TLS (then plain text on it is answered "this port speaks HTTPS"). lws's verdict.
  */
 int sb__http_guard_raw(sb__http_guard_t *g, struct lws *wsi, int reason, void *user, bool tls_port);
+/** The server's guard. */
+sb__http_guard_t *sb__http_guard_of(sb_http_server_t *s);
+
+typedef struct sb__http_peek sb__http_peek_t;
+/** The verdict on a WebSocket's first frame: masked (or the peer left: true too). */
+typedef void (*sb__http_peek_cb)(void *data, bool masked);
+/**
+ * Keeps lws from reading an established cleartext WebSocket until its first frame header
+ * is in, then runs cb(data, masked) once and lets lws read. NULL (and no callback) on TLS
+ * or when the look cannot be set up. Cancel with sb__http_peek_cancel before the socket
+ * goes, or to give up (the callback then never runs).
+ */
+sb__http_peek_t *sb__http_ws_first_frame(sb_http_server_t *s, struct lws *wsi, sb__http_peek_cb cb,
+                                         void *data);
+/** Stops the look (NULL is fine); release_rx: lws reads again (giving up, not closing). */
+void sb__http_peek_cancel(sb__http_peek_t *p, bool release_rx);
 /** Puts the gates of newly accepted connections in place (before the loop polls). */
 void sb__http_guard_flush(sb__http_guard_t *g);
 

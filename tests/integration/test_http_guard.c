@@ -32,6 +32,7 @@
 
 #include "core/alloc.h"
 #include "gateway/http.h"
+#include "gateway/ws.h"
 #include "tests/harness/harness.h"
 
 #define SLOW_CONNS       300
@@ -43,6 +44,8 @@ typedef struct fx {
     int port;
     bool stopped;
     sb_http_server_t *extra; /* a second server of the test, stopped by teardown */
+    char ws_text[64];        /* the last text message a WebSocket got */
+    int ws_texts;
 } fx_t;
 
 static uint64_t now_ms(void)
@@ -478,6 +481,126 @@ static void test_http_tls_port_garbage_gets_json(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+/* ---- WebSocket frames must be masked (RFC 6455 §5.1) ---- */
+
+static void on_ws_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
+{
+    fx_t *fx = data;
+    snprintf(fx->ws_text, sizeof(fx->ws_text), "%.*s", (int)len, msg);
+    fx->ws_texts++;
+    sb_ws_send(ws, "ok", 2);
+}
+
+typedef struct ws_client {
+    int port;
+    bool masked;
+    bool pipeline;          /* send the frame with the upgrade, not after the 101 */
+    unsigned char got[256]; /* what came after the 101's head */
+    size_t got_len;
+    int status;
+    atomic_bool done;
+} ws_client_t;
+
+static void *ws_client_main(void *arg)
+{
+    ws_client_t *k = arg;
+    int fd = connect_from("127.0.0.6", k->port);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    static const char up[] =
+        "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: switchboard.visitor.v1\r\n\r\n";
+    static const unsigned char masked_hi[] = {0x81, 0x82, 0x12,       0x34,
+                                              0x56, 0x78, 'h' ^ 0x12, 'i' ^ 0x34};
+    char pipelined[sizeof(up) - 1 + sizeof(masked_hi)];
+    memcpy(pipelined, up, sizeof(up) - 1);
+    memcpy(pipelined + sizeof(up) - 1, masked_hi, sizeof(masked_hi));
+    if (k->pipeline)
+        send(fd, pipelined, sizeof(pipelined), MSG_NOSIGNAL);
+    else
+        send(fd, up, sizeof(up) - 1, MSG_NOSIGNAL);
+    char head[2048];
+    size_t n = 0;
+    char *end = NULL;
+    while (!end && n < sizeof(head) - 1) { /* the client waits for the 101 (RFC 6455 §4.1) */
+        ssize_t r = recv(fd, head + n, sizeof(head) - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        head[n] = '\0';
+        end = strstr(head, "\r\n\r\n");
+    }
+    if (sscanf(head, "HTTP/1.1 %d", &k->status) == 1 && end) {
+        static const unsigned char unmasked_hi[] = {0x81, 0x02, 'h', 'i'};
+        size_t got = (size_t)(head + n - (end + 4)); /* frames already after the head */
+        memcpy(k->got, end + 4, got);
+        k->got_len = got;
+        if (!k->pipeline && k->masked)
+            send(fd, masked_hi, sizeof(masked_hi), MSG_NOSIGNAL);
+        else if (!k->pipeline)
+            send(fd, unmasked_hi, sizeof(unmasked_hi), MSG_NOSIGNAL);
+        for (;;) { /* until the server closes, or the reply of a masked frame */
+            ssize_t r = recv(fd, k->got + k->got_len, sizeof(k->got) - k->got_len, 0);
+            if (r <= 0)
+                break;
+            k->got_len += (size_t)r;
+            if (k->masked && k->got_len >= 4)
+                break;
+        }
+    }
+    close(fd);
+    atomic_store(&k->done, true);
+    return NULL;
+}
+
+static void ws_client_run(fx_t *fx, ws_client_t *k)
+{
+    pthread_t th;
+    k->port = fx->port;
+    atomic_store(&k->done, false);
+    assert_int_equal(pthread_create(&th, NULL, ws_client_main, k), 0);
+    SPIN_UNTIL(fx, atomic_load(&k->done), 10000);
+    pthread_join(th, NULL);
+}
+
+static void test_ws_unmasked_frame_closes_1002(void **state)
+{
+    fx_t *fx = *state;
+    sb_ws_route_t r = {
+        .path = "/ws", .subprotocol = "switchboard.visitor.v1", .on_text = on_ws_text, .data = fx};
+    assert_int_equal(sb_ws_route(fx->srv, &r), 0);
+
+    ws_client_t bad = {.masked = false};
+    ws_client_run(fx, &bad);
+    assert_int_equal(bad.status, 101);
+    /* A close frame with status 1002 (protocol error), and the frame was not delivered. */
+    assert_true(bad.got_len >= 4);
+    assert_int_equal(bad.got[0], 0x88);
+    assert_int_equal((bad.got[2] << 8) | bad.got[3], 1002);
+    assert_int_equal(fx->ws_texts, 0);
+
+    ws_client_t good = {.masked = true};
+    ws_client_run(fx, &good);
+    assert_int_equal(good.status, 101);
+    assert_int_equal(fx->ws_texts, 1);
+    assert_string_equal(fx->ws_text, "hi");
+    assert_true(good.got_len >= 4);
+    assert_int_equal(good.got[0], 0x81); /* the "ok" reply */
+    assert_memory_equal(good.got + 2, "ok", 2);
+
+    /* A client that sends its first frame with the upgrade (not waiting for the 101) is
+     * still served, once the look at the first frame gives up. */
+    ws_client_t eager = {.masked = true, .pipeline = true};
+    ws_client_run(fx, &eager);
+    assert_int_equal(eager.status, 101);
+    assert_int_equal(fx->ws_texts, 2);
+    assert_true(eager.got_len >= 4);
+    assert_int_equal(eager.got[0], 0x81);
+    assert_memory_equal(eager.got + 2, "ok", 2);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -487,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_http_malformed_heads_get_json_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_keep_alive_garbage_gets_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_http_tls_port_garbage_gets_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ws_unmasked_frame_closes_1002, setup, teardown),
     };
     if (getenv("SB_TEST_FILTER"))
         cmocka_set_test_filter(getenv("SB_TEST_FILTER"));
