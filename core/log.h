@@ -29,7 +29,10 @@ int sb_log_level_parse(const char *s, sb_log_level_t *out);
 
 /**
  * Writes one line: `event` is a dotted name ("http.request"), `fmt` formats the
- * key=value pairs (values with spaces should be quoted: key="a b").
+ * key=value pairs. The format is trusted, the arguments are not: a string argument is
+ * escaped (`"` `\` control bytes, invalid UTF-8) inside a quoted value (key="%s"), and a
+ * bare value (key=%s) that holds a space, `=`, a quote, a backslash, a control byte or
+ * invalid UTF-8 is quoted and escaped, so an argument can never add a key or end a line.
  */
 void sb_log_write(sb_log_level_t level, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -10,6 +10,11 @@
  *   `assets` exist: any other /console/… path is a 404 JSON error, so no path reaches the
  *   filesystem. Console responses carry a Content-Security-Policy that allows scripts,
  *   styles and connections to this origin only (W3C CSP Level 3).
+ * The demo page has its own policy: scripts (the widget) and connections (its WebSocket:
+ *   CSP 3 lets 'self' match ws:/wss: of this host) from this origin only, no inline or
+ *   eval'd script, no plugins, no framing; inline styles are allowed, because the page's
+ *   own <style> and the widget's shadow-root <style> and style attributes are inline
+ *   (styles cannot run code; docs/hardening-http.md).
  * Everything is served with an ETag and `Cache-Control: no-cache`, so browsers revalidate
  * cheaply and see a new version as soon as the daemon runs one.
  */
@@ -44,6 +49,11 @@ enum { FOR_ANY, FOR_DEMO, FOR_CONSOLE };
 static const char console_csp[] =
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+static const char demo_csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self'; img-src 'self' data:; font-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'";
 
 typedef struct asset {
     const char *path;
@@ -87,6 +97,10 @@ static void h_asset(sb_http_req_t *req, void *data)
     if (a->scope == FOR_CONSOLE) {
         sb_http_add_header(req, "Content-Security-Policy", console_csp);
         sb_http_add_header(req, "Referrer-Policy", "no-referrer");
+        sb_http_add_header(req, "X-Frame-Options", "DENY");
+    }
+    if (a->scope == FOR_DEMO) {
+        sb_http_add_header(req, "Content-Security-Policy", demo_csp);
         sb_http_add_header(req, "X-Frame-Options", "DENY");
     }
     if (inm && strcmp(inm, a->etag) == 0) {

@@ -57,6 +57,17 @@
  * unread data makes the kernel reset the connection, and the client loses the 413). */
 #define LENGTH_DRAIN_MAX ((uint64_t)16 << 20)
 #define WATCH_MS         500 /* how often held connections are checked for a client that left */
+/* Header tables are 8 KiB each and lws allocates one per connection still in its HTTP
+ * phase: cap them, so a burst of 50k WebSocket upgrades doesn't leave the heap 400 MB
+ * high (connections wait for a free one instead). */
+#define HEADER_POOL 256
+/* Slowloris defence (http_guard.c; docs/hardening-http.md): a connection must finish its
+ * request headers this long after it got a header table; and once half the pool is in
+ * the header phase, an address (IPv6: /64) with this many connections there gets no
+ * more. A browser has 6 in flight, for milliseconds; an attacker needs 8 addresses to
+ * get past half the pool. */
+#define DEFAULT_HEADER_TIMEOUT_S 5
+#define DEFAULT_HEADER_CONNS_IP  32
 
 /* Custom (not lws-tokenised) request headers captured with every request. */
 static const char *const custom_headers[] = {
@@ -173,8 +184,10 @@ struct sb_http_server {
     sb_http_outq_t *outqs; /* connections with outbound bytes, for shedding */
     size_t out_bytes, max_out;
     void *ws; /* ws.c's state (sb__http_ws_slot) */
+    sb__http_guard_t *guard;
     sb_http_stats_t stats;
     bool stopping;
+    bool tls;
     uv_timer_t *reaper;
     unsigned reaper_ticks;
     void (*stop_cb)(void *data);
@@ -197,6 +210,16 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
  */
 static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(pss_t), 0,
                                                    0,      NULL,   TX_PACKET_SIZE};
+
+/* The last protocol: where lws hands a connection whose request line it cannot parse
+ * (vhost option FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG); http_guard.c answers 400 JSON.
+ * It is the vhost's "raw" protocol by a per-vhost option (listen_accept_protocol would
+ * bind every accepted connection to it). */
+static const struct lws_protocols fallback_protocol = {
+    SB__HTTP_FALLBACK_PROTOCOL, on_lws, sizeof(bool), 0, 0, NULL, 0};
+static const struct lws_protocol_vhost_options fallback_raw = {NULL, NULL, "raw", ""};
+static const struct lws_protocol_vhost_options fallback_pvo = {NULL, &fallback_raw,
+                                                               SB__HTTP_FALLBACK_PROTOCOL, ""};
 
 /* ---- Small helpers ---- */
 
@@ -732,6 +755,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
     const char *method = method_name(wsi);
     if (s->stopping || !pss || !method)
         return -1;
+    sb__http_guard_release(s->guard, wsi);
     sb_http_req_t *req = SB_NEW(sb_http_req_t);
     req->srv = s;
     req->wsi = wsi;
@@ -964,7 +988,11 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_WSI_DESTROY:
         if (s && s->stats.open_connections)
             s->stats.open_connections--;
+        if (s)
+            sb__http_guard_release(s->guard, wsi);
         return 0;
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        return s && !s->stopping ? sb__http_guard_accept(s->guard, wsi) : -1;
     case LWS_CALLBACK_HTTP:
         return on_request(s, wsi, pss, in);
     case LWS_CALLBACK_HTTP_BODY:
@@ -983,9 +1011,17 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* WebSocket routes decide; h2c is refused */
-        return s ? sb__ws_confirm_upgrade(s, wsi, in) : -1;
+        if (!s)
+            return -1;
+        sb__http_guard_release(s->guard, wsi);
+        return sb__ws_confirm_upgrade(s, wsi, in);
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         return 0;
+    case LWS_CALLBACK_RAW_ADOPT:
+    case LWS_CALLBACK_RAW_RX:
+    case LWS_CALLBACK_RAW_WRITEABLE:
+    case LWS_CALLBACK_RAW_CLOSE:
+        return s ? sb__http_guard_raw(s->guard, wsi, (int)reason, user, s->tls) : -1;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
@@ -1049,6 +1085,7 @@ static void server_free(sb_http_server_t *s)
     }
     sb_free(s->routes);
     sb__ws_server_free(s);
+    sb__http_guard_free(s->guard);
     sb_free(s);
 }
 
@@ -1129,9 +1166,14 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     }
     sb_http_server_t *s = SB_NEW(sb_http_server_t);
     s->loop = opts->loop;
+    s->tls = tls;
     s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
     s->max_out = opts->max_outbound ? opts->max_outbound : DEFAULT_MAX_OUT;
+    s->guard = sb__http_guard_new(s, opts->loop,
+                                  opts->max_header_conns_per_ip ? opts->max_header_conns_per_ip
+                                                                : DEFAULT_HEADER_CONNS_IP,
+                                  HEADER_POOL / 2);
     s->watch = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->watch);
     s->watch->data = s;
@@ -1149,16 +1191,16 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     ci.user = s;
     ci.port = CONTEXT_PORT_NO_LISTEN;
     ci.server_string = "switchboard";
-    ci.max_http_header_data = 8192;
-    /* Header tables are 8 KiB each and lws allocates one per connection still in its
-     * HTTP phase: cap them, so a burst of 50k WebSocket upgrades doesn't leave the heap
-     * 400 MB high (connections wait for a free one instead). */
-    ci.max_http_header_pool = 256;
+    /* http_guard.c lets no head over SB__HTTP_MAX_HEAD through; lws stores custom headers
+     * with 8 bytes of its own per field: room for that, so lws never fails on such a head */
+    ci.max_http_header_data = SB__HTTP_MAX_HEAD + 8 * SB__HTTP_MAX_FIELDS + 256;
+    ci.max_http_header_pool = HEADER_POOL;
     s->ctx = lws_create_context(&ci);
     if (!s->ctx) {
         SB_LOG_ERROR("http.listen", "listen=%s err=\"lws context failed\"", opts->listen);
         uv_close((uv_handle_t *)s->watch, on_handle_closed);
         uv_close((uv_handle_t *)s->flusher, on_handle_closed);
+        sb__http_guard_free(s->guard);
         sb_free(s);
         return SB_EIO;
     }
@@ -1170,13 +1212,20 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     vi.iface = host[0] ? host : NULL;
     size_t nws = 0;
     const struct lws_protocols *wsp = sb__ws_protocols(&nws);
-    struct lws_protocols *table = sb_calloc(nws + 2, sizeof(*table)); /* zeroed terminator */
+    struct lws_protocols *table = sb_calloc(nws + 3, sizeof(*table)); /* zeroed terminator */
     table[0] = http_protocol;
     memcpy(table + 1, wsp, nws * sizeof(*table));
+    table[nws + 1] = fallback_protocol;
     vi.protocols = table;
     vi.options = (v4only ? LWS_SERVER_OPTION_DISABLE_IPV6 : 0) |
-                 (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
+                 (tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0) |
+                 /* plain text on a TLS port goes to the fallback too (lws peeks first) */
+                 (tls ? LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT : 0) |
+                 LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG;
+    vi.pvo = &fallback_pvo;
     vi.keepalive_timeout = KEEPALIVE_S;
+    vi.timeout_secs_ah_idle =
+        opts->header_timeout_s ? (int)opts->header_timeout_s : DEFAULT_HEADER_TIMEOUT_S;
     vi.alpn = "http/1.1";
     vi.ssl_cert_filepath = tls ? opts->tls_cert : NULL;
     vi.ssl_private_key_filepath = tls ? opts->tls_key : NULL;
@@ -1196,6 +1245,11 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
 int sb_http_server_port(const sb_http_server_t *s)
 {
     return s->port;
+}
+
+sb__http_guard_t *sb__http_guard_of(sb_http_server_t *s)
+{
+    return s->guard;
 }
 
 void **sb__http_ws_slot(sb_http_server_t *s)
@@ -1539,6 +1593,7 @@ static void on_flush(uv_prepare_t *p)
         return;
     if (s->out_bytes > s->max_out)
         shed(s);
+    sb__http_guard_flush(s->guard);
     sb__ws_flush(s);
     if (s->dirty_streams)
         flush_streams(s);

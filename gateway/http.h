@@ -44,6 +44,14 @@ typedef struct sb_http_opts {
     size_t max_body;          /* default 1 MiB */
     size_t max_stream_buffer; /* bytes queued on a stream before writes fail (default 4 MiB) */
     size_t max_outbound;      /* all streams' and WebSockets' queues together (default 256 MiB) */
+    /** Seconds a connection has to send its request headers, then it is closed (default 5). */
+    unsigned header_timeout_s;
+    /**
+     * Connections one address (IPv6: one /64) may have still sending their first request's
+     * headers once half the header-table pool is in use (default 32); more are answered
+     * 429 `rate_limited` and closed.
+     */
+    unsigned max_header_conns_per_ip;
 } sb_http_opts_t;
 
 typedef struct sb_http_stats {

@@ -54,6 +54,59 @@ void sb__ws_flush(sb_http_server_t *s);
 /** The loop's cached time in ms (uv_now). */
 uint64_t sb__http_now_ms(const sb_http_server_t *s);
 
+/* ---- http_guard.c: the header phase (slowloris, malformed heads) ---- */
+typedef struct sb__http_guard sb__http_guard_t;
+
+/* The biggest request head (request line and header fields) taken, in bytes, and the most
+ * header fields; lws's header tables get room for this much and their own overhead. */
+#define SB__HTTP_MAX_HEAD     8192
+#define SB__HTTP_MAX_HEAD_S   "8192"
+#define SB__HTTP_MAX_FIELDS   100
+#define SB__HTTP_MAX_FIELDS_S "100"
+
+/**
+ * A guard allowing per_ip connections per address in the header phase (0: no cap) once
+ * at least busy connections are in it.
+ */
+sb__http_guard_t *sb__http_guard_new(sb_http_server_t *s, uv_loop_t *loop, unsigned per_ip,
+                                     unsigned busy);
+/** Frees the guard (NULL is fine). Connections still counted must be gone. */
+void sb__http_guard_free(sb__http_guard_t *g);
+/**
+ * A connection was accepted (SERVER_NEW_CLIENT_INSTANTIATED): counts it under its
+ * address, 0; or, over the cap, answers 429 on a cleartext socket and returns -1 (the
+ * caller returns it to lws, which closes the connection).
+ */
+int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi);
+/** The connection's headers are complete, or it is gone: stops counting it (idempotent). */
+void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
+/** The lws protocol of lws's fallback to a raw socket (a request line it cannot parse). */
+#define SB__HTTP_FALLBACK_PROTOCOL "sb-http-fallback"
+/**
+ * That protocol's callbacks (RAW_ADOPT, RAW_WRITEABLE; user: a bool of user space):
+ * answers 400 JSON once, shuts the write side, drops what follows. tls_port: the server
+ * has TLS (then plain text on it is answered "this port speaks HTTPS"). lws's verdict.
+ */
+int sb__http_guard_raw(sb__http_guard_t *g, struct lws *wsi, int reason, void *user, bool tls_port);
+/** The server's guard. */
+sb__http_guard_t *sb__http_guard_of(sb_http_server_t *s);
+
+typedef struct sb__http_peek sb__http_peek_t;
+/** The verdict on a WebSocket's first frame: masked (or the peer left: true too). */
+typedef void (*sb__http_peek_cb)(void *data, bool masked);
+/**
+ * Keeps lws from reading an established cleartext WebSocket until its first frame header
+ * is in, then runs cb(data, masked) once and lets lws read. NULL (and no callback) on TLS
+ * or when the look cannot be set up. Cancel with sb__http_peek_cancel before the socket
+ * goes, or to give up (the callback then never runs).
+ */
+sb__http_peek_t *sb__http_ws_first_frame(sb_http_server_t *s, struct lws *wsi, sb__http_peek_cb cb,
+                                         void *data);
+/** Stops the look (NULL is fine); release_rx: lws reads again (giving up, not closing). */
+void sb__http_peek_cancel(sb__http_peek_t *p, bool release_rx);
+/** Puts the gates of newly accepted connections in place (before the loop polls). */
+void sb__http_guard_flush(sb__http_guard_t *g);
+
 /** Frees ws.c's state of a server (called by http.c when the server is freed). */
 void sb__ws_server_free(sb_http_server_t *s);
 

@@ -13,6 +13,10 @@
  * and a loop turn per write otherwise). What the kernel does not take, lws queues and
  * sends on POLLOUT itself, before any later write.
  *
+ * RFC 6455 §5.1 wants a server to close (1002) on an unmasked client frame; lws 4.1 does
+ * not check, so the first frame of a cleartext socket is looked at before lws reads it
+ * (sb__http_ws_first_frame, http_guard.c), and an unmasked one closes the socket.
+ *
  * Memory per idle socket is what the 50k-connection target allows: lws's wsi plus one
  * sb_ws_t (no buffers until a frame is in flight); rx_buffer_size is kept small and
  * messages are reassembled here instead.
@@ -41,6 +45,10 @@
 /* A closing socket whose peer has not taken the rest and the close frame by then is hung
  * up on: a peer that stopped reading must not keep its socket and buffers. */
 #define CLOSE_GRACE_S 5
+/* How long the first frame is waited for before lws reads anyway: a client that sent its
+ * first frame along with the upgrade (RFC 6455 §4.1 says wait for the 101) has it in lws's
+ * buffer already, and a peer that only listens may stay quiet for long. */
+#define FIRST_FRAME_WAIT_US (2 * LWS_USEC_PER_SEC)
 
 typedef struct ws_state {
     sb_ws_route_t routes[SB_WS_MAX_ROUTES];
@@ -74,7 +82,9 @@ struct sb_ws {
      * to lws while lws still holds part of it. */
     sb_http_outq_t oq;
     size_t in_lws;
-    bool overflowed; /* a send failed with SB_ETOOBIG: closed as a slow reader */
+    bool overflowed;       /* a send failed with SB_ETOOBIG: closed as a slow reader */
+    bool rx_refused;       /* closing for a protocol error: frames are dropped */
+    sb__http_peek_t *peek; /* the look at the first frame, until its verdict */
 };
 
 static const char *const subprotocols[SB_WS_MAX_ROUTES] = {
@@ -209,6 +219,8 @@ static void account(sb_ws_t *ws)
 
 static void release(sb_ws_t *ws)
 {
+    sb__http_peek_cancel(ws->peek, false);
+    ws->peek = NULL;
     undirty(ws);
     if (ws->srv)
         sb__http_out_set(ws->srv, &ws->oq, 0);
@@ -269,6 +281,20 @@ int sb__ws_confirm_upgrade(sb_http_server_t *s, struct lws *wsi, const char *wha
 /* ---- the socket callbacks ---- */
 
 static void shed(sb_http_outq_t *q);
+/* The first frame's verdict (RFC 6455 §5.1): an unmasked frame closes with 1002. */
+static void on_first_frame(void *data, bool masked)
+{
+    sb_ws_t *ws = data;
+    ws->peek = NULL;
+    if (ws->wsi)
+        lws_set_timer_usecs(ws->wsi, LWS_SET_TIMER_USEC_CANCEL);
+    if (masked || !ws->wsi)
+        return;
+    SB_LOG_INFO("ws.refused", "peer=%s path=%s reason=unmasked_frame", ws->peer,
+                ws->route ? ws->route->path : "");
+    ws->rx_refused = true;
+    sb_ws_close(ws, 1002, "frame not masked");
+}
 
 static void on_established(sb_ws_t *ws, struct lws *wsi)
 {
@@ -287,6 +313,9 @@ static void on_established(sb_ws_t *ws, struct lws *wsi)
     lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, (int)ws->route->idle_timeout_s);
     ws->touched_ms = sb__http_now_ms(s);
     ws->opened = true;
+    ws->peek = sb__http_ws_first_frame(s, wsi, on_first_frame, ws);
+    if (ws->peek)
+        lws_set_timer_usecs(wsi, FIRST_FRAME_WAIT_US);
     if (ws->route->on_open)
         ws->route->on_open(ws, ws->route->data);
 }
@@ -295,6 +324,8 @@ static int on_receive(sb_ws_t *ws, struct lws *wsi, const void *in, size_t len)
 {
     if (!ws->route)
         return -1;
+    if (ws->rx_refused)
+        return 0; /* our close frame is on its way */
     /* lws keeps timeouts in a sorted list (an insertion walks it): push the idle timeout
      * back at most once a second, not on every frame. */
     uint64_t now = sb__http_now_ms(ws->srv);
@@ -428,6 +459,12 @@ static int on_ws(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
         return ws->route ? 0 : -1;
     case LWS_CALLBACK_RECEIVE:
         return on_receive(ws, wsi, in, len);
+    case LWS_CALLBACK_TIMER: /* no first frame yet: stop looking, lws reads */
+        if (ws && ws->peek) {
+            sb__http_peek_cancel(ws->peek, true);
+            ws->peek = NULL;
+        }
+        return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return on_writeable(ws, wsi);
     case LWS_CALLBACK_CLOSED:

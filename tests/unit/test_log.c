@@ -121,6 +121,85 @@ static void test_log_json_is_valid_json(void **state)
     json_decref(o);
 }
 
+/* Parses a one-line JSON log; fails the test when it is not exactly one JSON object. */
+static json_t *json_line(const char *out)
+{
+    size_t n = strlen(out);
+    assert_true(n > 0);
+    assert_ptr_equal(strchr(out, '\n'), out + n - 1);
+    json_error_t err;
+    json_t *o = json_loads(out, 0, &err);
+    if (!o)
+        fail_msg("not JSON (%s): %s", err.text, out);
+    return o;
+}
+
+/* A header value (an Origin) full of quotes, spaces, `=`, backslashes and control bytes
+ * stays one value: it can neither add a key nor end the line. */
+static void test_log_values_cannot_forge_keys(void **state)
+{
+    static const char *const evil[] = {
+        "\"x\\\" admin=1", /* "x\" admin=1 */
+        "x\" admin=1 y=\"",
+        "a\\\\\" role=admin",
+        "line\nforged=1\r\t\x01\x7f",
+        "bad utf8 \xff\xc3( ok \xc3\xa9",
+        "",
+    };
+    static const char *const fixed[] = {
+        "\"x\\\" admin=1",
+        "x\" admin=1 y=\"",
+        "a\\\\\" role=admin",
+        "line\nforged=1\r\t\x01\x7f",
+        "bad utf8 \xef\xbf\xbd\xef\xbf\xbd( ok \xc3\xa9", /* U+FFFD for each bad byte */
+        "",
+    };
+    capture_t cap;
+    for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
+        sb_log_setup(SB_LOG_INFO, SB_LOG_JSON);
+        capture_start(&cap);
+        SB_LOG_INFO("webchat.refused", "peer=%s origin=\"%s\" bare=%s reason=origin", "1.2.3.4",
+                    evil[i], evil[i]);
+        json_t *o = json_line(capture_stop(&cap));
+        assert_int_equal(json_object_size(o), 7); /* ts level event peer origin bare reason */
+        assert_string_equal(json_string_value(json_object_get(o, "origin")), fixed[i]);
+        assert_string_equal(json_string_value(json_object_get(o, "bare")), fixed[i]);
+        assert_string_equal(json_string_value(json_object_get(o, "reason")), "origin");
+        assert_null(json_object_get(o, "admin"));
+        json_decref(o);
+
+        /* The text form is one line whose values are quoted and escaped as needed. */
+        sb_log_setup(SB_LOG_INFO, SB_LOG_TEXT);
+        capture_start(&cap);
+        SB_LOG_INFO("webchat.refused", "origin=%s reason=origin", evil[i]);
+        const char *out = capture_stop(&cap);
+        assert_ptr_equal(strchr(out, '\n'), out + strlen(out) - 1);
+        assert_non_null(strstr(out, " reason=origin\n"));
+    }
+    sb_log_setup(SB_LOG_INFO, SB_LOG_TEXT);
+    capture_start(&cap);
+    SB_LOG_INFO("t", "origin=%s next=1", "\"x\\\" admin=1");
+    assert_non_null(strstr(capture_stop(&cap), " t origin=\"\\\"x\\\\\\\" admin=1\" next=1\n"));
+    capture_start(&cap);
+    SB_LOG_INFO("t", "q=\"%s\" url=%s%s", "a \"b\"", "http://h", "/p?x=1");
+    assert_non_null(strstr(capture_stop(&cap), " t q=\"a \\\"b\\\"\" url=\"http://h/p?x=1\"\n"));
+}
+
+/* Plain values are written as they are, and every printf conversion still works. */
+static void test_log_conversions(void **state)
+{
+    capture_t cap;
+    sb_log_setup(SB_LOG_INFO, SB_LOG_TEXT);
+    capture_start(&cap);
+    SB_LOG_INFO("t", "a=%d b=%u c=%zu d=%lld e=%llu f=%.80s g=%.*s h=%.2f i=%x j=%ld k=%c l=100%%",
+                -3, 4u, (size_t)5, -6LL, 7ULL, "abc", 2, "xyz", 1.5, 255, 8L, 'q');
+    assert_non_null(strstr(capture_stop(&cap),
+                           " t a=-3 b=4 c=5 d=-6 e=7 f=abc g=xy h=1.50 i=ff j=8 k=q l=100%\n"));
+    capture_start(&cap);
+    SB_LOG_INFO("t", "path=/v1/%s peer=%s", "conversations/c_1", "::1");
+    assert_non_null(strstr(capture_stop(&cap), " t path=/v1/conversations/c_1 peer=::1\n"));
+}
+
 static void test_log_level_parse(void **state)
 {
     sb_log_level_t l = SB_LOG_INFO;
@@ -138,6 +217,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_skips_arguments_below_level),
         cmocka_unit_test(test_log_json_is_valid_json),
+        cmocka_unit_test(test_log_values_cannot_forge_keys),
+        cmocka_unit_test(test_log_conversions),
         cmocka_unit_test(test_log_level_parse),
     };
     return cmocka_run_group_tests_name("core/log", tests, NULL, NULL);
