@@ -615,6 +615,18 @@ int sb_store_messages(sb_store_t *st, const char *conv, const char *after, unsig
     return fcall(st, "sb_messages", sb_store_shard(st, conv), a, cb, data);
 }
 
+int sb_store_public_page(sb_store_t *st, const char *conv, const char *before, const char *after,
+                         unsigned limit, size_t max_bytes, sb_store_cb cb, void *data)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "conv", json_string(conv));
+    set_str(a, "before", before);
+    set_str(a, "after", after);
+    json_object_set_new(a, "limit", json_integer(limit ? limit : 50));
+    json_object_set_new(a, "max_bytes", json_integer((json_int_t)max_bytes));
+    return fcall(st, "sb_public_page", sb_store_shard(st, conv), a, cb, data);
+}
+
 /* ---- Contacts ---- */
 
 typedef struct resolve_ctx {
