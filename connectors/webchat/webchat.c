@@ -40,10 +40,16 @@ static const rate_t socket_rates[WC_NLIMITS] = {
     [WC_OTHER] = {10, 2},
 };
 
-/* Per address (visitor_ip_rate for messages): room for an office behind one NAT. */
-static const rate_t ip_rates[WC_NLIMITS] = {
-    [WC_HELLO] = {30, 2},    [WC_TYPING] = {20, 5},  [WC_EMAIL] = {10, 10 / 60.0},
-    [WC_HISTORY] = {40, 10}, [WC_OTHER] = {100, 20},
+/*
+ * Per address: shares of visitor_ip_rate (messages per minute, default 600), so an
+ * operator who raises it for many visitors behind one NAT raises every address budget.
+ * At the default: 100 messages at once then 10/s, 30 hellos then 2/s, typing 5/s,
+ * email 10 a minute, history 10 pages/s, other frames 20/s.
+ */
+static const rate_t ip_shares[WC_NLIMITS] = {
+    [WC_MESSAGE] = {1 / 6.0, 1},       [WC_HELLO] = {1 / 20.0, 1 / 5.0},
+    [WC_TYPING] = {1 / 30.0, 1 / 2.0}, [WC_EMAIL] = {1 / 60.0, 1 / 60.0},
+    [WC_HISTORY] = {1 / 15.0, 1},      [WC_OTHER] = {1 / 6.0, 2},
 };
 
 static void wc_maybe_free(webchat_t *wc);
@@ -73,10 +79,12 @@ static bool take(bucket_t *b, rate_t r, uint64_t now, uint64_t *retry_ms)
 
 static rate_t rate_of(const webchat_t *wc, enum wc_limit which, bool per_ip)
 {
-    if (which != WC_MESSAGE)
-        return per_ip ? ip_rates[which] : socket_rates[which];
+    if (!per_ip && which != WC_MESSAGE)
+        return socket_rates[which];
     double per_min = (double)(per_ip ? wc->env.cfg->visitor_ip_rate : wc->env.cfg->visitor_rate);
-    return (rate_t){per_min / 6 > 1 ? per_min / 6 : 1, per_min / 60};
+    rate_t share = per_ip ? ip_shares[which] : (rate_t){1 / 6.0, 1};
+    double burst = per_min * share.burst;
+    return (rate_t){burst > 1 ? burst : 1, per_min * share.per_s / 60};
 }
 
 bool sb__webchat_take(visitor_t *v, enum wc_limit which, uint64_t *retry_ms)

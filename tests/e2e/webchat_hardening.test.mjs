@@ -153,6 +153,24 @@ test('typing floods are coalesced silently; bad and unknown frames are capped', 
     await v.close();
   }));
 
+test('history requests are limited, and each one is answered', () => withDaemon(async (d) => {
+  const v = await Visitor.open(d);
+  await v.hello();
+  v.send({ type: 'message', client_id: 'h0', text: 'hi' });
+  const ack = await v.next('ack');
+  for (let i = 0; i < 40; i++) v.send({ type: 'history', before: ack.seq, limit: 50 });
+  const answers = [];
+  for (let i = 0; i < 40; i++) answers.push(await v.nextOf(['history', 'error']));
+  const pages = answers.filter((f) => f.type === 'history');
+  const limited = answers.filter((f) => f.type === 'error');
+  assert.ok(pages.length >= 1 && limited.length >= 20, `${pages.length} pages`);
+  assert.ok(pages.every((f) => f.more === false && Array.isArray(f.messages)));
+  assert.ok(limited.every((f) => f.code === 'rate_limited' && f.retry_after_ms > 0));
+  v.send({ type: 'history', before: 'not-a-seq' });
+  assert.equal((await v.nextOf(['history', 'error'])).code, 'bad_request');
+  await v.close();
+}));
+
 test('client_ids are bounded; every stored message is acked, every refusal answered', () =>
   withDaemon(async (d) => {
     const v = await Visitor.open(d);
