@@ -370,33 +370,34 @@ static void on_history(visitor_t *v, json_t *f)
 static void on_bad_frame(visitor_t *v, const char *msg, size_t len, int rc,
                          const sb_json_error_t *je)
 {
-    if (drop_limited(v, WC_OTHER, "bad"))
-        return;
     json_t *f = rc == SB_EPARSE
                     ? json_loadb(msg, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, NULL)
                     : NULL;
-    if (json_is_object(f)) {
+    if (json_is_object(f)) { /* valid but for a NUL: answered like the frame's type */
         const char *key;
         json_t *val;
         json_t *cidj = json_object_get(f, "client_id");
         const char *cid = json_is_string(cidj) && !has_nul(cidj) ? json_string_value(cidj) : NULL;
         json_object_foreach(f, key, val)
         {
-            if (has_nul(val)) {
-                char m[160];
-                snprintf(m, sizeof(m), "%.60s contains a NUL character", key);
-                sb__webchat_send_error(v, "bad_request", m, cid, 0);
+            if (has_nul(val))
                 break;
-            }
         }
-        if (!key)
-            sb__webchat_send_error(v, "bad_request", "a field contains a NUL character", cid, 0);
+        char m[160];
+        snprintf(m, sizeof(m), "%.60s contains a NUL character", key ? key : "a nested field");
+        sb__webchat_send_error(v, "bad_request", m, cid, 0);
         json_decref(f);
         return;
     }
     json_decref(f);
+    if (drop_limited(v, WC_OTHER, "bad"))
+        return;
     char m[200];
-    snprintf(m, sizeof(m), "%s (line %d, column %d)", je->text, je->line, je->column);
+    if (strstr(je->text, "u0000") || strstr(je->text, "NUL"))
+        snprintf(m, sizeof(m), "a NUL character is not allowed here (line %d, column %d)", je->line,
+                 je->column);
+    else
+        snprintf(m, sizeof(m), "%s (line %d, column %d)", je->text, je->line, je->column);
     sb__webchat_send_error(v, rc == SB_ETOOBIG ? "too_large" : "bad_request", m, NULL, 0);
 }
 

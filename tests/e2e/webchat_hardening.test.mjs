@@ -200,6 +200,13 @@ test('a NUL in a frame is refused by name, with the client_id', () => withDaemon
   assert.equal(e.client_id, 'nul-1');
   assert.match(e.message, /text contains a NUL character/);
   assert.doesNotMatch(e.message, /JSON_ALLOW_NUL/);
+  v.send('{"type":"message","client_id":"nul-2","te\\u0000xt":"a"}');
+  const k = await v.next('error');
+  assert.equal(k.code, 'bad_request');
+  assert.match(k.message, /NUL character/);
+  assert.doesNotMatch(k.message, /JSON_ALLOW_NUL|not supported/);
+  v.send({ type: 'message', client_id: 'nul-3', text: 'still fine' });
+  assert.equal((await v.next('ack')).client_id, 'nul-3');
   await v.close();
 }));
 

@@ -164,3 +164,25 @@ test('a long history: the newest page shows, earlier pages load on scroll and on
     assert.deepEqual(await bubbles(page, 'in'), ['Tell me a long story']);
     await context.close();
   });
+
+test('a reconnect that missed several pages fills the whole gap by itself', async () => {
+  const { context, page, conv } = await visitorSays(browser, d.url, 'I will be right back');
+  await page.waitForFunction(() => window.Switchboard._state.ws &&
+    window.Switchboard._state.ws.readyState === 1 && window.Switchboard._state.welcomed);
+  await context.setOffline(true);
+  await page.evaluate(() => window.Switchboard._state.ws.close());
+  const texts = [];
+  for (let i = 0; i < 130; i++) {
+    texts.push(`gap ${String(i).padStart(3, '0')}`);
+    const r = await api(d, 'POST', `/v1/conversations/${conv}/messages`,
+      { token: admin, body: { text: texts[i] } });
+    assert.equal(r.status, 201);
+  }
+  await context.setOffline(false);
+  await page.waitForFunction((n) => document.querySelector('[data-switchboard]').shadowRoot
+    .querySelectorAll('[data-sb="message"][data-dir="out"]').length >= n, texts.length,
+  { timeout: 30000 });
+  assert.deepEqual(await bubbles(page, 'out'), texts);
+  assert.equal(await page.locator(sb('earlier')).isVisible(), false);
+  await context.close();
+});
