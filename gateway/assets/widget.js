@@ -319,7 +319,7 @@
       state.noReplyTimer = null;
     }
     render(m, false, older);
-    emit('message', m);
+    if (!older) emit('message', m); /* older pages are history, not news */
   }
 
   /* ---- user actions ---- */
@@ -369,6 +369,7 @@
     open: function () {
       state.open = true;
       panel.classList.add('o');
+      list.scrollTop = list.scrollHeight; /* rendered while hidden: show the newest */
       launcher.setAttribute('aria-expanded', 'true');
       input.focus();
       emit('open');
