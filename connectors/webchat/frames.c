@@ -181,8 +181,7 @@ static int create_contact(visitor_t *v, sb_store_cb cb, void *data)
 {
     v->busy++;
     int rc = sb_store_contact_resolve(v->wc->env.store, "visitor", v->token_hash,
-                                      v->name[0] ? v->name : NULL, v->email[0] ? v->email : NULL,
-                                      cb, data);
+                                      v->name[0] ? v->name : NULL, v->email, cb, data);
     if (rc)
         v->busy--;
     return rc;
@@ -277,7 +276,8 @@ static void on_email(visitor_t *v, json_t *f)
     email_ctx_t *e = SB_NEW(email_ctx_t);
     e->v = v;
     snprintf(e->email, sizeof(e->email), "%s", email);
-    snprintf(v->email, sizeof(v->email), "%s", email);
+    sb_free(v->email);
+    v->email = sb_strdup(email);
     if (create_contact(v, on_email_contact, e) != 0) {
         sb__webchat_send_error(v, "unavailable", "email not saved, please retry", NULL, 1000);
         sb_free(e);

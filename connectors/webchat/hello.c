@@ -173,8 +173,8 @@ static void after_token(hello_ctx_t *h)
         snprintf(value, sizeof(value), "%s:%s", v->site->id, h->user_id);
         v->busy++;
         hello_call(h, sb_store_contact_resolve(v->wc->env.store, "user", value,
-                                               v->name[0] ? v->name : NULL,
-                                               v->email[0] ? v->email : NULL, on_user_contact, h));
+                                               v->name[0] ? v->name : NULL, v->email,
+                                               on_user_contact, h));
     } else if (v->contact[0]) {
         find_conversation(h);
     } else {
@@ -272,7 +272,8 @@ void sb__webchat_on_hello(visitor_t *v, json_t *f)
         }
     }
     snprintf(v->name, sizeof(v->name), "%s", name ? name : "");
-    snprintf(v->email, sizeof(v->email), "%s", email ? email : "");
+    sb_free(v->email);
+    v->email = email && *email ? sb_strdup(email) : NULL;
     sb_free(v->last_seq);
     v->last_seq = last_seq && *last_seq && strcmp(last_seq, "0") != 0 ? sb_strdup(last_seq) : NULL;
     v->state = V_HELLO;

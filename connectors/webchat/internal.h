@@ -79,7 +79,7 @@ struct visitor {
     char contact[SB_ID_MAX]; /* "" until the first message or email (anonymous visitors) */
     char conv[SB_ID_MAX];
     char name[128];
-    char email[256]; /* the hello's email, stored when the contact is created */
+    char *email; /* the hello's email (or NULL), stored when the contact is created */
     char ip[64];
     ip_state_t *ipst;  /* the address's buckets (counted in ipst->live) */
     char *last_seq;    /* the hello's last_seq */
