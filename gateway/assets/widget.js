@@ -230,10 +230,11 @@
         setStatus('');
         if (f.token) { state.token = f.token; store.set('token', f.token); }
         if (f.conv) { state.conv = f.conv; store.set('conv', f.conv); }
-        (f.history || []).forEach(function (m) { onMessage(m); });
         state.loading = false;
         state.gapAfter = state.helloSeq; /* a reconnect: fetch all that was missed */
-        paged(f);
+        paged(f); /* first: the button above the bubbles must not push the newest down */
+        (f.history || []).forEach(function (m) { onMessage(m); });
+        requestAnimationFrame(function () { list.scrollTop = list.scrollHeight; }); /* after layout */
         setExpected(f.expected_reply_ms);
         flushPending();
         emit('status', { connected: true, conv: state.conv });
@@ -257,8 +258,8 @@
         state.loading = false;
         var top = list.scrollHeight - list.scrollTop;
         (f.messages || []).forEach(function (m) { onMessage(m, true); });
-        list.scrollTop = list.scrollHeight - top;
         paged(f);
+        list.scrollTop = list.scrollHeight - top; /* the same bubbles stay in view */
         break;
       case 'typing':
         typingEl.textContent = f.on === false ? '' : (f.name || 'Someone') + ' is typing\u2026';

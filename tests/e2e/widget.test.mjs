@@ -146,8 +146,9 @@ test('a long history: the newest page shows, earlier pages load on scroll and on
     const first = await out.count();
     assert.ok(first < 300, `${first} bubbles in the first page`);
     assert.equal(await page.locator(sb('earlier')).isVisible(), true);
-    assert.ok(await page.locator(sb('messages')).evaluate((el) =>
-      el.scrollHeight - el.scrollTop - el.clientHeight < 5), 'opened on the newest');
+    const geo = await page.locator(sb('messages')).evaluate((el) =>
+      [el.scrollHeight, el.scrollTop, el.clientHeight]);
+    assert.ok(geo[0] - geo[1] - geo[2] < 5, `opened on the newest (height, top, view: ${geo})`);
     // Scrolling to the top loads the next older page, kept in transcript order.
     await page.locator(sb('messages')).evaluate((el) => { el.scrollTop = 0; });
     await page.waitForFunction((n) => window.Switchboard._state.loading === false &&
