@@ -50,7 +50,7 @@ static bool answer_limited(visitor_t *v, enum wc_limit which, const char *msg, c
     uint64_t retry = 0;
     if (sb__webchat_take(v, which, &retry))
         return false;
-    SB_LOG_DEBUG("webchat.limited", "peer=%s limit=%d", v->ip, (int)which);
+    SB_LOG_DEBUG("webchat.limited", "peer=%s limit=%d action=answer", v->ip, (int)which);
     sb__webchat_send_error(v, "rate_limited", msg, cid, retry);
     return true;
 }

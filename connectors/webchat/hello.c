@@ -234,7 +234,7 @@ void sb__webchat_on_hello(visitor_t *v, json_t *f)
     }
     uint64_t retry = 0;
     if (!sb__webchat_take(v, WC_HELLO, &retry)) {
-        SB_LOG_INFO("webchat.limited", "peer=%s frame=hello", v->ip);
+        SB_LOG_DEBUG("webchat.limited", "peer=%s frame=hello", v->ip);
         sb__webchat_send_error(v, "rate_limited", "too many visitors from your address, retry",
                                NULL, retry);
         return;

@@ -102,6 +102,7 @@ struct webchat {
     visitor_t *all;
     size_t nvisitors;
     unsigned pending; /* connector-level store calls in flight (wait estimate) */
+    uint64_t limited; /* frames refused or dropped by a rate limit (for /metrics) */
     sb_events_sub_t *sub;
     uv_timer_t *timer;
     int64_t expected_ms; /* -1 = unknown */

@@ -90,12 +90,15 @@ static rate_t rate_of(const webchat_t *wc, enum wc_limit which, bool per_ip)
 bool sb__webchat_take(visitor_t *v, enum wc_limit which, uint64_t *retry_ms)
 {
     uint64_t now = sb__webchat_now(v->wc);
-    if (!take(&v->b[which], rate_of(v->wc, which, false), now, retry_ms))
+    if (!take(&v->b[which], rate_of(v->wc, which, false), now, retry_ms)) {
+        v->wc->limited++;
         return false;
+    }
     v->ipst->at_ms = now;
     if (take(&v->ipst->b[which], rate_of(v->wc, which, true), now, retry_ms))
         return true;
     v->b[which].tokens += 1.0; /* refused by the address: the socket's token goes back */
+    v->wc->limited++;
     return false;
 }
 
@@ -416,8 +419,10 @@ static void metrics(void *state, char *out, size_t cap)
     snprintf(out, cap,
              "# TYPE switchboard_webchat_sockets gauge\nswitchboard_webchat_sockets %zu\n"
              "# TYPE switchboard_webchat_expected_reply_ms gauge\n"
-             "switchboard_webchat_expected_reply_ms %lld\n",
-             wc->nvisitors, (long long)wc->expected_ms);
+             "switchboard_webchat_expected_reply_ms %lld\n"
+             "# TYPE switchboard_webchat_rate_limited_total counter\n"
+             "switchboard_webchat_rate_limited_total %llu\n",
+             wc->nvisitors, (long long)wc->expected_ms, (unsigned long long)wc->limited);
 }
 
 const sb_connector_desc_t sb_connector_webchat = {

@@ -150,6 +150,9 @@ test('typing floods are coalesced silently; bad and unknown frames are capped', 
     const pongs = v.frames.filter((f) => f.type === 'pong');
     assert.ok(errors.length + pongs.length <= 15, `${errors.length} errors, ${pongs.length} pongs`);
     assert.ok(errors.length >= 1, 'the first bad frames are still answered');
+    const m = await api(d, 'GET', '/metrics');
+    const limited = +/^switchboard_webchat_rate_limited_total (\d+)$/m.exec(m.text)[1];
+    assert.ok(limited >= 150, `${limited} frames counted as limited`);
     await v.close();
   }));
 
