@@ -221,6 +221,8 @@ test('query parameters are decoded once: an encoded & is part of the value', () 
     await assert.rejects(Visitor.open(d, 'site=default%26x%3D1'), (e) => e.status === 404);
     await assert.rejects(Visitor.open(d, 'x=1%26site%3Ddefault&site=nope'),
       (e) => e.status === 404);
+    await assert.rejects(Visitor.open(d, 'site=default%00')); // refused by lws before us
+    assert.equal((await api(d, 'GET', '/healthz')).status, 200);
   }));
 
 test('300 long replies: the welcome is one page, history pages bring the rest once', () =>
