@@ -110,7 +110,9 @@ static const option_t options[] = {
     {"visitor_rate", OPT_UINT, FIELD(visitor_rate), "120", 1, 1000000, NULL, NULL, "<per-minute>",
      "Messages one visitor socket may send per minute (bursts of a sixth)."},
     {"visitor_ip_rate", OPT_UINT, FIELD(visitor_ip_rate), "600", 1, 100000000, NULL, NULL,
-     "<per-minute>", "Messages all visitors of one IP address may send per minute."},
+     "<per-minute>",
+     "Messages all visitors of one address (IPv6: /64) may send per minute; also sizes its "
+     "hello, typing, email and history budgets."},
     {"demo_page", OPT_BOOL, FIELD(demo_page), "on", 0, 1, NULL, NULL, "on|off",
      "Serve a demo page with the chat widget at /."},
     STR(notify_from, NULL, 0, NULL, "<address>",

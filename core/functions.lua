@@ -688,6 +688,52 @@ local function messages(keys, argv)
     return '{"items":[' .. table.concat(items, ',') .. '],"next":' .. nxt .. '}'
 end
 
+-- public_page: the newest customer-visible entries (kind "message") of a transcript
+-- between a.after and a.before (both exclusive, optional), returned oldest first: at most
+-- a.limit of them and about a.max_bytes of JSON (always at least one). Scans at most
+-- 2000 entries per call, so a transcript full of notes cannot stall Redis. "next" is the
+-- `before` for the next older page, null when nothing older is left in the range.
+local function public_page(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    if redis.call('EXISTS', conv_key(ctx, a.conv)) == 0 then
+        return err('NOTFOUND', 'no conversation ' .. a.conv)
+    end
+    local hi, lo = '+', '-'
+    if a.before and a.before ~= '' then hi = '(' .. a.before end
+    if a.after and a.after ~= '' and a.after ~= '0' then lo = '(' .. a.after end
+    local limit = tonumber(a.limit) or 50
+    local max_bytes = tonumber(a.max_bytes) or 262144
+    local items, bytes, scanned, nxt = {}, 0, 0, nil
+    while not nxt do
+        local r = redis.call('XREVRANGE', log_key(ctx, a.conv), hi, lo, 'COUNT', 100)
+        for i = 1, #r do
+            local json = r[i][2][2]
+            -- the first "kind" is the entry's own (msg_head writes it before any content)
+            if string.match(json, ',"kind":"(%a+)"') == 'message' then
+                if #items >= limit or (#items > 0 and bytes + #json > max_bytes) then
+                    nxt = items[#items].seq
+                    break
+                end
+                items[#items + 1] = {seq = r[i][1], json = json}
+                bytes = bytes + #json
+            end
+            scanned = scanned + 1
+            if scanned >= 2000 and i < #r then
+                nxt = r[i][1]
+                break
+            end
+        end
+        if #r < 100 then break end
+        if not nxt then hi = '(' .. r[#r][1] end
+    end
+    local out = {}
+    for i = #items, 1, -1 do out[#out + 1] = items[i].json end
+    local more = 'null'
+    if nxt then more = '"' .. nxt .. '"' end
+    return '{"items":[' .. table.concat(out, ',') .. '],"next":' .. more .. '}'
+end
+
 -- wake: snoozed conversations whose time has come go back to open and to the queue, each
 -- with a `woke` event. ZRANGE and ZREM run in one call: exactly once across nodes. At most
 -- #ids per call (one event id each); "more" says another call has work.
@@ -893,6 +939,8 @@ redis.register_function('sb_act', act)
 redis.register_function{function_name = 'sb_get', callback = get, flags = {'no-writes'}}
 redis.register_function{function_name = 'sb_latest', callback = latest, flags = {'no-writes'}}
 redis.register_function{function_name = 'sb_messages', callback = messages, flags = {'no-writes'}}
+redis.register_function{function_name = 'sb_public_page', callback = public_page,
+                        flags = {'no-writes'}}
 redis.register_function('sb_wake', wake)
 redis.register_function('sb_merge', merge)
 redis.register_function('sb_link_latest', link_latest)

@@ -217,8 +217,11 @@ int sb__store_fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args
     json_object_set_new(args, "shard", json_integer(shard));
     json_object_set_new(args, "events_maxlen", json_integer((json_int_t)st->opts.events_maxlen));
     json_object_set_new(args, "dedup_ttl", json_integer(st->opts.dedup_ttl_s));
-    char *js = json_dumps(args, JSON_COMPACT);
+    char *js;
+    int jrc = sb_json_dumps(args, JSON_COMPACT, &js, NULL);
     json_decref(args);
+    if (jrc != 0)
+        return jrc;
     char key[256];
     snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
     call_t *c = SB_NEW(call_t);
@@ -304,8 +307,11 @@ static void json_field(sb_buf_t *b, const char *name, const char *v)
 
 static void json_raw(sb_buf_t *b, const char *name, const json_t *v)
 {
-    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-    sb_buf_printf(b, ",\"%s\":%s", name, text);
+    char *text;
+    if (sb_json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY, &text, NULL) == 0)
+        sb_buf_printf(b, ",\"%s\":%s", name, text);
+    else
+        sb_buf_printf(b, ",\"%s\":null", name);
     free(text);
 }
 
@@ -618,6 +624,18 @@ int sb_store_messages(sb_store_t *st, const char *conv, const char *after, unsig
     set_str(a, "after", after);
     json_object_set_new(a, "limit", json_integer(limit ? limit : 100));
     return fcall(st, "sb_messages", sb_store_shard(st, conv), a, cb, data);
+}
+
+int sb_store_public_page(sb_store_t *st, const char *conv, const char *before, const char *after,
+                         unsigned limit, size_t max_bytes, sb_store_cb cb, void *data)
+{
+    json_t *a = json_object();
+    json_object_set_new(a, "conv", json_string(conv));
+    set_str(a, "before", before);
+    set_str(a, "after", after);
+    json_object_set_new(a, "limit", json_integer(limit ? limit : 50));
+    json_object_set_new(a, "max_bytes", json_integer((json_int_t)max_bytes));
+    return fcall(st, "sb_public_page", sb_store_shard(st, conv), a, cb, data);
 }
 
 /* ---- Contacts ---- */

@@ -141,6 +141,15 @@ int sb_store_messages(sb_store_t *st, const char *conv, const char *after, unsig
                       sb_store_cb cb, void *data);
 
 /**
+ * The newest customer-visible messages (kind "message") strictly between `after` and
+ * `before` (each NULL = unbounded), oldest first, at most `limit` and about `max_bytes` of
+ * JSON (at least one): {"items":[…],"next":"SEQ"|null}; next is the `before` of the next
+ * older page, null when none is left. SB_ENOTFOUND for an unknown conversation.
+ */
+int sb_store_public_page(sb_store_t *st, const char *conv, const char *before, const char *after,
+                         unsigned limit, size_t max_bytes, sb_store_cb cb, void *data);
+
+/**
  * Finds or creates the contact for a handle (kind "email", "api", "visitor", …).
  * Result {"id":"ct_…","created":b}. name/email (optional) are stored on creation, and the
  * handle joins the new contact's set of handles (`<prefix>contact:<id>:idents`).

@@ -331,10 +331,12 @@ static void typing_go(api_call_t *c)
     json_t *e = json_pack("{s:s, s:s, s:s, s:b, s:{s:s, s:s?, s:s?}}", "type", "typing", "conv",
                           c->conv, "channel", c->channel, "on", on, "who", "type", who.type, "id",
                           who.id, "name", who.name);
-    char *text = json_dumps(e, JSON_COMPACT);
+    char *text;
+    int rc = sb_json_dumps(e, JSON_COMPACT, &text, NULL);
     json_decref(e);
     c->busy = true;
-    int rc = sb_store_publish(c->app->store, c->conv, text, on_typing_published, c);
+    if (rc == 0)
+        rc = sb_store_publish(c->app->store, c->conv, text, on_typing_published, c);
     free(text);
     sb__api_begin(c, rc);
 }

@@ -71,7 +71,7 @@ struct sb_ws {
     char *origin;
     char *host;  /* the upgrade's Host header, if any */
     char *auth;  /* the upgrade's Authorization header, if any */
-    char *query; /* raw "a=1&b=2" */
+    char *query; /* decoded parameters "a=1\0b=2\0\0" (query_dup) */
     char peer[48];
     int close_code;
     bool close_sent;
@@ -165,17 +165,19 @@ static char *hdr_dup(struct lws *wsi, enum lws_token_indexes t)
     return s;
 }
 
+/*
+ * The upgrade's query parameters as lws hands them over: one fragment per parameter,
+ * already split at '&' and %xx-decoded (lws refuses %00). Kept as "a=1\0b=2\0\0", since a
+ * decoded value may hold '&' or '=' itself (sb_ws_query reads this form).
+ */
 static char *query_dup(struct lws *wsi)
 {
     sb_buf_t b;
     sb_buf_init(&b, 4096);
     char frag[512];
     for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) > 0;
-         i++) {
-        if (i > 0)
-            sb_buf_puts(&b, "&");
-        sb_buf_puts(&b, frag);
-    }
+         i++)
+        sb_buf_append(&b, frag, strlen(frag) + 1);
     if (!b.len || sb_buf_error(&b)) { /* none, or over 4 KiB: not a query we use */
         sb_buf_dispose(&b);
         return NULL;
@@ -580,19 +582,10 @@ const char *sb_ws_header(const sb_ws_t *ws, const char *name)
 
 const char *sb_ws_query(const sb_ws_t *ws, const char *name)
 {
-    static char value[256];
     size_t n = strlen(name);
-    for (const char *p = ws->query; p && *p;) {
-        const char *amp = strchr(p, '&');
-        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-        if (seg > n && strncmp(p, name, n) == 0 && p[n] == '=') {
-            size_t vl = seg - n - 1 < sizeof(value) - 1 ? seg - n - 1 : sizeof(value) - 1;
-            memcpy(value, p + n + 1, vl);
-            value[vl] = '\0';
-            return value;
-        }
-        p = amp ? amp + 1 : NULL;
-    }
+    for (const char *p = ws->query; p && *p; p += strlen(p) + 1)
+        if (strncmp(p, name, n) == 0 && p[n] == '=')
+            return p + n + 1;
     return NULL;
 }
 

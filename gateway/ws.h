@@ -54,7 +54,11 @@ void sb_ws_close(sb_ws_t *ws, int code, const char *reason);
 /** A request header of the upgrade by lowercase name ("origin", "host", "authorization"), or NULL.
  */
 const char *sb_ws_header(const sb_ws_t *ws, const char *name);
-/** A query parameter of the upgrade URL, or NULL. */
+/**
+ * A query parameter of the upgrade URL, %xx-decoded (by lws, which refuses %00), or
+ * NULL. The first of repeated names wins. The string belongs to
+ * the socket and stays valid until on_close returns.
+ */
 const char *sb_ws_query(const sb_ws_t *ws, const char *name);
 /** The peer's IP address. */
 const char *sb_ws_peer(const sb_ws_t *ws);

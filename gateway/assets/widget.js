@@ -8,7 +8,11 @@
  * and are re-sent with the same client_id after a reconnect (the server acks a repeat
  * with the same id, never stores it twice); a reconnect resumes from the last seq seen.
  *
- * Stable hooks: [data-sb=launcher|panel|input|send|message|expected|typing|email].
+ * The welcome brings the newest page of the transcript; older pages come with history
+ * frames, on scrolling to the top or with the "Load earlier" button, and by themselves
+ * after a reconnect, to fill what was missed.
+ *
+ * Stable hooks: [data-sb=launcher|panel|input|send|message|expected|typing|email|earlier].
  * JS API: Switchboard.open(), .close(), .identify({user_id,name,email,user_hash}),
  * .on("message"|"open"|"close"|"status", fn).
  */
@@ -37,7 +41,9 @@
     /* lastSeq is per page: a fresh page has nothing rendered and asks for the whole history. */
     token: store.get('token'), lastSeq: null, conv: store.get('conv'),
     identity: {}, pending: JSON.parse(store.get('pending') || '[]'), seen: {},
-    expectedMs: null, handlers: {}, typingTimer: null, lastTypingSent: 0, noReplyTimer: null
+    expectedMs: null, handlers: {}, typingTimer: null, lastTypingSent: 0, noReplyTimer: null,
+    /* history paging: the cursor of the next older page; gapAfter = fill down to this seq */
+    before: null, loading: false, gapAfter: null, helloSeq: null
   };
 
   function emit(name, arg) {
@@ -73,6 +79,8 @@
     '.f button,.k button{background:#2457d6;color:#fff;border:0;border-radius:8px;padding:0 14px;cursor:pointer}' +
     '.k{display:none;gap:6px;padding:8px 10px;background:#f6f8fb;border-top:1px solid #e3e6ec}' +
     '.k.o{display:flex}.k input{flex:1;padding:7px;border:1px solid #c9ced8;border-radius:8px}' +
+    '.r{align-self:center;background:none;border:0;color:#2457d6;font-size:12px;cursor:pointer;padding:4px}' +
+    '.b.x{opacity:.6;text-decoration:line-through}' +
     '</style>' +
     '<button class="l" data-sb="launcher" aria-label="Chat with us" aria-expanded="false">\u{1F4AC}</button>' +
     '<div class="p" data-sb="panel" role="dialog" aria-label="Chat">' +
@@ -80,7 +88,8 @@
     '<span class="e" data-sb="expected" aria-live="polite"></span></div>' +
     '<button data-sb="close" aria-label="Close chat">\u00D7</button></div>' +
     '<div class="s" data-sb="status" role="status"></div>' +
-    '<div class="m" data-sb="messages" aria-live="polite" aria-relevant="additions" tabindex="0"></div>' +
+    '<div class="m" data-sb="messages" aria-live="polite" aria-relevant="additions" tabindex="0">' +
+    '<button class="r" data-sb="earlier" type="button" hidden>Load earlier messages</button></div>' +
     '<div class="w" data-sb="typing" aria-live="polite"></div>' +
     '<form class="k" data-sb="email-form"><input type="email" data-sb="email" ' +
     'placeholder="Your email, to continue there" aria-label="Your email address" required>' +
@@ -92,7 +101,7 @@
   function $(sel) { return root.querySelector('[data-sb="' + sel + '"]'); }
   var launcher = $('launcher'), panel = $('panel'), list = $('messages'), input = $('input');
   var expectedEl = $('expected'), statusEl = $('status'), typingEl = $('typing');
-  var emailForm = $('email-form'), emailInput = $('email');
+  var emailForm = $('email-form'), emailInput = $('email'), earlier = $('earlier');
 
   function fmtWait(ms) {
     if (ms == null) return 'A teammate will reply here as soon as possible';
@@ -119,7 +128,14 @@
     statusEl.style.display = text ? 'block' : 'none';
   }
 
-  function render(m, queued) {
+  /* The first bubble with a seq after this one: bubbles stay in transcript order. */
+  function after(seq) {
+    var els = list.querySelectorAll('[data-seq]');
+    for (var i = 0; i < els.length; i++) if (cmpSeq(els[i].getAttribute('data-seq'), seq) > 0) return els[i];
+    return null;
+  }
+
+  function render(m, queued, older) {
     if (m.kind && m.kind !== 'message') return;
     var key = m.id || ('q:' + m.client_id);
     var el = list.querySelector('[data-key="' + CSS.escape(key) + '"]');
@@ -128,14 +144,15 @@
       el = document.createElement('div');
       el.className = 'b';
       el.setAttribute('data-sb', 'message');
-      list.appendChild(el);
+      list.insertBefore(el, m.seq ? after(m.seq) : null);
     }
+    if (m.seq) el.setAttribute('data-seq', m.seq);
     el.setAttribute('data-key', key);
     el.setAttribute('data-dir', m.dir || 'in');
     el.classList.toggle('q', !!queued);
     el.textContent = m.text;
     if (m.author && m.author.name && m.dir === 'out') el.title = m.author.name;
-    list.scrollTop = list.scrollHeight;
+    if (!older) list.scrollTop = list.scrollHeight;
   }
 
   function savePending() { store.set('pending', JSON.stringify(state.pending)); }
@@ -156,9 +173,7 @@
       /* Keepalive: proxies drop silent sockets; the server closes peers idle for 5 min. */
       clearInterval(state.pinger);
       state.pinger = setInterval(function () { send({ type: 'ping' }); }, 25000);
-      var hello = { type: 'hello', site: site, token: state.token, last_seq: state.lastSeq };
-      for (var k in state.identity) hello[k] = state.identity[k];
-      ws.send(JSON.stringify(hello));
+      sendHello();
     };
     ws.onmessage = function (e) {
       var f;
@@ -174,6 +189,27 @@
       retry();
     };
     ws.onerror = function () { /* onclose follows */ };
+  }
+
+  function sendHello() {
+    var hello = { type: 'hello', site: site, token: state.token, last_seq: state.lastSeq };
+    for (var k in state.identity) hello[k] = state.identity[k];
+    state.helloSeq = state.lastSeq;
+    send(hello);
+  }
+
+  /* Asks for the next older page (none while one is on its way). */
+  function loadEarlier() {
+    if (!state.before || state.loading || !state.welcomed) return;
+    state.loading = true;
+    send({ type: 'history', before: state.before, after: state.gapAfter, limit: 50 });
+  }
+
+  function paged(f) {
+    state.before = f.more ? f.before : null;
+    if (!state.before) state.gapAfter = null;
+    earlier.hidden = !state.before || !!state.gapAfter;
+    if (state.gapAfter) loadEarlier();
   }
 
   function retry() {
@@ -194,7 +230,11 @@
         setStatus('');
         if (f.token) { state.token = f.token; store.set('token', f.token); }
         if (f.conv) { state.conv = f.conv; store.set('conv', f.conv); }
-        (f.history || []).forEach(onMessage);
+        state.loading = false;
+        state.gapAfter = state.helloSeq; /* a reconnect: fetch all that was missed */
+        paged(f); /* first: the button above the bubbles must not push the newest down */
+        (f.history || []).forEach(function (m) { onMessage(m); });
+        requestAnimationFrame(function () { list.scrollTop = list.scrollHeight; }); /* after layout */
         setExpected(f.expected_reply_ms);
         flushPending();
         emit('status', { connected: true, conv: state.conv });
@@ -202,7 +242,7 @@
       case 'ack':
         state.pending = state.pending.filter(function (p) {
           if (p.client_id !== f.client_id) return true;
-          render({ id: f.id, client_id: p.client_id, text: p.text, dir: 'in', kind: 'message' }, false);
+          render({ id: f.id, seq: f.seq, client_id: p.client_id, text: p.text, dir: 'in', kind: 'message' }, false);
           return false;
         });
         savePending();
@@ -214,6 +254,13 @@
       case 'message':
         onMessage(f);
         break;
+      case 'history':
+        state.loading = false;
+        var top = list.scrollHeight - list.scrollTop;
+        (f.messages || []).forEach(function (m) { onMessage(m, true); });
+        paged(f);
+        list.scrollTop = list.scrollHeight - top; /* the same bubbles stay in view */
+        break;
       case 'typing':
         typingEl.textContent = f.on === false ? '' : (f.name || 'Someone') + ' is typing\u2026';
         clearTimeout(state.typingTimer);
@@ -224,10 +271,28 @@
         emit('status', f);
         break;
       case 'error':
-        if (f.code === 'rate_limited') setStatus('Slow down a little \u2014 retrying shortly.');
-        else if (f.code === 'unauthorized') { state.token = null; store.set('token', null); }
-        else setStatus(f.message || 'Something went wrong.');
+        onError(f);
         break;
+    }
+  }
+
+  function onError(f) {
+    var wait = f.retry_after_ms || 1000;
+    var p = f.client_id && state.pending.filter(function (x) { return x.client_id === f.client_id; })[0];
+    if (f.code === 'rate_limited' || f.code === 'unavailable') {
+      if (!state.welcomed) setTimeout(sendHello, wait);
+      else if (p) setTimeout(function () { send({ type: 'message', client_id: p.client_id, text: p.text }); }, wait);
+      else if (state.loading) setTimeout(function () { state.loading = false; loadEarlier(); }, wait);
+      if (f.code === 'rate_limited') setStatus('Slow down a little \u2014 retrying shortly.');
+    } else if (f.code === 'unauthorized') { state.token = null; store.set('token', null); }
+    else {
+      if (p) { /* refused for good: stop resending it, show it as not sent */
+        state.pending = state.pending.filter(function (x) { return x !== p; });
+        savePending();
+        var el = list.querySelector('[data-key="' + CSS.escape('q:' + p.client_id) + '"]');
+        if (el) { el.classList.add('x'); el.title = f.message || ''; }
+      }
+      setStatus(f.message || 'Something went wrong.');
     }
   }
 
@@ -240,7 +305,7 @@
     return (+x[0] - +y[0]) || (+x[1] - +y[1]);
   }
 
-  function onMessage(m) {
+  function onMessage(m, older) {
     advance(m.seq);
     if (m.kind && m.kind !== 'message') return;
     if (m.client_id && state.pending.some(function (p) { return p.client_id === m.client_id; })) {
@@ -254,8 +319,8 @@
       clearTimeout(state.noReplyTimer);
       state.noReplyTimer = null;
     }
-    render(m, false);
-    emit('message', m);
+    render(m, false, older);
+    if (!older) emit('message', m); /* older pages are history, not news */
   }
 
   /* ---- user actions ---- */
@@ -295,6 +360,8 @@
     setStatus('Thanks! We will answer at ' + email + ' if you are gone.');
     setExpected(state.expectedMs);
   });
+  earlier.addEventListener('click', loadEarlier);
+  list.addEventListener('scroll', function () { if (list.scrollTop < 30) loadEarlier(); });
   launcher.addEventListener('click', function () { state.open ? api.close() : api.open(); });
   $('close').addEventListener('click', function () { api.close(); launcher.focus(); });
 
@@ -303,6 +370,7 @@
     open: function () {
       state.open = true;
       panel.classList.add('o');
+      list.scrollTop = list.scrollHeight; /* rendered while hidden: show the newest */
       launcher.setAttribute('aria-expanded', 'true');
       input.focus();
       emit('open');

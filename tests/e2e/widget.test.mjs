@@ -126,3 +126,66 @@ test('when nobody answers, the widget asks for an email and staff see it', async
   assert.match(notes[0].text, /nora@example\.com/);
   await page.close();
 });
+
+test('a long history: the newest page shows, earlier pages load on scroll and on the button',
+  async () => {
+    const { context, page, conv } = await visitorSays(browser, d.url, 'Tell me a long story');
+    const texts = [];
+    for (let i = 0; i < 300; i++) {
+      const t = `${String(i).padStart(3, '0')} ${'x'.repeat(8000)}`;
+      texts.push(t);
+      const r = await api(d, 'POST', `/v1/conversations/${conv}/messages`,
+        { token: admin, body: { text: t } });
+      assert.equal(r.status, 201);
+    }
+    // A fresh page: the welcome brings the newest page only (before paging: closed 1008).
+    await page.reload();
+    await page.click(sb('launcher'));
+    const out = page.locator(`${sb('message')}[data-dir="out"]`);
+    await out.filter({ hasText: /^299 / }).waitFor({ timeout: 10000 });
+    const first = await out.count();
+    assert.ok(first < 300, `${first} bubbles in the first page`);
+    assert.equal(await page.locator(sb('earlier')).isVisible(), true);
+    const geo = await page.locator(sb('messages')).evaluate((el) =>
+      [el.scrollHeight, el.scrollTop, el.clientHeight]);
+    assert.ok(geo[0] - geo[1] - geo[2] < 5, `opened on the newest (height, top, view: ${geo})`);
+    // Scrolling to the top loads the next older page, kept in transcript order.
+    await page.locator(sb('messages')).evaluate((el) => { el.scrollTop = 0; });
+    await page.waitForFunction((n) => window.Switchboard._state.loading === false &&
+      document.querySelector('[data-switchboard]').shadowRoot
+        .querySelectorAll('[data-sb="message"][data-dir="out"]').length > n, first);
+    // The button brings the rest.
+    while (await page.locator(sb('earlier')).isVisible()) {
+      const n = await out.count();
+      await page.click(sb('earlier'));
+      await page.waitForFunction((k) => document.querySelector('[data-switchboard]').shadowRoot
+        .querySelectorAll('[data-sb="message"][data-dir="out"]').length > k ||
+        !window.Switchboard._state.before, n);
+    }
+    const shown = (await out.allTextContents()).map((t) => t.slice(0, 3));
+    assert.deepEqual(shown, texts.map((t) => t.slice(0, 3)), 'all 300, once, in order');
+    assert.deepEqual(await bubbles(page, 'in'), ['Tell me a long story']);
+    await context.close();
+  });
+
+test('a reconnect that missed several pages fills the whole gap by itself', async () => {
+  const { context, page, conv } = await visitorSays(browser, d.url, 'I will be right back');
+  await page.waitForFunction(() => window.Switchboard._state.ws &&
+    window.Switchboard._state.ws.readyState === 1 && window.Switchboard._state.welcomed);
+  await context.setOffline(true);
+  await page.evaluate(() => window.Switchboard._state.ws.close());
+  const texts = [];
+  for (let i = 0; i < 130; i++) {
+    texts.push(`gap ${String(i).padStart(3, '0')}`);
+    const r = await api(d, 'POST', `/v1/conversations/${conv}/messages`,
+      { token: admin, body: { text: texts[i] } });
+    assert.equal(r.status, 201);
+  }
+  await context.setOffline(false);
+  await page.waitForFunction((n) => document.querySelector('[data-switchboard]').shadowRoot
+    .querySelectorAll('[data-sb="message"][data-dir="out"]').length >= n, texts.length,
+  { timeout: 30000 });
+  assert.deepEqual(await bubbles(page, 'out'), texts);
+  assert.equal(await page.locator(sb('earlier')).isVisible(), false);
+  await context.close();
+});
