@@ -56,6 +56,9 @@
 #define LENGTH_DRAIN_MAX ((uint64_t)16 << 20)
 #define WATCH_MS         500 /* how often held connections are checked for a client that left */
 
+/* More repeats of BODY_COMPLETION for one request than lws ever makes while working. */
+#define COMPLETION_SPIN_MAX 64
+
 /* Custom (not lws-tokenised) request headers captured with every request. */
 static const char *const custom_headers[] = {
     "last-event-id",     "idempotency-key",   "x-request-id",        "webhook-id",
@@ -141,6 +144,7 @@ struct sb_http_req {
     uint64_t ch_size;
     int ch_digits;
     size_t drained;
+    unsigned completions; /* BODY_COMPLETION callbacks after the answer (see on_lws) */
     sb_http_close_cb on_close;
     void *on_close_data;
     int status;
@@ -952,8 +956,17 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (req && req->state == REQ_READING && !req->chunked)
+        if (req && req->state == REQ_READING && !req->chunked) {
             dispatch(req);
+        } else if (req && ++req->completions > COMPLETION_SPIN_MAX) {
+            /* lws 4.1 repeats this callback, never returning to the loop (so never writing
+             * the answer), when a request with a body was pipelined behind another: the whole
+             * daemon would spin. Close such a connection (RFC 9112 §9.3.2: the client retries
+             * what was not answered). Found by tests/fuzz/fuzz_http. */
+            SB_LOG_WARN("http.pipelined_body", "peer=%s path=\"%.200s\" what=\"closed\"", req->peer,
+                        req->path);
+            return -1;
+        }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return req ? on_writeable(req, wsi, pss) : 0;

@@ -85,9 +85,16 @@ export class Daemon {
     return this.sbctl('token', 'create', '--role', role, '--name', name);
   }
 
-  async stop() {
+  // SIGTERM, and SIGKILL if the daemon has not exited after killAfterMs (a wedged daemon
+  // must fail its test, not hang the suite); resolves to {code, sig}.
+  async stop(killAfterMs = 15000) {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), killAfterMs);
     const r = await this.exited;
+    clearTimeout(t);
+    // A killed daemon's children (embedded Redis) may still hold its output pipes open.
+    this.proc.stdout.destroy();
+    this.proc.stderr.destroy();
     fs.rmSync(this.dir, { recursive: true, force: true });
     return r;
   }
