@@ -29,7 +29,7 @@ int sb_buf_append(sb_buf_t *b, const void *p, size_t n);
 int sb_buf_puts(sb_buf_t *b, const char *s);
 /** Appends formatted text. Returns 0 or SB_ETOOBIG (nothing appended). */
 int sb_buf_printf(sb_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap);
+int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** Removes the first n bytes (n ≤ len). */
 void sb_buf_consume(sb_buf_t *b, size_t n);
 /** Hands the content to the caller (free with sb_free; never NULL) and empties the buffer. */
