@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
     start=$(date +%s)
     if "$bin" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$bdir/artifacts/$t-" "$bdir/work/$t" "tests/fuzz/corpus/$t" >"$log" 2>&1; then
-        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+        runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
         echo "$t: ${runs:-?} inputs in $(($(date +%s) - start)) s, no crash"
     else
         echo "$t: FAILED after $(($(date +%s) - start)) s; see $log and $bdir/artifacts/" >&2
