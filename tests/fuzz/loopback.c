@@ -18,7 +18,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 
-#define EXCHANGE_LIMIT_MS 1000
+#define EXCHANGE_LIMIT_MS 100
 
 typedef struct exchange {
     uv_poll_t poll;
