@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Thin wrapper over CMake presets. `make run` and `make test` install what is missing
 # (deploy/install-deps.sh is idempotent), configure, build, then run or test.
-.PHONY: run test deps build release dev bench format clean
+.PHONY: run test deps build release dev bench fuzz format clean
 
 JOBS ?= 2
 CONFIG ?=
@@ -28,9 +28,16 @@ build: dev
 run: release
 	./build/release/switchboard $(if $(CONFIG),-c $(CONFIG),)
 
-# Every test (unit, integration against real servers, end-to-end) under ASan+UBSan.
+# Every test (unit, integration against real servers, end-to-end) under ASan+UBSan, and
+# every fuzz target for a few seconds on its corpus (builds build/fuzz with clang).
 test: dev
 	cd build/dev && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+# Every libFuzzer target of tests/fuzz for FUZZ_SECONDS each (10 min), clang + ASan/UBSan.
+FUZZ_SECONDS ?= 600
+fuzz: deps
+	bash tests/fuzz/run.sh build
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: release
 	bash tests/bench/run.sh

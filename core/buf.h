@@ -38,7 +38,7 @@ int sb_buf_append(sb_buf_t *b, const void *p, size_t n);
 int sb_buf_puts(sb_buf_t *b, const char *s);
 /** Appends formatted text. Returns as sb_buf_append (SB_EINVAL for a bad format). */
 int sb_buf_printf(sb_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap);
+int sb_buf_vprintf(sb_buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** 0, or the sticky error of the first append that failed since init/reset. */
 int sb_buf_error(const sb_buf_t *b);
 /** Removes the first n bytes (n ≤ len). Keeps a sticky error. */

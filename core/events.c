@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/events_internal.h"
 #include "core/log.h"
 
 #define HISTORY_PAGE   500
@@ -86,25 +87,36 @@ static void load_history(sb_events_sub_t *sub);
 
 /* ---- stream ids and cursors ---- */
 
+/* A decimal number of at most 64 bits: digits only (strtoull would take a sign, spaces
+ * and overflow, and a malformed cursor would become some other position). */
+static int parse_u64(const char *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0)
+        return SB_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return SB_EINVAL;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return SB_EINVAL;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A stream id "<ms>[-<seq>]". */
 static int parse_sid(const char *s, size_t n, sid_t *out)
 {
-    char tmp[SB_EVENTS_SID_MAX + 1];
-    if (n == 0 || n >= sizeof(tmp))
-        return SB_EINVAL;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    out->ms = strtoull(tmp, &end, 10);
+    const char *dash = memchr(s, '-', n);
     out->seq = 0;
-    if (end == tmp)
+    if (!dash)
+        return parse_u64(s, n, &out->ms);
+    size_t head = (size_t)(dash - s);
+    if (parse_u64(s, head, &out->ms) != 0 || parse_u64(dash + 1, n - head - 1, &out->seq) != 0)
         return SB_EINVAL;
-    if (*end == '-') {
-        const char *q = end + 1;
-        out->seq = strtoull(q, &end, 10);
-        if (end == q)
-            return SB_EINVAL;
-    }
-    return *end == '\0' ? 0 : SB_EINVAL;
+    return 0;
 }
 
 static int sid_cmp(sid_t a, sid_t b)
@@ -136,6 +148,18 @@ static int parse_cursor(const char *cursor, unsigned shards, sid_t *pos)
         }
     }
     return 0;
+}
+
+int sb__events_parse_cursor(const char *cursor, unsigned shards, uint64_t *ms, uint64_t *seq)
+{
+    sid_t *pos = sb_calloc(shards ? shards : 1, sizeof(sid_t));
+    int rc = parse_cursor(cursor, shards, pos);
+    for (unsigned i = 0; rc == 0 && i < shards; i++) {
+        ms[i] = pos[i].ms;
+        seq[i] = pos[i].seq;
+    }
+    sb_free(pos);
+    return rc;
 }
 
 static size_t u64_fmt(uint64_t v, char *out)

@@ -28,9 +28,12 @@
 
 local EMPTY = '__sb_empty_array__'
 
-local function now_ms()
-    local t = redis.call('TIME')
-    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The clock is always the calling node's (`now` in the arguments), never Redis TIME: one
+-- source of time, which tests can move (core/sys.h), and no TIME call per function.
+local function caller_now(args)
+    local now = tonumber(args.now)
+    if not now then error('now not passed') end
+    return now
 end
 
 local function err(code, text)
@@ -53,7 +56,7 @@ end
 
 -- A context for one call: the shard's key prefix, the clock, the ids C generated.
 local function context(args)
-    local ctx = {a = args, pre = args.prefix .. '{' .. args.shard .. '}:', now = now_ms(),
+    local ctx = {a = args, pre = args.prefix .. '{' .. args.shard .. '}:', now = caller_now(args),
                  ids = args.ids or {}, nid = 0, events = {}}
     ctx.maxlen = args.events_maxlen or 100000
     return ctx
@@ -327,8 +330,8 @@ end
 -- The hot path of ingest: a customer message appended to an open conversation, working
 -- on the packed state array directly (indices follow CONV_FIELDS).
 local function fast_append(a, pre, dk, v)
-    -- The calling node's clock (saves a TIME call); seqs stay monotonic via next_seq_at.
-    local now = tonumber(a.now) or now_ms()
+    -- The calling node's clock; seqs stay monotonic via next_seq_at.
+    local now = caller_now(a)
     local cid = v[1]
     local seq = next_seq_at(now, v[12])
     local json = msg_head(a.ids[1], cid, seq, now, 'message', 'in') .. a.tail

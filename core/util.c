@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 static const char b32[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
@@ -245,18 +244,4 @@ void sb_ip_key(const char *ip, char out[SB_IP_KEY_MAX])
         return;
     }
     snprintf(out, SB_IP_KEY_MAX, "%s", ip);
-}
-
-int64_t sb_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-uint64_t sb_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

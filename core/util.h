@@ -2,7 +2,7 @@
 /*
  * Small shared helpers: ULID ids with type prefixes, the Redis Cluster CRC16 that
  * picks a conversation's shard, UTF-8 validation, SHA-256/HMAC in hex, random tokens,
- * clocks and constant-time comparison.
+ * constant-time comparison (the clocks are sys.h's, included here).
  */
 #ifndef SB_UTIL_H
 #define SB_UTIL_H
@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "core/sys.h" /* sb_now_ms(), sb_mono_ns(): the clocks */
 
 /** Size of a buffer that holds any id: prefix (≤ 4 chars + '_') + 26 ULID chars + NUL. */
 #define SB_ID_MAX 40
@@ -64,11 +66,5 @@ bool sb_streq_ct(const char *a, const char *b);
  * whole /64. Text that is no address is copied as it is (truncated to fit).
  */
 void sb_ip_key(const char *ip, char out[SB_IP_KEY_MAX]);
-
-/** Wall clock in milliseconds since the epoch. */
-int64_t sb_now_ms(void);
-
-/** Monotonic clock in nanoseconds. */
-uint64_t sb_mono_ns(void);
 
 #endif

@@ -13,6 +13,7 @@ PKGS=(
     dovecot-imapd python3-aiosmtpd
     nodejs npm chromium
     clang-format
+    clang libclang-rt-14-dev
 )
 
 missing=()

@@ -69,6 +69,9 @@
 #define DEFAULT_HEADER_TIMEOUT_S 5
 #define DEFAULT_HEADER_CONNS_IP  32
 
+/* More repeats of BODY_COMPLETION for one request than lws ever makes while working. */
+#define COMPLETION_SPIN_MAX 64
+
 /* Custom (not lws-tokenised) request headers captured with every request. */
 static const char *const custom_headers[] = {
     "last-event-id",     "idempotency-key",   "x-request-id",        "webhook-id",
@@ -154,6 +157,7 @@ struct sb_http_req {
     uint64_t ch_size;
     int ch_digits;
     size_t drained;
+    unsigned completions; /* BODY_COMPLETION callbacks after the answer (see on_lws) */
     sb_http_close_cb on_close;
     void *on_close_data;
     int status;
@@ -179,6 +183,9 @@ struct sb_http_server {
     size_t held;           /* requests with rx held */
     uv_timer_t *watch;     /* runs while held > 0 */
     uv_prepare_t *flusher; /* writes what this loop turn queued, before the next poll */
+    uv_prepare_t *poll_in; /* in_poll: what lws parses now was just read from a socket, */
+    uv_check_t *poll_out;  /* not taken from its buffer of pipelined bytes (on_request) */
+    bool in_poll;
     bool flush_armed;
     size_t dirty_streams;
     sb_http_outq_t *outqs; /* connections with outbound bytes, for shedding */
@@ -750,12 +757,32 @@ static bool plan_body(sb_http_req_t *req, struct lws *wsi, bool *now)
     return true;
 }
 
+/* Whether the head announces a body (Transfer-Encoding, or a Content-Length other than 0). */
+static bool head_has_body(struct lws *wsi)
+{
+    char cl[24];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return true;
+    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    return n != 0 && strcmp(cl, "0") != 0;
+}
+
 static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
 {
     const char *method = method_name(wsi);
     if (s->stopping || !pss || !method)
         return -1;
     sb__http_guard_release(s->guard, wsi);
+    if (!s->in_poll && head_has_body(wsi)) {
+        /* A request pipelined behind another, parsed from lws's buffer outside the poll
+         * phase: lws 4.1 hands its body from freed memory (or repeats BODY_COMPLETION
+         * forever). Close before any of it is read; RFC 9112 §9.3.2 has the client retry
+         * what a closed pipeline left unanswered. Found by tests/fuzz/fuzz_http. */
+        char peer[64];
+        SB_LOG_WARN("http.pipelined_body", "peer=%s what=\"closed\"",
+                    lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "");
+        return -1;
+    }
     sb_http_req_t *req = SB_NEW(sb_http_req_t);
     req->srv = s;
     req->wsi = wsi;
@@ -998,8 +1025,17 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (req && req->state == REQ_READING && !req->chunked)
+        if (req && req->state == REQ_READING && !req->chunked) {
             dispatch(req);
+        } else if (req && ++req->completions > COMPLETION_SPIN_MAX) {
+            /* lws 4.1 repeats this callback, never returning to the loop (so never writing
+             * the answer), when a request with a body was pipelined behind another: the whole
+             * daemon would spin. Close such a connection (RFC 9112 §9.3.2: the client retries
+             * what was not answered). Found by tests/fuzz/fuzz_http. */
+            SB_LOG_WARN("http.pipelined_body", "peer=%s path=\"%.200s\" what=\"closed\"", req->peer,
+                        req->path);
+            return -1;
+        }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return req ? on_writeable(req, wsi, pss) : 0;
@@ -1094,6 +1130,22 @@ static void on_handle_closed(uv_handle_t *h)
     sb_free(h);
 }
 
+static void on_poll_in(uv_prepare_t *p)
+{
+    ((sb_http_server_t *)p->data)->in_poll = true;
+}
+
+static void on_poll_out(uv_check_t *c)
+{
+    ((sb_http_server_t *)c->data)->in_poll = false;
+}
+
+static void close_phase_handles(sb_http_server_t *s)
+{
+    uv_close((uv_handle_t *)s->poll_in, on_handle_closed);
+    uv_close((uv_handle_t *)s->poll_out, on_handle_closed);
+}
+
 typedef struct probe {
     const void *ctx;
     bool found;
@@ -1140,6 +1192,7 @@ static void destroy_begin(sb_http_server_t *s)
     s->stopping = true;
     uv_close((uv_handle_t *)s->watch, on_handle_closed);
     uv_close((uv_handle_t *)s->flusher, on_handle_closed);
+    close_phase_handles(s);
     s->reaper = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->reaper);
     s->reaper->data = s;
@@ -1180,6 +1233,16 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     s->flusher = SB_NEW(uv_prepare_t);
     uv_prepare_init(s->loop, s->flusher);
     s->flusher->data = s;
+    s->poll_in = SB_NEW(uv_prepare_t);
+    uv_prepare_init(s->loop, s->poll_in);
+    s->poll_in->data = s;
+    uv_prepare_start(s->poll_in, on_poll_in);
+    uv_unref((uv_handle_t *)s->poll_in);
+    s->poll_out = SB_NEW(uv_check_t);
+    uv_check_init(s->loop, s->poll_out);
+    s->poll_out->data = s;
+    uv_check_start(s->poll_out, on_poll_out);
+    uv_unref((uv_handle_t *)s->poll_out);
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
 
     void *loops[1] = {opts->loop};
@@ -1201,6 +1264,7 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
         uv_close((uv_handle_t *)s->watch, on_handle_closed);
         uv_close((uv_handle_t *)s->flusher, on_handle_closed);
         sb__http_guard_free(s->guard);
+        close_phase_handles(s);
         sb_free(s);
         return SB_EIO;
     }

@@ -25,7 +25,9 @@ export function freePort() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Daemon {
-  static async start(extraConfig = '') {
+  // testClock: the daemon's wall clock becomes the real one plus an offset the test moves
+  // with setClockOffset() (SWITCHBOARD_TEST_CLOCK, honoured by SB_TESTING builds only).
+  static async start(extraConfig = '', { testClock = false } = {}) {
     const d = new Daemon();
     const base = process.env.SB_TEST_TMP || os.tmpdir();
     fs.mkdirSync(base, { recursive: true });
@@ -37,7 +39,13 @@ export class Daemon {
       `listen 127.0.0.1:${d.port}\ndata_dir ${d.dir}/var\nlog_level info\n${extraConfig}\n`);
     d.log = '';
     d.t0 = Date.now();
-    d.proc = spawn(BIN, ['-c', d.conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = { ...process.env };
+    if (testClock) {
+      d.clockFile = path.join(d.dir, 'clock');
+      d.setClockOffset(0);
+      env.SWITCHBOARD_TEST_CLOCK = d.clockFile;
+    }
+    d.proc = spawn(BIN, ['-c', d.conf], { stdio: ['ignore', 'pipe', 'pipe'], env });
     d.proc.stdout.on('data', (b) => { d.log += b; });
     d.proc.stderr.on('data', (b) => { d.log += b; });
     d.exited = new Promise((r) => d.proc.on('exit', (code, sig) => r({ code, sig })));
@@ -57,6 +65,18 @@ export class Daemon {
     throw new Error(`switchboard not ready in ${timeoutMs} ms:\n${this.log}`);
   }
 
+  // Moves the daemon's wall clock to the real one plus ms (a test clock daemon only). The
+  // file is replaced with a rename, so the daemon never reads half of it.
+  setClockOffset(ms) {
+    if (!this.clockFile) throw new Error('daemon started without testClock');
+    fs.writeFileSync(`${this.clockFile}.tmp`, `${Math.trunc(ms)}\n`);
+    fs.renameSync(`${this.clockFile}.tmp`, this.clockFile);
+    this.clockOffset = Math.trunc(ms);
+  }
+
+  // The daemon's wall clock as the test sees it.
+  now() { return Date.now() + (this.clockOffset || 0); }
+
   sbctl(...args) {
     return execFileSync(SBCTL, ['-c', this.conf, ...args], { encoding: 'utf8' }).trim();
   }
@@ -65,9 +85,16 @@ export class Daemon {
     return this.sbctl('token', 'create', '--role', role, '--name', name);
   }
 
-  async stop() {
+  // SIGTERM, and SIGKILL if the daemon has not exited after killAfterMs (a wedged daemon
+  // must fail its test, not hang the suite); resolves to {code, sig}.
+  async stop(killAfterMs = 15000) {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), killAfterMs);
     const r = await this.exited;
+    clearTimeout(t);
+    // A killed daemon's children (embedded Redis) may still hold its output pipes open.
+    this.proc.stdout.destroy();
+    this.proc.stderr.destroy();
     fs.rmSync(this.dir, { recursive: true, force: true });
     return r;
   }
@@ -87,23 +114,39 @@ export async function api(d, method, p, { token, body, raw, headers = {} } = {})
   return { status: r.status, json, text, headers: r.headers };
 }
 
-// Opens an SSE stream and collects events ({id, data}) until `until(events)` is true.
-export async function sse(d, token, { lastEventId, after, until, timeoutMs = 5000 } = {}) {
+// Opens an SSE stream and collects events ({id, data}) until `until(events)` is true or
+// timeoutMs passes. The returned promise resolves to {status, events[, text]}; its
+// `connected` promise resolves once the server's greeting (": connected") has arrived,
+// i.e. the subscription exists and every later event will be seen (or when the request
+// was refused: then the outcome says why). Wait for it instead of sleeping.
+export function sse(d, token, { lastEventId, after, until, timeoutMs = 5000 } = {}) {
+  let onConnected;
+  const connected = new Promise((r) => { onConnected = r; });
+  const done = readSse(d, token, { lastEventId, after, until, timeoutMs }, onConnected);
+  // Whatever happens to the stream, `connected` settles (a failure rejects `done`).
+  done.then(() => onConnected(), () => onConnected());
+  done.connected = connected;
+  return done;
+}
+
+async function readSse(d, token, { lastEventId, after, until, timeoutMs }, onConnected) {
   const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   const headers = { authorization: `Bearer ${token}`, accept: 'text/event-stream' };
   if (lastEventId) headers['last-event-id'] = lastEventId;
   const q = after !== undefined ? `?after=${encodeURIComponent(after)}` : '';
-  const r = await fetch(`${d.url}/v1/events${q}`, { headers, signal: ctrl.signal });
-  if (r.status !== 200) {
-    const text = await r.text();
-    return { status: r.status, events: [], text };
-  }
   const events = [];
-  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   const decoder = new TextDecoder();
   let buf = '';
   let cur = { id: null, data: [] };
+  let status = 0; // 0: no answer before timeoutMs
   try {
+    const r = await fetch(`${d.url}/v1/events${q}`, { headers, signal: ctrl.signal });
+    status = r.status;
+    if (r.status !== 200) {
+      const text = await r.text();
+      return { status: r.status, events: [], text };
+    }
     for await (const chunk of r.body) {
       buf += decoder.decode(chunk, { stream: true });
       let i;
@@ -113,7 +156,8 @@ export async function sse(d, token, { lastEventId, after, until, timeoutMs = 500
         if (line === '') {
           if (cur.data.length) events.push({ id: cur.id, data: JSON.parse(cur.data.join('\n')) });
           cur = { id: null, data: [] };
-        } else if (line.startsWith('id: ')) cur.id = line.slice(4);
+        } else if (line === ': connected') onConnected();
+        else if (line.startsWith('id: ')) cur.id = line.slice(4);
         else if (line.startsWith('data: ')) cur.data.push(line.slice(6));
       }
       if (until && until(events)) break;
@@ -124,7 +168,7 @@ export async function sse(d, token, { lastEventId, after, until, timeoutMs = 500
     clearTimeout(timer);
     ctrl.abort();
   }
-  return { status: 200, events };
+  return { status, events };
 }
 
 // A WebSocket client with a frame queue: next(type, pred) waits for the next matching JSON

@@ -93,7 +93,7 @@ test('SSE delivers live events and resumes with Last-Event-ID without gaps or du
   async () => {
     // Start a live stream, then post one message and wait for its event.
     const live = sse(d, token, { until: (ev) => ev.some((e) => e.data.message?.text === 'live-1') });
-    await new Promise((r) => setTimeout(r, 200));
+    await live.connected;
     const p1 = await api(d, 'POST', '/v1/inbound', {
       token, body: { contact: { external_id: 'u-42', name: 'Bob' }, text: 'live-1' },
     });
@@ -203,7 +203,7 @@ test('revoking a token ends its open event stream', async () => {
   const t = d.token('agent', 'leaver');
   const started = Date.now();
   const pending = sse(d, t, { timeoutMs: 10000 });
-  await sleep(300);
+  await pending.connected;
   d.sbctl('token', 'revoke', t);
   const r = await pending;
   assert.equal(r.status, 200);

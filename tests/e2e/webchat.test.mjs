@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { Daemon, FrameSocket, api, sleep, sse } from './lib.mjs';
+import { Daemon, FrameSocket, api, sse } from './lib.mjs';
 
 const SECRET = 'site-secret-for-tests';
 let d;
@@ -89,13 +89,13 @@ test('hello, message, ack, duplicate client_id, staff reply, notes stay internal
   const got = await v.next('message', (f) => f.dir === 'out');
   assert.equal(got.text, 'On its way!');
   assert.equal(got.author.type, 'staff');
-  await sleep(200);
-  assert.ok(!v.frames.some((f) => f.text === 'internal: VIP'), 'notes never reach the visitor');
 
   // State changes the customer should know about arrive as status frames.
   const claim = await api(d, 'POST', `/v1/conversations/${ack.conv}/claim`, { token: admin });
   assert.equal(claim.status, 200);
   const claimed = await v.next('status', (f) => f.event === 'claimed');
+  // Frames arrive in order: the claim came after the note would have.
+  assert.ok(!v.frames.some((f) => f.text === 'internal: VIP'), 'notes never reach the visitor');
   assert.equal(claimed.status, 'open');
   assert.ok('expected_reply_ms' in claimed);
   const resolve = await api(d, 'POST', `/v1/conversations/${ack.conv}/resolve`, { token: admin });
@@ -211,16 +211,21 @@ test('typing goes both ways: staff to the visitor, the visitor to the staff feed
   const feed = sse(d, admin, {
     until: (ev) => ev.some((e) => e.data.type === 'typing' && e.data.who.type === 'contact'),
   });
-  await sleep(200);
+  await feed.connected;
   const r = await api(d, 'POST', `/v1/conversations/${ack.conv}/typing`,
     { token: admin, body: { on: true } });
   assert.equal(r.status, 202);
   const t = await v.next('typing');
   assert.equal(t.name, 'staff');
   assert.equal(t.on, true);
-  await sleep(1600); // the visitor's typing is throttled to one event per 1.5 s
-  v.send({ type: 'typing', on: true });
-  const got = await feed;
+  // The visitor's typing is throttled to one event per 1.5 s: keep typing until it shows.
+  let shown = false;
+  const typed = feed.then((x) => { shown = true; return x; });
+  while (!shown) {
+    v.send({ type: 'typing', on: true });
+    await Promise.race([typed, new Promise((r) => setTimeout(r, 250))]);
+  }
+  const got = await typed;
   const e = got.events.find((x) => x.data.type === 'typing' && x.data.who.type === 'contact');
   assert.equal(e.data.conv, ack.conv);
   assert.equal(e.data.who.name, 'Tia');

@@ -3,7 +3,7 @@
  * Shared helpers (core/util.c): ULID ids (format, prefix, time order, validation,
  * shard placement), the Redis Cluster CRC16 that must agree with Redis, UTF-8
  * validation of untrusted input, SHA-256 and HMAC-SHA256 against published vectors,
- * constant-time comparison and random tokens.
+ * constant-time comparison, random tokens, and the clocks behind core/sys.h's table.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,17 +12,26 @@
 #include <cmocka.h>
 
 #include <string.h>
-#include <time.h>
 
 #include "core/util.h"
 
 static const char crockford[] = "0123456789abcdefghjkmnpqrstvwxyz";
 
-static void sleep_ms(long ms)
+/* A clock the tests move by hand (core/sys.h): no test sleeps to let time pass. */
+static int64_t fake_ms = 1750000000000LL;
+static uint64_t fake_ns = 42;
+
+static int64_t fake_now_ms(void)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    return fake_ms;
 }
+
+static uint64_t fake_mono_ns(void)
+{
+    return fake_ns;
+}
+
+static const sb_sys_t fake_sys = {.now_ms = fake_now_ms, .mono_ns = fake_mono_ns};
 
 /* The 48-bit millisecond time in the first 10 ULID characters. */
 static int64_t ulid_time(const char *ulid)
@@ -59,14 +68,18 @@ static void test_id_format_and_prefix(void **state)
 static void test_id_ordered_by_time(void **state)
 {
     char a[SB_ID_MAX], b[SB_ID_MAX], c[SB_ID_MAX];
+    sb_sys_set(&fake_sys);
     sb_id_new("m_", a);
-    sleep_ms(2);
+    fake_ms += 1;
     sb_id_new("m_", b);
-    sleep_ms(2);
+    fake_ms += 1000;
     sb_id_new("m_", c);
+    sb_sys_set(NULL);
     assert_true(strcmp(a, b) < 0); /* ids made in later milliseconds sort later */
     assert_true(strcmp(b, c) < 0);
-    assert_true(ulid_time(a + 2) < ulid_time(b + 2));
+    assert_int_equal(ulid_time(a + 2), fake_ms - 1001);
+    assert_int_equal(ulid_time(b + 2), fake_ms - 1000);
+    assert_int_equal(ulid_time(c + 2), fake_ms);
 }
 
 static void test_id_valid(void **state)
@@ -217,9 +230,27 @@ static void test_clocks(void **state)
 {
     assert_true(sb_now_ms() > 1700000000000LL); /* after November 2023 */
     uint64_t t0 = sb_mono_ns();
-    sleep_ms(2);
-    uint64_t t1 = sb_mono_ns();
-    assert_true(t1 - t0 >= 2000000ULL);
+    assert_true(sb_mono_ns() >= t0);
+}
+
+static void test_clocks_go_through_the_table(void **state)
+{
+    assert_null(sb_sys_set(&fake_sys)); /* the real calls were in use */
+    assert_int_equal(sb_now_ms(), fake_ms);
+    assert_int_equal(sb_mono_ns(), fake_ns);
+    fake_ms += 3600 * 1000;
+    fake_ns += 5;
+    assert_int_equal(sb_now_ms(), fake_ms);
+    assert_int_equal(sb_mono_ns(), fake_ns);
+
+    /* An entry left NULL falls back to the real call. */
+    static const sb_sys_t only_wall = {.now_ms = fake_now_ms};
+    assert_ptr_equal(sb_sys_set(&only_wall), &fake_sys);
+    assert_int_equal(sb_now_ms(), fake_ms);
+    assert_true(sb_mono_ns() != fake_ns);
+
+    assert_ptr_equal(sb_sys_set(NULL), &only_wall);
+    assert_true(sb_now_ms() > 1700000000000LL && sb_now_ms() != fake_ms);
 }
 
 int main(void)
@@ -237,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_random_hex),
         cmocka_unit_test(test_ip_key_groups_ipv6_by_64),
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_clocks_go_through_the_table),
     };
     return cmocka_run_group_tests_name("core/util", tests, NULL, NULL);
 }
