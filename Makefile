@@ -9,16 +9,14 @@ CONFIG ?=
 deps:
 	@bash deploy/install-deps.sh
 
-build/dev/CMakeCache.txt:
-	cmake --preset dev
-
-build/release/CMakeCache.txt:
-	cmake --preset release
-
-dev: deps build/dev/CMakeCache.txt
+# Configure every time (a second or two): a preset's cache variables (SB_TESTING, say)
+# reach a build directory configured before they existed.
+dev: deps
+	cmake --preset dev >/dev/null
 	cmake --build build/dev -j$(JOBS)
 
-release: deps build/release/CMakeCache.txt
+release: deps
+	cmake --preset release >/dev/null
 	cmake --build build/release -j$(JOBS)
 
 build: dev
