@@ -442,6 +442,7 @@ typedef struct sse {
     sb_buf_t data;
     long status;
     CURL *h;
+    bool following; /* the server's greeting came: said so on stderr */
 } sse_t;
 
 static void sse_event(sse_t *s)
@@ -486,6 +487,10 @@ static void sse_line(sse_t *s, const char *l)
         if (s->data.len)
             sb_buf_append(&s->data, "\n", 1);
         sb_buf_puts(&s->data, v);
+    } else if (l[0] == ':' && !s->following) {
+        /* the server's first comment: the feed is live from here on */
+        s->following = true;
+        fprintf(stderr, "sbctl: following live events (Ctrl-C stops)\n");
     }
 }
 

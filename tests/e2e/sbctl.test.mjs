@@ -142,9 +142,13 @@ test('tail prints a message posted while it runs', async () => {
     env: { ...process.env, SWITCHBOARD_URL: d.url, SWITCHBOARD_TOKEN: admin },
   });
   let out = '';
+  let err = '';
   p.stdout.on('data', (b) => { out += b; });
+  p.stderr.on('data', (b) => { err += b; });
   const exited = new Promise((r) => p.on('exit', r));
-  await sleep(500);
+  const live = Date.now() + 5000; // sbctl says when the feed is live: no sleep-and-hope
+  while (!err.includes('following live events') && Date.now() < live) await sleep(10);
+  assert.match(err, /following live events/);
   const m = await inbound(admin, 'Dave', 'tail me please');
   const until = Date.now() + 5000;
   while (!out.includes('tail me please') && Date.now() < until) await sleep(50);
