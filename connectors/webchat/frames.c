@@ -365,6 +365,20 @@ static void on_history(visitor_t *v, json_t *f)
 /* ---- dispatch ---- */
 
 /*
+ * The length of s cut to at most max bytes without splitting a UTF-8 sequence: an error
+ * message that is not UTF-8 cannot be packed, and the visitor would get no answer at all.
+ */
+static int utf8_cut(const char *s, int max)
+{
+    int n = (int)strnlen(s, (size_t)max);
+    if (s[n] == '\0')
+        return n;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* s[n] continues a sequence */
+        n--;
+    return n;
+}
+
+/*
  * An unparsable frame. A NUL (\u0000) is the one thing jansson refuses that a browser
  * easily sends: name it, with the frame's client_id, so the widget stops waiting.
  */
@@ -385,7 +399,8 @@ static void on_bad_frame(visitor_t *v, const char *msg, size_t len, int rc,
                 break;
         }
         char m[160];
-        snprintf(m, sizeof(m), "%.60s contains a NUL character", key ? key : "a nested field");
+        const char *name = key ? key : "a nested field";
+        snprintf(m, sizeof(m), "%.*s contains a NUL character", utf8_cut(name, 60), name);
         sb__webchat_send_error(v, "bad_request", m, cid, 0);
         json_decref(f);
         return;

@@ -20,6 +20,7 @@
  * every frame the server parses as a message with a string client_id (or that it refuses
  * for a NUL and that carries a client_id) gets an ack or an error naming it before the
  * socket closes; the server's close frame carries a valid code (RFC 6455 §7.4).
+ * FUZZ_WEBCHAT_TRACE=1 in the environment prints every frame the server sends.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,6 +71,7 @@ static struct {
     pid_t redis_pid;
     char dir[64], log[96];
     unsigned serial; /* makes client_ids unique across inputs */
+    bool trace;      /* FUZZ_WEBCHAT_TRACE set: print what the server sends */
 } g;
 
 static void stop_redis(void)
@@ -318,6 +320,8 @@ static void on_answer(client_t *c, const char *cid)
 
 static void on_server_text(client_t *c, const unsigned char *p, size_t n)
 {
+    if (g.trace)
+        fprintf(stderr, "fuzz_webchat: < %.300s\n", p);
     json_t *f = json_loadb((const char *)p, n, JSON_ALLOW_NUL, NULL);
     if (!json_is_object(f)) {
         fprintf(stderr, "fuzz_webchat: the server sent a frame that is not a JSON object\n");
@@ -655,6 +659,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     sb_alloc_init();
+    g.trace = getenv("FUZZ_WEBCHAT_TRACE") != NULL;
     start_daemon();
     return 0;
 }
