@@ -263,7 +263,8 @@ static void on_email(visitor_t *v, json_t *f)
 {
     json_t *ej = json_object_get(f, "email");
     const char *email = json_string_value(ej);
-    if (!email || has_nul(ej) || strlen(email) > 254 || !strchr(email, '@') || strchr(email, ' ')) {
+    /* the one validator of addresses: a CR or LF here would reach mail headers later */
+    if (!email || has_nul(ej) || sb_email_check(email) != 0) {
         sb__webchat_send_error(v, "bad_request", "email must be an email address", NULL, 0);
         return;
     }

@@ -19,7 +19,8 @@
  * Invariants (abort): the upgrade is answered with 101; a valid hello gets a welcome;
  * every frame the server parses as a message with a string client_id (or that it refuses
  * for a NUL and that carries a client_id) gets an ack or an error naming it before the
- * socket closes; the server's close frame carries a valid code (RFC 6455 §7.4).
+ * socket closes; an email address the server saves passes sb_email_check; the server's
+ * close frame carries a valid code (RFC 6455 §7.4).
  * FUZZ_WEBCHAT_TRACE=1 in the environment prints every frame the server sends.
  */
 #include <arpa/inet.h>
@@ -339,6 +340,11 @@ static void on_server_text(client_t *c, const unsigned char *p, size_t n)
     } else if (strcmp(type, "error") == 0 && c->hello == 0 &&
                !(msg && strstr(msg, "continuing anonymously"))) {
         c->hello = -1;
+    }
+    const char *email = json_string_value(json_object_get(f, "email"));
+    if (strcmp(type, "status") == 0 && email && sb_email_check(email) != 0) {
+        fprintf(stderr, "fuzz_webchat: saved an email address that is none: \"%.200s\"\n", email);
+        abort();
     }
     if (cid && (strcmp(type, "ack") == 0 || strcmp(type, "error") == 0))
         on_answer(c, cid);
