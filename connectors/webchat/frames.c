@@ -77,6 +77,7 @@ typedef struct send_ctx {
     visitor_t *v;
     char *client_id;
     char *text;
+    struct send_ctx *next; /* in v->waiting */
 } send_ctx_t;
 
 static void send_free(send_ctx_t *s)
@@ -163,6 +164,39 @@ static bool took_contact(visitor_t *v, int status, json_t *res)
     return true;
 }
 
+void sb__webchat_drop_waiting(visitor_t *v)
+{
+    for (send_ctx_t *s = v->waiting, *next; s; s = next) {
+        next = s->next;
+        send_free(s);
+    }
+    v->waiting = v->waiting_tail = NULL;
+}
+
+/*
+ * The contact exists (or could not be created): the messages that came while it was being
+ * created go on in the order they came. They waited because creating takes more round
+ * trips than finding the contact another frame created: sent at once, the first message
+ * would have been stored after the next ones.
+ */
+static void release_waiting(visitor_t *v)
+{
+    send_ctx_t *s = v->waiting;
+    v->waiting = v->waiting_tail = NULL;
+    v->creating = false;
+    for (send_ctx_t *next; s; s = next) {
+        next = s->next;
+        s->next = NULL;
+        if (v->contact[0]) {
+            ingest(s);
+        } else {
+            sb__webchat_send_error(v, "unavailable", "not stored, please retry", s->client_id,
+                                   1000);
+            send_free(s);
+        }
+    }
+}
+
 static void on_message_contact(int status, json_t *res, const char *errmsg, void *data)
 {
     send_ctx_t *s = data;
@@ -170,9 +204,11 @@ static void on_message_contact(int status, json_t *res, const char *errmsg, void
         send_free(s);
     } else if (!took_contact(s->v, status, res)) {
         sb__webchat_send_error(s->v, "unavailable", "not stored, please retry", s->client_id, 1000);
+        release_waiting(s->v);
         send_free(s);
     } else {
         ingest(s);
+        release_waiting(s->v);
     }
 }
 
@@ -184,6 +220,8 @@ static int create_contact(visitor_t *v, sb_store_cb cb, void *data)
                                       v->name[0] ? v->name : NULL, v->email, cb, data);
     if (rc)
         v->busy--;
+    else
+        v->creating = true;
     return rc;
 }
 
@@ -218,6 +256,12 @@ static void on_message(visitor_t *v, json_t *f)
     s->text = sb_strdup(text);
     if (v->contact[0]) {
         ingest(s);
+    } else if (v->creating) { /* after the message that is creating the contact */
+        if (v->waiting_tail)
+            v->waiting_tail->next = s;
+        else
+            v->waiting = s;
+        v->waiting_tail = s;
     } else if (create_contact(v, on_message_contact, s) != 0) {
         sb__webchat_send_error(v, "unavailable", "not stored, please retry", cid, 1000);
         send_free(s);
@@ -228,6 +272,7 @@ static void on_message(visitor_t *v, json_t *f)
 
 typedef struct email_ctx {
     visitor_t *v;
+    bool creator; /* its call creates the contact (others may wait on it) */
     char email[256];
 } email_ctx_t;
 
@@ -255,6 +300,8 @@ static void on_email_contact(int status, json_t *res, const char *errmsg, void *
         else
             sb__webchat_send_error(e->v, "unavailable", "email not saved, please retry", NULL,
                                    1000);
+        if (e->creator)
+            release_waiting(e->v);
     }
     sb_free(e);
 }
@@ -276,6 +323,7 @@ static void on_email(visitor_t *v, json_t *f)
     }
     email_ctx_t *e = SB_NEW(email_ctx_t);
     e->v = v;
+    e->creator = !v->creating;
     snprintf(e->email, sizeof(e->email), "%s", email);
     sb_free(v->email);
     v->email = sb_strdup(email);

@@ -19,7 +19,8 @@
  * Invariants (abort): the upgrade is answered with 101; a valid hello gets a welcome;
  * every frame the server parses as a message with a string client_id (or that it refuses
  * for a NUL and that carries a client_id) gets an ack or an error naming it before the
- * socket closes; an email address the server saves passes sb_email_check; the server's
+ * socket closes; the messages with our own client_ids ("fz-…", fresh) are stored in the
+ * order they were sent; an email address the server saves passes sb_email_check; the server's
  * close frame carries a valid code (RFC 6455 §7.4).
  * FUZZ_WEBCHAT_TRACE=1 in the environment prints every frame the server sends.
  */
@@ -227,7 +228,9 @@ typedef struct client {
     bool close_seen; /* the server's close frame */
     expect_t *exp;
     size_t nexp;
-    int pending; /* messages not yet answered */
+    int pending;               /* messages not yet answered */
+    bool order_off;            /* the input itself names an "fz-" client_id */
+    unsigned long last_serial; /* N of the last ack of an "fz-" client_id */
     int closing;
 } client_t;
 
@@ -319,6 +322,22 @@ static void on_answer(client_t *c, const char *cid)
     }
 }
 
+/*
+ * Our own client_ids ("fz-N", "fz-end-N": N grows) are fresh and sent in order: their
+ * acks, which come in the order Redis stored the messages, must come in that order too.
+ */
+static void check_order(client_t *c, const char *cid, const char *seq)
+{
+    const char *num = cid + strcspn(cid, "0123456789");
+    unsigned long serial = strtoul(num, NULL, 10);
+    if (!seq || serial <= c->last_serial) {
+        fprintf(stderr, "fuzz_webchat: %s (seq %s) stored after fz-%lu, sent later\n", cid,
+                seq ? seq : "none", c->last_serial);
+        abort();
+    }
+    c->last_serial = serial;
+}
+
 static void on_server_text(client_t *c, const unsigned char *p, size_t n)
 {
     if (g.trace)
@@ -346,6 +365,8 @@ static void on_server_text(client_t *c, const unsigned char *p, size_t n)
         fprintf(stderr, "fuzz_webchat: saved an email address that is none: \"%.200s\"\n", email);
         abort();
     }
+    if (cid && strcmp(type, "ack") == 0 && strncmp(cid, "fz-", 3) == 0 && !c->order_off)
+        check_order(c, cid, json_string_value(json_object_get(f, "seq")));
     if (cid && (strcmp(type, "ack") == 0 || strcmp(type, "error") == 0))
         on_answer(c, cid);
     json_decref(f);
@@ -551,7 +572,7 @@ static void client_close(client_t *c)
 
 /* @N is a fresh number, @V the value. */
 static const char *const templates[] = {
-    "{\"type\":\"message\",\"client_id\":\"c@N\",\"text\":@V}",
+    "{\"type\":\"message\",\"client_id\":\"fz-@N\",\"text\":@V}",
     "{\"type\":\"message\",\"client_id\":@V,\"text\":\"hello\"}",
     "{\"type\":\"typing\",\"on\":@V}",
     "{\"type\":\"email\",\"email\":@V}",
@@ -561,10 +582,10 @@ static const char *const templates[] = {
     "{\"type\":\"ping\",\"x\":@V}",
     "{\"type\":\"hello\",\"token\":@V}",
     "{\"type\":@V}",
-    "{\"type\":\"message\",\"client_id\":\"c@N\",\"text\":\"x\",\"extra\":@V}",
+    "{\"type\":\"message\",\"client_id\":\"fz-@N\",\"text\":\"x\",\"extra\":@V}",
     "{\"type\":\"hello\",\"name\":\"N\",\"email\":\"a@b\",\"last_seq\":@V}",
     "{\"type\":\"hello\",\"user_id\":@V,\"user_hash\":\"00\"}",
-    "{\"type\":\"message\",\"text\":@V,\"client_id\":\"c@N\",\"client_id\":\"d@N\"}",
+    "{\"type\":\"message\",\"text\":@V,\"client_id\":\"fz-@N\",\"client_id\":\"fz-d@N\"}",
     "@V",
     "{\"type\":\"email\",\"email\":\"a@b.c\"}",
 };
@@ -678,7 +699,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool records = mode & 1, fuzz_hello = mode & 2, hang_up = data[0] & 4;
     const unsigned char *in = data + 1;
     size_t n = size - 1;
-    client_t c = {0};
+    client_t c = {.order_off = memmem(data, size, "fz-", 3) != NULL};
     client_open(&c);
     /* the frames go after the 101: lws leaves bytes that came with the upgrade unread a while */
     run_until(&c, upgraded, ANSWER_LIMIT_MS);
