@@ -254,14 +254,16 @@ static void on_message(visitor_t *v, json_t *f)
     s->v = v;
     s->client_id = sb_strdup(cid);
     s->text = sb_strdup(text);
-    if (v->contact[0]) {
-        ingest(s);
-    } else if (v->creating) { /* after the message that is creating the contact */
+    /* While a message or email creates the contact, wait for it, even when an email that
+     * found the new contact has set v->contact already: the creator's message goes first. */
+    if (v->creating) {
         if (v->waiting_tail)
             v->waiting_tail->next = s;
         else
             v->waiting = s;
         v->waiting_tail = s;
+    } else if (v->contact[0]) {
+        ingest(s);
     } else if (create_contact(v, on_message_contact, s) != 0) {
         sb__webchat_send_error(v, "unavailable", "not stored, please retry", cid, 1000);
         send_free(s);
