@@ -21,7 +21,8 @@
  * for a NUL and that carries a client_id) gets an ack or an error naming it before the
  * socket closes; the messages with our own client_ids ("fz-…", fresh) are stored in the
  * order they were sent; an email address the server saves passes sb_email_check; the server's
- * close frame carries a valid code (RFC 6455 §7.4).
+ * close frame carries a valid code (RFC 6455 §7.4); every visitor is freed (the connector's
+ * socket gauge is back to 0) once its socket closed and its store calls came back.
  * FUZZ_WEBCHAT_TRACE=1 in the environment prints every frame the server sends.
  */
 #include <arpa/inet.h>
@@ -67,6 +68,7 @@ static struct {
     sb_events_t *events;
     sb_http_server_t *http;
     sb_connector_env_t env;
+    const sb_connector_desc_t *desc; /* the webchat connector */
     void *wc;
     uint64_t msgs_in[5], msgs_out[5];
     int port;
@@ -189,11 +191,10 @@ static void start_daemon(void)
                                  .http = g.http,
                                  .msgs_in = g.msgs_in,
                                  .msgs_out = g.msgs_out};
-    const sb_connector_desc_t *wc = NULL;
     for (int i = 0; sb_connectors[i]; i++)
         if (strcmp(sb_connectors[i]->name, "webchat") == 0)
-            wc = sb_connectors[i];
-    if (!wc || wc->start(&g.env, &g.wc) != 0) {
+            g.desc = sb_connectors[i];
+    if (!g.desc || g.desc->start(&g.env, &g.wc) != 0) {
         fprintf(stderr, "fuzz_webchat: the webchat connector did not start\n");
         abort();
     }
@@ -680,6 +681,39 @@ static size_t first_record(const unsigned char *in, size_t n, bool records)
     return nl ? (size_t)(nl - in) + 1 : n;
 }
 
+/* The connector's open visitor sockets, from its /metrics gauge. */
+static unsigned long visitors(void)
+{
+    char m[1024];
+    g.desc->metrics(g.wc, m, sizeof(m));
+    const char *p = strstr(m, "\nswitchboard_webchat_sockets ");
+    return p ? strtoul(p + 30, NULL, 10) : 0;
+}
+
+static void on_leak_limit(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
+/* Every visitor of the last input is freed once its store calls are back. */
+static void check_visitors_freed(void)
+{
+    bool late = false;
+    uv_timer_t limit;
+    uv_timer_init(&g.loop, &limit);
+    limit.data = &late;
+    uv_timer_start(&limit, on_leak_limit, ANSWER_LIMIT_MS, 0);
+    while (visitors() != 0 && !late)
+        uv_run(&g.loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&limit, NULL);
+    uv_run(&g.loop, UV_RUN_NOWAIT);
+    if (late) {
+        fprintf(stderr, "fuzz_webchat: %lu visitor(s) still open %d ms after their socket\n",
+                visitors(), ANSWER_LIMIT_MS);
+        abort();
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -747,5 +781,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         run_until(&c, all_answered, 0); /* one turn to send */
     }
     client_close(&c);
+    check_visitors_freed();
     return 0;
 }
