@@ -77,6 +77,7 @@ typedef struct send_ctx {
     visitor_t *v;
     char *client_id;
     char *text;
+    struct send_ctx *next; /* in v->waiting */
 } send_ctx_t;
 
 static void send_free(send_ctx_t *s)
@@ -163,6 +164,39 @@ static bool took_contact(visitor_t *v, int status, json_t *res)
     return true;
 }
 
+void sb__webchat_drop_waiting(visitor_t *v)
+{
+    for (send_ctx_t *s = v->waiting, *next; s; s = next) {
+        next = s->next;
+        send_free(s);
+    }
+    v->waiting = v->waiting_tail = NULL;
+}
+
+/*
+ * The contact exists (or could not be created): the messages that came while it was being
+ * created go on in the order they came. They waited because creating takes more round
+ * trips than finding the contact another frame created: sent at once, the first message
+ * would have been stored after the next ones.
+ */
+static void release_waiting(visitor_t *v)
+{
+    send_ctx_t *s = v->waiting;
+    v->waiting = v->waiting_tail = NULL;
+    v->creating = false;
+    for (send_ctx_t *next; s; s = next) {
+        next = s->next;
+        s->next = NULL;
+        if (v->contact[0]) {
+            ingest(s);
+        } else {
+            sb__webchat_send_error(v, "unavailable", "not stored, please retry", s->client_id,
+                                   1000);
+            send_free(s);
+        }
+    }
+}
+
 static void on_message_contact(int status, json_t *res, const char *errmsg, void *data)
 {
     send_ctx_t *s = data;
@@ -170,9 +204,11 @@ static void on_message_contact(int status, json_t *res, const char *errmsg, void
         send_free(s);
     } else if (!took_contact(s->v, status, res)) {
         sb__webchat_send_error(s->v, "unavailable", "not stored, please retry", s->client_id, 1000);
+        release_waiting(s->v);
         send_free(s);
     } else {
         ingest(s);
+        release_waiting(s->v);
     }
 }
 
@@ -184,6 +220,8 @@ static int create_contact(visitor_t *v, sb_store_cb cb, void *data)
                                       v->name[0] ? v->name : NULL, v->email, cb, data);
     if (rc)
         v->busy--;
+    else
+        v->creating = true;
     return rc;
 }
 
@@ -216,7 +254,15 @@ static void on_message(visitor_t *v, json_t *f)
     s->v = v;
     s->client_id = sb_strdup(cid);
     s->text = sb_strdup(text);
-    if (v->contact[0]) {
+    /* While a message or email creates the contact, wait for it, even when an email that
+     * found the new contact has set v->contact already: the creator's message goes first. */
+    if (v->creating) {
+        if (v->waiting_tail)
+            v->waiting_tail->next = s;
+        else
+            v->waiting = s;
+        v->waiting_tail = s;
+    } else if (v->contact[0]) {
         ingest(s);
     } else if (create_contact(v, on_message_contact, s) != 0) {
         sb__webchat_send_error(v, "unavailable", "not stored, please retry", cid, 1000);
@@ -228,6 +274,7 @@ static void on_message(visitor_t *v, json_t *f)
 
 typedef struct email_ctx {
     visitor_t *v;
+    bool creator; /* its call creates the contact (others may wait on it) */
     char email[256];
 } email_ctx_t;
 
@@ -255,6 +302,8 @@ static void on_email_contact(int status, json_t *res, const char *errmsg, void *
         else
             sb__webchat_send_error(e->v, "unavailable", "email not saved, please retry", NULL,
                                    1000);
+        if (e->creator)
+            release_waiting(e->v);
     }
     sb_free(e);
 }
@@ -263,7 +312,8 @@ static void on_email(visitor_t *v, json_t *f)
 {
     json_t *ej = json_object_get(f, "email");
     const char *email = json_string_value(ej);
-    if (!email || has_nul(ej) || strlen(email) > 254 || !strchr(email, '@') || strchr(email, ' ')) {
+    /* the one validator of addresses: a CR or LF here would reach mail headers later */
+    if (!email || has_nul(ej) || sb_email_check(email) != 0) {
         sb__webchat_send_error(v, "bad_request", "email must be an email address", NULL, 0);
         return;
     }
@@ -275,6 +325,7 @@ static void on_email(visitor_t *v, json_t *f)
     }
     email_ctx_t *e = SB_NEW(email_ctx_t);
     e->v = v;
+    e->creator = !v->creating;
     snprintf(e->email, sizeof(e->email), "%s", email);
     sb_free(v->email);
     v->email = sb_strdup(email);
@@ -365,6 +416,20 @@ static void on_history(visitor_t *v, json_t *f)
 /* ---- dispatch ---- */
 
 /*
+ * The length of s cut to at most max bytes without splitting a UTF-8 sequence: an error
+ * message that is not UTF-8 cannot be packed, and the visitor would get no answer at all.
+ */
+static int utf8_cut(const char *s, int max)
+{
+    int n = (int)strnlen(s, (size_t)max);
+    if (s[n] == '\0')
+        return n;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80) /* s[n] continues a sequence */
+        n--;
+    return n;
+}
+
+/*
  * An unparsable frame. A NUL (\u0000) is the one thing jansson refuses that a browser
  * easily sends: name it, with the frame's client_id, so the widget stops waiting.
  */
@@ -385,7 +450,8 @@ static void on_bad_frame(visitor_t *v, const char *msg, size_t len, int rc,
                 break;
         }
         char m[160];
-        snprintf(m, sizeof(m), "%.60s contains a NUL character", key ? key : "a nested field");
+        const char *name = key ? key : "a nested field";
+        snprintf(m, sizeof(m), "%.*s contains a NUL character", utf8_cut(name, 60), name);
         sb__webchat_send_error(v, "bad_request", m, cid, 0);
         json_decref(f);
         return;

@@ -87,7 +87,9 @@ struct visitor {
     held_t *held;      /* message frames that arrived before the welcome */
     size_t nheld;
     bool verified;
-    bool history_busy; /* a history page is being read */
+    bool history_busy;                       /* a history page is being read */
+    bool creating;                           /* the anonymous visitor's contact is being created */
+    struct send_ctx *waiting, *waiting_tail; /* messages waiting for that contact, in order */
     bucket_t b[WC_NLIMITS];
     visitor_t *conv_next; /* sockets of the same conversation */
     visitor_t *all_prev, *all_next;
@@ -133,6 +135,8 @@ void sb__webchat_on_hello(visitor_t *v, json_t *f);
 
 /** A text frame from a visitor. */
 void sb__webchat_on_text(sb_ws_t *ws, const char *msg, size_t len, void *data);
+/** Frees the messages a closed visitor still had waiting for its contact. */
+void sb__webchat_drop_waiting(visitor_t *v);
 /** Whether s is a seq ("ms-n", digits and one dash) of sane length. */
 bool sb__webchat_seq_ok(const char *s);
 

@@ -118,6 +118,7 @@ void sb__webchat_visitor_free(visitor_t *v)
     v->ipst->live--;
     v->ipst->at_ms = sb__webchat_now(wc);
     sb__webchat_drop_held(v);
+    sb__webchat_drop_waiting(v);
     sb_free(v->last_seq);
     sb_free(v->email);
     sb_free(v);
