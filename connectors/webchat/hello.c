@@ -248,9 +248,12 @@ void sb__webchat_on_hello(visitor_t *v, json_t *f)
     const char *user_id = sb_json_opt_str(f, "user_id", &bad);
     const char *user_hash = sb_json_opt_str(f, "user_hash", &bad);
     if (bad || (token && strlen(token) > 100) || (last_seq && !sb__webchat_seq_ok(last_seq)) ||
-        (name && strlen(name) > 100) || (email && *email && sb_email_check(email) != 0) ||
+        (name && sb_line_check(name, 100) != 0) ||
+        (email && *email && sb_email_check(email) != 0) ||
         (user_id && strlen(user_id) > SB_MAX_ID_LEN)) {
-        sb__webchat_send_error(v, "bad_request", "hello fields must be strings of sane length",
+        sb__webchat_send_error(v, "bad_request",
+                               "hello fields must be strings of sane length (a name one line "
+                               "without control characters, an email an address)",
                                NULL, 0);
         return;
     }

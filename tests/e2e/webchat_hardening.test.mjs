@@ -213,6 +213,20 @@ test('a NUL in a frame is refused by name, with the client_id', () => withDaemon
   await v.close();
 }));
 
+test('a hello name or email with a line break is refused, as the API refuses it', () =>
+  withDaemon(async (d) => {
+    const v = await Visitor.open(d);
+    for (const extra of [{ name: 'Eve\r\nX-Injected: 1' }, { name: 'Eve\u001b]0;t\u0007' },
+      { email: 'a@b.example\r\nBcc: x@y.example' }]) {
+      v.send({ type: 'hello', site: 'default', token: null, last_seq: null, ...extra });
+      const e = await v.next('error');
+      assert.equal(e.code, 'bad_request', JSON.stringify(extra));
+    }
+    const w = await v.hello({ name: 'Eve Ok' });
+    assert.match(w.token, /^vt_/);
+    await v.close();
+  }));
+
 test('query parameters are decoded once: an encoded & is part of the value', () =>
   withDaemon(async (d) => {
     const ok = await Visitor.open(d, 'site=de%66ault');
