@@ -124,3 +124,34 @@ char *sb_buf_steal(sb_buf_t *b, size_t *len)
     b->err = 0;
     return p;
 }
+
+void sb_buf_json_str(sb_buf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_buf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sb_buf_append(b, run, (size_t)(s - run));
+        char esc[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        sb_buf_append(b, esc, n);
+        run = s + 1;
+    }
+    sb_buf_append(b, run, (size_t)(s - run));
+    sb_buf_append(b, "\"", 1);
+}

@@ -49,4 +49,10 @@ void sb_buf_consume(sb_buf_t *b, size_t n);
  */
 char *sb_buf_steal(sb_buf_t *b, size_t *len);
 
+/**
+ * Appends s (UTF-8, NUL-terminated) as a JSON string with its quotes: `"` and `\` and the
+ * C0 controls escaped, everything else as it is. Errors as sb_buf_append (sticky).
+ */
+void sb_buf_json_str(sb_buf_t *b, const char *s);
+
 #endif

@@ -268,43 +268,13 @@ static void set_str(json_t *o, const char *k, const char *v)
 }
 
 /* Appends s as a JSON string (UTF-8 passed through: callers validated it). */
-static void json_str(sb_buf_t *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    sb_buf_append(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sb_buf_append(b, run, (size_t)(s - run));
-        char esc[7] = {'\\', (char)c, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        sb_buf_append(b, esc, n);
-        run = s + 1;
-    }
-    sb_buf_append(b, run, (size_t)(s - run));
-    sb_buf_append(b, "\"", 1);
-}
 
 static void json_field(sb_buf_t *b, const char *name, const char *v)
 {
     if (!v || !*v)
         return;
     sb_buf_printf(b, ",\"%s\":", name);
-    json_str(b, v);
+    sb_buf_json_str(b, v);
 }
 
 static void json_raw(sb_buf_t *b, const char *name, const json_t *v)
@@ -434,7 +404,7 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
     sb_buf_init(a, 1 << 20);
     sb_buf_init(&q->tail, 4 << 20);
     sb_buf_puts(a, "{\"prefix\":");
-    json_str(a, st->prefix);
+    sb_buf_json_str(a, st->prefix);
     sb_buf_printf(a,
                   ",\"shard\":%u,\"ids\":[\"%s\",\"%s\",\"%s\"],\"events_maxlen\":%llu,"
                   "\"dedup_ttl\":%u,\"new_conv\":\"%s\",\"reopen_window_ms\":%lld,\"now\":%lld",
@@ -442,7 +412,7 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, call_t *c)
                   st->opts.dedup_ttl_s, cid, (long long)st->opts.reopen_window_ms, now);
     json_field(a, "channel", in->channel);
     sb_buf_puts(a, ",\"contact\":{\"id\":");
-    json_str(a, in->contact_id);
+    sb_buf_json_str(a, in->contact_id);
     json_field(a, "name", in->contact_name);
     sb_buf_printf(a, ",\"verified\":%s}", in->contact_verified ? "true" : "false");
     json_field(a, "conv", in->conv);

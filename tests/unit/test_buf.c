@@ -161,12 +161,30 @@ static void test_buf_nul_terminated(void **state)
     sb_buf_dispose(&b); /* twice is harmless */
 }
 
+static void test_buf_json_str_escapes(void **state)
+{
+    (void)state;
+    sb_buf_t b;
+    sb_buf_init(&b, 256);
+    sb_buf_json_str(&b, "a\"b\\c\n\t\r\x01 Zo\xc3\xab");
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\t\\r\\u0001 Zo\xc3\xab\"");
+    sb_buf_reset(&b);
+    sb_buf_json_str(&b, "");
+    assert_string_equal(b.data, "\"\"");
+    sb_buf_dispose(&b);
+    sb_buf_init(&b, 4);
+    sb_buf_json_str(&b, "toolong");
+    assert_int_equal(sb_buf_error(&b), SB_ETOOBIG);
+    sb_buf_dispose(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap_enforced), cmocka_unit_test(test_buf_error_sticky),
-        cmocka_unit_test(test_buf_printf),       cmocka_unit_test(test_buf_consume),
-        cmocka_unit_test(test_buf_steal),        cmocka_unit_test(test_buf_nul_terminated),
+        cmocka_unit_test(test_buf_json_str_escapes), cmocka_unit_test(test_buf_cap_enforced),
+        cmocka_unit_test(test_buf_error_sticky),     cmocka_unit_test(test_buf_printf),
+        cmocka_unit_test(test_buf_consume),          cmocka_unit_test(test_buf_steal),
+        cmocka_unit_test(test_buf_nul_terminated),
     };
     return cmocka_run_group_tests_name("core/buf", tests, NULL, NULL);
 }
