@@ -2,6 +2,8 @@
 /* The integration-test harness of harness.h: real redis-server processes on loopback. */
 #include "tests/harness/harness.h"
 
+#include "core/alloc.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -204,4 +206,50 @@ void sb_test_loop_for(uv_loop_t *loop, int ms)
 {
     bool never = false;
     sb_test_loop_until(loop, &never, ms);
+}
+
+/* ---- a store on a real server ---- */
+
+static void on_store_connect(sb_redis_t *r, void *data)
+{
+    (void)r;
+    sb_test_store_t *f = data;
+    sb_store_on_connect(f->store); /* reload the functions on every (re)connect */
+}
+
+sb_test_store_t *sb_test_store_new(bool aof, int cmd_timeout_ms)
+{
+    sb_test_store_t *f = SB_NEW(sb_test_store_t);
+    if ((aof ? sb_test_redis_start_aof(&f->srv) : sb_test_redis_start(&f->srv)) != 0) {
+        sb_free(f);
+        return NULL;
+    }
+    uv_loop_init(&f->loop);
+    sb_store_opts_t so = {.prefix = "sb:", .shards = 16};
+    sb_redis_opts_t ro = {.url = f->srv.url,
+                          .name = "test",
+                          .cmd_timeout_ms = (uint32_t)cmd_timeout_ms,
+                          .on_connect = on_store_connect,
+                          .data = f};
+    if (sb_redis_new(&f->loop, &ro, &f->redis) != 0)
+        return NULL;
+    sb_store_new(f->redis, &so, &f->store); /* set before the loop runs the hook */
+    return f;
+}
+
+static void on_store_stopped(void *data)
+{
+    *(bool *)data = true;
+}
+
+void sb_test_store_free(sb_test_store_t *f)
+{
+    bool stopped = false;
+    sb_redis_stop(f->redis, on_store_stopped, &stopped);
+    sb_test_loop_until(&f->loop, &stopped, 5000);
+    sb_store_free(f->store);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    uv_loop_close(&f->loop);
+    sb_test_redis_stop(&f->srv);
+    sb_free(f);
 }

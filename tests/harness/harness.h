@@ -11,6 +11,9 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "core/redis.h"
+#include "core/store.h"
+
 typedef struct sb_test_redis {
     char dir[256];
     char url[300]; /* redis://127.0.0.1:PORT */
@@ -50,5 +53,22 @@ int sb_test_free_port(void);
 
 /** Creates a fresh temp dir (under $SB_TEST_TMP or /tmp) into out (256 bytes). 0 or -1. */
 int sb_test_mkdtemp(char out[256], const char *tag);
+
+/** A store on a real redis-server, for the store's integration tests. */
+typedef struct sb_test_store {
+    sb_test_redis_t srv;
+    uv_loop_t loop;
+    sb_redis_t *redis;
+    sb_store_t *store; /* prefix "sb:", 16 shards; its functions load on every (re)connect */
+} sb_test_store_t;
+
+/**
+ * Starts redis-server (aof: with appendfsync always, so acked writes survive a kill), a
+ * loop, a client with that command timeout and a store on it. Returns the fixture (free
+ * with sb_test_store_free) or NULL.
+ */
+sb_test_store_t *sb_test_store_new(bool aof, int cmd_timeout_ms);
+/** Stops the client, frees the store and the loop, stops the server. */
+void sb_test_store_free(sb_test_store_t *f);
 
 #endif

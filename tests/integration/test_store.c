@@ -24,12 +24,7 @@
 #include "core/util.h"
 #include "tests/harness/harness.h"
 
-typedef struct fixture {
-    sb_test_redis_t srv;
-    uv_loop_t loop;
-    sb_redis_t *redis;
-    sb_store_t *store;
-} fixture_t;
+typedef sb_test_store_t fixture_t;
 
 /* The result of one store call, copied out of the callback. */
 typedef struct result {
@@ -57,48 +52,21 @@ static void reset(result_t *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void on_connect(sb_redis_t *r, void *data)
-{
-    fixture_t *f = data;
-    sb_store_on_connect(f->store); /* reload the functions on every (re)connect */
-}
-
 static int setup(void **state)
 {
-    fixture_t *f = SB_NEW(fixture_t);
-    if (sb_test_redis_start_aof(&f->srv) != 0)
-        return -1;
-    uv_loop_init(&f->loop);
-    sb_store_opts_t so = {.prefix = "sb:", .shards = 16};
-    sb_redis_opts_t ro = {.url = f->srv.url,
-                          .name = "test",
-                          .cmd_timeout_ms = 2000,
-                          .on_connect = on_connect,
-                          .data = f};
-    if (sb_redis_new(&f->loop, &ro, &f->redis) != 0)
-        return -1;
-    sb_store_new(f->redis, &so, &f->store); /* set before the loop runs the hook */
-    *state = f;
+    *state = sb_test_store_new(true, 2000);
+    return *state ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    sb_test_store_free(*state);
     return 0;
 }
 
 static void on_stopped(void *data)
 {
     *(bool *)data = true;
-}
-
-static int teardown(void **state)
-{
-    fixture_t *f = *state;
-    bool stopped = false;
-    sb_redis_stop(f->redis, on_stopped, &stopped);
-    sb_test_loop_until(&f->loop, &stopped, 5000);
-    sb_store_free(f->store);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    uv_loop_close(&f->loop);
-    sb_test_redis_stop(&f->srv);
-    sb_free(f);
-    return 0;
 }
 
 static void wait(fixture_t *f, result_t *r)

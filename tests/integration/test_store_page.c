@@ -21,12 +21,7 @@
 #include "core/util.h"
 #include "tests/harness/harness.h"
 
-typedef struct fixture {
-    sb_test_redis_t srv;
-    uv_loop_t loop;
-    sb_redis_t *redis;
-    sb_store_t *store;
-} fixture_t;
+typedef sb_test_store_t fixture_t;
 
 typedef struct result {
     bool done;
@@ -45,47 +40,15 @@ static void on_result(int status, json_t *res, const char *errmsg, void *data)
         r->done = true;
 }
 
-static void on_connect(sb_redis_t *r, void *data)
-{
-    fixture_t *f = data;
-    sb_store_on_connect(f->store);
-}
-
 static int setup(void **state)
 {
-    fixture_t *f = SB_NEW(fixture_t);
-    if (sb_test_redis_start(&f->srv) != 0)
-        return -1;
-    uv_loop_init(&f->loop);
-    sb_store_opts_t so = {.prefix = "sb:", .shards = 16};
-    sb_redis_opts_t ro = {.url = f->srv.url,
-                          .name = "test",
-                          .cmd_timeout_ms = 5000,
-                          .on_connect = on_connect,
-                          .data = f};
-    if (sb_redis_new(&f->loop, &ro, &f->redis) != 0)
-        return -1;
-    sb_store_new(f->redis, &so, &f->store);
-    *state = f;
-    return 0;
-}
-
-static void on_stopped(void *data)
-{
-    *(bool *)data = true;
+    *state = sb_test_store_new(false, 5000);
+    return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    fixture_t *f = *state;
-    bool stopped = false;
-    sb_redis_stop(f->redis, on_stopped, &stopped);
-    sb_test_loop_until(&f->loop, &stopped, 5000);
-    sb_store_free(f->store);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    uv_loop_close(&f->loop);
-    sb_test_redis_stop(&f->srv);
-    sb_free(f);
+    sb_test_store_free(*state);
     return 0;
 }
 
