@@ -208,6 +208,20 @@ void sb_test_loop_for(uv_loop_t *loop, int ms)
     sb_test_loop_until(loop, &never, ms);
 }
 
+uint64_t sb_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void sb_test_spin_once(uv_loop_t *loop)
+{
+    uv_run(loop, UV_RUN_NOWAIT);
+    struct timespec ts = {0, 300000};
+    nanosleep(&ts, NULL);
+}
+
 /* ---- a store on a real server ---- */
 
 static void on_store_connect(sb_redis_t *r, void *data)

@@ -8,6 +8,7 @@
 #define SB_TEST_HARNESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -44,6 +45,22 @@ const char *sb_test_redis_cmd(sb_test_redis_t *r, const char *fmt, ...);
 
 /** Runs the loop until *flag becomes true or timeout_ms passes. Returns *flag. */
 bool sb_test_loop_until(uv_loop_t *loop, const bool *flag, int timeout_ms);
+
+/** Monotonic milliseconds. */
+uint64_t sb_test_now_ms(void);
+
+/** One turn of the loop (no waiting), then 0.3 ms of sleep so a client thread's progress
+ *  gets seen. */
+void sb_test_spin_once(uv_loop_t *loop);
+
+/** Spins the loop until the expression cond holds; fails the test after ms. */
+#define SB_TEST_SPIN_UNTIL(loop, cond, ms)                                                         \
+    do {                                                                                           \
+        uint64_t dl_ = sb_test_now_ms() + (ms);                                                    \
+        while (!(cond) && sb_test_now_ms() < dl_)                                                  \
+            sb_test_spin_once(loop);                                                               \
+        assert_true(cond);                                                                         \
+    } while (0)
 
 /** Runs the loop for ms milliseconds. */
 void sb_test_loop_for(uv_loop_t *loop, int ms);

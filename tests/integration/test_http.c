@@ -193,29 +193,7 @@ static void url(const fx_t *fx, call_t *k, const char *path)
     snprintf(k->url, sizeof(k->url), "http://127.0.0.1:%d%s", fx->port, path);
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* One turn of the loop, then a short sleep so a client thread's progress gets seen. */
-static void spin_once(fx_t *fx)
-{
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-    struct timespec ts = {0, 300000};
-    nanosleep(&ts, NULL);
-}
-
-/* Runs the loop until cond holds (fails the test after ms). */
-#define SPIN_UNTIL(fx, cond, ms)                                                                   \
-    do {                                                                                           \
-        uint64_t dl_ = now_ms() + (ms);                                                            \
-        while (!(cond) && now_ms() < dl_)                                                          \
-            spin_once(fx);                                                                         \
-        assert_true(cond);                                                                         \
-    } while (0)
+#define SPIN_UNTIL(fx, cond, ms) SB_TEST_SPIN_UNTIL(&(fx)->loop, cond, ms)
 
 static void run_client(fx_t *fx, client_t *c)
 {

@@ -48,27 +48,7 @@ typedef struct fx {
     int ws_texts;
 } fx_t;
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void spin_once(fx_t *fx)
-{
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-    struct timespec ts = {0, 300000};
-    nanosleep(&ts, NULL);
-}
-
-#define SPIN_UNTIL(fx, cond, ms)                                                                   \
-    do {                                                                                           \
-        uint64_t dl_ = now_ms() + (ms);                                                            \
-        while (!(cond) && now_ms() < dl_)                                                          \
-            spin_once(fx);                                                                         \
-        assert_true(cond);                                                                         \
-    } while (0)
+#define SPIN_UNTIL(fx, cond, ms) SB_TEST_SPIN_UNTIL(&(fx)->loop, cond, ms)
 
 /* A TCP connection to 127.0.0.1:port from the local address src (any of 127/8). */
 static int connect_from(const char *src, int port)
@@ -109,7 +89,7 @@ typedef struct raw_client {
 
 static void raw_perform(raw_call_t *k)
 {
-    uint64_t t0 = now_ms();
+    uint64_t t0 = sb_test_now_ms();
     int fd = connect_from(k->src, k->port);
     struct timeval tv = {k->timeout_ms / 1000, (k->timeout_ms % 1000) * 1000};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -135,7 +115,7 @@ static void raw_perform(raw_call_t *k)
     resp[got] = '\0';
     memcpy(k->resp, resp, got + 1);
     close(fd);
-    k->elapsed_ms = (double)(now_ms() - t0);
+    k->elapsed_ms = (double)(sb_test_now_ms() - t0);
     if (sscanf(resp, "HTTP/1.1 %d", &k->status) != 1)
         k->status = 0;
     const char *b = strstr(resp, "\r\n\r\n");
@@ -195,8 +175,8 @@ static int teardown(void **state)
     fx_t *fx = *state;
     sb_http_server_stop(fx->extra, NULL, NULL);
     sb_http_server_stop(fx->srv, on_stopped, fx);
-    uint64_t deadline = now_ms() + 5000;
-    while (!fx->stopped && now_ms() < deadline)
+    uint64_t deadline = sb_test_now_ms() + 5000;
+    while (!fx->stopped && sb_test_now_ms() < deadline)
         uv_run(&fx->loop, UV_RUN_ONCE);
     assert_true(fx->stopped);
     uv_run(&fx->loop, UV_RUN_DEFAULT);
@@ -230,7 +210,7 @@ static size_t slow_poll(slow_t *s, int n)
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
                 break;
             s[i].closed = true;
-            s[i].closed_at = now_ms();
+            s[i].closed_at = sb_test_now_ms();
         }
         closed += s[i].closed;
     }
@@ -242,13 +222,13 @@ static void test_http_slowloris_does_not_starve_others(void **state)
     fx_t *fx = *state;
     static const char partial[] = "GET /hello HTTP/1.1\r\nHost: example\r\nX-Slow: 1";
     slow_t *slow = sb_calloc(SLOW_CONNS, sizeof(*slow));
-    uint64_t t0 = now_ms();
+    uint64_t t0 = sb_test_now_ms();
     for (int i = 0; i < SLOW_CONNS; i++) {
         slow[i].fd = connect_from("127.0.0.1", fx->port);
         assert_int_equal(send(slow[i].fd, partial, sizeof(partial) - 1, MSG_NOSIGNAL),
                          (ssize_t)sizeof(partial) - 1);
         if (i % 16 == 0)
-            spin_once(fx); /* let the server accept as they come */
+            sb_test_spin_once(&fx->loop); /* let the server accept as they come */
     }
 
     /* A client on another address is answered at once, every time. */
