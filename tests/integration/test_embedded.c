@@ -290,14 +290,21 @@ static void start_and_check_greeting(fx_t *fx)
     redisFree(c);
 }
 
+/* A daemon in a helper process whose embedded Redis holds greeting=hello. */
+static pid_t start_helper_with_greeting(fx_t *fx, int *redis_pid)
+{
+    pid_t helper = start_helper(fx, redis_pid);
+    char sock[400];
+    snprintf(sock, sizeof(sock), "%s/redis.sock", fx->data_dir);
+    write_greeting(fx, sock);
+    return helper;
+}
+
 static void test_embedded_dies_with_its_daemon(void **state)
 {
     fx_t *fx = *state;
     int redis_pid;
-    pid_t helper = start_helper(fx, &redis_pid);
-    char sock[400];
-    snprintf(sock, sizeof(sock), "%s/redis.sock", fx->data_dir);
-    write_greeting(fx, sock);
+    pid_t helper = start_helper_with_greeting(fx, &redis_pid);
     assert_int_equal(kill(helper, SIGKILL), 0);
     assert_int_equal(waitpid(helper, NULL, 0), helper);
     assert_true(wait_gone(redis_pid, 5000)); /* no orphan left writing the AOF */
@@ -308,10 +315,7 @@ static void test_embedded_stray_lock_holder_is_stopped(void **state)
 {
     fx_t *fx = *state;
     int redis_pid;
-    pid_t helper = start_helper(fx, &redis_pid);
-    char sock[400];
-    snprintf(sock, sizeof(sock), "%s/redis.sock", fx->data_dir);
-    write_greeting(fx, sock);
+    pid_t helper = start_helper_with_greeting(fx, &redis_pid);
     /* Stopped, it can't act on its death signal: an orphan that outlives its daemon. */
     assert_int_equal(kill(redis_pid, SIGSTOP), 0);
     assert_int_equal(kill(helper, SIGKILL), 0);
