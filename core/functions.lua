@@ -673,13 +673,21 @@ local function latest(keys, argv)
     return conv_json(c)
 end
 
--- messages: a page of the transcript after `after` (exclusive), oldest first.
-local function messages(keys, argv)
+-- conv_call: the arguments and context of a read of one conversation, or the NOTFOUND
+-- error (third result) when it does not exist.
+local function conv_call(argv)
     local a = cjson.decode(argv[1])
     local ctx = context(a)
     if redis.call('EXISTS', conv_key(ctx, a.conv)) == 0 then
-        return err('NOTFOUND', 'no conversation ' .. a.conv)
+        return nil, nil, err('NOTFOUND', 'no conversation ' .. a.conv)
     end
+    return a, ctx
+end
+
+-- messages: a page of the transcript after `after` (exclusive), oldest first.
+local function messages(keys, argv)
+    local a, ctx, e = conv_call(argv)
+    if e then return e end
     local start = '-'
     if a.after and a.after ~= '' and a.after ~= '0' then start = '(' .. a.after end
     local limit = tonumber(a.limit) or 100
@@ -697,11 +705,8 @@ end
 -- 2000 entries per call, so a transcript full of notes cannot stall Redis. "next" is the
 -- `before` for the next older page, null when nothing older is left in the range.
 local function public_page(keys, argv)
-    local a = cjson.decode(argv[1])
-    local ctx = context(a)
-    if redis.call('EXISTS', conv_key(ctx, a.conv)) == 0 then
-        return err('NOTFOUND', 'no conversation ' .. a.conv)
-    end
+    local a, ctx, e = conv_call(argv)
+    if e then return e end
     local hi, lo = '+', '-'
     if a.before and a.before ~= '' then hi = '(' .. a.before end
     if a.after and a.after ~= '' and a.after ~= '0' then lo = '(' .. a.after end
