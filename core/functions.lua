@@ -509,11 +509,33 @@ local function post_finish(ctx, c, m, dk, a)
     return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
 end
 
+-- Whether a running connector serves a channel: a.served lists them (the calling node's
+-- started connectors, core/store_delivery.c); webchat and api when a caller sends none.
+local function serves(a, channel)
+    for _, ch in ipairs(type(a.served) == 'table' and a.served or {'webchat', 'api'}) do
+        if ch == channel then return true end
+    end
+    return false
+end
+
+local function unavailable(channel)
+    return err('UNAVAILABLE', 'no running connector serves channel ' .. channel ..
+               ': the reply was not stored')
+end
+
+-- Channels whose replies go out through outbox:<channel> (webchat and api clients read
+-- the events feed instead).
+local function has_outbox(channel)
+    return channel ~= 'webchat' and channel ~= 'api'
+end
+
 -- reply: a staff or bot answer to the customer (collision check, queue, outbox).
 local function reply(keys, argv)
     local a = cjson.decode(argv[1])
     local ctx, c, dk = post_start(a)
     if not ctx then return c end
+    -- Refused before anything is written: nobody would ever deliver it (docs/delivery.md).
+    if not serves(a, c.channel) then return unavailable(c.channel) end
     if a.based_on and a.based_on ~= '' and not a.force then
         local newer = newer_public(ctx, c.id, a.based_on)
         if #newer > 0 then
@@ -534,7 +556,7 @@ local function reply(keys, argv)
         c.awaiting_since = ''
         if c.first_response_at == '' then c.first_response_at = tostring(ctx.now) end
     end
-    if c.channel ~= 'webchat' and c.channel ~= 'api' then
+    if has_outbox(c.channel) then
         redis.call('XADD', ctx.pre .. 'outbox:' .. c.channel, '*', 'conv', c.id, 'm', m.json)
     end
     return post_finish(ctx, c, m, dk, a)
@@ -957,3 +979,148 @@ redis.register_function{function_name = 'sb_list', callback = list, flags = {'no
 redis.register_function{function_name = 'sb_contact_convs', callback = contact_convs,
                         flags = {'no-writes'}}
 redis.register_function{function_name = 'sb_stats', callback = stats, flags = {'no-writes'}}
+
+-- ---- Delivery outcomes (core/store_delivery.c; docs/delivery.md) ----
+--
+-- dlv:<cid> (hash, same shard as the conversation): message id -> that outbound message's
+-- delivery state, JSON {"mid","seq","channel","account","state":"delivered"|"failed"|
+-- "pending","final","reason","provider_id","retry_at","attempts","retries","updated_at"}.
+-- seq finds the message in log:<cid>: all a retry needs to put it back in outbox:<channel>.
+
+local function dlv_key(ctx, cid) return ctx.pre .. 'dlv:' .. cid end
+
+-- How far back a scan looks for a message that has no delivery state yet.
+local DLV_SCAN = 5000
+
+-- Finds message mid in the transcript, newest first (at most DLV_SCAN entries): its seq
+-- and whether it is an outbound message (kind message, dir out), or nil.
+local function find_message(ctx, cid, mid)
+    local head = '{"id":"' .. mid .. '"'
+    local hi, scanned = '+', 0
+    while scanned < DLV_SCAN do
+        local r = redis.call('XREVRANGE', log_key(ctx, cid), hi, '-', 'COUNT', 200)
+        for _, e in ipairs(r) do
+            local json = e[2][2]
+            if string.sub(json, 1, #head) == head then
+                -- the first kind and dir are the entry's own (msg_head writes them first)
+                return e[1], string.match(json, ',"kind":"(%a+)"') == 'message' and
+                    string.match(json, ',"dir":"(%a+)"') == 'out'
+            end
+        end
+        scanned = scanned + #r
+        if #r < 200 then break end
+        hi = '(' .. r[#r][1]
+    end
+    return nil
+end
+
+local function dlv_get(ctx, cid, mid)
+    local s = redis.call('HGET', dlv_key(ctx, cid), mid)
+    return s and cjson.decode(s) or nil
+end
+
+local function dlv_put(ctx, cid, st)
+    st.updated_at = ctx.now
+    local json = cjson.encode(st)
+    redis.call('HSET', dlv_key(ctx, cid), st.mid, json)
+    return json
+end
+
+-- The arguments every delivery function checks: ids and channel go into JSON by hand.
+local function delivery_args(argv)
+    local a, ctx, e = conv_call(argv)
+    if e then return nil, nil, e end
+    if type(a.mid) ~= 'string' or not string.match(a.mid, '^m_[%w]+$') then
+        return nil, nil, err('INVAL', 'bad message id')
+    end
+    return a, ctx
+end
+
+-- delivery_record: the outcome of one delivery attempt of an outbound message, as a
+-- `delivered` or `delivery_failed` event in the transcript and the message's delivery
+-- state. Idempotent where a crash between recording and XACK repeats an outcome: a
+-- message already delivered, or already failed for good when this is another final
+-- failure, records nothing ({"recorded":false,"state":…}).
+local function delivery_record(keys, argv)
+    local a, ctx, e = delivery_args(argv)
+    if e then return e end
+    if type(a.channel) ~= 'string' or not string.match(a.channel, '^[%w_%-]+$') then
+        return err('INVAL', 'bad channel')
+    end
+    local st = dlv_get(ctx, a.conv, a.mid)
+    local final = a.ok == true or a.final == true
+    if st and (st.state == 'delivered' or (st.state == 'failed' and st.final and final)) then
+        return '{"recorded":false,"state":"' .. st.state .. '"}'
+    end
+    local seq, out = nil, false
+    if st then seq, out = st.seq, true else seq, out = find_message(ctx, a.conv, a.mid) end
+    if not seq or not out then
+        return err('NOTFOUND', 'no outbound message ' .. a.mid .. ' in ' .. a.conv)
+    end
+    local c = load_conv(ctx, a.conv)
+    local account = a.account ~= '' and a.account or nil
+    local m
+    if a.ok == true then
+        m = event_entry(ctx, c, 'delivered', nil, {ref = a.mid, channel = a.channel,
+            account = account, provider_id = nz(a.provider_id)})
+    else
+        m = event_entry(ctx, c, 'delivery_failed', nil, {ref = a.mid, channel = a.channel,
+            account = account, reason = nz(a.reason), final = final,
+            retry_at = final and cjson.null or nzn(a.retry_at)})
+    end
+    commit(ctx, c)
+    local sj = dlv_put(ctx, a.conv, {mid = a.mid, seq = seq, channel = a.channel,
+        account = nz(account), state = a.ok == true and 'delivered' or 'failed', final = final,
+        reason = a.ok == true and cjson.null or nz(a.reason),
+        provider_id = a.ok == true and nz(a.provider_id) or cjson.null,
+        retry_at = final and cjson.null or nzn(a.retry_at),
+        attempts = ((st and tonumber(st.attempts)) or 0) + 1,
+        retries = (st and tonumber(st.retries)) or 0})
+    return result({{'recorded', 'true'}, {'event', m.json}, {'state', sj}})
+end
+
+-- delivery_state: a message's delivery state, or null when it has none (read only).
+local function delivery_state(keys, argv)
+    local a, ctx, e = delivery_args(argv)
+    if e then return e end
+    return redis.call('HGET', dlv_key(ctx, a.conv), a.mid) or 'null'
+end
+
+-- delivery_retry: a message whose last outcome was a final failure goes back into
+-- outbox:<channel> (the entry reply writes: conv <cid> m <message JSON>), its state to
+-- pending, with a `delivery_retry` event by the person who asked. CONFLICT when it is not
+-- in a final failure; UNAVAILABLE when no connector on the calling node serves its channel.
+local function delivery_retry(keys, argv)
+    local a, ctx, e = delivery_args(argv)
+    if e then return e end
+    local st = dlv_get(ctx, a.conv, a.mid)
+    if not st then
+        if find_message(ctx, a.conv, a.mid) then
+            return err('CONFLICT', 'message ' .. a.mid .. ' has no failed delivery')
+        end
+        return err('NOTFOUND', 'no message ' .. a.mid .. ' in ' .. a.conv)
+    end
+    if st.state ~= 'failed' or st.final ~= true then
+        return err('CONFLICT', 'message ' .. a.mid .. ' is ' ..
+                   (st.state == 'failed' and 'still being retried' or st.state) ..
+                   ', not failed for good')
+    end
+    if not serves(a, st.channel) or not has_outbox(st.channel) then
+        return unavailable(st.channel)
+    end
+    local r = redis.call('XRANGE', log_key(ctx, a.conv), st.seq, st.seq)
+    if #r == 0 then return err('NOTFOUND', 'no message ' .. a.mid .. ' in ' .. a.conv) end
+    redis.call('XADD', ctx.pre .. 'outbox:' .. st.channel, '*', 'conv', a.conv, 'm', r[1][2][2])
+    local c = load_conv(ctx, a.conv)
+    local m = event_entry(ctx, c, 'delivery_retry', a.author, {ref = a.mid, channel = st.channel,
+        account = st.account ~= cjson.null and st.account or nil})
+    commit(ctx, c)
+    st.state, st.final, st.reason, st.retry_at = 'pending', false, cjson.null, cjson.null
+    st.retries = (tonumber(st.retries) or 0) + 1
+    return result({{'state', dlv_put(ctx, a.conv, st)}, {'event', m.json}})
+end
+
+redis.register_function('sb_delivery_record', delivery_record)
+redis.register_function{function_name = 'sb_delivery_state', callback = delivery_state,
+                        flags = {'no-writes'}}
+redis.register_function('sb_delivery_retry', delivery_retry)

@@ -30,6 +30,7 @@ struct sb_store {
     char *prefix;
     bool ready;
     uint64_t generation; /* bumps on every connect, so a stale load reply is ignored */
+    json_t *served;      /* channels a reply may go out on (store_delivery.c) */
 };
 
 typedef struct ingest_req ingest_req_t;
@@ -58,6 +59,7 @@ int sb_store_new(sb_redis_t *redis, const sb_store_opts_t *opts, sb_store_t **ou
     if (opts)
         st->opts = *opts;
     st->prefix = sb_strdup(st->opts.prefix ? st->opts.prefix : "sb:");
+    st->served = json_pack("[ss]", "webchat", "api");
     st->opts.prefix = st->prefix;
     if (!st->opts.shards)
         st->opts.shards = 16;
@@ -76,6 +78,7 @@ void sb_store_free(sb_store_t *st)
     if (!st)
         return;
     sb_free(st->prefix);
+    json_decref(st->served);
     sb_free(st);
 }
 
@@ -102,7 +105,8 @@ int sb_store_error_code(const char *errmsg)
     } map[] = {{"NOTFOUND", SB_ENOTFOUND},
                {"CONFLICT", SB_ECONFLICT},
                {"FORBIDDEN", SB_EFORBIDDEN},
-               {"INVAL", SB_EINVAL}};
+               {"INVAL", SB_EINVAL},
+               {"UNAVAILABLE", SB_EUNAVAILABLE}};
     if (!errmsg)
         return SB_EREDIS;
     for (size_t i = 0; i < SB_ARRAY_LEN(map); i++) {
@@ -248,6 +252,11 @@ static int fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, s
 sb_redis_t *sb__store_redis(sb_store_t *st)
 {
     return st->redis;
+}
+
+json_t *sb__store_served(sb_store_t *st)
+{
+    return st->served;
 }
 
 json_t *sb__store_actor_json(const sb_actor_t *who)
@@ -543,6 +552,7 @@ int sb_store_reply(sb_store_t *st, const char *conv, const sb_actor_t *who, cons
     set_str(a, "based_on", based_on);
     if (force)
         json_object_set_new(a, "force", json_true());
+    json_object_set(a, "served", st->served);
     return fcall(st, "sb_reply", sb_store_shard(st, conv), a, cb, data);
 }
 

@@ -270,4 +270,56 @@ void sb_store_token_key(const char *prefix, const char *token, char *out, size_t
 /** Maps a function error reply ("NOTFOUND …") to an SB_E* code. */
 int sb_store_error_code(const char *errmsg);
 
+/* ---- Delivery outcomes (store_delivery.c; docs/delivery.md) ---- */
+
+/**
+ * Counts channel as served by a running connector on this node: replies on it are stored
+ * (and go to its outbox), retries are accepted. webchat and api are served from the start;
+ * the daemon adds the channel of every connector it started. The list is copied.
+ * 0, or SB_EINVAL for a name that is not a channel name ([a-z0-9_-], at most 31 bytes).
+ * A reply on a channel not served fails with SB_EUNAVAILABLE and stores nothing.
+ */
+int sb_store_serve(sb_store_t *st, const char *channel);
+
+/** The outcome of one delivery attempt of an outbound message. Strings are borrowed. */
+typedef struct sb_delivery {
+    const char *conv, *mid, *channel, *account; /* account "" (or NULL) when none */
+    bool ok, final;          /* final=false: will be retried at retry_at */
+    const char *reason;      /* "" when ok */
+    const char *provider_id; /* "" when none */
+    uint64_t retry_at;       /* ms; 0 when ok or final */
+} sb_delivery_t;
+
+/**
+ * Records an outcome, atomically: a `delivered` (ref = mid, provider_id) or
+ * `delivery_failed` (ref, reason, final, retry_at) event in the conversation's transcript
+ * and events stream, and the message's delivery state. Result
+ * {"recorded":true,"event":{…},"state":{…}}, or {"recorded":false,"state":"delivered"}
+ * when the message was already recorded delivered (or "failed" when it already failed
+ * for good and this is another final failure): a crash between recording and XACK
+ * repeats nothing. SB_ENOTFOUND for an unknown conversation or a message that is not one
+ * of its outbound messages; SB_EINVAL for malformed ids or channel (before any call).
+ */
+int sb_store_delivery_record(sb_store_t *s, const sb_delivery_t *d, sb_store_cb cb, void *data);
+
+/**
+ * A message's delivery state: {"mid","seq","channel","account","state":"delivered"|
+ * "failed"|"pending","final","reason","provider_id","retry_at","attempts","retries",
+ * "updated_at"}, or JSON null when nothing was recorded for it. SB_ENOTFOUND for an
+ * unknown conversation.
+ */
+int sb_store_delivery_state(sb_store_t *s, const char *conv, const char *mid, sb_store_cb cb,
+                            void *data);
+
+/**
+ * Retries a message whose last outcome was a final failure: puts it back in its channel's
+ * outbox (the entry a reply writes), sets its state to pending and appends a
+ * `delivery_retry` event by who. Result {"state":{…},"event":{…}}. SB_ECONFLICT when the
+ * message is not in a final failure (delivered, pending, failed but still being retried,
+ * or never attempted); SB_ENOTFOUND for an unknown conversation or message;
+ * SB_EUNAVAILABLE when no connector on this node serves its channel.
+ */
+int sb_store_delivery_retry(sb_store_t *s, const char *conv, const char *mid, const sb_actor_t *who,
+                            sb_store_cb cb, void *data);
+
 #endif

@@ -21,6 +21,10 @@ int sb__store_fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args
 /** The store's command connection. */
 sb_redis_t *sb__store_redis(sb_store_t *st);
 
+/** The channels a reply may go out on, a JSON array owned by the store (store_delivery.c
+ * adds to it; reply and retry send it to the functions). */
+json_t *sb__store_served(sb_store_t *st);
+
 /** {"type","id","name"} of an actor (new reference). */
 json_t *sb__store_actor_json(const sb_actor_t *who);
 

@@ -15,6 +15,9 @@
  * first: one more round trip, for scoped tokens only). POST /v1/inbound is in
  * api_inbound.c.
  *
+ * A reply on a channel that no running connector serves is 422 channel_unavailable
+ * (docs/delivery.md).
+ *
  * Every parameter is checked before it reaches Redis (api_input.h): a malformed seq,
  * count, flag, time or tag is a 400 naming it, never a Redis error answered as 503.
  */
@@ -232,6 +235,10 @@ static void on_posted(int status, json_t *result, const char *errmsg, void *data
                               json_object_get(result, "messages"));
         sb__api_reply(c, 409, e);
         json_decref(e);
+        return;
+    }
+    if (status == SB_EUNAVAILABLE) { /* nothing was stored (docs/delivery.md) */
+        sb__api_fail(c, 422, "channel_unavailable", "%s", errmsg ? errmsg : sb_strerror(status));
         return;
     }
     if (status != 0) {
