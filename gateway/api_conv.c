@@ -15,8 +15,8 @@
  * first: one more round trip, for scoped tokens only). POST /v1/inbound is in
  * api_inbound.c.
  *
- * A reply on a channel that no running connector serves is 422 channel_unavailable
- * (docs/delivery.md).
+ * A reply on a channel that no running connector serves is 422 channel_unavailable, and a
+ * message that failed for good is retried by POST …/messages/{mid}/retry (docs/delivery.md).
  *
  * Every parameter is checked before it reaches Redis (api_input.h): a malformed seq,
  * count, flag, time or tag is a 400 naming it, never a Redis error answered as 503.
@@ -392,6 +392,47 @@ static void h_handoff(sb_http_req_t *req, void *data)
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_BOT, act_authed);
 }
 
+/* ---- POST /v1/conversations/{id}/messages/{mid}/retry (docs/delivery.md) ---- */
+
+static void on_retried(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (sb__api_gone(c))
+        return;
+    if (status == SB_ECONFLICT)
+        sb__api_fail(c, 409, "not_failed", "%s", errmsg ? errmsg : "not failed");
+    else if (status == SB_EUNAVAILABLE)
+        sb__api_fail(c, 422, "channel_unavailable", "%s", errmsg ? errmsg : "");
+    else if (status != 0)
+        sb__api_fail_store(c, status, errmsg);
+    else
+        sb__api_reply(c, 202, result);
+}
+
+static void retry_go(api_call_t *c)
+{
+    const char *mid = sb_http_req_param(c->req, "mid");
+    if (!sb_id_valid(mid, "m_")) {
+        sb__api_fail(c, 404, "not_found", "no message %.64s", mid ? mid : "");
+        return;
+    }
+    sb_actor_t who;
+    sb__api_actor(c, &who);
+    c->busy = true;
+    sb__api_begin(c, sb_store_delivery_retry(c->app->store, c->conv, mid, &who, on_retried, c));
+}
+
+static void retry_authed(api_call_t *c)
+{
+    if (conv_param(c))
+        in_scope(c, retry_go, false);
+}
+
+static void h_retry(sb_http_req_t *req, void *data)
+{
+    sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, retry_authed);
+}
+
 void sb__api_conv_routes(sb_app_t *app)
 {
     sb_http_server_t *s = app->http;
@@ -403,6 +444,8 @@ void sb__api_conv_routes(sb_app_t *app)
     sb_http_route(s, "POST", "/v1/conversations/{id}/messages", h_reply, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/notes", h_note, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/typing", h_typing, app);
+    sb_http_route(s, "POST", "/v1/conversations/{id}/messages/{mid}/retry", h_retry, app);
+    sb__api_testing_routes(app);
     static const char *const actions[] = {"claim",  "release",  "resolve", "reopen",
                                           "snooze", "priority", "tags"};
     for (size_t i = 0; i < SB_ARRAY_LEN(actions); i++) {

@@ -27,7 +27,8 @@ export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export class Daemon {
   // testClock: the daemon's wall clock becomes the real one plus an offset the test moves
   // with setClockOffset() (SWITCHBOARD_TEST_CLOCK, honoured by SB_TESTING builds only).
-  static async start(extraConfig = '', { testClock = false } = {}) {
+  // env: more environment variables for the daemon.
+  static async start(extraConfig = '', { testClock = false, env: extraEnv = {} } = {}) {
     const d = new Daemon();
     const base = process.env.SB_TEST_TMP || os.tmpdir();
     fs.mkdirSync(base, { recursive: true });
@@ -39,7 +40,7 @@ export class Daemon {
       `listen 127.0.0.1:${d.port}\ndata_dir ${d.dir}/var\nlog_level info\n${extraConfig}\n`);
     d.log = '';
     d.t0 = Date.now();
-    const env = { ...process.env };
+    const env = { ...process.env, ...extraEnv };
     if (testClock) {
       d.clockFile = path.join(d.dir, 'clock');
       d.setClockOffset(0);

@@ -69,6 +69,9 @@ export class Api {
   reply(id, body) { return this.act(id, 'messages', body); }
   note(id, body) { return this.act(id, 'notes', body); }
   typing(id, on) { return this.act(id, 'typing', { on }); }
+  retry(id, mid) {
+    return this.post(`/v1/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(mid)}/retry`);
+  }
 
   // GET /v1/presence: staff online, or null when this server has no such endpoint.
   async presence() {

@@ -5,6 +5,9 @@
 // internal note). A reply is sent with `based_on` = the last seq shown; a 409 shows the
 // newer messages and offers "Send anyway" (force). Typing in the reply box tells the
 // customer and colleagues (POST /typing, at most every 3 s, off after 4 s idle or on send).
+// A reply shows how its delivery went, from the transcript's delivery events (`ref` = the
+// reply's id; docs/delivery.md): "sent", "failed: reason" ("retrying at …" while the
+// server retries) and a Retry button once it failed for good (POST …/messages/{mid}/retry).
 import { el, $, sb, clock, fullTime, slaBadge, clientId, seqCmp, displayName, channelLabel } from './util.js';
 
 const TYPING_EVERY_MS = 3000;
@@ -12,6 +15,7 @@ const TYPING_IDLE_MS = 4000;
 const PAGE = 500;
 const MAX_PAGES = 20;
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
+const DELIVERY_EVENTS = new Set(['delivered', 'delivery_failed', 'delivery_retry']);
 
 const SNOOZES = [
   ['1 hour', () => Date.now() + 3600e3],
@@ -30,6 +34,7 @@ export class ConvView {
     this.conv = null;
     this.msgs = [];
     this.ids = new Set();
+    this.delivery = new Map(); // reply id -> its latest delivery event
     this.complete = true;
     this.mode = 'reply';
     this.typing = { active: false, sentAt: 0, idle: null };
@@ -67,6 +72,7 @@ export class ConvView {
     this.conv = null;
     this.msgs = [];
     this.ids = new Set();
+    this.delivery = new Map();
     this.clientId = null;
     this.root.replaceChildren(el('p', { class: 'placeholder', 'data-sb': 'conv-placeholder' },
       'Pick a conversation (j/k then Enter).'));
@@ -233,6 +239,7 @@ export class ConvView {
     if (!m || !m.id || this.ids.has(m.id)) return false;
     this.ids.add(m.id);
     this.ctx.learnName(m.author);
+    if (m.kind === 'event' && m.ref && DELIVERY_EVENTS.has(m.type)) this.noteDelivery(m, paint);
     const last = this.lastSeq();
     this.msgs.push(m);
     if (last && seqCmp(m.seq, last) < 0) {
@@ -243,6 +250,55 @@ export class ConvView {
       if (list) { list.append(this.item(m)); this.scrollDown(); }
     }
     return true;
+  }
+
+  // Keeps the latest delivery event of a reply and repaints the reply with it.
+  noteDelivery(ev, paint) {
+    const prev = this.delivery.get(ev.ref);
+    if (prev && seqCmp(prev.seq, ev.seq) > 0) return;
+    this.delivery.set(ev.ref, ev);
+    if (!paint) return;
+    const m = this.msgs.find((x) => x.id === ev.ref);
+    const li = m && $(`${sb('messages')} > li[data-id="${CSS.escape(ev.ref)}"]`, this.root);
+    if (li) li.replaceWith(this.item(m));
+  }
+
+  // "sent" / "failed: reason" (+ "retrying at …" or a Retry button) under a reply.
+  deliveryLine(m) {
+    const ev = this.delivery.get(m.id);
+    if (!ev) return null;
+    let state, text, retry = null;
+    if (ev.type === 'delivered') {
+      state = 'sent';
+      text = 'sent';
+    } else if (ev.type === 'delivery_retry') {
+      state = 'pending';
+      text = 'sending again…';
+    } else {
+      state = ev.final ? 'failed' : 'retrying';
+      text = `failed: ${ev.reason || 'unknown reason'}`;
+      if (!ev.final && ev.retry_at) text += ` · retrying at ${clock(ev.retry_at)}`;
+      if (ev.final) {
+        retry = el('button', { type: 'button', class: 'retry', 'data-sb': 'delivery-retry',
+          onclick: (e) => this.retryDelivery(m.id, e.currentTarget) }, 'Retry');
+      }
+    }
+    return el('div', { class: `delivery dl-${state}`, 'data-sb': 'delivery', 'data-state': state,
+      title: ev.ts ? fullTime(ev.ts) : null }, el('span', {}, text), retry ? ' ' : null, retry);
+  }
+
+  async retryDelivery(mid, btn) {
+    const gen = this.gen;
+    btn.disabled = true;
+    this.error(null);
+    try {
+      const r = await this.ctx.api.retry(this.id, mid);
+      if (gen === this.gen && r && r.event) this.add(r.event);
+    } catch (e) {
+      if (gen !== this.gen || e.status === 401) return;
+      btn.disabled = false;
+      this.error(`Could not retry: ${e.message}`);
+    }
   }
 
   renderMessages() {
@@ -279,7 +335,8 @@ export class ConvView {
       m.subject ? el('div', { class: 'msg-subject' }, m.subject) : null,
       el('div', { class: 'msg-text' }, m.text || ''),
       (m.attachments || []).length ? el('ul', { class: 'attachments' }, m.attachments.map((a) =>
-        el('li', {}, a.name || a.filename || a.url || 'attachment'))) : null);
+        el('li', {}, a.name || a.filename || a.url || 'attachment'))) : null,
+      m.dir === 'out' ? this.deliveryLine(m) : null);
   }
 
   // A live event of this conversation (type message/note/event).
@@ -494,6 +551,9 @@ function eventText(m, who) {
     case 'tagged': return `${who} set tags: ${(m.tags || []).join(', ') || 'none'}`;
     case 'handoff': return `${who} handed it to humans${m.reason ? `: ${m.reason}` : ''}`;
     case 'merged': return 'Merged from another contact';
+    case 'delivered': return `Reply delivered${m.channel ? ` by ${channelLabel(m.channel)}` : ''}`;
+    case 'delivery_failed': return `Reply not delivered: ${m.reason || 'unknown reason'}${m.final ? '' : ' (will retry)'}`;
+    case 'delivery_retry': return `${who} retried a reply's delivery`;
     default: return `${m.type || 'event'}${who ? ` by ${who}` : ''}`;
   }
 }
