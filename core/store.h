@@ -281,7 +281,14 @@ int sb_store_error_code(const char *errmsg);
  */
 int sb_store_serve(sb_store_t *st, const char *channel);
 
-/** The outcome of one delivery attempt of an outbound message. Strings are borrowed. */
+/** Bytes of a provider's reason or id kept in the transcript (longer text is cut). */
+#define SB_DELIVERY_MAX_TEXT 1000
+
+/**
+ * The outcome of one delivery attempt of an outbound message. Strings are borrowed;
+ * reason and provider_id are cut to SB_DELIVERY_MAX_TEXT bytes, and replaced by a note
+ * when they are not valid UTF-8.
+ */
 typedef struct sb_delivery {
     const char *conv, *mid, *channel, *account; /* account "" (or NULL) when none */
     bool ok, final;          /* final=false: will be retried at retry_at */

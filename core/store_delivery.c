@@ -44,6 +44,22 @@ int sb_store_serve(sb_store_t *st, const char *channel)
     return 0;
 }
 
+/*
+ * A provider's text (reason, provider id) for the transcript: at most SB_DELIVERY_MAX_TEXT
+ * bytes, cut at a character boundary; text that is not UTF-8 is replaced by a note saying so.
+ */
+static json_t *provider_text(const char *s)
+{
+    if (!s)
+        return json_string("");
+    size_t n = strnlen(s, SB_DELIVERY_MAX_TEXT);
+    for (int k = 0; k < 3 && n > 0 && !sb_utf8_valid(s, n); k++)
+        n--; /* a character cut in the middle */
+    if (!sb_utf8_valid(s, n))
+        return json_string("(not valid UTF-8)");
+    return json_stringn(s, n);
+}
+
 /* The arguments of every delivery function: conversation and message. */
 static json_t *msg_args(const char *conv, const char *mid)
 {
@@ -63,8 +79,8 @@ int sb_store_delivery_record(sb_store_t *s, const sb_delivery_t *d, sb_store_cb 
     json_object_set_new(a, "account", json_string(d->account ? d->account : ""));
     json_object_set_new(a, "ok", json_boolean(d->ok));
     json_object_set_new(a, "final", json_boolean(d->ok || d->final));
-    json_object_set_new(a, "reason", json_string(d->ok || !d->reason ? "" : d->reason));
-    json_object_set_new(a, "provider_id", json_string(d->provider_id ? d->provider_id : ""));
+    json_object_set_new(a, "reason", provider_text(d->ok ? NULL : d->reason));
+    json_object_set_new(a, "provider_id", provider_text(d->provider_id));
     if (!d->ok && !d->final)
         json_object_set_new(a, "retry_at", json_integer((json_int_t)d->retry_at));
     /* one id: the event's */

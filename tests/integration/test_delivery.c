@@ -372,6 +372,35 @@ static void test_retry_needs_a_serving_node(void **state)
     reset(&r);
 }
 
+static void test_provider_text_bounded(void **state)
+{
+    fixture_t *f = *state;
+    char conv[SB_ID_MAX], mid[SB_ID_MAX];
+    email_conv(f, conv);
+    assert_int_equal(sb_store_serve(f->store, "email"), 0);
+    reply(f, conv, mid);
+    /* A provider's long answer is cut (at a character boundary), broken UTF-8 replaced. */
+    char longer[SB_DELIVERY_MAX_TEXT + 500];
+    memset(longer, 'x', sizeof(longer) - 1);
+    memcpy(longer + SB_DELIVERY_MAX_TEXT - 1, "\xc3\xa9", 2); /* é across the cut */
+    longer[sizeof(longer) - 1] = '\0';
+    result_t r = {0};
+    sb_delivery_t d = {.conv = conv,
+                       .mid = mid,
+                       .channel = "email",
+                       .reason = longer,
+                       .retry_at = 1900000000000ULL};
+    record(f, &r, &d);
+    assert_int_equal(r.status, 0);
+    const char *reason = jstr(r.json, "event", "reason");
+    assert_int_equal(strlen(reason), SB_DELIVERY_MAX_TEXT - 1);
+    d.reason = "bad \xff byte";
+    record(f, &r, &d);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(jstr(r.json, "event", "reason"), "(not valid UTF-8)");
+    reset(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +410,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failures_and_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_inbound_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_needs_a_serving_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_provider_text_bounded, setup, teardown),
     };
     return cmocka_run_group_tests_name("integration/delivery", tests, NULL, NULL);
 }
