@@ -259,8 +259,12 @@ export class ConvView {
     this.delivery.set(ev.ref, ev);
     if (!paint) return;
     const m = this.msgs.find((x) => x.id === ev.ref);
-    const li = m && $(`${sb('messages')} > li[data-id="${CSS.escape(ev.ref)}"]`, this.root);
-    if (li) li.replaceWith(this.item(m));
+    const li = m && m.dir === 'out' && $(`${sb('messages')} > li[data-id="${CSS.escape(ev.ref)}"]`, this.root);
+    if (!li) return;
+    const line = this.deliveryLine(m); // only the line changes: the reply is not re-announced
+    const old = $(sb('delivery'), li);
+    if (old) old.replaceWith(line);
+    else li.append(line);
   }
 
   // "sent" / "failed: reason" (+ "retrying at …" or a Retry button) under a reply.
