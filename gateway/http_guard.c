@@ -33,12 +33,18 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <jansson.h>
 #include <libwebsockets.h>
@@ -51,12 +57,22 @@
 
 #define MAX_DRAIN ((size_t)16 << 20) /* bytes read and dropped after an error answer */
 
+/* The kernel's struct tcp_info (linux/tcp.h) goes on after the fields of glibc's copy, which
+ * lws's headers pull in (so linux/tcp.h cannot be included too): the layout is kernel ABI,
+ * and tcpi_bytes_received is there since Linux 4.1. */
+typedef struct tcp_info_ext {
+    struct tcp_info base;
+    uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+} tcp_info_ext_t;
+_Static_assert(offsetof(tcp_info_ext_t, bytes_received) == 128, "kernel tcp_info layout");
+
 struct sb__http_guard {
     sb_http_server_t *srv;
     uv_loop_t *loop;
     sb_map_t counts; /* sb_ip_key -> connections in the header phase (as uintptr_t) */
     unsigned per_ip, busy;
-    size_t total; /* connections in the header phase */
+    int header_timeout_s; /* a later request's head must be complete this long after it began */
+    size_t total;         /* connections in the header phase */
     uint64_t refused;
     struct guard_conn *arming; /* gates to put in place before the loop polls */
     char peek[SB__HTTP_MAX_HEAD + 1];
@@ -72,13 +88,19 @@ typedef struct guard_conn {
     struct guard_conn *next_arming;
     uv_poll_t *poll; /* on fd, a duplicate of the connection's socket */
     int fd;
-    size_t checked; /* bytes of the head already found well-formed (whole lines) */
+    bool counted;        /* in the header phase: counted under key and in total */
+    bool head_seen;      /* the gate passed this request's whole head: head_len is known */
+    bool rearmable;      /* next_head is known: the gate may look at the next request */
+    uint64_t head_start; /* where in the byte stream the head the gate looks at begins */
+    uint64_t next_head;  /* where the next request's head begins (after this one's body) */
+    size_t checked;      /* bytes of the head already found well-formed (whole lines) */
+    size_t head_len;
     unsigned lines;
     size_t drained;
 } guard_conn_t;
 
 sb__http_guard_t *sb__http_guard_new(sb_http_server_t *s, uv_loop_t *loop, unsigned per_ip,
-                                     unsigned busy)
+                                     unsigned busy, unsigned header_timeout_s)
 {
     sb__http_guard_t *g = SB_NEW(sb__http_guard_t);
     g->srv = s;
@@ -86,6 +108,7 @@ sb__http_guard_t *sb__http_guard_new(sb_http_server_t *s, uv_loop_t *loop, unsig
     sb_map_init(&g->counts);
     g->per_ip = per_ip;
     g->busy = busy;
+    g->header_timeout_s = (int)header_timeout_s;
     return g;
 }
 
@@ -101,6 +124,45 @@ static uintptr_t count_of(const sb__http_guard_t *g, const char *key)
 {
     return (uintptr_t)sb_map_get(&g->counts, key);
 }
+
+/* Whether a connection from key may not enter the header phase: its address is at the cap
+ * while the header phase is crowded. Logs a refusal (once per 100). */
+static bool over_cap(sb__http_guard_t *g, const char *key)
+{
+    if (!g->per_ip || count_of(g, key) < g->per_ip || g->total < g->busy)
+        return false;
+    /* one line per 100 refusals: an attack must not flood the log */
+    if (g->refused++ % 100 == 0)
+        SB_LOG_WARN("http.refused", "peer=%s reason=header_phase_limit limit=%u refused=%llu", key,
+                    g->per_ip, (unsigned long long)g->refused);
+    return true;
+}
+
+static void count_in(guard_conn_t *c)
+{
+    sb__http_guard_t *g = c->g;
+    if (c->counted)
+        return;
+    sb_map_set(&g->counts, c->key, (void *)(count_of(g, c->key) + 1));
+    g->total++;
+    c->counted = true;
+}
+
+static void count_out(guard_conn_t *c)
+{
+    sb__http_guard_t *g = c->g;
+    if (!c->counted)
+        return;
+    uintptr_t n = count_of(g, c->key);
+    g->total--;
+    if (n <= 1)
+        sb_map_del(&g->counts, c->key);
+    else
+        sb_map_set(&g->counts, c->key, (void *)(n - 1));
+    c->counted = false;
+}
+
+#define REFUSED_MESSAGE "too many connections from your address are still sending headers"
 
 /* Writes a whole answer straight to the socket (best effort: it is small and the first
  * thing sent, so the kernel takes it). */
@@ -259,6 +321,7 @@ static int check_head(guard_conn_t *c, const char *buf, size_t n, verdict_t *v)
             if (check_request_line(p, len, v) != 0)
                 return -1;
         } else if (len == 0) {
+            c->head_len = (size_t)(nl - buf) + 1;
             return 1; /* the empty line: end of the head */
         } else if (c->lines > SB__HTTP_MAX_FIELDS) {
             return bad(v, 431, "more than " SB__HTTP_MAX_FIELDS_S " header fields");
@@ -274,6 +337,31 @@ static int check_head(guard_conn_t *c, const char *buf, size_t n, verdict_t *v)
         return bad(v, 431, "request head is larger than " SB__HTTP_MAX_HEAD_S " bytes");
     }
     return 0;
+}
+
+/*
+ * A later request's head must be complete within the header deadline of its first byte:
+ * lws's own deadline starts only when it takes a header table, which it does once it
+ * reads, and the gate keeps it from reading until the head is complete.
+ */
+static void set_deadline(guard_conn_t *c)
+{
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, c->g->header_timeout_s);
+    lws_cancel_service(lws_get_context(c->wsi)); /* lws reschedules its timers after an event */
+}
+
+/* Answers on the socket, shuts its write side, then reads and drops what follows until the
+ * peer closes (so the answer is not lost to a reset); lws closes the connection then. */
+static void answer_and_drain(guard_conn_t *c, int status, const char *reason, const char *code,
+                             const char *message, const char *extra)
+{
+    send_answer(c->fd, status, reason, code, message, extra);
+    shutdown(c->fd, SHUT_WR);
+    int one = 1;
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+    c->gate = GATE_DRAIN;
+    if (c->head_start > 0)
+        set_deadline(c);
 }
 
 static void on_gate(uv_poll_t *h, int status, int events)
@@ -295,11 +383,23 @@ static void on_gate(uv_poll_t *h, int status, int events)
         gate_close(c, true);
         return;
     }
+    bool first = !c->counted;
+    if (first) { /* a keep-alive connection's next head begins: it counts from now */
+        if (over_cap(g, c->key)) {
+            answer_and_drain(c, 429, "Too Many Requests", "rate_limited", REFUSED_MESSAGE,
+                             "Retry-After: 5\r\n");
+            return;
+        }
+        count_in(c);
+    }
     verdict_t v = {0};
     int rc = check_head(c, g->peek, (size_t)n, &v);
     if (rc > 0) {
+        c->head_seen = true;
         gate_close(c, true);
     } else if (rc == 0) {
+        if (first)
+            set_deadline(c);
         int low = (int)n + 1; /* wake up only when more has arrived */
         setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low));
     } else {
@@ -307,11 +407,7 @@ static void on_gate(uv_poll_t *h, int status, int events)
         const char *peer = lws_get_peer_simple(c->wsi, ip, sizeof(ip));
         SB_LOG_INFO("http.reject", "peer=%s status=%d code=%s reason=\"%s\"", peer ? peer : "",
                     v.status, v.code, v.message);
-        send_answer(c->fd, v.status, v.reason, v.code, v.message, "");
-        shutdown(c->fd, SHUT_WR);
-        int one = 1;
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-        c->gate = GATE_DRAIN; /* read and drop what follows, then close */
+        answer_and_drain(c, v.status, v.reason, v.code, v.message, "");
     }
 }
 
@@ -471,16 +567,10 @@ int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi)
     char ip[64], key[SB_IP_KEY_MAX];
     const char *p = lws_get_peer_simple(wsi, ip, sizeof(ip));
     sb_ip_key(p ? p : "", key);
-    uintptr_t n = count_of(g, key);
-    if (g->per_ip && n >= g->per_ip && g->total >= g->busy) {
-        /* one line per 100 refusals: an attack must not flood the log */
-        if (g->refused++ % 100 == 0)
-            SB_LOG_WARN("http.refused", "peer=%s reason=header_phase_limit limit=%u refused=%llu",
-                        key, g->per_ip, (unsigned long long)g->refused);
+    if (over_cap(g, key)) {
         if (!lws_is_ssl(wsi))
             send_answer(lws_get_socket_fd(wsi), 429, "Too Many Requests", "rate_limited",
-                        "too many connections from your address are still sending headers",
-                        "Retry-After: 5\r\n");
+                        REFUSED_MESSAGE, "Retry-After: 5\r\n");
         return -1;
     }
     guard_conn_t *c = SB_NEW(guard_conn_t);
@@ -488,8 +578,7 @@ int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi)
     c->wsi = wsi;
     c->fd = -1;
     memcpy(c->key, key, sizeof(key));
-    sb_map_set(&g->counts, key, (void *)(n + 1));
-    g->total++;
+    count_in(c);
     lws_set_opaque_user_data(wsi, c);
     if (!lws_is_ssl(wsi)) {
         /* lws reads a new socket only after the loop polls again: the gate is put in
@@ -505,18 +594,100 @@ int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi)
     return 0;
 }
 
+/* Forgets the connection: no longer counted, no gate, no record. */
+static void forget(guard_conn_t *c, bool to_lws)
+{
+    lws_set_opaque_user_data(c->wsi, NULL);
+    gate_close(c, to_lws);
+    count_out(c);
+    sb_free(c);
+}
+
 void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi)
+{
+    guard_conn_t *c = g && wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    if (c)
+        forget(c, false);
+}
+
+/* The body length the head announces: 0 and true without one; false when it cannot be told
+ * in advance (Transfer-Encoding) or the Content-Length is not a plain number. */
+static bool body_length(struct lws *wsi, uint64_t *len)
+{
+    char cl[24];
+    *len = 0;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
+        return false;
+    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    if (n < 0 || (n > 0 && strspn(cl, "0123456789") != (size_t)n) || n > 18)
+        return false;
+    *len = n ? strtoull(cl, NULL, 10) : 0;
+    return true;
+}
+
+void sb__http_guard_head_done(sb__http_guard_t *g, struct lws *wsi)
 {
     guard_conn_t *c = g && wsi ? lws_get_opaque_user_data(wsi) : NULL;
     if (!c)
         return;
-    lws_set_opaque_user_data(wsi, NULL);
-    gate_close(c, false);
-    uintptr_t n = count_of(g, c->key);
-    g->total--;
-    if (n <= 1)
-        sb_map_del(&g->counts, c->key);
-    else
-        sb_map_set(&g->counts, c->key, (void *)(n - 1));
-    sb_free(c);
+    uint64_t body;
+    if (lws_is_ssl(wsi) || !c->head_seen || !body_length(wsi, &body)) {
+        forget(c, true); /* the gate cannot find the next head: lws parses the rest alone */
+        return;
+    }
+    gate_close(c, true);
+    count_out(c);
+    c->next_head = c->head_start + c->head_len + body;
+    c->rearmable = true;
+}
+
+/* How many bytes of the connection's stream were read from the socket so far (by lws): what
+ * the kernel received minus what it still holds, read twice so that bytes arriving between
+ * the two calls cannot skew it. 0, or -1 when that cannot be told. */
+static int bytes_read(int fd, uint64_t *out)
+{
+    for (int i = 0; i < 3; i++) {
+        tcp_info_ext_t a, b;
+        socklen_t la = sizeof(a), lb = sizeof(b);
+        int inq;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &a, &la) != 0 || ioctl(fd, FIONREAD, &inq) != 0 ||
+            getsockopt(fd, IPPROTO_TCP, TCP_INFO, &b, &lb) != 0 || inq < 0 || la < sizeof(a) ||
+            lb < sizeof(b))
+            return -1;
+        if (a.bytes_received == b.bytes_received && a.bytes_received >= (uint64_t)inq) {
+            *out = a.bytes_received - (uint64_t)inq;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+void sb__http_guard_rearm(sb__http_guard_t *g, struct lws *wsi)
+{
+    guard_conn_t *c = g && wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    if (!c)
+        return;
+    /* Only when lws holds nothing of the next request (no pipelined bytes it already read,
+     * no body it still has to read and drop) and nothing of this response (the gate may
+     * answer on the socket itself). */
+    uint64_t read;
+    int fd = lws_get_socket_fd(wsi);
+    if (!c->rearmable || c->gate != GATE_NONE || lws_partial_buffered(wsi) ||
+        bytes_read(fd, &read) != 0 || read != c->next_head) {
+        forget(c, false);
+        return;
+    }
+    c->fd = dup(fd);
+    if (c->fd < 0) {
+        forget(c, false);
+        return;
+    }
+    c->head_start = c->next_head;
+    c->rearmable = c->head_seen = false;
+    c->checked = c->head_len = c->drained = 0;
+    c->lines = 0;
+    c->gate = GATE_ARMING; /* not counted until the next head's first byte */
+    c->next_arming = g->arming;
+    g->arming = c;
+    sb__http_want_flush(g->srv);
 }
