@@ -966,6 +966,7 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
          * lws_http_mark_sse does for HTTP/1.1, without its "not h2 substream" error
          * in the log for every stream. */
         if (stream) {
+            sb__http_guard_release(req->srv->guard, wsi); /* a stream ends the connection */
             lws_http_headers_detach(wsi);
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
             if (req->state == REQ_STREAM_END)

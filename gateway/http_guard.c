@@ -89,6 +89,8 @@ typedef struct guard_conn {
     uv_poll_t *poll; /* on fd, a duplicate of the connection's socket */
     int fd;
     bool counted;        /* in the header phase: counted under key and in total */
+    bool lowat;          /* SO_RCVLOWAT is above 1 */
+    bool settled;        /* re-armed: lws is back to waiting for a head (sb__http_guard_flush) */
     bool head_seen;      /* the gate passed this request's whole head: head_len is known */
     bool rearmable;      /* next_head is known: the gate may look at the next request */
     uint64_t head_start; /* where in the byte stream the head the gate looks at begins */
@@ -194,8 +196,12 @@ static void on_gate_closed(uv_handle_t *h)
     sb_free(h);
 }
 
-/* Stops looking at the socket; lws reads it from now on (unless it is being closed). */
-static void gate_close(guard_conn_t *c, bool to_lws)
+/*
+ * Stops looking at the socket; lws reads it from now on (unless it is being closed). keep:
+ * the duplicate descriptor and its (stopped) poll stay for the connection's next request
+ * (a keep-alive connection's gate is put in place again for each: sb__http_guard_rearm).
+ */
+static void gate_stop(guard_conn_t *c, bool to_lws, bool keep)
 {
     if (c->gate == GATE_ARMING) {
         for (guard_conn_t **p = &c->g->arming; *p; p = &(*p)->next_arming)
@@ -206,19 +212,28 @@ static void gate_close(guard_conn_t *c, bool to_lws)
     }
     if (c->poll) {
         int one = 1;
-        setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+        if (c->lowat) /* the socket's, so lws's poll too */
+            setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+        c->lowat = false;
         uv_poll_stop(c->poll);
-        c->poll->data = (void *)(intptr_t)c->fd;
-        uv_close((uv_handle_t *)c->poll, on_gate_closed);
-        c->poll = NULL;
-        c->fd = -1;
-    } else if (c->fd >= 0) {
+        if (!keep) {
+            c->poll->data = (void *)(intptr_t)c->fd;
+            uv_close((uv_handle_t *)c->poll, on_gate_closed);
+            c->poll = NULL;
+            c->fd = -1;
+        }
+    } else if (c->fd >= 0 && !keep) {
         close(c->fd);
         c->fd = -1;
     }
     if (to_lws && c->gate != GATE_ARMING && c->gate != GATE_NONE)
         lws_rx_flow_control(c->wsi, 1);
     c->gate = GATE_NONE;
+}
+
+static void gate_close(guard_conn_t *c, bool to_lws)
+{
+    gate_stop(c, to_lws, false);
 }
 
 /* Has lws close the connection (from outside its callbacks). */
@@ -396,12 +411,19 @@ static void on_gate(uv_poll_t *h, int status, int events)
     int rc = check_head(c, g->peek, (size_t)n, &v);
     if (rc > 0) {
         c->head_seen = true;
-        gate_close(c, true);
+        /* lws reads the head now rather than after another turn of the loop (what lws's own
+         * poll callback does; lws may close the connection, so c is not touched after) */
+        struct lws_context *ctx = lws_get_context(c->wsi);
+        struct lws_pollfd pfd = {
+            .fd = lws_get_socket_fd(c->wsi), .events = LWS_POLLIN, .revents = LWS_POLLIN};
+        gate_stop(c, true, true);
+        lws_service_fd(ctx, &pfd);
     } else if (rc == 0) {
         if (first)
             set_deadline(c);
         int low = (int)n + 1; /* wake up only when more has arrived */
         setsockopt(c->fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low));
+        c->lowat = true;
     } else {
         char ip[64];
         const char *peer = lws_get_peer_simple(c->wsi, ip, sizeof(ip));
@@ -415,9 +437,25 @@ void sb__http_guard_flush(sb__http_guard_t *g)
 {
     while (g && g->arming) {
         guard_conn_t *c = g->arming;
+        if (c->head_start > 0 && !c->settled) {
+            /* After a response lws waits for POLLOUT to go back to reading heads, and lws
+             * 4.1 handles no event of a connection whose rx is held: its POLLOUT would
+             * fire on every turn of the loop until the gate lets go. lws checks nothing
+             * there (the response is all out: sb__http_guard_rearm), so it is handed its
+             * POLLOUT now. If lws closes the connection, c is gone (and off the list). */
+            c->settled = true;
+            struct lws_pollfd pfd = {
+                .fd = lws_get_socket_fd(c->wsi), .events = LWS_POLLOUT, .revents = LWS_POLLOUT};
+            lws_service_fd(lws_get_context(c->wsi), &pfd);
+            continue;
+        }
         g->arming = c->next_arming;
         c->gate = GATE_OPEN;
         lws_rx_flow_control(c->wsi, 0);
+        if (c->poll) { /* kept from the connection's last request */
+            uv_poll_start(c->poll, UV_READABLE | UV_DISCONNECT, on_gate);
+            continue;
+        }
         c->poll = SB_NEW(uv_poll_t);
         if (uv_poll_init(g->loop, c->poll, c->fd) != 0) {
             sb_free(c->poll);
@@ -635,7 +673,7 @@ void sb__http_guard_head_done(sb__http_guard_t *g, struct lws *wsi)
         forget(c, true); /* the gate cannot find the next head: lws parses the rest alone */
         return;
     }
-    gate_close(c, true);
+    gate_stop(c, true, true);
     count_out(c);
     c->next_head = c->head_start + c->head_len + body;
     c->rearmable = true;
@@ -650,11 +688,14 @@ static int bytes_read(int fd, uint64_t *out)
         tcp_info_ext_t a, b;
         socklen_t la = sizeof(a), lb = sizeof(b);
         int inq;
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &a, &la) != 0 || ioctl(fd, FIONREAD, &inq) != 0 ||
-            getsockopt(fd, IPPROTO_TCP, TCP_INFO, &b, &lb) != 0 || inq < 0 || la < sizeof(a) ||
-            lb < sizeof(b))
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &a, &la) != 0 || la < sizeof(a) ||
+            ioctl(fd, FIONREAD, &inq) != 0 || inq < 0)
             return -1;
-        if (a.bytes_received == b.bytes_received && a.bytes_received >= (uint64_t)inq) {
+        /* nothing arrived in between if the kernel holds nothing now: one call less */
+        if (inq > 0 && (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &b, &lb) != 0 || lb < sizeof(b)))
+            return -1;
+        if ((inq == 0 || a.bytes_received == b.bytes_received) &&
+            a.bytes_received >= (uint64_t)inq) {
             *out = a.bytes_received - (uint64_t)inq;
             return 0;
         }
@@ -677,13 +718,14 @@ void sb__http_guard_rearm(sb__http_guard_t *g, struct lws *wsi)
         forget(c, false);
         return;
     }
-    c->fd = dup(fd);
+    if (c->fd < 0)
+        c->fd = dup(fd);
     if (c->fd < 0) {
         forget(c, false);
         return;
     }
     c->head_start = c->next_head;
-    c->rearmable = c->head_seen = false;
+    c->rearmable = c->head_seen = c->settled = false;
     c->checked = c->head_len = c->drained = 0;
     c->lines = 0;
     c->gate = GATE_ARMING; /* not counted until the next head's first byte */
