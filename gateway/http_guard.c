@@ -1,35 +1,48 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The header phase of the HTTP server: what happens to a connection before its first
- * request's headers are complete. lws 4.1 parses request headers into a fixed pool of
- * header tables (max_http_header_pool); a connection holds one from its first byte until
- * its headers are complete, and a connection that finds the pool empty waits. And lws
- * answers a request it cannot parse by closing the connection (oversized head, NUL in the
- * URL) or with an HTML page (a garbage request line). This file adds:
+ * The header phase of the HTTP server: what happens to a connection while a request's
+ * head is coming. lws 4.1 parses request headers into a fixed pool of header tables
+ * (max_http_header_pool); a connection holds one from its first byte until its headers are
+ * complete, and a connection that finds the pool empty waits. And lws answers a request it
+ * cannot parse by closing the connection (oversized head, NUL in the URL) or with an HTML
+ * page (a garbage request line). This file adds:
  *
  * - a per-address cap on connections in the header phase (slowloris), counted under
  *   sb_ip_key() so an IPv6 host counts by its /64. It applies once the header phase is
  *   crowded (at least `busy` connections in it, half the pool), so a client opening many
  *   connections at once is never refused on an idle server; then an address at the cap
  *   gets a plain 429 JSON answer (cleartext only: a TLS peer has no session yet) and is
- *   closed at once.
- *   The header deadline is lws's (the vhost's timeout_secs_ah_idle, set by http.c).
+ *   closed. A connection counts from accept until its first head is complete, and on a
+ *   cleartext keep-alive connection again from the first byte of each later head (not
+ *   while idle between requests).
+ *   The header deadline is lws's (the vhost's timeout_secs_ah_idle, set by http.c), and
+ *   for a later head the gate's, from its first byte (lws takes a header table only once
+ *   the gate lets it read).
  * - a gate on cleartext connections: lws does not read the socket (rx flow control)
  *   until the request head waiting in the kernel has been looked at (MSG_PEEK on a
  *   duplicate descriptor, SO_RCVLOWAT so the poll fires only when more has arrived).
  *   A head that is well-formed (RFC 9112 §2.2, §3, §5) and within the limits goes to lws
- *   untouched; any other gets its JSON error (400 bad_request, 414 / 431 too_large),
- *   then the connection's write side is shut and what the client still sends is read and
- *   dropped until it closes (so the answer is not lost to a reset), and lws closes it.
+ *   untouched (lws reads it at once, lws_service_fd); any other gets its JSON error (400
+ *   bad_request, 414 / 431 too_large, 501), then the connection's write side is shut and
+ *   what the client still sends is read and dropped until it closes (so the answer is not
+ *   lost to a reset), and lws closes it.
  *
- * The gate sees only the first request of a connection: later requests on a keep-alive
- * connection, and TLS connections, are parsed by lws alone. Of what lws then rejects, a
- * request line it cannot parse (and plain HTTP sent to a TLS port) reaches us through
- * lws's fallback to a raw socket (sb__http_guard_raw), and gets a JSON 400 the same way.
+ * After each response on a keep-alive connection (sb__http_guard_rearm) the gate is put in
+ * place again for the next head, if lws holds none of it: the gate knows where the next
+ * head begins in the byte stream (the last head's end plus its Content-Length) and the
+ * kernel how much lws has read (TCP_INFO's bytes received minus FIONREAD). When lws has
+ * read ahead (pipelined requests), has a body left to drop, still buffers response bytes,
+ * or the body's end is not in the head (Transfer-Encoding), lws parses the connection's
+ * later requests alone. So does it on TLS connections (the bytes are encrypted until lws
+ * decrypts them; lws 4.1 has no callback between decrypting and parsing). Of what lws
+ * then rejects, a request line it cannot parse (and plain HTTP sent to a TLS port) reaches
+ * us through lws's fallback to a raw socket (sb__http_guard_raw), and gets a JSON 400 the
+ * same way; an oversized head or %00 gets lws's silent close (docs/hardening-http.md).
  *
- * Each connection in the header phase carries a record (lws opaque user data); the record
- * goes when its headers are complete, so idle keep-alive connections and WebSockets cost
- * nothing here.
+ * Each HTTP connection the gate can follow carries a record (lws opaque user data) and,
+ * on cleartext, the gate's duplicate descriptor, from accept to close; a record goes when
+ * the gate cannot follow the connection any more (TLS, pipelining, an upgrade to a
+ * WebSocket, a stream), so WebSockets and streams cost nothing here.
  */
 #include <ctype.h>
 #include <errno.h>
