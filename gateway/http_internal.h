@@ -79,7 +79,7 @@ void sb__http_guard_free(sb__http_guard_t *g);
  * caller returns it to lws, which closes the connection).
  */
 int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi);
-/** The connection is gone or upgraded: stops counting and gating it (idempotent). */
+/** The connection is gone, upgraded or a stream: stops counting and gating it (idempotent). */
 void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
 /**
  * A request's headers are complete (LWS_CALLBACK_HTTP): stops counting the connection and
