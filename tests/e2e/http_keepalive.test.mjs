@@ -107,6 +107,12 @@ const second = [
     414, 'too_large'],
   ['%00 in the URL', 'GET /heal%00thz HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'bad_request'],
   ['a garbage request line', 'HELLO WORLD\r\n\r\n', 400, 'bad_request'],
+  // what lws itself would take (or answer with its own page): the gate's own checks
+  ['obsolete line folding', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\r\n c\r\n\r\n', 400,
+    'bad_request'],
+  ['a control byte in a header field', 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: b\x01c\r\n\r\n',
+    400, 'bad_request'],
+  ['a method lws does not know', 'BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n', 501, 'not_implemented'],
 ];
 
 for (const [name, bytes, status, code] of second) {
