@@ -772,7 +772,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
     const char *method = method_name(wsi);
     if (s->stopping || !pss || !method)
         return -1;
-    sb__http_guard_release(s->guard, wsi);
+    sb__http_guard_head_done(s->guard, wsi);
     if (!s->in_poll && head_has_body(wsi)) {
         /* A request pipelined behind another, parsed from lws's buffer outside the poll
          * phase: lws 4.1 hands its body from freed memory (or repeats BODY_COMPLETION
@@ -937,11 +937,15 @@ static int finish_response(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
         req->written = true;
         return drain_pending(req) ? 0 : -1;
     }
+    sb_http_server_t *s = req->srv;
     pss->req = NULL;
     req_release_rx(req, true);
     req_detach(req);
     req_free(req);
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    sb__http_guard_rearm(s->guard, wsi); /* the next head is checked too (http_guard.c) */
+    return 0;
 }
 
 static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
@@ -962,6 +966,7 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
          * lws_http_mark_sse does for HTTP/1.1, without its "not h2 substream" error
          * in the log for every stream. */
         if (stream) {
+            sb__http_guard_release(req->srv->guard, wsi); /* a stream ends the connection */
             lws_http_headers_detach(wsi);
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
             if (req->state == REQ_STREAM_END)
@@ -1223,10 +1228,11 @@ int sb_http_server_new(const sb_http_opts_t *opts, sb_http_server_t **out)
     s->max_body = opts->max_body ? opts->max_body : DEFAULT_MAX_BODY;
     s->max_stream = opts->max_stream_buffer ? opts->max_stream_buffer : DEFAULT_MAX_STREAM;
     s->max_out = opts->max_outbound ? opts->max_outbound : DEFAULT_MAX_OUT;
-    s->guard = sb__http_guard_new(s, opts->loop,
-                                  opts->max_header_conns_per_ip ? opts->max_header_conns_per_ip
-                                                                : DEFAULT_HEADER_CONNS_IP,
-                                  HEADER_POOL / 2);
+    s->guard = sb__http_guard_new(
+        s, opts->loop,
+        opts->max_header_conns_per_ip ? opts->max_header_conns_per_ip : DEFAULT_HEADER_CONNS_IP,
+        HEADER_POOL / 2,
+        opts->header_timeout_s ? opts->header_timeout_s : DEFAULT_HEADER_TIMEOUT_S);
     s->watch = SB_NEW(uv_timer_t);
     uv_timer_init(s->loop, s->watch);
     s->watch->data = s;

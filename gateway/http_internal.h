@@ -66,10 +66,11 @@ typedef struct sb__http_guard sb__http_guard_t;
 
 /**
  * A guard allowing per_ip connections per address in the header phase (0: no cap) once
- * at least busy connections are in it.
+ * at least busy connections are in it. header_timeout_s: the header deadline (the vhost's
+ * timeout_secs_ah_idle), which the guard applies to a keep-alive connection's later heads.
  */
 sb__http_guard_t *sb__http_guard_new(sb_http_server_t *s, uv_loop_t *loop, unsigned per_ip,
-                                     unsigned busy);
+                                     unsigned busy, unsigned header_timeout_s);
 /** Frees the guard (NULL is fine). Connections still counted must be gone. */
 void sb__http_guard_free(sb__http_guard_t *g);
 /**
@@ -78,8 +79,21 @@ void sb__http_guard_free(sb__http_guard_t *g);
  * caller returns it to lws, which closes the connection).
  */
 int sb__http_guard_accept(sb__http_guard_t *g, struct lws *wsi);
-/** The connection's headers are complete, or it is gone: stops counting it (idempotent). */
+/** The connection is gone, upgraded or a stream: stops counting and gating it (idempotent). */
 void sb__http_guard_release(sb__http_guard_t *g, struct lws *wsi);
+/**
+ * A request's headers are complete (LWS_CALLBACK_HTTP): stops counting the connection and
+ * notes where its next request begins, when that can be told (idempotent).
+ */
+void sb__http_guard_head_done(sb__http_guard_t *g, struct lws *wsi);
+/**
+ * A response is complete and the connection kept alive (lws_http_transaction_completed
+ * returned 0): puts the gate in place for the next request's head if lws holds none of it
+ * (nothing pipelined read, no body left to drop, no response bytes buffered); otherwise
+ * lws parses the connection's later requests alone. The connection counts against the
+ * per-address cap from the next head's first byte, not while idle.
+ */
+void sb__http_guard_rearm(sb__http_guard_t *g, struct lws *wsi);
 /** The lws protocol of lws's fallback to a raw socket (a request line it cannot parse). */
 #define SB__HTTP_FALLBACK_PROTOCOL "sb-http-fallback"
 /**
