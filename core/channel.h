@@ -22,7 +22,7 @@ enum {
 
 /** "webchat, email, mastodon, bluesky, api": the list for messages (a const char *). */
 #define SB__CHANNEL_TEXT(n)  ", " #n
-#define SB_CHANNEL_LIST_TEXT (SB_CHANNELS(SB__CHANNEL_TEXT) + 2)
+#define SB_CHANNEL_LIST_TEXT (&(SB_CHANNELS(SB__CHANNEL_TEXT))[2])
 
 /** The name of channel i (0 ≤ i < SB_CHANNEL_COUNT), or NULL out of range. */
 static inline const char *sb_channel_name(int i)
