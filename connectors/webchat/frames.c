@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "connectors/webchat/internal.h"
-#include "core/channel.h"
 #include "core/alloc.h"
+#include "core/channel.h"
 #include "core/err.h"
 #include "core/log.h"
 
