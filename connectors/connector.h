@@ -129,7 +129,9 @@ typedef struct sb_connector_desc {
     /**
      * Stops: closes its sockets, ends its subscriptions, and frees its state once its
      * in-flight store calls have come back; then runs done(data) exactly once (possibly
-     * before stop returns). Called on the loop, before the HTTP server stops.
+     * before stop returns). Called on the loop, before the HTTP server stops; from then on
+     * no new request or socket reaches the connector (its open sockets still get on_text
+     * and on_close).
      */
     void (*stop)(void *state, sb_connector_stopped_cb done, void *data);
     /**

@@ -6,7 +6,9 @@
  * A connector's sb_host_req_t is the server's sb_http_req_t and its sb_host_ws_t the
  * server's sb_ws_t, only named differently (both opaque on either side); routes get a
  * small adapter, owned by the host, that calls the connector's callbacks with those
- * names. Adapters live until the host is freed, after the server stopped.
+ * names. Adapters live until the host is freed, after the server stopped. Once the
+ * connectors are stopping (sb_connector_host_close), new requests get 503 and new sockets
+ * are refused or closed before the connector sees them: its state may be gone.
  */
 #include <stdlib.h>
 
@@ -19,6 +21,7 @@
 
 typedef struct adapter {
     struct adapter *next;
+    const sb_connector_host_t *host;
     sb_host_http_cb http_cb; /* an HTTP route's, or NULL */
     sb_host_ws_route_t ws;   /* a WebSocket route's */
     void *data;
@@ -27,6 +30,7 @@ typedef struct adapter {
 struct sb_connector_host {
     sb_http_server_t *http;
     adapter_t *adapters;
+    bool closed; /* the connectors are stopping: no new request or socket reaches them */
 };
 
 #define REQ(r)  ((sb_http_req_t *)(r))
@@ -38,6 +42,7 @@ struct sb_connector_host {
 static adapter_t *adapter_new(sb_connector_host_t *h)
 {
     adapter_t *a = SB_NEW(adapter_t);
+    a->host = h;
     a->next = h->adapters;
     h->adapters = a;
     return a;
@@ -54,6 +59,10 @@ static void adapter_drop(sb_connector_host_t *h, adapter_t *a)
 static void on_http(sb_http_req_t *req, void *data)
 {
     adapter_t *a = data;
+    if (a->host->closed) {
+        sb_http_respond_error(req, 503, "unavailable", "shutting down");
+        return;
+    }
     a->http_cb((sb_host_req_t *)req, a->data);
 }
 
@@ -120,12 +129,19 @@ static int respond_error(sb_host_req_t *r, int status, const char *code, const c
 static int on_ws_upgrade(sb_ws_t *ws, void *data)
 {
     adapter_t *a = data;
+    if (a->host->closed)
+        return 503;
     return a->ws.on_upgrade ? a->ws.on_upgrade(HWS(ws), a->ws.data) : 0;
 }
 
 static void on_ws_open(sb_ws_t *ws, void *data)
 {
     adapter_t *a = data;
+    if (a->host->closed) {     /* upgraded just before: the connector never sees it */
+        sb_ws_set_user(ws, a); /* marks it for on_ws_close */
+        sb_ws_close(ws, 1001, "shutting down");
+        return;
+    }
     if (a->ws.on_open)
         a->ws.on_open(HWS(ws), a->ws.data);
 }
@@ -139,7 +155,7 @@ static void on_ws_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
 static void on_ws_close(sb_ws_t *ws, void *data)
 {
     adapter_t *a = data;
-    if (a->ws.on_close)
+    if (a->ws.on_close && sb_ws_user(ws) != a)
         a->ws.on_close(HWS(ws), a->ws.data);
 }
 
@@ -229,6 +245,12 @@ sb_connector_host_t *sb_connector_host_new(sb_http_server_t *http)
     return h;
 }
 
+void sb_connector_host_close(sb_connector_host_t *h)
+{
+    if (h)
+        h->closed = true;
+}
+
 void sb_connector_host_free(sb_connector_host_t *h)
 {
     if (!h)
@@ -277,6 +299,7 @@ void sb_app_connectors_stop(sb_app_t *app, void (*cb)(void *data), void *data)
     app->connectors_stopped = cb;
     app->connectors_stopped_data = data;
     app->connectors_stopping = 1; /* held until every stop was called */
+    sb_connector_host_close(app->connector_host);
     for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
         void *state = app->connector_state[i];
         app->connector_state[i] = NULL;

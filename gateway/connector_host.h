@@ -19,6 +19,13 @@ extern const sb_host_ops_t sb_connector_host_ops;
 /** A host registering routes on http (borrowed; outlives the host). */
 sb_connector_host_t *sb_connector_host_new(sb_http_server_t *http);
 /**
+ * The connectors are stopping: from now on requests on their routes are answered 503 and
+ * new sockets refused, without reaching them (their sockets already open still get
+ * on_text and on_close). NULL is fine.
+ */
+void sb_connector_host_close(sb_connector_host_t *h);
+
+/**
  * Frees the host (NULL is fine). Its routes' adapters go with it: call once the HTTP
  * server has stopped.
  */

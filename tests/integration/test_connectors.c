@@ -7,7 +7,8 @@
  *     gets exactly one WebSocket route and stop's callback runs once;
  *   - the echo example of docs/connectors.md (tests/connectors/echo/echo.c) on the real
  *     host (gateway/connector_host.c) and HTTP server: a POST becomes a stored message,
- *     bad input a 400, and its metrics and stop work.
+ *     bad input a 400, its metrics and stop work, and once the host is closed a request
+ *     gets 503 without reaching the stopped connector.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -335,9 +336,13 @@ static void test_echo_example(void **state)
     assert_non_null(strstr(m.data, "\nswitchboard_echo_messages_total 1\n"));
     sb_buf_dispose(&m);
 
+    /* Stopping as the daemon does: the host first, so nothing reaches the freed state. */
+    sb_connector_host_close(host);
     int stopped = 0;
     sb_connector_echo.stop(echo, on_stopped_count, &stopped);
     assert_int_equal(stopped, 1); /* nothing in flight: at once */
+    post(fx, port, "/hooks/echo", "{\"from\":\"bob\",\"text\":\"late\"}", &k);
+    assert_int_equal(k.status, 503);
     bool http_stopped = false;
     sb_http_server_stop(http, on_flag, &http_stopped);
     assert_true(sb_test_loop_until(&fx->st->loop, &http_stopped, 5000));
