@@ -6,6 +6,9 @@
  * applies the SWITCHBOARD_<KEY> environment overrides, reports problems as
  * `file:line: what` for --check and prints --help-config: adding a key is adding a row
  * (and a line in deploy/switchboard.conf.example, which a unit test enforces).
+ * The table holds no channel's keys: a connector's rows (sb_config_key_t, from its
+ * descriptor) are turned into options of their own at init (`ext`, with the values
+ * beside them) and from then on go through the same code as the table's.
  *
  * Syntax: one `key value…` per line, words separated by spaces or tabs; a word that
  * starts with `"` runs to the next unescaped `"` (`\"` and `\\` inside) and may hold
@@ -15,12 +18,12 @@
  * quoting); those of list keys hold entries separated by ';', each split like a line.
  */
 #include "core/config.h"
+#include "core/config_internal.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/events.h"
 #include "core/util.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,12 +62,9 @@ typedef struct option {
     check_fn check;             /* string: extra validation (may be NULL) */
     const char *arg;            /* shape of the value, for messages and --help-config */
     const char *help;
+    /* a connector's list key: checks an entry's words; may be NULL */
+    bool (*entry_check)(int argc, char *const *argv, char *why, size_t cap);
 } option_t;
-
-static const char *check_listen(const char *v);
-static const char *check_url(const char *v);
-static const char *check_redis(const char *v);
-static const char *check_prefix(const char *v);
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const log_formats[] = {"text", "json", NULL};
@@ -81,18 +81,18 @@ _Static_assert(sizeof(sb_log_format_t) == sizeof(uint32_t), "enums are stored as
 /* clang-format on */
 
 static const option_t options[] = {
-    STR(listen, "127.0.0.1:8080", 1, check_listen, "<host:port>",
+    STR(listen, "127.0.0.1:8080", 1, sb__config_check_listen, "<host:port>",
         "Address the HTTP/WebSocket server listens on: an IP, [IPv6], localhost or * (all)."),
-    STR(public_url, NULL, 0, check_url, "<url>",
+    STR(public_url, NULL, 0, sb__config_check_url, "<url>",
         "URL browsers use to reach this server (default http://<listen>, https with TLS)."),
     STR(tls_cert, NULL, 0, NULL, "<file>", "PEM certificate chain; with tls_key, serve HTTPS."),
     STR(tls_key, NULL, 0, NULL, "<file>", "PEM private key of tls_cert."),
-    STR(redis, NULL, 0, check_redis, "<url>",
+    STR(redis, NULL, 0, sb__config_check_redis, "<url>",
         "Redis to use, redis://host:port/db or unix:/path; unset = embedded under data_dir."),
     STR(redis_server, "redis-server", 1, NULL, "<path>",
         "The redis-server program the embedded mode runs."),
     STR(data_dir, "./var", 1, NULL, "<dir>", "Directory of the embedded Redis (AOF, socket)."),
-    STR(prefix, "sb:", 0, check_prefix, "<string>",
+    STR(prefix, "sb:", 0, sb__config_check_prefix, "<string>",
         "Prefix of every Redis key (up to 64 bytes, no braces or spaces), so that several "
         "deployments can share one Redis."),
     {"shards", OPT_UINT, FIELD(shards), "16", 1, SB_EVENTS_MAX_SHARDS, NULL, NULL, "<1..1024>",
@@ -107,25 +107,10 @@ static const option_t options[] = {
      "<count>", "Approximate length each shard's event stream is trimmed to."},
     {"redis_timeout", OPT_DURATION, FIELD(redis_timeout_ms), "5000ms", 1, 600000, NULL, NULL,
      "<duration>", "Deadline of one Redis command."},
-    {"visitor_rate", OPT_UINT, FIELD(visitor_rate), "120", 1, 1000000, NULL, NULL, "<per-minute>",
-     "Messages one visitor socket may send per minute (bursts of a sixth)."},
-    {"visitor_ip_rate", OPT_UINT, FIELD(visitor_ip_rate), "600", 1, 100000000, NULL, NULL,
-     "<per-minute>",
-     "Messages all visitors of one address (IPv6: /64) may send per minute; also sizes its "
-     "hello, typing, email and history budgets."},
     {"demo_page", OPT_BOOL, FIELD(demo_page), "on", 0, 1, NULL, NULL, "on|off",
      "Serve a demo page with the chat widget at /."},
     STR(notify_from, NULL, 0, NULL, "<address>",
         "From address of notification emails to staff (SLA warnings, escalations)."),
-    LIST(site, 2, "<id> <secret> [allowed-origin...]",
-         "A website embedding the widget: the secret signs user_hash; origins default to "
-         "public_url."),
-    LIST(mailbox, 4, "<name> <imap-url> <smtp-url> <address>",
-         "An email inbox: IMAP IDLE in, SMTP out, replies from address."),
-    LIST(mastodon, 3, "<name> <base-url> <token-file>",
-         "A Mastodon account: instance URL and a file holding its access token."),
-    LIST(bluesky, 3, "<name> <service-url> <credentials-file>",
-         "A Bluesky account: PDS URL and a file holding `handle app-password`."),
     LIST(webhook, 2, "<url> <secret> [event...]",
          "POST events (all, or those listed) to url, signed with secret (Standard Webhooks)."),
     {"webhook_timeout", OPT_DURATION, FIELD(webhook_timeout_ms), "10s", 100, 120000, NULL, NULL,
@@ -164,159 +149,6 @@ static const option_t *find_option(const char *name)
     return NULL;
 }
 
-/* ---- Value checks ---- */
-
-static const char *check_listen(const char *v)
-{
-    static const char *const why = "is not host:port (host: an IP, [IPv6], localhost or *)";
-    const char *colon = strrchr(v, ':');
-    if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-        strlen(colon + 1) > 5 || atoi(colon + 1) > 65535)
-        return why;
-    size_t hl = (size_t)(colon - v);
-    char host[64];
-    if (hl >= sizeof(host))
-        return why;
-    memcpy(host, v, hl);
-    host[hl] = '\0';
-    unsigned char addr[16];
-    if (!*host || !strcmp(host, "*") || !strcmp(host, "localhost") ||
-        inet_pton(AF_INET, host, addr) == 1)
-        return NULL;
-    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-        host[hl - 1] = '\0';
-        if (inet_pton(AF_INET6, host + 1, addr) == 1)
-            return NULL;
-    }
-    return why;
-}
-
-static const char *check_url(const char *v)
-{
-    if (!*v || (strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]))
-        return NULL;
-    return "is not an http:// or https:// URL";
-}
-
-static const char *check_redis(const char *v)
-{
-    if (!*v || (strncmp(v, "redis://", 8) == 0 && v[8]) || (strncmp(v, "unix:", 5) == 0 && v[5]))
-        return NULL;
-    return "is not redis://host:port/db or unix:/path";
-}
-
-/* The rest of every key formatted into a SB_KEY_MAX buffer fits after the longest prefix. */
-_Static_assert(SB_PREFIX_MAX == 64, "the prefix row and check_prefix say 64");
-_Static_assert(SB_PREFIX_MAX + sizeof("token:") - 1 + 64 < SB_KEY_MAX, "token keys fit");
-_Static_assert(SB_PREFIX_MAX + sizeof("contact:") - 1 + SB_ID_MAX + sizeof(":idents") <= SB_KEY_MAX,
-               "contact keys fit");
-_Static_assert(SB_PREFIX_MAX + sizeof("{4294967295}:presence") <= SB_KEY_MAX, "shard keys fit");
-
-/*
- * A key prefix: bounded, so that key buffers derived from SB_PREFIX_MAX never truncate;
- * no '{' or '}' (a brace would change the hash tag that puts a shard's keys in one Redis
- * Cluster slot), no spaces or control characters (keys are shown in logs and sbctl).
- */
-static const char *check_prefix(const char *v)
-{
-    if (strlen(v) > SB_PREFIX_MAX)
-        return "is longer than 64 bytes";
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-        if (*p == '{' || *p == '}' || *p <= ' ' || *p == 0x7f)
-            return "may not contain braces, spaces or control characters";
-    return NULL;
-}
-
-/* ---- Numbers and durations ---- */
-
-/* Parses plain decimal digits. 0, SB_EINVAL (not a number) or SB_ETOOBIG (overflow). */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    if (!*s)
-        return SB_EINVAL;
-    uint64_t n = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return SB_EINVAL;
-        unsigned d = (unsigned)(*s - '0');
-        if (n > (UINT64_MAX - d) / 10)
-            return SB_ETOOBIG;
-        n = n * 10 + d;
-    }
-    *out = n;
-    return 0;
-}
-
-int sb_config_parse_duration(const char *s, int64_t *ms)
-{
-    static const struct {
-        const char *unit;
-        int64_t mult;
-    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", MS_PER_DAY}};
-    if (!s || *s < '0' || *s > '9')
-        return SB_EINVAL;
-    int64_t n = 0;
-    for (; *s >= '0' && *s <= '9'; s++) {
-        int d = *s - '0';
-        if (n > (INT64_MAX - d) / 10)
-            return SB_EINVAL;
-        n = n * 10 + d;
-    }
-    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
-        if (strcmp(s, units[i].unit) == 0) {
-            if (n > INT64_MAX / units[i].mult)
-                return SB_EINVAL;
-            *ms = n * units[i].mult;
-            return 0;
-        }
-    }
-    return SB_EINVAL;
-}
-
-int sb_config_parse_size(const char *s, uint64_t *bytes)
-{
-    static const struct {
-        const char *unit;
-        unsigned shift;
-    } units[] = {{"", 0}, {"K", 10}, {"M", 20}, {"G", 30}};
-    if (!s || *s < '0' || *s > '9')
-        return SB_EINVAL;
-    size_t digits = strspn(s, "0123456789");
-    char num[24];
-    if (digits >= sizeof(num))
-        return SB_EINVAL;
-    memcpy(num, s, digits);
-    num[digits] = '\0';
-    uint64_t n;
-    if (parse_u64(num, &n) != 0)
-        return SB_EINVAL;
-    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
-        if (strcmp(s + digits, units[i].unit) == 0) {
-            if (n > (UINT64_MAX >> units[i].shift))
-                return SB_EINVAL;
-            *bytes = n << units[i].shift;
-            return 0;
-        }
-    }
-    return SB_EINVAL;
-}
-
-/* Writes ms in the largest unit that divides it exactly ("7d", "1500ms"). */
-static void format_duration(int64_t ms, char *out, size_t n)
-{
-    static const struct {
-        const char *unit;
-        int64_t mult;
-    } units[] = {{"d", MS_PER_DAY}, {"h", 3600000}, {"m", 60000}, {"s", 1000}};
-    for (size_t i = 0; i < SB_ARRAY_LEN(units); i++) {
-        if (ms > 0 && ms % units[i].mult == 0) {
-            snprintf(out, n, "%lld%s", (long long)(ms / units[i].mult), units[i].unit);
-            return;
-        }
-    }
-    snprintf(out, n, "%lldms", (long long)ms);
-}
-
 /* ---- Error reporting ---- */
 
 /* Where a value came from: a file line, or an environment variable (line 0). */
@@ -336,6 +168,109 @@ typedef struct load {
 
 static void report(load_t *l, const src_t *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- Keys added by connectors ---- */
+
+/* One added key: its row as an option whose offset is into this struct, and its value. */
+struct sb_config_ext {
+    option_t o;
+    int set_at; /* as load_t's */
+    char *s;
+    uint64_t u;
+    bool b;
+    sb_config_list_t list;
+};
+
+/* A key of either table: its row, the struct its offset is into, where it was set. */
+typedef struct slot {
+    const option_t *o;
+    void *base;
+    int *set_at; /* NULL outside a load */
+} slot_t;
+
+static slot_t slot_at(load_t *l, sb_config_t *c, size_t i)
+{
+    if (i < NOPTS)
+        return (slot_t){&options[i], c, l ? &l->set_at[i] : NULL};
+    struct sb_config_ext *e = &c->ext[i - NOPTS];
+    return (slot_t){&e->o, e, &e->set_at};
+}
+
+static bool find_slot(load_t *l, const char *name, slot_t *out)
+{
+    for (size_t i = 0; i < NOPTS + l->c->next; i++) {
+        *out = slot_at(l, l->c, i);
+        if (strcmp(out->o->name, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static const struct sb_config_ext *find_ext(const sb_config_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->next; i++)
+        if (strcmp(c->ext[i].o.name, name) == 0)
+            return &c->ext[i];
+    return NULL;
+}
+
+/* Makes c->ext from the added tables (a name already taken keeps its first row). */
+static void ext_init(sb_config_t *c, const sb_config_key_t *const *extra)
+{
+    static const struct {
+        opt_kind_t kind;
+        size_t offset, size;
+    } kinds[] = {
+        [SB_CONFIG_STRING] = {OPT_STRING, offsetof(struct sb_config_ext, s), sizeof(char *)},
+        [SB_CONFIG_UINT] = {OPT_UINT, offsetof(struct sb_config_ext, u), sizeof(uint64_t)},
+        [SB_CONFIG_BOOL] = {OPT_BOOL, offsetof(struct sb_config_ext, b), sizeof(bool)},
+        [SB_CONFIG_DURATION] = {OPT_DURATION, offsetof(struct sb_config_ext, u), sizeof(uint64_t)},
+        [SB_CONFIG_SIZE] = {OPT_SIZE, offsetof(struct sb_config_ext, u), sizeof(uint64_t)},
+        [SB_CONFIG_LIST] = {OPT_LIST, offsetof(struct sb_config_ext, list),
+                            sizeof(sb_config_list_t)},
+    };
+    size_t n = 0;
+    for (size_t t = 0; extra && extra[t]; t++)
+        for (const sb_config_key_t *k = extra[t]; k->name; k++)
+            n++;
+    c->ext = n ? sb_calloc(n, sizeof(*c->ext)) : NULL;
+    for (size_t t = 0; extra && extra[t]; t++) {
+        for (const sb_config_key_t *k = extra[t]; k->name; k++) {
+            if (find_option(k->name) || find_ext(c, k->name) || k->kind > SB_CONFIG_LIST)
+                continue;
+            struct sb_config_ext *e = &c->ext[c->next++];
+            e->o = (option_t){.name = k->name,
+                              .kind = kinds[k->kind].kind,
+                              .offset = kinds[k->kind].offset,
+                              .size = kinds[k->kind].size,
+                              .def = k->def,
+                              .min = k->min,
+                              .max = k->max,
+                              .arg = k->arg,
+                              .help = k->help,
+                              .entry_check = k->check};
+        }
+    }
+}
+
+uint64_t sb_config_uint(const sb_config_t *c, const char *name)
+{
+    const struct sb_config_ext *e = find_ext(c, name);
+    return !e ? 0 : e->o.kind == OPT_BOOL ? e->b : e->u;
+}
+
+const char *sb_config_str(const sb_config_t *c, const char *name)
+{
+    const struct sb_config_ext *e = find_ext(c, name);
+    return e ? e->s : NULL;
+}
+
+const sb_config_list_t *sb_config_list(const sb_config_t *c, const char *name)
+{
+    static const sb_config_list_t none;
+    const struct sb_config_ext *e = find_ext(c, name);
+    return e && e->o.kind == OPT_LIST ? &e->list : &none;
+}
 
 /* Appends one `file:line: what` line (whole or not at all, should errors be full). */
 static void report(load_t *l, const src_t *at, const char *fmt, ...)
@@ -413,10 +348,10 @@ static bool set_number(load_t *l, const option_t *o, void *field, const char *v,
             return false;
         }
         n = (uint64_t)ms;
-        format_duration((int64_t)o->min, lo, sizeof(lo));
-        format_duration((int64_t)o->max, hi, sizeof(hi));
+        sb__config_format_duration((int64_t)o->min, lo, sizeof(lo));
+        sb__config_format_duration((int64_t)o->max, hi, sizeof(hi));
     } else {
-        int rc = parse_u64(v, &n);
+        int rc = sb__config_parse_u64(v, &n);
         if (rc == SB_EINVAL) {
             report(l, at, "%s: '%.100s' is not a number", o->name, v);
             return false;
@@ -434,9 +369,10 @@ static bool set_number(load_t *l, const option_t *o, void *field, const char *v,
     return true;
 }
 
-static bool set_value(load_t *l, const option_t *o, const char *v, const src_t *at)
+static bool set_value(load_t *l, slot_t k, const char *v, const src_t *at)
 {
-    void *field = (char *)l->c + o->offset;
+    const option_t *o = k.o;
+    void *field = (char *)k.base + o->offset;
     switch (o->kind) {
     case OPT_STRING:
         return set_string(l, o, field, v, at);
@@ -480,106 +416,66 @@ static void free_list(sb_config_list_t *list)
     list->n = 0;
 }
 
-static void add_entry(load_t *l, const option_t *o, int argc, char **argv, const src_t *at)
+static void add_entry(load_t *l, slot_t k, int argc, char **argv, const src_t *at)
 {
+    const option_t *o = k.o;
+    char why[200];
     if ((uint64_t)argc < o->min) {
         report(l, at, "%s: needs at least %d words: %s %s", o->name, (int)o->min, o->name, o->arg);
         return;
     }
-    sb_config_list_t *list = (sb_config_list_t *)((char *)l->c + o->offset);
+    if (o->entry_check && !o->entry_check(argc, argv, why, sizeof(why))) {
+        report(l, at, "%s: %s", o->name, why);
+        return;
+    }
+    sb_config_list_t *list = (sb_config_list_t *)((char *)k.base + o->offset);
     list->items = sb_realloc(list->items, (list->n + 1) * sizeof(*list->items));
     sb_config_entry_t *e = &list->items[list->n++];
     e->argc = argc;
     e->argv = sb_calloc((size_t)argc, sizeof(char *));
-    for (int k = 0; k < argc; k++)
-        e->argv[k] = sb_strdup(argv[k]);
+    for (int i = 0; i < argc; i++)
+        e->argv[i] = sb_strdup(argv[i]);
     e->file = sb_strdup(at->file);
     e->line = at->line > 0 ? at->line : at->entry;
 }
 
 /* A key and its words from a file line: one value for single keys, an entry for lists. */
-static void apply(load_t *l, const option_t *o, int argc, char **argv, const src_t *at)
+static void apply(load_t *l, slot_t k, int argc, char **argv, const src_t *at)
 {
+    const option_t *o = k.o;
     if (o->kind == OPT_LIST) {
-        add_entry(l, o, argc, argv, at);
+        add_entry(l, k, argc, argv, at);
         return;
     }
-    size_t i = (size_t)(o - options);
     if (argc == 0) {
         report(l, at, "%s: missing value (%s %s)", o->name, o->name, o->arg);
     } else if (argc > 1) {
         report(l, at, "%s: expects one value, got %d (quote a value with spaces)", o->name, argc);
-    } else if (l->set_at[i] > 0) {
-        report(l, at, "%s: repeated (first set on line %d)", o->name, l->set_at[i]);
+    } else if (*k.set_at > 0) {
+        report(l, at, "%s: repeated (first set on line %d)", o->name, *k.set_at);
     } else {
-        l->set_at[i] = at->line;
-        set_value(l, o, argv[0], at);
+        *k.set_at = at->line;
+        set_value(l, k, argv[0], at);
     }
 }
 
 /* ---- Lexing and files ---- */
 
-typedef struct words {
-    int n, cap;
-    char **v;
-} words_t;
-
-static void push_word(words_t *w, char *s)
-{
-    if (w->n == w->cap) {
-        w->cap = w->cap ? 2 * w->cap : 16;
-        w->v = sb_realloc(w->v, (size_t)w->cap * sizeof(char *));
-    }
-    w->v[w->n++] = s;
-}
-
-/* Splits s (modified in place) into words. NULL, or why the line is malformed. */
-static const char *split_words(char *s, words_t *w)
-{
-    w->n = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (!*s || *s == '#')
-            return NULL;
-        char *word = s;
-        if (*s == '"') {
-            char *o = s++;
-            while (*s != '"') {
-                if (!*s)
-                    return "unterminated quote";
-                if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
-                    s++;
-                *o++ = *s++;
-            }
-            s++; /* past the closing quote; o is before it */
-            if (*s && *s != ' ' && *s != '\t')
-                return "text right after a closing quote";
-            *o = '\0';
-        } else {
-            s += strcspn(s, " \t");
-            if (*s)
-                *s++ = '\0';
-        }
-        push_word(w, word);
-    }
-}
-
 static void parse_line(load_t *l, char *line, const src_t *at, words_t *w)
 {
-    const char *why = split_words(line, w);
+    const char *why = sb__config_split_words(line, w);
     if (why) {
         report(l, at, "%s", why);
         return;
     }
     if (w->n == 0)
         return;
-    const option_t *o = find_option(w->v[0]);
-    if (!o) {
+    slot_t k;
+    if (!find_slot(l, w->v[0], &k)) {
         report(l, at, "unknown key '%.100s'", w->v[0]);
         return;
     }
-    apply(l, o, w->n - 1, w->v + 1, at);
+    apply(l, k, w->n - 1, w->v + 1, at);
 }
 
 /* Parses a whole file's text (NUL-terminated at text[len]; modified in place). */
@@ -646,20 +542,20 @@ static void load_file(load_t *l)
 /* ---- Environment ---- */
 
 /* SWITCHBOARD_<LIST>: replaces the file's entries with the ';'-separated ones. */
-static void apply_env_list(load_t *l, const option_t *o, const char *v, const src_t *at)
+static void apply_env_list(load_t *l, slot_t k, const char *v, const src_t *at)
 {
-    free_list((sb_config_list_t *)((char *)l->c + o->offset));
+    free_list((sb_config_list_t *)((char *)k.base + k.o->offset));
     char *copy = sb_strdup(v);
     words_t w = {0};
     int entry = 0;
     for (char *save = NULL, *part = strtok_r(copy, ";", &save); part;
          part = strtok_r(NULL, ";", &save)) {
         src_t eat = {.file = at->file, .entry = ++entry};
-        const char *why = split_words(part, &w);
+        const char *why = sb__config_split_words(part, &w);
         if (why)
             report(l, &eat, "%s", why);
         else if (w.n > 0)
-            add_entry(l, o, w.n, w.v, &eat);
+            add_entry(l, k, w.n, w.v, &eat);
     }
     sb_free(w.v);
     sb_free(copy);
@@ -667,8 +563,9 @@ static void apply_env_list(load_t *l, const option_t *o, const char *v, const sr
 
 static void apply_env(load_t *l)
 {
-    for (size_t i = 0; i < NOPTS; i++) {
-        const option_t *o = &options[i];
+    for (size_t i = 0; i < NOPTS + l->c->next; i++) {
+        slot_t k = slot_at(l, l->c, i);
+        const option_t *o = k.o;
         char var[64], tagged[80];
         env_name(o, var, sizeof(var), false);
         env_name(o, tagged, sizeof(tagged), true);
@@ -681,9 +578,9 @@ static void apply_env(load_t *l)
         } else if (!sb_utf8_valid(v, strlen(v))) {
             report(l, &at, "invalid UTF-8");
         } else if (o->kind == OPT_LIST) {
-            apply_env_list(l, o, v, &at);
-        } else if (set_value(l, o, v, &at)) {
-            l->set_at[i] = -1;
+            apply_env_list(l, k, v, &at);
+        } else if (set_value(l, k, v, &at)) {
+            *k.set_at = -1;
         }
     }
 }
@@ -766,19 +663,33 @@ static void finish(load_t *l)
     }
 }
 
-void sb_config_init(sb_config_t *c)
+void sb_config_init_with(sb_config_t *c, const sb_config_key_t *const *extra)
 {
     memset(c, 0, sizeof(*c));
+    ext_init(c, extra);
     load_t l = {.c = c, .path = "(defaults)"};
     src_t at = {.file = "(defaults)"};
-    for (size_t i = 0; i < NOPTS; i++)
-        if (options[i].def)
-            set_value(&l, &options[i], options[i].def, &at);
+    for (size_t i = 0; i < NOPTS + c->next; i++) {
+        slot_t k = slot_at(&l, c, i);
+        if (k.o->def)
+            set_value(&l, k, k.o->def, &at);
+    }
+}
+
+void sb_config_init(sb_config_t *c)
+{
+    sb_config_init_with(c, NULL);
 }
 
 int sb_config_load(sb_config_t *c, const char *path, sb_buf_t *errors)
 {
-    sb_config_init(c);
+    return sb_config_load_with(c, path, NULL, errors);
+}
+
+int sb_config_load_with(sb_config_t *c, const char *path, const sb_config_key_t *const *extra,
+                        sb_buf_t *errors)
+{
+    sb_config_init_with(c, extra);
     load_t l = {.c = c, .errors = errors, .path = path};
     if (path)
         load_file(&l);
@@ -789,21 +700,27 @@ int sb_config_load(sb_config_t *c, const char *path, sb_buf_t *errors)
 
 void sb_config_dispose(sb_config_t *c)
 {
-    for (size_t i = 0; i < NOPTS; i++) {
-        void *field = (char *)c + options[i].offset;
-        if (options[i].kind == OPT_STRING) {
+    for (size_t i = 0; i < NOPTS + c->next; i++) {
+        slot_t k = slot_at(NULL, c, i);
+        void *field = (char *)k.base + k.o->offset;
+        if (k.o->kind == OPT_STRING) {
             sb_free(*(char **)field);
             *(char **)field = NULL;
-        } else if (options[i].kind == OPT_LIST) {
+        } else if (k.o->kind == OPT_LIST) {
             free_list(field);
         }
     }
+    sb_free(c->ext);
+    c->ext = NULL;
+    c->next = 0;
 }
 
-void sb_config_print_keys(sb_buf_t *out)
+void sb_config_print_keys(sb_buf_t *out, const sb_config_key_t *const *extra)
 {
-    for (size_t i = 0; i < NOPTS; i++) {
-        const option_t *o = &options[i];
+    sb_config_t c;
+    sb_config_init_with(&c, extra);
+    for (size_t i = 0; i < NOPTS + c.next; i++) {
+        const option_t *o = slot_at(NULL, &c, i).o;
         char var[64];
         env_name(o, var, sizeof(var), false);
         sb_buf_printf(out, "%s %s", o->name, o->arg);
@@ -815,4 +732,5 @@ void sb_config_print_keys(sb_buf_t *out)
             sb_buf_printf(out, "  (unset by default; env %s)\n", var);
         sb_buf_printf(out, "    %s\n", o->help);
     }
+    sb_config_dispose(&c);
 }

@@ -5,9 +5,14 @@
  * Keys are described by one table in config.c (name, kind, default, help); the same
  * table drives parsing, defaults, env overrides and `--check`.
  *
- * Single-valued keys appear at most once (a repeat is an error); list keys (site,
- * mailbox, mastodon, bluesky, webhook, sla, calendar, escalate) may repeat and keep
- * their words. For a list key the env override holds entries separated by ';'.
+ * Single-valued keys appear at most once (a repeat is an error); list keys (webhook,
+ * sla, calendar, escalate, and connectors' keys such as web chat's site) may repeat and
+ * keep their words. For a list key the env override holds entries separated by ';'.
+ *
+ * Core holds no channel's keys: a connector describes its own as sb_config_key_t rows
+ * (connectors/connector.h), the daemon passes them to sb_config_load_with, and they are
+ * parsed, checked, overridden from the environment and listed like the core's; the
+ * connector reads them back by name with sb_config_uint / _str / _list.
  */
 #ifndef SB_CONFIG_H
 #define SB_CONFIG_H
@@ -55,8 +60,6 @@ typedef struct sb_config {
     sb_log_format_t log_format; /* default text */
     int64_t reopen_window_ms;  /* default 7 days; written as 7d, 12h, 30m, 45s, 500ms or plain ms */
     uint64_t events_maxlen;    /* default 100000 */
-    uint64_t visitor_rate;     /* web chat messages per minute per socket, default 120 */
-    uint64_t visitor_ip_rate;  /* per minute per IP address, default 600 */
     uint32_t redis_timeout_ms; /* per-command deadline, default 5000 */
     bool demo_page;            /* default on */
     char *notify_from;         /* NULL */
@@ -66,11 +69,47 @@ typedef struct sb_config {
     uint64_t webhook_attempts;      /* attempts before an event is dead, default 12 */
     uint32_t webhook_claim_idle_ms; /* take over other consumers' idle entries, default 5 min */
     uint64_t max_outbound_buffer;   /* bytes queued for all live readers together, 256 MiB */
-    sb_config_list_t site, mailbox, mastodon, bluesky, webhook, sla, calendar, escalate;
+    sb_config_list_t webhook, sla, calendar, escalate;
+    struct sb_config_ext *ext; /* the values of the keys added by connectors (owned) */
+    size_t next;
 } sb_config_t;
 
-/** Fills c with the defaults (no file). */
+/** The kind of a key added by a connector. */
+typedef enum {
+    SB_CONFIG_STRING,   /* one word; min = least length */
+    SB_CONFIG_UINT,     /* a number in min..max */
+    SB_CONFIG_BOOL,     /* on|off */
+    SB_CONFIG_DURATION, /* 7d, 12h, 30m, 45s, 500ms; min..max in ms */
+    SB_CONFIG_SIZE,     /* 64K, 256M; min..max in bytes */
+    SB_CONFIG_LIST      /* repeatable; each entry has at least min words */
+} sb_config_kind_t;
+
+/**
+ * A key a connector adds (its descriptor's `config` rows, ended by a row whose name is
+ * NULL). Strings are static.
+ */
+typedef struct sb_config_key {
+    const char *name;
+    sb_config_kind_t kind;
+    const char *def;   /* default written as in a file; NULL = unset (lists: no entries) */
+    uint64_t min, max; /* bounds, as the kind says */
+    const char *arg;   /* shape of the value ("<per-minute>"), for messages and --help-config */
+    const char *help;
+    /**
+     * Optional, lists only: checks an entry's words. True, or false with the problem
+     * written into why (cap bytes); reported as `file:line: name: why`.
+     */
+    bool (*check)(int argc, char *const *argv, char *why, size_t cap);
+} sb_config_key_t;
+
+/** Fills c with the defaults (no file), core keys only. */
 void sb_config_init(sb_config_t *c);
+
+/**
+ * Fills c with the defaults of the core keys and of the keys in extra (NULL, or a
+ * NULL-terminated array of key tables; borrowed, must outlive c).
+ */
+void sb_config_init_with(sb_config_t *c, const sb_config_key_t *const *extra);
 
 /**
  * Loads `path` (NULL = defaults only) over the defaults, then applies SWITCHBOARD_*
@@ -82,6 +121,20 @@ void sb_config_init(sb_config_t *c);
  * file and wrong word counts are errors.
  */
 int sb_config_load(sb_config_t *c, const char *path, sb_buf_t *errors);
+
+/** sb_config_load with the keys of extra too (as sb_config_init_with). */
+int sb_config_load_with(sb_config_t *c, const char *path, const sb_config_key_t *const *extra,
+                        sb_buf_t *errors);
+
+/**
+ * The value of an added key of kind uint, duration (ms), size (bytes) or bool (0/1);
+ * 0 when c has no such key.
+ */
+uint64_t sb_config_uint(const sb_config_t *c, const char *name);
+/** The value of an added string key, or NULL (unset, or no such key). */
+const char *sb_config_str(const sb_config_t *c, const char *name);
+/** The entries of an added list key; an empty list when c has no such key. Never NULL. */
+const sb_config_list_t *sb_config_list(const sb_config_t *c, const char *name);
 
 /** Frees everything c owns. */
 void sb_config_dispose(sb_config_t *c);
@@ -101,7 +154,10 @@ int sb_config_parse_size(const char *s, uint64_t *bytes);
  */
 bool sb_config_webhook_valid(int argc, char *const *argv, char *why, size_t cap);
 
-/** Writes every key with its help text and default (for `switchboard --help-config`). */
-void sb_config_print_keys(sb_buf_t *out);
+/**
+ * Writes every core key and every key of extra (as sb_config_init_with; may be NULL) with
+ * its help text and default (for `switchboard --help-config`).
+ */
+void sb_config_print_keys(sb_buf_t *out, const sb_config_key_t *const *extra);
 
 #endif

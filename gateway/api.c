@@ -21,19 +21,6 @@ struct sb_api {
     void *events_ws;
 };
 
-int sb_app_channel_index(const char *channel)
-{
-    static const char *const names[] = {
-#define SB_CHANNEL_NAME(n) #n,
-        SB_CHANNELS(SB_CHANNEL_NAME)
-#undef SB_CHANNEL_NAME
-    };
-    for (int i = 0; channel && i < (int)SB_ARRAY_LEN(names); i++)
-        if (strcmp(channel, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 static void on_client_gone(sb_http_req_t *req, void *data)
 {
     api_call_t *c = data;
@@ -268,38 +255,6 @@ void sb__api_actor(const api_call_t *c, sb_actor_t *out)
     out->name = json_string_value(json_object_get(c->who, "name"));
     out->admin =
         sb__api_role_level(json_string_value(json_object_get(c->who, "role"))) >= SB_ROLE_ADMIN;
-}
-
-/* ---- Connectors ---- */
-
-int sb_app_connectors_start(sb_app_t *app)
-{
-    app->connector_env = (sb_connector_env_t){.loop = app->loop,
-                                              .cfg = app->cfg,
-                                              .store = app->store,
-                                              .events = app->events,
-                                              .http = app->http,
-                                              .msgs_in = app->msgs_in,
-                                              .msgs_out = app->msgs_out};
-    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
-        int rc = sb_connectors[i]->start(&app->connector_env, &app->connector_state[i]);
-        if (rc) {
-            SB_LOG_ERROR("connector.start", "name=%s err=%s", sb_connectors[i]->name,
-                         sb_err_name(rc));
-            return rc;
-        }
-        SB_LOG_INFO("connector.start", "name=%s", sb_connectors[i]->name);
-    }
-    return 0;
-}
-
-void sb_app_connectors_stop(sb_app_t *app)
-{
-    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
-        if (app->connector_state[i])
-            sb_connectors[i]->stop(app->connector_state[i]);
-        app->connector_state[i] = NULL;
-    }
 }
 
 /* ---- The API object ---- */

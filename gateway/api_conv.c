@@ -162,9 +162,8 @@ static bool list_query(api_call_t *c, sb_list_query_t *q)
     }
     if (q->assignee && strcmp(q->assignee, "me") == 0)
         q->assignee = json_string_value(json_object_get(c->who, "id"));
-    if (q->channel && sb_app_channel_index(q->channel) < 0) {
-        sb__api_fail(c, 400, "bad_request",
-                     "channel must be one of webchat, email, mastodon, bluesky, api");
+    if (q->channel && sb_channel_index(q->channel) < 0) {
+        sb__api_fail(c, 400, "bad_request", "channel must be one of %s", SB_CHANNEL_LIST_TEXT);
         return false;
     }
     long limit = 50;
@@ -190,11 +189,6 @@ static void on_listed(int status, json_t *result, const char *errmsg, void *data
 
 static void list_authed(api_call_t *c)
 {
-    static const char *const names[] = {
-#define SB_CHANNEL_NAME(n) #n,
-        SB_CHANNELS(SB_CHANNEL_NAME)
-#undef SB_CHANNEL_NAME
-    };
     sb_list_query_t q = {0};
     if (!list_query(c, &q))
         return;
@@ -203,9 +197,9 @@ static void list_authed(api_call_t *c)
         sb__api_fail(c, 403, "forbidden", "this token may not see channel %s", q.channel);
         return;
     }
-    for (size_t i = 0; !q.channel && scope != SB_SCOPE_ALL && i < SB_ARRAY_LEN(names); i++)
+    for (int i = 0; !q.channel && scope != SB_SCOPE_ALL && i < SB_CHANNEL_COUNT; i++)
         if (scope == 1u << i) /* one channel: let the store filter */
-            q.channel = names[i];
+            q.channel = sb_channel_name(i);
     c->busy = true;
     int rc = sb_store_list(c->app->store, &q, on_listed, c);
     if (rc) {
@@ -249,7 +243,7 @@ static void on_posted(int status, json_t *result, const char *errmsg, void *data
     bool dup = json_is_true(json_object_get(result, "duplicate"));
     if (!dup && json_is_string(json_object_get(msg, "dir")) &&
         strcmp(json_string_value(json_object_get(msg, "dir")), "out") == 0) {
-        int ch = sb_app_channel_index(json_string_value(json_object_get(msg, "channel")));
+        int ch = sb_channel_index(json_string_value(json_object_get(msg, "channel")));
         if (ch >= 0)
             c->app->msgs_out[ch]++;
     }

@@ -89,7 +89,7 @@ unsigned sb__api_scope(const json_t *who)
     snprintf(buf, sizeof(buf), "%s", list);
     char *save = NULL;
     for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        int i = sb_app_channel_index(t);
+        int i = sb_channel_index(t);
         if (i >= 0)
             mask |= 1u << i;
     }
@@ -100,7 +100,7 @@ bool sb__api_scope_allows(unsigned scope, const char *channel)
 {
     if (scope == SB_SCOPE_ALL)
         return true;
-    int i = sb_app_channel_index(channel);
+    int i = sb_channel_index(channel);
     return i >= 0 && (scope & (1u << i));
 }
 
@@ -132,7 +132,7 @@ static void classify(const sb_event_t *ev, ev_info_t *out)
         if (!channel && out->customer_typing)
             channel = "webchat";
     }
-    out->channel = sb_app_channel_index(channel);
+    out->channel = sb_channel_index(channel);
     json_decref(j);
 }
 

@@ -36,7 +36,7 @@ static void on_ingested(int status, json_t *result, const char *errmsg, void *da
     bool dup = json_is_true(json_object_get(result, "duplicate"));
     json_t *msg = json_object_get(result, "message");
     if (!dup) {
-        int ch = sb_app_channel_index(json_string_value(json_object_get(msg, "channel")));
+        int ch = sb_channel_index(json_string_value(json_object_get(msg, "channel")));
         if (ch >= 0)
             c->app->msgs_in[ch]++;
     }
@@ -235,9 +235,8 @@ static bool inbound_valid(api_call_t *c)
     const char *s, *conv;
     if (!sb__api_opt_line(c, b, "channel", 32, &s))
         return false;
-    if (s && sb_app_channel_index(s) < 0) {
-        sb__api_fail(c, 400, "bad_request",
-                     "channel must be one of webchat, email, mastodon, bluesky, api");
+    if (s && sb_channel_index(s) < 0) {
+        sb__api_fail(c, 400, "bad_request", "channel must be one of %s", SB_CHANNEL_LIST_TEXT);
         return false;
     }
     if (!sb__api_text(c, "text", json_object_get(b, "text"), SB_MAX_TEXT) ||

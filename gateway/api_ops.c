@@ -96,14 +96,13 @@ static void render(scrape_t *sc)
                   "switchboard_slow_readers_closed_total{reason=\"over_limit\"} %llu\n",
                   (unsigned long long)hs.outbound_bytes, (unsigned long long)hs.outbound_limit,
                   (unsigned long long)(hs.slow_closed - hs.shed), (unsigned long long)hs.shed);
-    static const char *const names[] = {"webchat", "email", "mastodon", "bluesky", "api"};
     sb_buf_puts(&b, "# HELP switchboard_messages_total Messages by channel and direction.\n"
                     "# TYPE switchboard_messages_total counter\n");
-    for (int i = 0; i < 5; i++) {
-        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"in\"} %llu\n", names[i],
-                      (unsigned long long)app->msgs_in[i]);
-        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"out\"} %llu\n", names[i],
-                      (unsigned long long)app->msgs_out[i]);
+    for (int i = 0; i < SB_CHANNEL_COUNT; i++) {
+        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"in\"} %llu\n",
+                      sb_channel_name(i), (unsigned long long)app->msgs_in[i]);
+        sb_buf_printf(&b, "switchboard_messages_total{channel=\"%s\",dir=\"out\"} %llu\n",
+                      sb_channel_name(i), (unsigned long long)app->msgs_out[i]);
     }
     sb_redis_stats_t rs;
     sb_redis_stats(app->redis, &rs);
@@ -138,13 +137,7 @@ static void render(scrape_t *sc)
                       "# TYPE switchboard_queue_depth gauge\nswitchboard_queue_depth %lld\n",
                       sc->queue_depth);
     sb_webhooks_metrics(app->webhooks, &b);
-    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
-        if (app->connector_state[i] && sb_connectors[i]->metrics) {
-            char part[2048];
-            sb_connectors[i]->metrics(app->connector_state[i], part, sizeof(part));
-            sb_buf_puts(&b, part);
-        }
-    }
+    sb_app_connectors_metrics(app, &b);
     sb_http_req_t *req = sc->c->req;
     if (req) {
         sb_http_req_on_close(req, NULL, NULL);

@@ -10,6 +10,8 @@
 
 #include <uv.h>
 
+#include "core/buf.h"
+#include "core/channel.h"
 #include "core/config.h"
 #include "core/events.h"
 #include "core/redis.h"
@@ -17,9 +19,7 @@
 #include "gateway/embedded.h"
 #include "gateway/http.h"
 #include "connectors/connector.h"
-
-/** Channels we count messages for in /metrics. */
-#define SB_CHANNELS(X) X(webchat) X(email) X(mastodon) X(bluesky) X(api)
+#include "gateway/connector_host.h"
 
 typedef struct sb_api sb_api_t;
 typedef struct sb_webhooks sb_webhooks_t;
@@ -34,20 +34,29 @@ typedef struct sb_app {
     sb_events_t *events;
     sb_http_server_t *http;
     sb_api_t *api;
-    sb_webhooks_t *webhooks; /* outbound webhooks (gateway/webhooks.h) */
+    sb_webhooks_t *webhooks;             /* outbound webhooks (gateway/webhooks.h) */
+    sb_connector_host_t *connector_host; /* freed after the HTTP server stopped */
     sb_connector_env_t connector_env;
-    void *connector_state[8]; /* parallel to sb_connectors[] */
+    void *connector_state[8]; /* parallel to sb_connectors[]; NULL once stopping */
+    unsigned connectors_stopping;
+    void (*connectors_stopped)(void *data);
+    void *connectors_stopped_data;
     int64_t started_ms;
-    uint64_t msgs_in[5], msgs_out[5]; /* by channel, in SB_CHANNELS order */
+    uint64_t msgs_in[SB_CHANNEL_COUNT], msgs_out[SB_CHANNEL_COUNT]; /* core/channel.h order */
 } sb_app_t;
 
-/** Index of a channel name in SB_CHANNELS, or -1. */
-int sb_app_channel_index(const char *channel);
-
-/** Starts every built-in connector; 0 or the first error (logged). */
+/**
+ * Starts every built-in connector with the host (connector_host.h) on app->http; 0 or
+ * the first error (logged; the ones started are stopped by sb_app_connectors_stop).
+ */
 int sb_app_connectors_start(sb_app_t *app);
-/** Stops the started connectors (before the HTTP server stops). */
-void sb_app_connectors_stop(sb_app_t *app);
+/**
+ * Stops the started connectors (before the HTTP server stops); cb(data) runs once every
+ * one has freed its state (possibly before this returns).
+ */
+void sb_app_connectors_stop(sb_app_t *app, void (*cb)(void *data), void *data);
+/** Appends the running connectors' metrics to out. */
+void sb_app_connectors_metrics(const sb_app_t *app, sb_buf_t *out);
 
 /** Registers every HTTP route of the API (api.c). */
 sb_api_t *sb_api_new(sb_app_t *app);

@@ -29,6 +29,8 @@
 static sb_app_t app;
 static uv_signal_t sig_int, sig_term;
 static bool stopping;
+/* The store is freed once Redis stopped and every connector freed its state. */
+static bool redis_stopped, connectors_stopped;
 
 static void usage(FILE *f)
 {
@@ -54,7 +56,10 @@ static void on_redis_disconnect(sb_redis_t *r, int err, void *data)
         sb_store_on_disconnect(app.store);
 }
 
-/* ---- Shutdown: http -> api -> events -> redis -> embedded -> loop ends ---- */
+/*
+ * ---- Shutdown: connectors, api -> http -> events -> redis -> (connectors done) store ->
+ * embedded -> loop ends ----
+ */
 
 static void on_embedded_stopped(void *data)
 {
@@ -62,14 +67,28 @@ static void on_embedded_stopped(void *data)
     uv_close((uv_handle_t *)&sig_term, NULL);
 }
 
-static void on_redis_main_stopped(void *data)
+static void maybe_free_store(void)
 {
+    if (!redis_stopped || !connectors_stopped)
+        return;
     sb_store_free(app.store);
     app.store = NULL;
     if (app.embedded)
         sb_embedded_stop(app.embedded, on_embedded_stopped, NULL);
     else
         on_embedded_stopped(NULL);
+}
+
+static void on_redis_main_stopped(void *data)
+{
+    redis_stopped = true;
+    maybe_free_store();
+}
+
+static void on_connectors_stopped(void *data)
+{
+    connectors_stopped = true;
+    maybe_free_store();
 }
 
 static void on_redis_block_stopped(void *data)
@@ -82,6 +101,8 @@ static void on_redis_block_stopped(void *data)
 
 static void on_http_stopped(void *data)
 {
+    sb_connector_host_free(app.connector_host);
+    app.connector_host = NULL;
     sb_events_free(app.events);
     app.events = NULL;
     if (app.redis_block)
@@ -99,7 +120,7 @@ static void shutdown_app(void)
     sb_app_waker_stop();
     sb_webhooks_stop(app.webhooks); /* frees itself once its Redis replies are in */
     app.webhooks = NULL;
-    sb_app_connectors_stop(&app);
+    sb_app_connectors_stop(&app, on_connectors_stopped, NULL);
     sb_api_free(app.api);
     app.api = NULL;
     sb_http_server_stop(app.http, on_http_stopped, NULL);
@@ -199,7 +220,7 @@ int main(int argc, char **argv)
         case 'K': {
             sb_buf_t b;
             sb_buf_init(&b, 1 << 20);
-            sb_config_print_keys(&b);
+            sb_config_print_keys(&b, sb_connectors_config());
             fwrite(b.data ? b.data : "", 1, b.len, stdout);
             sb_buf_dispose(&b);
             return 0;
@@ -216,7 +237,7 @@ int main(int argc, char **argv)
     sb_config_t cfg;
     sb_buf_t errors;
     sb_buf_init(&errors, 64 * 1024);
-    int rc = sb_config_load(&cfg, path, &errors);
+    int rc = sb_config_load_with(&cfg, path, sb_connectors_config(), &errors);
     if (rc != 0 || check) {
         if (errors.len)
             fputs(errors.data, stderr);
@@ -244,8 +265,9 @@ int main(int argc, char **argv)
         if (app.http) {
             shutdown_app();
         } else {
-            /* Partial start: tear down what exists. */
+            /* Partial start: tear down what exists (no connector started). */
             stopping = true;
+            connectors_stopped = true;
             sb_api_free(app.api);
             on_http_stopped(NULL);
         }

@@ -26,9 +26,9 @@ void sb__webchat_send_json(visitor_t *v, json_t *j)
     size_t len;
     if (sb_json_dumps(j, JSON_COMPACT, &s, &len) != 0) /* NULL j: nothing to send */
         return;
-    if (sb_ws_send(v->ws, s, len) == SB_ETOOBIG) {
+    if (v->wc->env.host->ws_send(v->ws, s, len) == SB_ETOOBIG) {
         SB_LOG_INFO("webchat.slow", "peer=%s action=close", v->ip);
-        sb_ws_close(v->ws, 1008, "too slow");
+        v->wc->env.host->ws_close(v->ws, 1008, "too slow");
     }
     free(s);
 }
@@ -91,8 +91,8 @@ void sb__webchat_send_message_text(visitor_t *v, const char *text, size_t len, c
     if (seq_cmp(seq, v->sent_seq) <= 0)
         return;
     sb__webchat_note_sent(v, seq);
-    if (sb_ws_send(v->ws, text, len) == SB_ETOOBIG)
-        sb_ws_close(v->ws, 1008, "too slow");
+    if (v->wc->env.host->ws_send(v->ws, text, len) == SB_ETOOBIG)
+        v->wc->env.host->ws_close(v->ws, 1008, "too slow");
 }
 
 static void send_message_frame(visitor_t *v, json_t *frame, const char *text)
@@ -177,8 +177,9 @@ static void deliver(webchat_t *wc, const char *conv, json_t *frame)
     if (sb_json_dumps(frame, JSON_COMPACT, &s, NULL) != 0)
         return;
     for (visitor_t *v = sb_map_get(&wc->by_conv, conv); v; v = v->conv_next)
-        if (v->ws && v->state == V_READY && sb_ws_send(v->ws, s, strlen(s)) == SB_ETOOBIG)
-            sb_ws_close(v->ws, 1008, "too slow");
+        if (v->ws && v->state == V_READY &&
+            v->wc->env.host->ws_send(v->ws, s, strlen(s)) == SB_ETOOBIG)
+            v->wc->env.host->ws_close(v->ws, 1008, "too slow");
     free(s);
 }
 

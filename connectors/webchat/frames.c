@@ -20,6 +20,7 @@
 
 #include "connectors/webchat/internal.h"
 #include "core/alloc.h"
+#include "core/channel.h"
 #include "core/err.h"
 #include "core/log.h"
 
@@ -98,9 +99,9 @@ static void send_ack(visitor_t *v, const char *client_id, const sb_ingest_head_t
     sb_buf_puts(&b, "{\"type\":\"ack\",\"client_id\":");
     sb_buf_json_str(&b, client_id);
     sb_buf_printf(&b, ",\"id\":\"%s\",\"seq\":\"%s\",\"conv\":\"%s\"}", h->id, h->seq, h->conv);
-    if (sb_buf_error(&b) == 0 && sb_ws_send(v->ws, b.data, b.len) == SB_ETOOBIG) {
+    if (sb_buf_error(&b) == 0 && v->wc->env.host->ws_send(v->ws, b.data, b.len) == SB_ETOOBIG) {
         SB_LOG_INFO("webchat.slow", "peer=%s action=close", v->ip);
-        sb_ws_close(v->ws, 1008, "too slow");
+        v->wc->env.host->ws_close(v->ws, 1008, "too slow");
     }
     sb_buf_dispose(&b);
 }
@@ -123,7 +124,7 @@ static void on_ingested(int status, const char *json, size_t len, const char *er
         sb__webchat_send_error(v, "unavailable", "not stored, please retry", s->client_id, 1000);
     } else {
         if (!h.duplicate)
-            v->wc->env.msgs_in[0]++;
+            v->wc->env.msgs_in[SB_CHANNEL_webchat]++;
         sb__webchat_note_sent(v, h.seq); /* the ack covers it */
         if (strcmp(h.conv, v->conv) != 0) {
             /* a new conversation (rare): the whole message goes to the contact's other tabs */
@@ -509,9 +510,10 @@ static void dispatch(visitor_t *v, json_t *f)
     }
 }
 
-void sb__webchat_on_text(sb_ws_t *ws, const char *msg, size_t len, void *data)
+void sb__webchat_on_text(sb_host_ws_t *ws, const char *msg, size_t len, void *data)
 {
-    visitor_t *v = sb_ws_user(ws);
+    const webchat_t *wc = data;
+    visitor_t *v = wc->env.host->ws_user(ws);
     if (!v || v->wc->stopping)
         return;
     json_t *f;

@@ -21,7 +21,6 @@
 #include "core/map.h"
 #include "core/msg.h"
 #include "core/util.h"
-#include "gateway/ws.h"
 
 #define SB__WC_CHANNEL       "webchat"
 #define SB__WC_PAGE          50           /* messages in the welcome and per history page */
@@ -71,8 +70,8 @@ enum vstate { V_NEW, V_HELLO, V_READY };
 
 struct visitor {
     webchat_t *wc;
-    sb_ws_t *ws; /* NULL once closed */
-    int busy;    /* store operations in flight; the visitor is freed when 0 and closed */
+    sb_host_ws_t *ws; /* NULL once closed */
+    int busy;         /* store operations in flight; the visitor is freed when 0 and closed */
     enum vstate state;
     const site_t *site;
     char token_hash[65];
@@ -96,7 +95,9 @@ struct visitor {
 };
 
 struct webchat {
-    sb_connector_env_t env;
+    sb_connector_env_t env; /* env.host: the WebSocket ops (connectors/connector.h) */
+    uint64_t visitor_rate;  /* the config's, per minute (per socket, per address) */
+    uint64_t visitor_ip_rate;
     site_t *sites;
     int nsites;
     sb_map_t by_conv; /* conv id -> visitor list */
@@ -110,6 +111,8 @@ struct webchat {
     int64_t expected_ms; /* -1 = unknown */
     uint64_t last_sweep;
     bool stopping; /* freed when the last visitor and the last store call are done */
+    sb_connector_stopped_cb stopped; /* then runs stopped(stopped_data) */
+    void *stopped_data;
 };
 
 /* ---- webchat.c ---- */
@@ -134,7 +137,7 @@ void sb__webchat_on_hello(visitor_t *v, json_t *f);
 /* ---- frames.c ---- */
 
 /** A text frame from a visitor. */
-void sb__webchat_on_text(sb_ws_t *ws, const char *msg, size_t len, void *data);
+void sb__webchat_on_text(sb_host_ws_t *ws, const char *msg, size_t len, void *data);
 /** Frees the messages a closed visitor still had waiting for its contact. */
 void sb__webchat_drop_waiting(visitor_t *v);
 /** Whether s is a seq ("ms-n", digits and one dash) of sane length. */

@@ -12,7 +12,8 @@
  *
  * Lifetime: a visitor is freed when its socket closed and no store call of it is in
  * flight; the connector's state is freed once it is stopping, every visitor is gone and
- * its own store calls (the wait estimate) have come back.
+ * its own store calls (the wait estimate) have come back, and then stop's callback runs.
+ * Sockets are the host's (connectors/connector.h): no gateway type is seen here.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ static rate_t rate_of(const webchat_t *wc, enum wc_limit which, bool per_ip)
 {
     if (!per_ip && which != WC_MESSAGE)
         return socket_rates[which];
-    double per_min = (double)(per_ip ? wc->env.cfg->visitor_ip_rate : wc->env.cfg->visitor_rate);
+    double per_min = (double)(per_ip ? wc->visitor_ip_rate : wc->visitor_rate);
     rate_t share = per_ip ? ip_shares[which] : (rate_t){1 / 6.0, 1};
     double burst = per_min * share.burst;
     return (rate_t){burst > 1 ? burst : 1, per_min * share.per_s / 60};
@@ -155,38 +156,40 @@ static bool origin_ok(const site_t *site, const char *origin)
     return false;
 }
 
-static int on_upgrade(sb_ws_t *ws, void *data)
+static int on_upgrade(sb_host_ws_t *ws, void *data)
 {
     webchat_t *wc = data;
-    const char *id = sb_ws_query(ws, "site");
+    const sb_host_ops_t *host = wc->env.host;
+    const char *id = host->ws_query(ws, "site");
     const site_t *site = find_site(wc, id ? id : "default");
-    const char *origin = sb_ws_header(ws, "origin");
+    const char *origin = host->ws_header(ws, "origin");
     if (!site) {
-        SB_LOG_INFO("webchat.refused", "peer=%s reason=unknown-site", sb_ws_peer(ws));
+        SB_LOG_INFO("webchat.refused", "peer=%s reason=unknown-site", host->ws_peer(ws));
         return 404;
     }
     if (!origin_ok(site, origin)) {
         SB_LOG_INFO("webchat.refused", "peer=%s site=%s origin=\"%s\" reason=origin",
-                    sb_ws_peer(ws), site->id, origin);
+                    host->ws_peer(ws), site->id, origin);
         return 403;
     }
     return 0;
 }
 
-static void on_open(sb_ws_t *ws, void *data)
+static void on_open(sb_host_ws_t *ws, void *data)
 {
     webchat_t *wc = data;
-    const char *id = sb_ws_query(ws, "site");
+    const sb_host_ops_t *host = wc->env.host;
+    const char *id = host->ws_query(ws, "site");
     const site_t *site = find_site(wc, id ? id : "default");
     if (!site) { /* on_upgrade checked it: cannot happen */
-        sb_ws_close(ws, 1011, "unknown site");
+        host->ws_close(ws, 1011, "unknown site");
         return;
     }
     visitor_t *v = SB_NEW(visitor_t);
     v->wc = wc;
     v->ws = ws;
     v->site = site;
-    snprintf(v->ip, sizeof(v->ip), "%s", sb_ws_peer(ws));
+    snprintf(v->ip, sizeof(v->ip), "%s", host->ws_peer(ws));
     char key[SB_IP_KEY_MAX];
     sb_ip_key(v->ip, key);
     v->ipst = sb_map_get(&wc->by_ip, key);
@@ -201,12 +204,13 @@ static void on_open(sb_ws_t *ws, void *data)
         wc->all->all_prev = v;
     wc->all = v;
     wc->nvisitors++;
-    sb_ws_set_user(ws, v);
+    host->ws_set_user(ws, v);
 }
 
-static void on_close(sb_ws_t *ws, void *data)
+static void on_close(sb_host_ws_t *ws, void *data)
 {
-    visitor_t *v = sb_ws_user(ws);
+    const webchat_t *wc = data;
+    visitor_t *v = wc->env.host->ws_user(ws);
     if (!v)
         return;
     v->ws = NULL;
@@ -295,7 +299,8 @@ static char *url_origin(const char *url)
 
 static void load_sites(webchat_t *wc, const sb_config_t *cfg)
 {
-    if (cfg->site.n == 0) { /* the default site serves the daemon's own pages */
+    const sb_config_list_t *sites = sb_config_list(cfg, "site");
+    if (sites->n == 0) { /* the default site serves the daemon's own pages */
         wc->nsites = 1;
         wc->sites = sb_calloc(1, sizeof(site_t));
         wc->sites[0].id = sb_strdup("default");
@@ -307,10 +312,10 @@ static void load_sites(webchat_t *wc, const sb_config_t *cfg)
         wc->sites[0].origins[0] = url_origin(cfg->public_url);
         return;
     }
-    wc->nsites = (int)cfg->site.n;
-    wc->sites = sb_calloc(cfg->site.n, sizeof(site_t));
-    for (size_t i = 0; i < cfg->site.n; i++) {
-        const sb_config_entry_t *e = &cfg->site.items[i];
+    wc->nsites = (int)sites->n;
+    wc->sites = sb_calloc(sites->n, sizeof(site_t));
+    for (size_t i = 0; i < sites->n; i++) {
+        const sb_config_entry_t *e = &sites->items[i];
         site_t *s = &wc->sites[i];
         s->id = sb_strdup(e->argv[0]);
         s->secret = sb_strdup(e->argc > 1 ? e->argv[1] : "");
@@ -343,8 +348,13 @@ static void wc_free(webchat_t *wc)
 
 static void wc_maybe_free(webchat_t *wc)
 {
-    if (wc->stopping && wc->nvisitors == 0 && wc->pending == 0)
-        wc_free(wc);
+    if (!wc->stopping || wc->nvisitors > 0 || wc->pending > 0)
+        return;
+    sb_connector_stopped_cb done = wc->stopped;
+    void *data = wc->stopped_data;
+    wc_free(wc);
+    if (done)
+        done(data);
 }
 
 static void on_sub_failed(sb_events_sub_t *sub, int status, void *data)
@@ -360,22 +370,27 @@ static int start(const sb_connector_env_t *env, void **state)
     sb_map_init(&wc->by_conv);
     sb_map_init(&wc->by_ip);
     load_sites(wc, env->cfg);
+    /* Both 0 when the configuration was loaded without this connector's keys. */
+    wc->visitor_rate = sb_config_uint(env->cfg, "visitor_rate");
+    wc->visitor_ip_rate = sb_config_uint(env->cfg, "visitor_ip_rate");
+    int rc = SB_ECONFIG;
+    if (!wc->visitor_rate || !wc->visitor_ip_rate)
+        goto fail;
     /* The subscription first: a route cannot be taken back, so it goes last. */
-    int rc =
-        sb_events_subscribe(env->events, NULL, sb__webchat_on_event, on_sub_failed, wc, &wc->sub);
+    rc = sb_events_subscribe(env->events, NULL, sb__webchat_on_event, on_sub_failed, wc, &wc->sub);
     if (rc)
         goto fail;
-    sb_ws_route_t r = {.path = "/v1/visitor/ws",
-                       .subprotocol = "switchboard.visitor.v1",
-                       .max_frame = SB_MAX_WS_FRAME,
-                       .max_queue = 1024 * 1024,
-                       .idle_timeout_s = 300,
-                       .on_upgrade = on_upgrade,
-                       .on_open = on_open,
-                       .on_text = sb__webchat_on_text,
-                       .on_close = on_close,
-                       .data = wc};
-    rc = sb_ws_route(env->http, &r);
+    sb_host_ws_route_t r = {.path = "/v1/visitor/ws",
+                            .subprotocol = "switchboard.visitor.v1",
+                            .max_frame = SB_MAX_WS_FRAME,
+                            .max_queue = 1024 * 1024,
+                            .idle_timeout_s = 300,
+                            .on_upgrade = on_upgrade,
+                            .on_open = on_open,
+                            .on_text = sb__webchat_on_text,
+                            .on_close = on_close,
+                            .data = wc};
+    rc = env->host->ws_route(env->host_data, &r);
     if (rc) {
         sb_events_unsubscribe(wc->sub);
         goto fail;
@@ -397,11 +412,16 @@ static void on_timer_closed(uv_handle_t *h)
     sb_free(h);
 }
 
-static void stop(void *state)
+static void stop(void *state, sb_connector_stopped_cb done, void *data)
 {
     webchat_t *wc = state;
-    if (!wc)
+    if (!wc) {
+        if (done)
+            done(data);
         return;
+    }
+    wc->stopped = done;
+    wc->stopped_data = data;
     sb_events_unsubscribe(wc->sub);
     wc->sub = NULL;
     uv_close((uv_handle_t *)wc->timer, on_timer_closed);
@@ -409,26 +429,42 @@ static void stop(void *state)
     for (visitor_t *v = wc->all, *next; v; v = next) {
         next = v->all_next;
         if (v->ws)
-            sb_ws_close(v->ws, 1001, "server shutting down");
+            wc->env.host->ws_close(v->ws, 1001, "server shutting down");
     }
     wc_maybe_free(wc);
 }
 
-static void metrics(void *state, char *out, size_t cap)
+static void metrics(void *state, sb_buf_t *out)
 {
     webchat_t *wc = state;
-    snprintf(out, cap,
-             "# TYPE switchboard_webchat_sockets gauge\nswitchboard_webchat_sockets %zu\n"
-             "# TYPE switchboard_webchat_expected_reply_ms gauge\n"
-             "switchboard_webchat_expected_reply_ms %lld\n"
-             "# TYPE switchboard_webchat_rate_limited_total counter\n"
-             "switchboard_webchat_rate_limited_total %llu\n",
-             wc->nvisitors, (long long)wc->expected_ms, (unsigned long long)wc->limited);
+    sb_buf_printf(out,
+                  "# TYPE switchboard_webchat_sockets gauge\nswitchboard_webchat_sockets %zu\n"
+                  "# TYPE switchboard_webchat_expected_reply_ms gauge\n"
+                  "switchboard_webchat_expected_reply_ms %lld\n"
+                  "# TYPE switchboard_webchat_rate_limited_total counter\n"
+                  "switchboard_webchat_rate_limited_total %llu\n",
+                  wc->nvisitors, (long long)wc->expected_ms, (unsigned long long)wc->limited);
 }
+
+/* The web chat's configuration keys (core/config.h parses them for us). */
+static const sb_config_key_t config_keys[] = {
+    {"visitor_rate", SB_CONFIG_UINT, "120", 1, 1000000, "<per-minute>",
+     "Messages one visitor socket may send per minute (bursts of a sixth)."},
+    {"visitor_ip_rate", SB_CONFIG_UINT, "600", 1, 100000000, "<per-minute>",
+     "Messages all visitors of one address (IPv6: /64) may send per minute; also sizes its "
+     "hello, typing, email and history budgets."},
+    {"site", SB_CONFIG_LIST, NULL, 2, 0, "<id> <secret> [allowed-origin...]",
+     "A website embedding the widget: the secret signs user_hash; origins default to "
+     "public_url."},
+    {NULL},
+};
 
 const sb_connector_desc_t sb_connector_webchat = {
     .name = "webchat",
+    .channel = SB__WC_CHANNEL,
+    .config = config_keys,
     .start = start,
     .stop = stop,
+    .deliver = NULL, /* answers reach visitors through the events subscription */
     .metrics = metrics,
 };

@@ -27,8 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connectors/connector.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/channel.h"
 #include "core/config.h"
 #include "core/store.h"
 #include "core/term.h"
@@ -250,18 +252,14 @@ static int token_create(redisContext *rc, const sb_config_t *cfg, const char *ro
  */
 static bool channels_valid(const char *list, char *out, size_t cap)
 {
-    static const char *const names[] = {"webchat", "email", "mastodon", "bluesky", "api"};
     char buf[256];
     snprintf(buf, sizeof(buf), "%s", list);
     out[0] = '\0';
     size_t n = 0;
     char *save = NULL;
     for (char *t = strtok_r(buf, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
-        if (!in_list(t, names, SB_ARRAY_LEN(names))) {
-            fprintf(stderr,
-                    "sbctl: --channels: '%s' is not one of webchat, email, mastodon, "
-                    "bluesky, api\n",
-                    t);
+        if (sb_channel_index(t) < 0) {
+            fprintf(stderr, "sbctl: --channels: '%s' is not one of %s\n", t, SB_CHANNEL_LIST_TEXT);
             return false;
         }
         n += (size_t)snprintf(out + n, cap - n, "%s%s", n ? "," : "", t);
@@ -516,7 +514,7 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
     sb_config_t cfg;
     sb_buf_t errors;
     sb_buf_init(&errors, 64 * 1024);
-    if (sb_config_load(&cfg, a->path, &errors) != 0) {
+    if (sb_config_load_with(&cfg, a->path, sb_connectors_config(), &errors) != 0) {
         fputs(errors.data ? errors.data : "sbctl: bad configuration\n", stderr);
         sb_buf_dispose(&errors);
         sb_config_dispose(&cfg);

@@ -44,6 +44,8 @@
 
 #include "connectors/connector.h"
 #include "core/alloc.h"
+#include "core/buf.h"
+#include "core/channel.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/events.h"
@@ -51,6 +53,7 @@
 #include "core/msg.h"
 #include "core/redis.h"
 #include "core/store.h"
+#include "gateway/connector_host.h"
 #include "gateway/http.h"
 
 #define START_LIMIT_MS  15000
@@ -67,10 +70,11 @@ static struct {
     sb_store_t *store;
     sb_events_t *events;
     sb_http_server_t *http;
+    sb_connector_host_t *host;
     sb_connector_env_t env;
     const sb_connector_desc_t *desc; /* the webchat connector */
     void *wc;
-    uint64_t msgs_in[5], msgs_out[5];
+    uint64_t msgs_in[SB_CHANNEL_COUNT], msgs_out[SB_CHANNEL_COUNT];
     int port;
     pid_t redis_pid;
     char dir[64], log[96];
@@ -154,12 +158,13 @@ static void start_daemon(void)
     sb_log_setup(SB_LOG_ERROR, SB_LOG_TEXT);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&g.loop);
-    if (sb_config_load(&g.cfg, NULL, NULL) != 0) {
-        fprintf(stderr, "fuzz_webchat: the default configuration does not load\n");
+    /* The limits are not what is fuzzed: the highest rates (every socket is 127.0.0.1). */
+    setenv("SWITCHBOARD_VISITOR_RATE", "1000000", 1);
+    setenv("SWITCHBOARD_VISITOR_IP_RATE", "100000000", 1);
+    if (sb_config_load_with(&g.cfg, NULL, sb_connectors_config(), NULL) != 0) {
+        fprintf(stderr, "fuzz_webchat: the configuration does not load\n");
         abort();
     }
-    g.cfg.visitor_rate = 600000;        /* per socket: the limits are not what is fuzzed */
-    g.cfg.visitor_ip_rate = 6000000000; /* every socket comes from 127.0.0.1 */
     int port = free_port();
     spawn_redis(port);
     char url[64];
@@ -184,11 +189,13 @@ static void start_daemon(void)
         abort();
     }
     g.port = sb_http_server_port(g.http);
+    g.host = sb_connector_host_new(g.http);
     g.env = (sb_connector_env_t){.loop = &g.loop,
                                  .cfg = &g.cfg,
                                  .store = g.store,
                                  .events = g.events,
-                                 .http = g.http,
+                                 .host = &sb_connector_host_ops,
+                                 .host_data = g.host,
                                  .msgs_in = g.msgs_in,
                                  .msgs_out = g.msgs_out};
     for (int i = 0; sb_connectors[i]; i++)
@@ -684,10 +691,13 @@ static size_t first_record(const unsigned char *in, size_t n, bool records)
 /* The connector's open visitor sockets, from its /metrics gauge. */
 static unsigned long visitors(void)
 {
-    char m[1024];
-    g.desc->metrics(g.wc, m, sizeof(m));
-    const char *p = strstr(m, "\nswitchboard_webchat_sockets ");
-    return p ? strtoul(p + 30, NULL, 10) : 0;
+    sb_buf_t m;
+    sb_buf_init(&m, 4096);
+    g.desc->metrics(g.wc, &m);
+    const char *p = m.data ? strstr(m.data, "\nswitchboard_webchat_sockets ") : NULL;
+    unsigned long n = p ? strtoul(p + 30, NULL, 10) : 0;
+    sb_buf_dispose(&m);
+    return n;
 }
 
 static void on_leak_limit(uv_timer_t *t)

@@ -4,7 +4,9 @@
  * (comments, quotes), every kind of error with its exact `file:line:` prefix, several
  * errors in one run, environment overrides, durations, and the shipped
  * deploy/switchboard.conf.example, which must load cleanly and document every key.
- * Config files are written into a fresh mkdtemp directory.
+ * Channel keys are not core's: they come from the connectors' descriptors (web chat's
+ * site and visitor_rate) and, for the mechanism, from a table of this file standing in
+ * for connectors not written yet. Config files are written into a fresh mkdtemp directory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "connectors/connector.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/config.h"
@@ -28,6 +31,40 @@
 static char tmpdir[512];
 
 /* ---- Helpers ---- */
+
+/* Keys of connectors to come, as their descriptors would add them. */
+static const sb_config_key_t other_keys[] = {
+    {"mailbox", SB_CONFIG_LIST, NULL, 4, 0, "<name> <imap-url> <smtp-url> <address>", "Email."},
+    {"mastodon", SB_CONFIG_LIST, NULL, 3, 0, "<name> <base-url> <token-file>", "Mastodon."},
+    {"bluesky", SB_CONFIG_LIST, NULL, 3, 0, "<name> <service-url> <credentials-file>", "Bluesky."},
+    {"listen", SB_CONFIG_UINT, "1", 0, 9, "<n>", "A core key's name: the core row wins."},
+    {NULL},
+};
+
+/* The built-in connectors' tables and other_keys. */
+static const sb_config_key_t *const *all_keys(void)
+{
+    static const sb_config_key_t *tables[16];
+    const sb_config_key_t *const *builtin = sb_connectors_config();
+    size_t n = 0;
+    while (builtin[n] && n < 14) {
+        tables[n] = builtin[n];
+        n++;
+    }
+    tables[n++] = other_keys;
+    tables[n] = NULL;
+    return tables;
+}
+
+static int load(sb_config_t *c, const char *path, sb_buf_t *errors)
+{
+    return sb_config_load_with(c, path, all_keys(), errors);
+}
+
+static const sb_config_list_t *list_of(const sb_config_t *c, const char *name)
+{
+    return sb_config_list(c, name);
+}
 
 /* Writes text into tmpdir/name; returns the path (static storage, valid until next call). */
 static const char *write_file(const char *name, const char *text, size_t len)
@@ -46,12 +83,12 @@ static const char *write_conf(const char *text)
     return write_file("t.conf", text, strlen(text));
 }
 
-/* Each key of the table, from sb_config_print_keys (a NULL-terminated array to free). */
-static char **table_keys(void)
+/* Each key core and extra add, from sb_config_print_keys (a NULL-terminated array to free). */
+static char **table_keys(const sb_config_key_t *const *extra)
 {
     sb_buf_t out;
     sb_buf_init(&out, 1 << 20);
-    sb_config_print_keys(&out);
+    sb_config_print_keys(&out, extra);
     assert_true(out.len > 0);
     char **keys = sb_calloc(256, sizeof(char *));
     int n = 0;
@@ -77,7 +114,7 @@ static void free_keys(char **keys)
 /* Unsets SWITCHBOARD_<KEY> for every key, so the caller's environment can't leak in. */
 static void clear_env(void)
 {
-    char **keys = table_keys();
+    char **keys = table_keys(all_keys());
     for (int i = 0; keys[i]; i++) {
         char var[128] = "SWITCHBOARD_";
         size_t o = strlen(var);
@@ -171,7 +208,7 @@ static void test_config_defaults(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, NULL, &errors), 0);
+    assert_int_equal(load(&c, NULL, &errors), 0);
     assert_int_equal(errors.len, 0);
     assert_string_equal(c.listen, "127.0.0.1:8080");
     assert_string_equal(c.public_url, "http://127.0.0.1:8080");
@@ -189,14 +226,16 @@ static void test_config_defaults(void **state)
     assert_int_equal(c.redis_timeout_ms, 5000);
     assert_true(c.demo_page);
     assert_null(c.notify_from);
-    assert_int_equal(c.site.n, 0);
-    assert_int_equal(c.mailbox.n, 0);
+    assert_int_equal(list_of(&c, "site")->n, 0);
+    assert_int_equal(list_of(&c, "mailbox")->n, 0);
+    assert_int_equal(sb_config_uint(&c, "visitor_rate"), 120);
+    assert_int_equal(sb_config_uint(&c, "visitor_ip_rate"), 600);
     assert_int_equal(c.escalate.n, 0);
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
 
     /* sb_config_init alone gives the same values (public_url is derived only on load). */
-    sb_config_init(&c);
+    sb_config_init_with(&c, all_keys());
     assert_string_equal(c.listen, "127.0.0.1:8080");
     assert_int_equal(c.shards, 16);
     assert_true(c.demo_page);
@@ -234,7 +273,7 @@ static void test_config_file_parse(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     assert_int_equal(errors.len, 0);
     assert_string_equal(c.listen, "0.0.0.0:9000");
     assert_string_equal(c.public_url, "https://support.example.com");
@@ -253,20 +292,20 @@ static void test_config_file_parse(void **state)
     assert_false(c.demo_page);
     assert_string_equal(c.notify_from, "sb@example.com");
 
-    assert_int_equal(c.site.n, 2);
-    assert_int_equal(c.site.items[0].argc, 4);
-    assert_string_equal(c.site.items[0].argv[0], "shop");
-    assert_string_equal(c.site.items[0].argv[1], "s3cret");
-    assert_string_equal(c.site.items[0].argv[3], "https://example.com");
-    assert_string_equal(c.site.items[0].file, path);
-    assert_int_equal(c.site.items[0].line, 17);
-    assert_int_equal(c.site.items[1].argc, 2);
-    assert_int_equal(c.site.items[1].line, 18);
-    assert_int_equal(c.mailbox.n, 1);
-    assert_int_equal(c.mailbox.items[0].argc, 4);
-    assert_string_equal(c.mailbox.items[0].argv[3], "s@x");
-    assert_int_equal(c.mastodon.n, 1);
-    assert_int_equal(c.bluesky.n, 1);
+    assert_int_equal(list_of(&c, "site")->n, 2);
+    assert_int_equal(list_of(&c, "site")->items[0].argc, 4);
+    assert_string_equal(list_of(&c, "site")->items[0].argv[0], "shop");
+    assert_string_equal(list_of(&c, "site")->items[0].argv[1], "s3cret");
+    assert_string_equal(list_of(&c, "site")->items[0].argv[3], "https://example.com");
+    assert_string_equal(list_of(&c, "site")->items[0].file, path);
+    assert_int_equal(list_of(&c, "site")->items[0].line, 17);
+    assert_int_equal(list_of(&c, "site")->items[1].argc, 2);
+    assert_int_equal(list_of(&c, "site")->items[1].line, 18);
+    assert_int_equal(list_of(&c, "mailbox")->n, 1);
+    assert_int_equal(list_of(&c, "mailbox")->items[0].argc, 4);
+    assert_string_equal(list_of(&c, "mailbox")->items[0].argv[3], "s@x");
+    assert_int_equal(list_of(&c, "mastodon")->n, 1);
+    assert_int_equal(list_of(&c, "bluesky")->n, 1);
     assert_int_equal(c.webhook.items[0].argc, 4);
     assert_int_equal(c.sla.items[0].argc, 5);
     assert_int_equal(c.calendar.items[0].argc, 3);
@@ -292,16 +331,16 @@ static void test_config_comments_and_quotes(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     assert_int_equal(errors.len, 0);
     assert_string_equal(c.listen, "127.0.0.1:9001");
     assert_string_equal(c.data_dir, "/srv/my data");
     assert_string_equal(c.prefix, "a#b:"); /* '#' inside a word is not a comment */
     assert_string_equal(c.notify_from, "Support \"Team\" <s@x> \\ ok");
-    assert_int_equal(c.site.n, 1);
-    assert_int_equal(c.site.items[0].argc, 3);
-    assert_string_equal(c.site.items[0].argv[1], "secret with spaces");
-    assert_int_equal(c.site.items[0].line, 9);
+    assert_int_equal(list_of(&c, "site")->n, 1);
+    assert_int_equal(list_of(&c, "site")->items[0].argc, 3);
+    assert_string_equal(list_of(&c, "site")->items[0].argv[1], "secret with spaces");
+    assert_int_equal(list_of(&c, "site")->items[0].line, 9);
     assert_int_equal(c.log_level, SB_LOG_DEBUG); /* CRLF line endings are fine */
     assert_null(c.redis);                        /* "" leaves an optional key unset */
     sb_config_dispose(&c);
@@ -357,7 +396,7 @@ static void test_config_error_kinds(void **state)
         sb_config_t c;
         sb_buf_t errors;
         sb_buf_init(&errors, 65536);
-        assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+        assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
         char *at = file_line(path, cases[i].line);
         assert_error(&errors, at, cases[i].what);
         if (count_lines(&errors) != 1)
@@ -381,7 +420,7 @@ static void test_config_reports_several_errors_at_once(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_int_equal(count_lines(&errors), 4);
     int lines[] = {2, 4, 5, 7};
     const char *whats[] = {"shards:", "unknown key", "demo_page:", "mailbox:"};
@@ -393,13 +432,13 @@ static void test_config_reports_several_errors_at_once(void **state)
     /* The good lines around the bad ones still count; bad ones keep the defaults. */
     assert_string_equal(c.listen, "127.0.0.1:9002");
     assert_string_equal(c.prefix, "x:");
-    assert_int_equal(c.site.n, 1);
+    assert_int_equal(list_of(&c, "site")->n, 1);
     assert_int_equal(c.shards, 16);
     assert_true(c.demo_page);
     sb_config_dispose(&c);
 
     /* errors may be NULL: the result still says something is wrong. */
-    assert_int_equal(sb_config_load(&c, path, NULL), SB_ECONFIG);
+    assert_int_equal(load(&c, path, NULL), SB_ECONFIG);
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
 }
@@ -413,13 +452,13 @@ static void test_config_repeated_single_key(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     char *at = file_line(path, 4);
     assert_error(&errors, at, "log_level: repeated (first set on line 1)");
     sb_free(at);
     assert_int_equal(count_lines(&errors), 1); /* list keys may repeat */
     assert_int_equal(c.log_level, SB_LOG_WARN);
-    assert_int_equal(c.site.n, 2);
+    assert_int_equal(list_of(&c, "site")->n, 2);
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
 }
@@ -431,14 +470,14 @@ static void test_config_unreadable_file(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_error(&errors, path, "cannot open: No such file or directory");
     assert_int_equal(count_lines(&errors), 1);
     assert_string_equal(c.listen, "127.0.0.1:8080"); /* defaults still in place */
     sb_config_dispose(&c);
     sb_buf_reset(&errors);
 
-    assert_int_equal(sb_config_load(&c, tmpdir, &errors), SB_ECONFIG); /* a directory */
+    assert_int_equal(load(&c, tmpdir, &errors), SB_ECONFIG); /* a directory */
     assert_error(&errors, tmpdir, "cannot read: Is a directory");
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
@@ -457,7 +496,7 @@ static void test_config_size_limits(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     char *at = file_line(path, 2);
     assert_error(&errors, at, "line longer than 65536 bytes");
     sb_free(at);
@@ -479,13 +518,13 @@ static void test_config_size_limits(void **state)
     }
     path = write_file("big.conf", text, n);
     sb_buf_reset(&errors);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_error(&errors, path, "larger than 1048576 bytes");
     sb_config_dispose(&c);
     /* Exactly 1 MiB is fine. */
     path = write_file("big.conf", text, n - 1);
     sb_buf_reset(&errors);
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     sb_config_dispose(&c);
     sb_free(text);
     sb_buf_dispose(&errors);
@@ -506,7 +545,7 @@ static void test_config_env_overrides_file(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     assert_int_equal(errors.len, 0);
     assert_string_equal(c.listen, "*:2222");
     assert_string_equal(c.public_url, "http://localhost:2222"); /* derived after env */
@@ -519,7 +558,7 @@ static void test_config_env_overrides_file(void **state)
     /* A bad env value is reported under its variable's name; the file's value stays. */
     setenv("SWITCHBOARD_SHARDS", "lots", 1);
     sb_buf_reset(&errors);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_error(&errors, "env:SWITCHBOARD_SHARDS", "shards: 'lots' is not a number");
     assert_int_equal(count_lines(&errors), 1);
     assert_int_equal(c.shards, 32);
@@ -529,13 +568,13 @@ static void test_config_env_overrides_file(void **state)
     unsetenv("SWITCHBOARD_SHARDS");
     setenv("SWITCHBOARD_TLS_CERT", "/c.pem", 1);
     sb_buf_reset(&errors);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_error(&errors, "env:SWITCHBOARD_TLS_CERT", "tls_cert is set but tls_key is not");
     sb_config_dispose(&c);
 
     /* With both, public_url is derived as https. */
     setenv("SWITCHBOARD_TLS_KEY", "/k.pem", 1);
-    assert_int_equal(sb_config_load(&c, path, NULL), 0);
+    assert_int_equal(load(&c, path, NULL), 0);
     assert_string_equal(c.public_url, "https://localhost:2222");
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
@@ -550,28 +589,28 @@ static void test_config_env_list_entries(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     assert_int_equal(errors.len, 0);
-    assert_int_equal(c.site.n, 2); /* the env entries replace the file's */
-    assert_int_equal(c.site.items[0].argc, 3);
-    assert_string_equal(c.site.items[0].argv[0], "shop");
-    assert_string_equal(c.site.items[0].argv[2], "https://shop.example");
-    assert_string_equal(c.site.items[0].file, "env:SWITCHBOARD_SITE");
-    assert_int_equal(c.site.items[0].line, 1);
-    assert_string_equal(c.site.items[1].argv[1], "s 2");
+    assert_int_equal(list_of(&c, "site")->n, 2); /* the env entries replace the file's */
+    assert_int_equal(list_of(&c, "site")->items[0].argc, 3);
+    assert_string_equal(list_of(&c, "site")->items[0].argv[0], "shop");
+    assert_string_equal(list_of(&c, "site")->items[0].argv[2], "https://shop.example");
+    assert_string_equal(list_of(&c, "site")->items[0].file, "env:SWITCHBOARD_SITE");
+    assert_int_equal(list_of(&c, "site")->items[0].line, 1);
+    assert_string_equal(list_of(&c, "site")->items[1].argv[1], "s 2");
     assert_int_equal(c.escalate.n, 1); /* untouched keys keep the file's entries */
     sb_config_dispose(&c);
 
     setenv("SWITCHBOARD_SITE", "shop s1;lonely", 1);
     sb_buf_reset(&errors);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_error(&errors, "env:SWITCHBOARD_SITE", "entry 2: site: needs at least 2 words");
-    assert_int_equal(c.site.n, 1);
+    assert_int_equal(list_of(&c, "site")->n, 1);
     sb_config_dispose(&c);
 
     setenv("SWITCHBOARD_SITE", "", 1); /* empty: no entries at all */
-    assert_int_equal(sb_config_load(&c, path, NULL), 0);
-    assert_int_equal(c.site.n, 0);
+    assert_int_equal(load(&c, path, NULL), 0);
+    assert_int_equal(list_of(&c, "site")->n, 0);
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
     clear_env();
@@ -655,7 +694,7 @@ static void test_config_example_file_is_valid(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    if (sb_config_load(&c, path, &errors) != 0)
+    if (load(&c, path, &errors) != 0)
         fail_msg("%s does not load:\n%s", path, errors.data);
     assert_int_equal(errors.len, 0);
     sb_config_dispose(&c);
@@ -663,7 +702,7 @@ static void test_config_example_file_is_valid(void **state)
     /* Its optional settings (`#key value`) must be valid too: enable them all. */
     size_t len;
     char *text = read_all(path, &len);
-    char **keys = table_keys();
+    char **keys = table_keys(sb_connectors_config());
     sb_buf_t on;
     sb_buf_init(&on, 1 << 20);
     for (char *line = text; *line;) {
@@ -674,10 +713,10 @@ static void test_config_example_file_is_valid(void **state)
         line += n + (line[n] ? 1 : 0);
     }
     const char *all = write_file("example-all.conf", on.data, on.len);
-    if (sb_config_load(&c, all, &errors) != 0)
+    if (load(&c, all, &errors) != 0)
         fail_msg("the example with every setting enabled does not load:\n%s", errors.data);
-    assert_int_equal(c.site.n, 1);
-    assert_int_equal(c.mailbox.n, 1);
+    assert_int_equal(list_of(&c, "site")->n, 1);
+    assert_int_equal(sb_config_uint(&c, "visitor_rate"), 120);
     assert_int_equal(c.sla.n, 1);
     assert_int_equal(c.calendar.n, 1);
     assert_int_equal(c.escalate.n, 1);
@@ -697,7 +736,7 @@ static void test_config_example_documents_every_key(void **state)
     char *path = example_path();
     size_t len;
     char *text = read_all(path, &len);
-    char **keys = table_keys();
+    char **keys = table_keys(sb_connectors_config());
     int nkeys = 0;
     for (int i = 0; keys[i]; i++, nkeys++) {
         /* At the start of a line, as `key value` or as an optional `#key value`. */
@@ -713,11 +752,117 @@ static void test_config_example_documents_every_key(void **state)
     sb_free(path);
 }
 
+/* ---- Keys added by connectors ---- */
+
+static bool even_words(int argc, char *const *argv, char *why, size_t cap)
+{
+    if (argc % 2 == 0)
+        return true;
+    snprintf(why, cap, "'%s' has an odd number of words", argv[0]);
+    return false;
+}
+
+static const sb_config_key_t probe_keys[] = {
+    {"probe_count", SB_CONFIG_UINT, "3", 1, 10, "<1..10>", "A count."},
+    {"probe_wait", SB_CONFIG_DURATION, "2s", 1000, 60000, "<duration>", "A wait."},
+    {"probe_on", SB_CONFIG_BOOL, "off", 0, 1, "on|off", "A switch."},
+    {"probe_name", SB_CONFIG_STRING, NULL, 0, 0, "<name>", "A name."},
+    {"probe_pair", SB_CONFIG_LIST, NULL, 2, 0, "<a> <b> [<c> <d>...]", "Pairs.", even_words},
+    {NULL},
+};
+
+static void test_config_core_has_no_channel_keys(void **state)
+{
+    const char *path = write_conf("site shop s3cret\nvisitor_rate 60\nmailbox a b c d\n");
+    sb_config_t c;
+    sb_buf_t errors;
+    sb_buf_init(&errors, 65536);
+    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    char *at = file_line(path, 1);
+    assert_error(&errors, at, "unknown key 'site'");
+    sb_free(at);
+    assert_int_equal(count_lines(&errors), 3);
+    assert_int_equal(list_of(&c, "site")->n, 0); /* no such key: an empty list */
+    assert_int_equal(sb_config_uint(&c, "visitor_rate"), 0);
+    assert_null(sb_config_str(&c, "visitor_rate"));
+    sb_config_dispose(&c);
+    sb_buf_dispose(&errors);
+}
+
+static void test_config_added_keys(void **state)
+{
+    const sb_config_key_t *const extra[] = {probe_keys, other_keys, NULL};
+    sb_config_t c;
+    sb_config_init_with(&c, extra);
+    assert_int_equal(sb_config_uint(&c, "probe_count"), 3);
+    assert_int_equal(sb_config_uint(&c, "probe_wait"), 2000);
+    assert_int_equal(sb_config_uint(&c, "probe_on"), 0);
+    assert_null(sb_config_str(&c, "probe_name"));
+    assert_string_equal(c.listen, "127.0.0.1:8080"); /* other_keys' "listen" lost to core's */
+    sb_config_dispose(&c);
+
+    const char *path = write_conf("probe_count 7\nprobe_on on\nprobe_name \"a b\"\n"
+                                  "probe_pair x y\nprobe_pair 1 2 3 4\nprobe_wait 1m\n");
+    sb_buf_t errors;
+    sb_buf_init(&errors, 65536);
+    assert_int_equal(sb_config_load_with(&c, path, extra, &errors), 0);
+    assert_int_equal(sb_config_uint(&c, "probe_count"), 7);
+    assert_int_equal(sb_config_uint(&c, "probe_on"), 1);
+    assert_int_equal(sb_config_uint(&c, "probe_wait"), 60000);
+    assert_string_equal(sb_config_str(&c, "probe_name"), "a b");
+    assert_int_equal(list_of(&c, "probe_pair")->n, 2);
+    assert_int_equal(list_of(&c, "probe_pair")->items[1].argc, 4);
+    assert_int_equal(list_of(&c, "probe_pair")->items[1].line, 5);
+    sb_config_dispose(&c);
+
+    /* Their errors are reported like the core's, all in one run, at file:line. */
+    path = write_conf("probe_count 11\nprobe_pair x y z\nprobe_on maybe\nprobe_count 2\n"
+                      "probe_wait 1h\n");
+    sb_buf_reset(&errors);
+    assert_int_equal(sb_config_load_with(&c, path, extra, &errors), SB_ECONFIG);
+    char *at1 = file_line(path, 1), *at2 = file_line(path, 2), *at3 = file_line(path, 3),
+         *at4 = file_line(path, 4), *at5 = file_line(path, 5);
+    assert_error(&errors, at1, "probe_count: 11 is out of range 1..10");
+    assert_error(&errors, at2, "probe_pair: 'x' has an odd number of words");
+    assert_error(&errors, at3, "probe_on: 'maybe' is not on or off");
+    assert_error(&errors, at4, "probe_count: repeated (first set on line 1)");
+    assert_error(&errors, at5, "probe_wait: 1h is out of range 1s..1m");
+    assert_int_equal(count_lines(&errors), 5);
+    assert_int_equal(list_of(&c, "probe_pair")->n, 0);
+    sb_free(at1);
+    sb_free(at2);
+    sb_free(at3);
+    sb_free(at4);
+    sb_free(at5);
+    sb_config_dispose(&c);
+
+    /* The environment overrides them too. */
+    setenv("SWITCHBOARD_PROBE_COUNT", "9", 1);
+    setenv("SWITCHBOARD_PROBE_PAIR", "a b;c", 1);
+    sb_buf_reset(&errors);
+    assert_int_equal(sb_config_load_with(&c, NULL, extra, &errors), SB_ECONFIG);
+    assert_int_equal(sb_config_uint(&c, "probe_count"), 9);
+    assert_error(&errors, "env:SWITCHBOARD_PROBE_PAIR", "entry 2: probe_pair: needs at least 2");
+    assert_int_equal(list_of(&c, "probe_pair")->n, 1);
+    sb_config_dispose(&c);
+    unsetenv("SWITCHBOARD_PROBE_COUNT");
+    unsetenv("SWITCHBOARD_PROBE_PAIR");
+
+    sb_buf_t out;
+    sb_buf_init(&out, 1 << 20);
+    sb_config_print_keys(&out, extra);
+    assert_non_null(strstr(out.data, "\nprobe_wait <duration>  (default 2s; env "
+                                     "SWITCHBOARD_PROBE_WAIT)\n    A wait.\n"));
+    assert_non_null(strstr(out.data, "\nmailbox <name>"));
+    sb_buf_dispose(&out);
+    sb_buf_dispose(&errors);
+}
+
 static void test_config_print_keys_has_help(void **state)
 {
     sb_buf_t out;
     sb_buf_init(&out, 1 << 20);
-    sb_config_print_keys(&out);
+    sb_config_print_keys(&out, sb_connectors_config());
     assert_non_null(strstr(out.data, "listen <host:port>  (default 127.0.0.1:8080; env "
                                      "SWITCHBOARD_LISTEN)\n    "));
     assert_non_null(strstr(out.data, "\nsite <id> <secret>"));
@@ -736,7 +881,7 @@ static void test_config_prefix_bounded(void **state)
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     char *at = file_line(path, 1);
     char what[200];
     snprintf(what, sizeof(what), "prefix: '%s' is longer than 64 bytes", long_prefix);
@@ -747,12 +892,12 @@ static void test_config_prefix_bounded(void **state)
     /* Braces would move keys between Redis Cluster slots; spaces make keys unreadable. */
     sb_buf_reset(&errors);
     path = write_conf("prefix \"a{b}:\"\n");
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     assert_non_null(strstr(errors.data, "may not contain braces"));
     sb_config_dispose(&c);
     sb_buf_reset(&errors);
     path = write_conf("prefix \"a b:\"\n");
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     sb_config_dispose(&c);
 
     /* Exactly the bound is fine, and every key built from it fits a SB_KEY_MAX buffer. */
@@ -761,7 +906,7 @@ static void test_config_prefix_bounded(void **state)
     path = write_conf(text);
     sb_free(text);
     sb_buf_reset(&errors);
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     assert_int_equal(strlen(c.prefix), SB_PREFIX_MAX);
     char key[SB_KEY_MAX];
     char token[] = "sbt_000000000000000000000000000000000000000000000000";
@@ -792,20 +937,20 @@ static void test_config_sizes(void **state)
     assert_int_equal(sb_config_parse_size("99999999999999999999G", &b), SB_EINVAL);
 
     sb_config_t c;
-    sb_config_init(&c);
+    sb_config_init_with(&c, all_keys());
     assert_true(c.max_outbound_buffer == 256ULL << 20); /* the default */
     sb_config_dispose(&c);
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
     const char *path = write_conf("max_outbound_buffer 512K\n");
-    assert_int_equal(sb_config_load(&c, path, &errors), SB_ECONFIG);
+    assert_int_equal(load(&c, path, &errors), SB_ECONFIG);
     char *at = file_line(path, 1);
     assert_error(&errors, at, "max_outbound_buffer: 512K is out of range 1024K..1024G");
     sb_free(at);
     sb_config_dispose(&c);
     sb_buf_reset(&errors);
     path = write_conf("max_outbound_buffer 64M\n");
-    assert_int_equal(sb_config_load(&c, path, &errors), 0);
+    assert_int_equal(load(&c, path, &errors), 0);
     assert_true(c.max_outbound_buffer == 64ULL << 20);
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
@@ -829,6 +974,8 @@ int main(void)
         T(test_config_example_file_is_valid),
         T(test_config_example_documents_every_key),
         T(test_config_print_keys_has_help),
+        T(test_config_core_has_no_channel_keys),
+        T(test_config_added_keys),
         T(test_config_prefix_bounded),
         T(test_config_sizes),
     };
