@@ -283,6 +283,8 @@ int sb_app_connectors_start(sb_app_t *app)
             return rc;
         }
         SB_LOG_INFO("connector.start", "name=%s", sb_connectors[i]->name);
+        /* replies are refused on channels no started connector serves (docs/delivery.md) */
+        sb_store_serve(app->store, sb_connectors[i]->channel);
     }
     return 0;
 }

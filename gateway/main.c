@@ -182,10 +182,6 @@ static int start(void)
     sb_app_waker_start(&app);
     if ((rc = sb_app_connectors_start(&app)) != 0)
         return rc;
-    /* Replies are refused on channels no started connector serves (docs/delivery.md). */
-    for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app.connector_state); i++)
-        if (app.connector_state[i])
-            sb_store_serve(app.store, sb_connectors[i]->name);
     if ((rc = sb_webhooks_start(app.loop, cfg, app.redis, app.events, &app.webhooks)) != 0)
         return rc;
     SB_LOG_INFO("started", "version=%s listen=%s port=%d redis=%s public_url=%s", sb_version(),
