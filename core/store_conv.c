@@ -3,7 +3,7 @@
  * A conversation's operations after its creation (store.h): replies, notes, state
  * changes, reads of its state and transcript, ephemeral events on its shard's events
  * stream, and snooze wake-ups. Each is one FCALL of functions.lua on the conversation's
- * shard (or a plain XADD for an ephemeral event).
+ * shard (or a plain XADD for an ephemeral event); a wake-up is one shard per call.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -132,4 +132,13 @@ int sb_store_publish(sb_store_t *st, const char *conv, const char *json, sb_stor
     snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)st->opts.events_maxlen);
     const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "conv", conv, "e", json};
     return sb__store_simple(st, conv, 10, argv, cb, data);
+}
+
+/* ---- Snooze wake-ups ---- */
+
+int sb_store_wake(sb_store_t *st, unsigned shard, sb_store_cb cb, void *data)
+{
+    if (shard >= sb_store_opts(st)->shards)
+        return SB_EINVAL;
+    return sb__store_fcall(st, "sb_wake", shard, json_object(), SB_STORE_WAKE_BATCH, cb, data);
 }

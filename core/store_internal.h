@@ -79,4 +79,64 @@ sb_redis_t *sb__store_redis(sb_store_t *st);
 /** {"type","id","name"} of an actor (new reference). */
 json_t *sb__store_actor_json(const sb_actor_t *who);
 
+/* ---- Fan-out: several calls, one continuation (store_fan.c) ---- */
+
+typedef struct sb__fan sb__fan_t;
+/** The continuation of a round of calls. */
+typedef void (*sb__fan_done_fn)(sb__fan_t *f);
+
+struct sb__fan {
+    sb_store_t *st;
+    unsigned pending;
+    int status; /* the first failure */
+    char errmsg[200];
+    json_t *parts;        /* one value per call in issue order; null until it answered */
+    sb__fan_done_fn done; /* runs once when every call answered */
+    sb_store_cb cb;       /* the caller of the public operation */
+    void *data;
+    void *op; /* the operation's own state */
+};
+
+/** One call of a round: its slot in parts (or, for a merge, its shard). */
+typedef struct sb__fan_call {
+    sb__fan_t *f;
+    size_t idx;
+} sb__fan_call_t;
+
+/** A fan for one public operation answering cb(data); free it with sb__fan_finish. */
+sb__fan_t *sb__fan_new(sb_store_t *st, sb_store_cb cb, void *data);
+
+/** Frees f without answering (when nothing was sent: the callback must not run). */
+void sb__fan_free(sb__fan_t *f);
+
+/**
+ * Starts a round of calls whose continuation is done (parts are cleared). The round is
+ * held open until sb__fan_end, so done never runs while calls are being issued.
+ */
+void sb__fan_begin(sb__fan_t *f, sb__fan_done_fn done);
+
+/** Ends issuing (or one call): runs the continuation when nothing is pending. */
+void sb__fan_end(sb__fan_t *f);
+
+/** Records a failure (the first one wins); errmsg NULL = the code's text. */
+void sb__fan_fail(sb__fan_t *f, int status, const char *errmsg);
+
+/**
+ * Calls function fn on one shard (args stolen) into the next slot of parts. Returns
+ * the issue error (also recorded).
+ */
+int sb__fan_fcall(sb__fan_t *f, const char *fn, unsigned shard, json_t *args, int nids);
+
+/**
+ * Sends a plain command into the next slot of parts (its reply as JSON: strings,
+ * integers, nil, flat arrays). Returns the issue error (also recorded).
+ */
+int sb__fan_cmd(sb__fan_t *f, int argc, const char **argv);
+
+/** Answers the caller with result (borrowed) or the recorded failure; frees f. */
+void sb__fan_finish(sb__fan_t *f, json_t *result);
+
+/** A flat [k, v, k, v…] reply (HGETALL) as an object (new reference). */
+json_t *sb__store_pairs_object(const json_t *flat);
+
 #endif
