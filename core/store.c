@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
@@ -188,6 +189,11 @@ void sb__store_on_fcall(sb_redis_t *r, redisReply *reply, int status, void *data
 int sb__store_fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args, int nids,
                     sb_store_cb cb, void *data)
 {
+    sb_key_t key;
+    if (sb_key_events(&key, st->prefix, shard) != 0) {
+        json_decref(args);
+        return key.err;
+    }
     json_t *ids = json_array();
     for (int i = 0; i < nids; i++) {
         char id[SB_ID_MAX];
@@ -206,13 +212,11 @@ int sb__store_fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args
     json_decref(args);
     if (jrc != 0)
         return jrc;
-    char key[256];
-    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
     sb__store_call_t *c = SB_NEW(sb__store_call_t);
     c->st = st;
     c->cb = cb;
     c->data = data;
-    const char *argv[] = {"FCALL", fn, "1", key, js};
+    const char *argv[] = {"FCALL", fn, "1", key.str, js};
     int rc = sb_redis_command_argv(st->redis, sb__store_on_fcall, c, 0, 5, argv, NULL);
     free(js);
     if (rc != 0)
@@ -276,9 +280,14 @@ int sb__store_simple(sb_store_t *st, const char *id, int argc, const char **argv
 
 void sb_store_token_key(const char *prefix, const char *token, char *out, size_t cap)
 {
-    char hex[65];
-    sb_sha256_hex(token, strlen(token), hex);
-    snprintf(out, cap, "%stoken:%s", prefix, hex);
+    sb_key_t k;
+    if (cap == 0)
+        return;
+    if (sb_key_token(&k, prefix, token) != 0 || k.len >= cap) {
+        out[0] = '\0'; /* never a truncated key */
+        return;
+    }
+    memcpy(out, k.str, k.len + 1);
 }
 
 static void on_token(sb_redis_t *r, redisReply *reply, int status, void *data)
@@ -305,13 +314,14 @@ int sb_store_token_lookup(sb_store_t *st, const char *token, sb_store_cb cb, voi
 {
     if (!token || !*token)
         return SB_EINVAL;
-    char key[256];
-    sb_store_token_key(st->prefix, token, key, sizeof(key));
+    sb_key_t key;
+    if (sb_key_token(&key, st->prefix, token) != 0)
+        return key.err;
     sb__store_call_t *c = SB_NEW(sb__store_call_t);
     c->st = st;
     c->cb = cb;
     c->data = data;
-    const char *argv[] = {"HGETALL", key};
+    const char *argv[] = {"HGETALL", key.str};
     int rc = sb_redis_command_argv(st->redis, on_token, c, 0, 2, argv, NULL);
     if (rc)
         sb_free(c);

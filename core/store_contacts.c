@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
@@ -58,9 +59,12 @@ static void on_contact_hset(sb_redis_t *r, redisReply *reply, int status, void *
         resolve_done(rc, status, NULL, false);
         return;
     }
-    char key[SB_KEY_MAX];
-    snprintf(key, sizeof(key), "%scontact:%s:idents", rc->st->prefix, rc->id);
-    const char *argv[] = {"SADD", key, rc->handle};
+    sb_key_t key;
+    if (sb_key_contact_idents(&key, rc->st->prefix, rc->id) != 0) {
+        resolve_done(rc, key.err, NULL, false);
+        return;
+    }
+    const char *argv[] = {"SADD", key.str, rc->handle};
     if (sb_redis_command_argv(rc->st->redis, on_contact_idents, rc, 0, 3, argv, NULL) != 0)
         resolve_done(rc, SB_EUNAVAILABLE, NULL, false);
 }
@@ -80,9 +84,13 @@ static void on_ident_set(sb_redis_t *r, redisReply *reply, int status, void *dat
     }
     char created[24];
     snprintf(created, sizeof(created), "%lld", (long long)sb_now_ms());
-    char key[256];
-    snprintf(key, sizeof(key), "%scontact:%s", rc->st->prefix, rc->id);
-    const char *argv[12] = {"HSET", key, "id", rc->id, "created_at", created, "handle", rc->handle};
+    sb_key_t key;
+    if (sb_key_contact(&key, rc->st->prefix, rc->id) != 0) {
+        resolve_done(rc, key.err, NULL, false);
+        return;
+    }
+    const char *argv[12] = {"HSET",       key.str, "id",     rc->id,
+                            "created_at", created, "handle", rc->handle};
     int argc = 8;
     if (rc->name) {
         argv[argc++] = "name";
@@ -101,6 +109,9 @@ int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value
 {
     if (!kind || !*kind || !value || !*value)
         return SB_EINVAL;
+    sb_key_t key;
+    if (sb_key_ident(&key, st->prefix, kind, value) != 0)
+        return key.err;
     resolve_ctx_t *rc = SB_NEW(resolve_ctx_t);
     rc->st = st;
     sb_id_new("ct_", rc->id);
@@ -109,10 +120,8 @@ int sb_store_contact_resolve(sb_store_t *st, const char *kind, const char *value
     rc->handle = sb_asprintf("%s:%s", kind, value);
     rc->cb = cb;
     rc->data = data;
-    char *key = sb_asprintf("%sident:%s:%s", st->prefix, kind, value);
-    const char *argv[] = {"SET", key, rc->id, "NX", "GET"};
+    const char *argv[] = {"SET", key.str, rc->id, "NX", "GET"};
     int err = sb_redis_command_argv(st->redis, on_ident_set, rc, 0, 5, argv, NULL);
-    sb_free(key);
     if (err) {
         sb_free(rc->name);
         sb_free(rc->email);
@@ -176,11 +185,11 @@ static void on_contact_find(sb_redis_t *r, redisReply *reply, int status, void *
 
 static int find_send(find_ctx_t *fc)
 {
-    char *key = sb_asprintf("%scontact:%s", fc->st->prefix, fc->cur);
-    const char *argv[] = {"HMGET", key, "id", "merged_into"};
-    int rc = sb_redis_command_argv(fc->st->redis, on_contact_find, fc, 0, 4, argv, NULL);
-    sb_free(key);
-    return rc;
+    sb_key_t key;
+    if (sb_key_contact(&key, fc->st->prefix, fc->cur) != 0)
+        return key.err;
+    const char *argv[] = {"HMGET", key.str, "id", "merged_into"};
+    return sb_redis_command_argv(fc->st->redis, on_contact_find, fc, 0, 4, argv, NULL);
 }
 
 int sb_store_contact_find(sb_store_t *st, const char *contact, sb_store_cb cb, void *data)
@@ -246,19 +255,21 @@ static void on_ident_sets(sb_redis_t *r, redisReply *reply, int status, void *da
 static void ident_sets(ident_ctx_t *ic, const char *old)
 {
     sb_store_t *st = ic->st;
-    char key[SB_KEY_MAX];
-    snprintf(key, sizeof(key), "%scontact:%s:idents", st->prefix, ic->id);
-    const char *add[] = {"SADD", key, ic->handle};
+    sb_key_t key, okey;
+    sb_key_contact_idents(&key, st->prefix, ic->id);
+    const char *add[] = {"SADD", key.str, ic->handle};
     ic->pending = 1;
     if (old && strcmp(old, ic->id) != 0) {
-        char okey[SB_KEY_MAX];
-        snprintf(okey, sizeof(okey), "%scontact:%s:idents", st->prefix, old);
-        const char *rem[] = {"SREM", okey, ic->handle};
+        const char *rem[] = {"SREM", okey.str, ic->handle};
         ic->pending++;
-        if (sb_redis_command_argv(st->redis, on_ident_sets, ic, 0, 3, rem, NULL) != 0)
+        if (sb_key_contact_idents(&okey, st->prefix, old) != 0)
+            on_ident_sets(st->redis, NULL, okey.err, ic);
+        else if (sb_redis_command_argv(st->redis, on_ident_sets, ic, 0, 3, rem, NULL) != 0)
             on_ident_sets(st->redis, NULL, SB_EUNAVAILABLE, ic);
     }
-    if (sb_redis_command_argv(st->redis, on_ident_sets, ic, 0, 3, add, NULL) != 0)
+    if (key.err)
+        on_ident_sets(st->redis, NULL, key.err, ic);
+    else if (sb_redis_command_argv(st->redis, on_ident_sets, ic, 0, 3, add, NULL) != 0)
         on_ident_sets(st->redis, NULL, SB_EUNAVAILABLE, ic);
 }
 
@@ -280,6 +291,9 @@ static int ident_cmd(sb_store_t *st, const char *kind, const char *value, const 
 {
     if (!kind || !value || !*value)
         return SB_EINVAL;
+    sb_key_t key;
+    if (sb_key_ident(&key, st->prefix, kind, value) != 0)
+        return key.err;
     ident_ctx_t *ic = SB_NEW(ident_ctx_t);
     ic->st = st;
     ic->cb = cb;
@@ -287,10 +301,8 @@ static int ident_cmd(sb_store_t *st, const char *kind, const char *value, const 
     ic->handle = sb_asprintf("%s:%s", kind, value);
     if (contact)
         snprintf(ic->id, sizeof(ic->id), "%s", contact);
-    char *key = sb_asprintf("%sident:%s", st->prefix, ic->handle);
-    const char *argv[] = {contact ? "SET" : "GET", key, contact, "GET"};
+    const char *argv[] = {contact ? "SET" : "GET", key.str, contact, "GET"};
     int rc = sb_redis_command_argv(st->redis, on_ident, ic, 0, contact ? 4 : 2, argv, NULL);
-    sb_free(key);
     if (rc) {
         sb_free(ic->handle);
         sb_free(ic);
@@ -315,8 +327,9 @@ int sb_store_contact_set(sb_store_t *st, const char *contact, const char *field,
 {
     if (!contact || !field || !value)
         return SB_EINVAL;
-    char key[SB_KEY_MAX];
-    snprintf(key, sizeof(key), "%scontact:%s", st->prefix, contact);
-    const char *argv[] = {"HSET", key, field, value};
+    sb_key_t key;
+    if (sb_key_contact(&key, st->prefix, contact) != 0)
+        return key.err;
+    const char *argv[] = {"HSET", key.str, field, value};
     return sb__store_simple(st, contact, 4, argv, cb, data);
 }

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
@@ -127,10 +128,12 @@ int sb_store_publish(sb_store_t *st, const char *conv, const char *json, sb_stor
 {
     if (!conv || !json)
         return SB_EINVAL;
-    char key[SB_KEY_MAX], maxlen[24];
-    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, sb_store_shard(st, conv));
+    sb_key_t key;
+    char maxlen[24];
+    if (sb_key_events(&key, st->prefix, sb_store_shard(st, conv)) != 0)
+        return key.err;
     snprintf(maxlen, sizeof(maxlen), "%llu", (unsigned long long)st->opts.events_maxlen);
-    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, "*", "conv", conv, "e", json};
+    const char *argv[] = {"XADD", key.str, "MAXLEN", "~", maxlen, "*", "conv", conv, "e", json};
     return sb__store_simple(st, conv, 10, argv, cb, data);
 }
 

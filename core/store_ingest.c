@@ -15,6 +15,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
@@ -92,10 +93,12 @@ static int ingest_resend_to(sb__store_call_t *c, unsigned shard, const char *con
 {
     sb__store_ingest_req_t *q = c->ingest;
     sb_store_t *st = c->st;
-    char key[256], sh[16];
-    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
+    sb_key_t key;
+    char sh[16];
+    if (sb_key_events(&key, st->prefix, shard) != 0)
+        return key.err;
     snprintf(sh, sizeof(sh), "%u", shard);
-    const char *argv[] = {"FCALL",      "sb_ingest", "1",  key, q->args.data,
+    const char *argv[] = {"FCALL",      "sb_ingest", "1",  key.str, q->args.data,
                           q->tail.data, sh,          conv, mode};
     size_t lens[SB_ARRAY_LEN(argv)];
     for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
@@ -173,9 +176,10 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     json_field(a, "dedup", dedup);
     sb_buf_puts(a, "}");
     message_tail(&q->tail, in);
-    char key[256], pre[160], nowtxt[24], ttl[16];
-    snprintf(key, sizeof(key), "%s{%u}:events", st->prefix, shard);
-    snprintf(pre, sizeof(pre), "%s{%u}:", st->prefix, shard);
+    sb_key_t key, pre; /* pre is the start of key: it fits when key does */
+    char nowtxt[24], ttl[16];
+    sb_key_events(&key, st->prefix, shard);
+    sb_key_shard_prefix(&pre, st->prefix, shard);
     snprintf(nowtxt, sizeof(nowtxt), "%lld", now);
     snprintf(ttl, sizeof(ttl), "%u", st->opts.dedup_ttl_s);
     /* The JSON arguments, the message tail, then the append fast path's inputs by position
@@ -184,10 +188,10 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     const char *argv[] = {"FCALL",
                           "sb_ingest",
                           "1",
-                          key,
+                          key.str,
                           a->data,
                           q->tail.data,
-                          pre,
+                          pre.str,
                           in->contact_id,
                           in->channel,
                           in->conv ? in->conv : opt,
@@ -200,8 +204,9 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     size_t lens[SB_ARRAY_LEN(argv)];
     for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
         lens[i] = i == 4 ? a->len : i == 5 ? q->tail.len : strlen(argv[i]);
-    int rc = sb_redis_command_argv(st->redis, sb__store_on_fcall, c, 0, (int)SB_ARRAY_LEN(argv),
-                                   argv, lens);
+    int rc = key.err ? key.err
+                     : sb_redis_command_argv(st->redis, sb__store_on_fcall, c, 0,
+                                             (int)SB_ARRAY_LEN(argv), argv, lens);
     sb_free(dedup);
     if (rc != 0)
         sb__store_call_free(c);

@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
@@ -81,15 +82,15 @@ int sb_store_contact_get(sb_store_t *st, const char *contact, sb_store_cb cb, vo
 {
     if (!sb_id_valid(contact, "ct_"))
         return SB_EINVAL;
-    const char *prefix = sb_store_opts(st)->prefix;
-    char hkey[SB_KEY_MAX], ikey[SB_KEY_MAX];
-    snprintf(hkey, sizeof(hkey), "%scontact:%s", prefix, contact);
-    snprintf(ikey, sizeof(ikey), "%scontact:%s:idents", prefix, contact);
+    sb_key_t hkey, ikey; /* ikey starts with hkey: both fit when it does */
+    sb_key_contact(&hkey, st->prefix, contact);
+    if (sb_key_contact_idents(&ikey, st->prefix, contact) != 0)
+        return ikey.err;
     sb__fan_t *f = sb__fan_new(st, cb, data);
     f->op = sb_strdup(contact);
     sb__fan_begin(f, contact_done);
-    const char *hgetall[] = {"HGETALL", hkey};
-    const char *smembers[] = {"SMEMBERS", ikey};
+    const char *hgetall[] = {"HGETALL", hkey.str};
+    const char *smembers[] = {"SMEMBERS", ikey.str};
     int rc = sb__fan_cmd(f, 2, hgetall);
     if (rc) {
         sb_free(f->op);
@@ -243,23 +244,31 @@ static void merge_marked(sb__fan_t *f)
         return;
     }
     json_array_extend(op->handles, handles);
-    const char *prefix = sb_store_opts(f->st)->prefix;
-    char ikey[SB_KEY_MAX], okey[SB_KEY_MAX];
-    snprintf(ikey, sizeof(ikey), "%scontact:%s:idents", prefix, op->into);
-    snprintf(okey, sizeof(okey), "%scontact:%s:idents", prefix, op->other);
+    const char *prefix = f->st->prefix;
+    sb_key_t ikey, okey;
+    if (sb_key_contact_idents(&ikey, prefix, op->into) != 0 ||
+        sb_key_contact_idents(&okey, prefix, op->other) != 0) {
+        sb__fan_fail(f, SB_ETOOBIG, NULL);
+        merge_finish(f);
+        return;
+    }
     sb__fan_begin(f, merge_handles_done);
     size_t i;
     json_t *h;
     json_array_foreach(op->handles, i, h)
     {
-        char *key = sb_asprintf("%sident:%s", prefix, json_string_value(h));
-        const char *set[] = {"SET", key, op->into};
-        const char *add[] = {"SADD", ikey, json_string_value(h)};
-        const char *rem[] = {"SREM", okey, json_string_value(h)};
+        const char *handle = json_string_value(h);
+        sb_key_t key;
+        if (!handle || sb_key_handle(&key, prefix, handle) != 0) {
+            sb__fan_fail(f, SB_ETOOBIG, "a handle is too long for a key");
+            continue;
+        }
+        const char *set[] = {"SET", key.str, op->into};
+        const char *add[] = {"SADD", ikey.str, handle};
+        const char *rem[] = {"SREM", okey.str, handle};
         sb__fan_cmd(f, 3, set);
         sb__fan_cmd(f, 3, add);
         sb__fan_cmd(f, 3, rem);
-        sb_free(key);
     }
     sb__fan_end(f);
 }
@@ -292,14 +301,21 @@ static void merge_read(sb__fan_t *f)
         merge_finish(f);
         return;
     }
-    const char *prefix = sb_store_opts(f->st)->prefix;
-    char ikey[SB_KEY_MAX], okey[SB_KEY_MAX], ids[SB_KEY_MAX], now[24];
-    snprintf(ikey, sizeof(ikey), "%scontact:%s", prefix, op->into);
-    snprintf(okey, sizeof(okey), "%scontact:%s", prefix, op->other);
-    snprintf(ids, sizeof(ids), "%scontact:%s:idents", prefix, op->other);
+    const char *prefix = f->st->prefix;
+    sb_key_t ikey, okey, ids; /* the ids were checked: the keys fit when the prefix does */
+    char now[24];
+    sb_key_contact(&ikey, prefix, op->into);
+    sb_key_contact(&okey, prefix, op->other);
+    if (ikey.err || okey.err || sb_key_contact_idents(&ids, prefix, op->other) != 0) {
+        sb__fan_fail(f, SB_ETOOBIG, NULL);
+        json_decref(into);
+        json_decref(other);
+        merge_finish(f);
+        return;
+    }
     snprintf(now, sizeof(now), "%lld", (long long)sb_now_ms());
     sb__fan_begin(f, merge_marked);
-    const char *mark[] = {"HSET", okey, "merged_into", op->into, "merged_at", now};
+    const char *mark[] = {"HSET", okey.str, "merged_into", op->into, "merged_at", now};
     sb__fan_cmd(f, 6, mark);
     const char *k;
     json_t *v;
@@ -307,11 +323,11 @@ static void merge_read(sb__fan_t *f)
     {
         if (strcmp(k, "id") && strcmp(k, "created_at") && strncmp(k, "merged_", 7) &&
             json_is_string(v)) {
-            const char *cp[] = {"HSETNX", ikey, k, json_string_value(v)};
+            const char *cp[] = {"HSETNX", ikey.str, k, json_string_value(v)};
             sb__fan_cmd(f, 4, cp);
         }
     }
-    const char *members[] = {"SMEMBERS", ids};
+    const char *members[] = {"SMEMBERS", ids.str};
     sb__fan_cmd(f, 2, members);
     json_decref(into);
     json_decref(other);
@@ -323,6 +339,10 @@ int sb_store_contact_merge(sb_store_t *st, const char *into, const char *other,
 {
     if (!sb_id_valid(into, "ct_") || !sb_id_valid(other, "ct_") || strcmp(into, other) == 0)
         return SB_EINVAL;
+    sb_key_t ikey, okey;
+    if (sb_key_contact(&ikey, st->prefix, into) != 0 ||
+        sb_key_contact(&okey, st->prefix, other) != 0)
+        return SB_ETOOBIG;
     sb__fan_t *f = sb__fan_new(st, cb, data);
     merge_op_t *op = SB_NEW(merge_op_t);
     snprintf(op->into, sizeof(op->into), "%s", into);
@@ -332,13 +352,9 @@ int sb_store_contact_merge(sb_store_t *st, const char *into, const char *other,
     op->moved = json_array();
     op->latest = json_object();
     f->op = op;
-    const char *prefix = sb_store_opts(st)->prefix;
-    char ikey[SB_KEY_MAX], okey[SB_KEY_MAX];
-    snprintf(ikey, sizeof(ikey), "%scontact:%s", prefix, into);
-    snprintf(okey, sizeof(okey), "%scontact:%s", prefix, other);
     sb__fan_begin(f, merge_read);
-    const char *a[] = {"HGETALL", ikey};
-    const char *b[] = {"HGETALL", okey};
+    const char *a[] = {"HGETALL", ikey.str};
+    const char *b[] = {"HGETALL", okey.str};
     int rc = sb__fan_cmd(f, 2, a);
     if (rc) {
         json_decref(op->author);

@@ -14,6 +14,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
@@ -71,10 +72,11 @@ int sb_store_response_times(sb_store_t *st, unsigned per_shard, sb_store_cb cb, 
     char count[16];
     snprintf(count, sizeof(count), "%u", per_shard ? per_shard : 50);
     for (unsigned i = 0; i < st->opts.shards; i++) {
-        char key[SB_KEY_MAX];
-        snprintf(key, sizeof(key), "%s{%u}:rt", st->prefix, i);
-        const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
-        if (sb_redis_command_argv(st->redis, on_rt, rc, 0, 6, argv, NULL) != 0)
+        sb_key_t key;
+        const char *argv[] = {"XREVRANGE", key.str, "+", "-", "COUNT", count};
+        if (sb_key_rt(&key, st->prefix, i) != 0)
+            on_rt(st->redis, NULL, key.err, rc);
+        else if (sb_redis_command_argv(st->redis, on_rt, rc, 0, 6, argv, NULL) != 0)
             on_rt(st->redis, NULL, SB_EUNAVAILABLE, rc);
     }
     return 0;
