@@ -164,3 +164,21 @@ int sb_key_presence(sb_key_t *k, const char *prefix)
     key_puts(k, "presence");
     return k->err;
 }
+
+int sb_key_principal(sb_key_t *k, const char *prefix, const char *kind, const char *id)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, kind);
+    key_puts(k, ":");
+    key_puts(k, id);
+    return k->err;
+}
+
+int sb_key_webhooks(sb_key_t *k, const char *prefix)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "webhooks");
+    return k->err;
+}

@@ -12,6 +12,8 @@
  *   <prefix>{N}:events           <prefix>ident:<kind>:<value>
  *   <prefix>{N}:<index>          <prefix>token:<sha256 hex of the token>
  *   <prefix>{N}:outbox:<channel> <prefix>presence
+ *                                <prefix>staff:<sid>, <prefix>bot:<id>
+ *                                <prefix>webhooks
  *
  * core/functions.lua builds the shard keys itself, from the same prefix and shard
  * (`ctx.pre` = "<prefix>{N}:" then "conv:", "log:", "events", "queue", …): the two
@@ -71,5 +73,9 @@ int sb_key_handle(sb_key_t *k, const char *prefix, const char *handle);
 int sb_key_token(sb_key_t *k, const char *prefix, const char *token);
 /** `<prefix>presence`: staff online, one field per staff member and node (a hash). */
 int sb_key_presence(sb_key_t *k, const char *prefix);
+/** `<prefix><kind>:<id>`, kind "staff" or "bot": a principal's record (a hash). */
+int sb_key_principal(sb_key_t *k, const char *prefix, const char *kind, const char *id);
+/** `<prefix>webhooks`: the bots with an outbound webhook (a set of bot ids). */
+int sb_key_webhooks(sb_key_t *k, const char *prefix);
 
 #endif

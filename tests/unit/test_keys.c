@@ -48,6 +48,12 @@ static void test_keys_layout(void **state)
     assert_string_equal(k.str, "sb:ident:email:a@example.com");
     assert_int_equal(sb_key_presence(&k, "sb:"), 0);
     assert_string_equal(k.str, "sb:presence");
+    assert_int_equal(sb_key_principal(&k, "sb:", "staff", "st_1"), 0);
+    assert_string_equal(k.str, "sb:staff:st_1");
+    assert_int_equal(sb_key_principal(&k, "sb:", "bot", "bot_1"), 0);
+    assert_string_equal(k.str, "sb:bot:bot_1");
+    assert_int_equal(sb_key_webhooks(&k, "sb:"), 0);
+    assert_string_equal(k.str, "sb:webhooks");
     assert_int_equal(sb_key_events(&k, "", 0), 0); /* an empty prefix is allowed */
     assert_string_equal(k.str, "{0}:events");
 }
