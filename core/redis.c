@@ -7,7 +7,7 @@
  * with backoff) is in redis_conn.c, the libuv adapter in redis_uv.c, the address parser
  * in redis_url.c; what they share is in redis_internal.h.
  *
- * Ownership. Each command is a cmd_t. While it is on the wire it has two references:
+ * Ownership. Each command is a sb__redis_cmd_t. While it is on the wire it has two references:
  * ours (the in-flight FIFO, in send order, which is reply order) and hiredis's (its
  * reply callback runs exactly once, with NULL when the context is freed). Whoever
  * completes the command first sets `done` and runs the user's callback; the other
@@ -40,6 +40,11 @@
 #include "core/log.h"
 #include "core/redis_internal.h"
 
+#define DEFAULT_CMD_TIMEOUT_MS     5000
+#define DEFAULT_PING_INTERVAL_MS   1000
+#define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_MAX_QUEUED         100000
+
 const double sb_redis_lat_bounds_us[SB_REDIS_LAT_BUCKETS] = {
     50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000, INFINITY};
 
@@ -47,7 +52,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata);
 
 /* ---- The deadline heap ---- */
 
-static void heap_set(sb_redis_t *r, size_t i, cmd_t *c)
+static void heap_set(sb_redis_t *r, size_t i, sb__redis_cmd_t *c)
 {
     r->heap[i] = c;
     c->hidx = i;
@@ -55,7 +60,7 @@ static void heap_set(sb_redis_t *r, size_t i, cmd_t *c)
 
 static void heap_up(sb_redis_t *r, size_t i)
 {
-    cmd_t *c = r->heap[i];
+    sb__redis_cmd_t *c = r->heap[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
         if (r->heap[p]->deadline_ms <= c->deadline_ms)
@@ -68,7 +73,7 @@ static void heap_up(sb_redis_t *r, size_t i)
 
 static void heap_down(sb_redis_t *r, size_t i)
 {
-    cmd_t *c = r->heap[i];
+    sb__redis_cmd_t *c = r->heap[i];
     for (;;) {
         size_t k = 2 * i + 1;
         if (k >= r->hlen)
@@ -83,7 +88,7 @@ static void heap_down(sb_redis_t *r, size_t i)
     heap_set(r, i, c);
 }
 
-static void heap_push(sb_redis_t *r, cmd_t *c)
+static void heap_push(sb_redis_t *r, sb__redis_cmd_t *c)
 {
     if (r->hlen == r->hcap) {
         r->hcap = r->hcap ? 2 * r->hcap : 64;
@@ -93,13 +98,13 @@ static void heap_push(sb_redis_t *r, cmd_t *c)
     heap_up(r, c->hidx);
 }
 
-void sb__redis_heap_remove(sb_redis_t *r, cmd_t *c)
+void sb__redis_heap_remove(sb_redis_t *r, sb__redis_cmd_t *c)
 {
     size_t i = c->hidx;
-    if (i == NO_HEAP)
+    if (i == SB__REDIS_NO_HEAP)
         return;
-    c->hidx = NO_HEAP;
-    cmd_t *last = r->heap[--r->hlen];
+    c->hidx = SB__REDIS_NO_HEAP;
+    sb__redis_cmd_t *last = r->heap[--r->hlen];
     if (i < r->hlen) {
         heap_set(r, i, last);
         heap_up(r, i);
@@ -109,7 +114,7 @@ void sb__redis_heap_remove(sb_redis_t *r, cmd_t *c)
 
 /* ---- Commands ---- */
 
-static void cmd_unref(cmd_t *c)
+static void cmd_unref(sb__redis_cmd_t *c)
 {
     if (--c->refs > 0)
         return;
@@ -118,7 +123,7 @@ static void cmd_unref(cmd_t *c)
     sb_free(c);
 }
 
-static void record_latency(sb_redis_t *r, const cmd_t *c)
+static void record_latency(sb_redis_t *r, const sb__redis_cmd_t *c)
 {
     double us = (double)(uv_hrtime() - c->sent_ns) / 1000.0;
     int i = 0;
@@ -129,7 +134,7 @@ static void record_latency(sb_redis_t *r, const cmd_t *c)
 }
 
 /* Runs c's callback (once: c is already out of every list) and drops our reference. */
-void sb__redis_cmd_finish(sb_redis_t *r, cmd_t *c, redisReply *reply, int status)
+void sb__redis_cmd_finish(sb_redis_t *r, sb__redis_cmd_t *c, redisReply *reply, int status)
 {
     c->done = true;
     sb__redis_heap_remove(r, c);
@@ -145,7 +150,7 @@ void sb__redis_cmd_finish(sb_redis_t *r, cmd_t *c, redisReply *reply, int status
 }
 
 /* Hands c to hiredis on the current connection; false if hiredis refused it. */
-bool sb__redis_cmd_send(sb_redis_t *r, cmd_t *c)
+bool sb__redis_cmd_send(sb_redis_t *r, sb__redis_cmd_t *c)
 {
     if (redisAsyncFormattedCommand(r->ac, on_reply, c, c->buf, c->len) != REDIS_OK)
         return false;
@@ -182,17 +187,17 @@ static int cmd_check(const char *buf, size_t len)
 static void arm_deadline(sb_redis_t *r);
 
 /* Creates a command from a formatted buffer (takes ownership) and enters its deadline. */
-static cmd_t *cmd_new(sb_redis_t *r, sb_redis_reply_cb cb, void *data, uint32_t timeout_ms,
-                      char *buf, size_t len)
+static sb__redis_cmd_t *cmd_new(sb_redis_t *r, sb_redis_reply_cb cb, void *data,
+                                uint32_t timeout_ms, char *buf, size_t len)
 {
-    cmd_t *c = SB_NEW(cmd_t);
+    sb__redis_cmd_t *c = SB_NEW(sb__redis_cmd_t);
     c->r = r;
     c->cb = cb;
     c->data = data;
     c->buf = buf;
     c->len = len;
     c->refs = 1;
-    c->hidx = NO_HEAP;
+    c->hidx = SB__REDIS_NO_HEAP;
     c->deadline_ms = sb__redis_now_ms() + (timeout_ms ? timeout_ms : r->cmd_timeout_ms);
     c->sent_ns = uv_hrtime();
     heap_push(r, c);
@@ -210,7 +215,7 @@ void sb__redis_send_internal(sb_redis_t *r, sb_redis_reply_cb cb, const char *fm
     va_end(ap);
     if (len < 0)
         return;
-    cmd_t *c = cmd_new(r, cb, NULL, 0, buf, (size_t)len);
+    sb__redis_cmd_t *c = cmd_new(r, cb, NULL, 0, buf, (size_t)len);
     if (!sb__redis_cmd_send(r, c))
         sb__redis_cmd_finish(r, c, NULL, SB_EDISCONNECTED);
 }
@@ -218,7 +223,7 @@ void sb__redis_send_internal(sb_redis_t *r, sb_redis_reply_cb cb, const char *fm
 /* The hiredis reply callback of every command. */
 static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
 {
-    cmd_t *c = privdata;
+    sb__redis_cmd_t *c = privdata;
     sb_redis_t *r = c->r;
     if (c->done) {
         /* Already failed by us (timeout, stop): only hiredis's reference is left. */
@@ -228,7 +233,7 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
         r->last_io_ms = sb__redis_now_ms();
         if (r->down) {
             r->down = false;
-            r->backoff_ms = BACKOFF_MIN_MS;
+            r->backoff_ms = SB__REDIS_BACKOFF_MIN_MS;
             SB_LOG_INFO("redis.up", "name=%s addr=%s reconnects=%llu", r->name, r->url,
                         (unsigned long long)r->stats.reconnects);
             r->warned = false;
@@ -252,7 +257,7 @@ static void on_deadline(uv_timer_t *t)
     sb_redis_t *r = t->data;
     uint64_t now = sb__redis_now_ms();
     while (!r->stopping && r->hlen > 0 && r->heap[0]->deadline_ms <= now) {
-        cmd_t *c = r->heap[0];
+        sb__redis_cmd_t *c = r->heap[0];
         if (c->inflight) {
             sb__redis_conn_drop(r, SB_ETIMEDOUT, true, "command timed out");
         } else {
@@ -284,7 +289,7 @@ static void on_ping_reply(sb_redis_t *r, redisReply *reply, int status, void *da
 static void on_ping_timer(uv_timer_t *t)
 {
     sb_redis_t *r = t->data;
-    if (r->state != ST_READY || r->inflight.n > 0)
+    if (r->state != SB__REDIS_READY || r->inflight.n > 0)
         return;
     if (sb__redis_now_ms() - r->last_io_ms < r->ping_interval_ms / 2)
         return;
@@ -354,9 +359,9 @@ int sb_redis_new(uv_loop_t *loop, const sb_redis_opts_t *opts, sb_redis_t **out)
     r->data = opts->data;
     struct sigaction cur;
     r->guard_sigpipe = sigaction(SIGPIPE, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL;
-    r->state = ST_WAITING;
+    r->state = SB__REDIS_WAITING;
     r->down = true;
-    r->backoff_ms = BACKOFF_MIN_MS;
+    r->backoff_ms = SB__REDIS_BACKOFF_MIN_MS;
     init_timer(r, &r->conn_timer);
     init_timer(r, &r->deadline_timer);
     init_timer(r, &r->ping_timer);
@@ -373,14 +378,14 @@ static int submit(sb_redis_t *r, sb_redis_reply_cb cb, void *data, uint32_t time
     if (len < 0)
         return SB_EINVAL;
     int rc = cmd_check(buf, (size_t)len);
-    bool now = r->ac && (r->state == ST_HOOK || r->state == ST_READY);
+    bool now = r->ac && (r->state == SB__REDIS_HOOK || r->state == SB__REDIS_READY);
     if (rc == 0 && !now && r->queue.n >= r->max_queued)
         rc = SB_ETOOBIG;
     if (rc) {
         redisFreeCommand(buf);
         return rc;
     }
-    cmd_t *c = cmd_new(r, cb, data, timeout_ms, buf, (size_t)len);
+    sb__redis_cmd_t *c = cmd_new(r, cb, data, timeout_ms, buf, (size_t)len);
     if (!now || !sb__redis_cmd_send(r, c))
         sb__redis_list_push(&r->queue, c);
     return 0;
@@ -412,7 +417,7 @@ int sb_redis_command(sb_redis_t *r, sb_redis_reply_cb cb, void *data, const char
 
 bool sb_redis_connected(const sb_redis_t *r)
 {
-    return r && r->state == ST_READY;
+    return r && r->state == SB__REDIS_READY;
 }
 
 void sb_redis_stats(const sb_redis_t *r, sb_redis_stats_t *out)
@@ -427,12 +432,12 @@ void sb_redis_stop(sb_redis_t *r, void (*cb)(void *data), void *data)
     r->stopping = true;
     r->stop_cb = cb;
     r->stop_data = data;
-    r->state = ST_STOPPED;
+    r->state = SB__REDIS_STOPPED;
     uv_close((uv_handle_t *)&r->conn_timer, on_timer_closed);
     uv_close((uv_handle_t *)&r->deadline_timer, on_timer_closed);
     uv_close((uv_handle_t *)&r->ping_timer, on_timer_closed);
     sb__redis_conn_drop(r, SB_ECANCELED, true, "stopped");
-    cmd_t *c;
+    sb__redis_cmd_t *c;
     while ((c = sb__redis_list_shift(&r->queue)) != NULL)
         sb__redis_cmd_finish(r, c, NULL, SB_ECANCELED);
 }

@@ -22,9 +22,10 @@
 
 static void schedule_reconnect(sb_redis_t *r)
 {
-    r->state = ST_WAITING;
+    r->state = SB__REDIS_WAITING;
     uv_timer_start(&r->conn_timer, sb__redis_on_conn_timer, r->backoff_ms, 0);
-    r->backoff_ms = r->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff_ms * 2;
+    r->backoff_ms =
+        r->backoff_ms * 2 > SB__REDIS_BACKOFF_MAX_MS ? SB__REDIS_BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
 static void note_failure(sb_redis_t *r, int err, const char *why, bool was_up, size_t failed)
@@ -53,9 +54,9 @@ void sb__redis_conn_drop(sb_redis_t *r, int err, bool free_ac, const char *why)
 {
     redisAsyncContext *ac = r->ac;
     bool was_up = r->up;
-    cmd_list_t failed = r->inflight;
+    sb__redis_cmd_list_t failed = r->inflight;
     memset(&r->inflight, 0, sizeof(r->inflight));
-    for (cmd_t *c = failed.head; c; c = c->next) {
+    for (sb__redis_cmd_t *c = failed.head; c; c = c->next) {
         c->done = true;
         sb__redis_heap_remove(r, c);
     }
@@ -73,7 +74,7 @@ void sb__redis_conn_drop(sb_redis_t *r, int err, bool free_ac, const char *why)
     }
     if (was_up && !r->stopping && r->on_disconnect)
         r->on_disconnect(r, err, r->data);
-    cmd_t *c;
+    sb__redis_cmd_t *c;
     while ((c = sb__redis_list_shift(&failed)) != NULL)
         sb__redis_cmd_finish(r, c, NULL, err);
 }
@@ -81,7 +82,7 @@ void sb__redis_conn_drop(sb_redis_t *r, int err, bool free_ac, const char *why)
 /* Sends everything queued, in order (what hiredis refuses stays queued). */
 static void flush_queue(sb_redis_t *r)
 {
-    cmd_t *c;
+    sb__redis_cmd_t *c;
     while (r->ac && (c = sb__redis_list_shift(&r->queue)) != NULL) {
         if (!sb__redis_cmd_send(r, c)) {
             sb__redis_list_unshift(&r->queue, c);
@@ -93,28 +94,28 @@ static void flush_queue(sb_redis_t *r)
 
 static void run_hook(sb_redis_t *r)
 {
-    r->state = ST_HOOK;
+    r->state = SB__REDIS_HOOK;
     r->up = true;
     SB_LOG_DEBUG("redis.connected", "name=%s addr=%s queued=%zu", r->name, r->url, r->queue.n);
     if (r->on_connect)
         r->on_connect(r, r->data);
-    if (r->state != ST_HOOK)
+    if (r->state != SB__REDIS_HOOK)
         return; /* stopped inside the hook */
     flush_queue(r);
-    r->state = ST_READY;
+    r->state = SB__REDIS_READY;
 }
 
 static void on_select_reply(sb_redis_t *r, redisReply *reply, int status, void *data)
 {
     if (status == 0) {
-        if (r->state == ST_SELECTING)
+        if (r->state == SB__REDIS_SELECTING)
             run_hook(r);
         return;
     }
     if (status == SB_EREDIS)
         SB_LOG_ERROR("redis.select", "name=%s addr=%s db=%d err=\"%s\"", r->name, r->url, r->db,
                      reply->str);
-    if (r->state == ST_SELECTING && r->ac)
+    if (r->state == SB__REDIS_SELECTING && r->ac)
         sb__redis_conn_drop(r, status, true, "SELECT failed");
 }
 
@@ -125,7 +126,7 @@ static void on_select_reply(sb_redis_t *r, redisReply *reply, int status, void *
  */
 static void on_hello_reply(sb_redis_t *r, redisReply *reply, int status, void *data)
 {
-    if (r->state != ST_SELECTING || !r->ac)
+    if (r->state != SB__REDIS_SELECTING || !r->ac)
         return;
     if (status == SB_EREDIS && reply && reply->str && strncmp(reply->str, "LOADING", 7) == 0) {
         SB_LOG_INFO("redis.loading", "name=%s addr=%s msg=\"still loading its dataset\"", r->name,
@@ -151,7 +152,7 @@ void sb__redis_on_connected(sb_redis_t *r)
     if (r->connected_once)
         r->stats.reconnects++;
     r->connected_once = true;
-    r->state = ST_SELECTING;
+    r->state = SB__REDIS_SELECTING;
     sb__redis_send_internal(r, on_hello_reply, "PING");
 }
 
@@ -190,7 +191,7 @@ static void conn_start(sb_redis_t *r)
     }
     ac->data = r;
     r->ac = ac;
-    r->state = ST_CONNECTING;
+    r->state = SB__REDIS_CONNECTING;
     redisAsyncSetConnectCallback(ac, on_hiredis_connect); /* also asks for a write event */
     redisAsyncSetDisconnectCallback(ac, on_hiredis_disconnect);
     uv_timer_start(&r->conn_timer, sb__redis_on_conn_timer, r->connect_timeout_ms, 0);
@@ -199,8 +200,8 @@ static void conn_start(sb_redis_t *r)
 void sb__redis_on_conn_timer(uv_timer_t *t)
 {
     sb_redis_t *r = t->data;
-    if (r->state == ST_WAITING)
+    if (r->state == SB__REDIS_WAITING)
         conn_start(r);
-    else if (r->state == ST_CONNECTING)
+    else if (r->state == SB__REDIS_CONNECTING)
         sb__redis_conn_drop(r, SB_ETIMEDOUT, true, "connect timed out");
 }

@@ -16,26 +16,23 @@
 
 #include "core/redis.h"
 
-#define DEFAULT_CMD_TIMEOUT_MS     5000
-#define DEFAULT_PING_INTERVAL_MS   1000
-#define DEFAULT_CONNECT_TIMEOUT_MS 2000
-#define DEFAULT_MAX_QUEUED         100000
-#define BACKOFF_MIN_MS             50
-#define BACKOFF_MAX_MS             2000
-#define MAX_DB                     1000000
-#define NO_HEAP                    SIZE_MAX
+/** Reconnect backoff: from this, doubling up to SB__REDIS_BACKOFF_MAX_MS. */
+#define SB__REDIS_BACKOFF_MIN_MS 50
+#define SB__REDIS_BACKOFF_MAX_MS 2000
+/** cmd.hidx of a command that is not in the deadline heap. */
+#define SB__REDIS_NO_HEAP SIZE_MAX
 
 typedef enum {
-    ST_WAITING,    /* no connection; conn_timer starts the next attempt */
-    ST_CONNECTING, /* connect(2) in progress; conn_timer is its timeout */
-    ST_SELECTING,  /* connected, PING (and SELECT) sent, waiting for the replies */
-    ST_HOOK,       /* connected, running opts.on_connect: commands go out at once */
-    ST_READY,      /* connected, queue flushed */
-    ST_STOPPED,
-} state_t;
+    SB__REDIS_WAITING,    /* no connection; conn_timer starts the next attempt */
+    SB__REDIS_CONNECTING, /* connect(2) in progress; conn_timer is its timeout */
+    SB__REDIS_SELECTING,  /* connected, PING (and SELECT) sent, waiting for the replies */
+    SB__REDIS_HOOK,       /* connected, running opts.on_connect: commands go out at once */
+    SB__REDIS_READY,      /* connected, queue flushed */
+    SB__REDIS_STOPPED,
+} sb__redis_state_t;
 
-typedef struct cmd {
-    struct cmd *prev, *next; /* in r->queue or r->inflight (or a local list) */
+typedef struct sb__redis_cmd {
+    struct sb__redis_cmd *prev, *next; /* in r->queue or r->inflight (or a local list) */
     sb_redis_t *r;
     sb_redis_reply_cb cb;
     void *data;
@@ -43,19 +40,19 @@ typedef struct cmd {
     size_t len;
     uint64_t deadline_ms; /* on the sb__redis_now_ms() clock */
     uint64_t sent_ns;
-    size_t hidx; /* index in r->heap, NO_HEAP when not there */
+    size_t hidx; /* index in r->heap, SB__REDIS_NO_HEAP when not there */
     int refs;
     bool done;
     bool inflight;
-} cmd_t;
+} sb__redis_cmd_t;
 
-typedef struct cmd_list {
-    cmd_t *head, *tail;
+typedef struct sb__redis_cmd_list {
+    sb__redis_cmd_t *head, *tail;
     size_t n;
-} cmd_list_t;
+} sb__redis_cmd_list_t;
 
 /* The event-library side of one hiredis context. */
-typedef struct adapter {
+typedef struct sb__redis_adapter {
     uv_poll_t poll;
     uv_prepare_t flush; /* writes this loop turn's commands before the loop polls */
     sb_redis_t *r;
@@ -64,7 +61,7 @@ typedef struct adapter {
     int open_handles; /* poll and flush: the adapter is freed when both have closed */
     bool want_flush;  /* hiredis has output and flush is started */
     bool writing;     /* inside redisAsyncHandleWrite: more to write means POLLOUT */
-} adapter_t;
+} sb__redis_adapter_t;
 
 struct sb_redis {
     uv_loop_t *loop;
@@ -78,7 +75,7 @@ struct sb_redis {
     void *data;
     bool guard_sigpipe; /* SIGPIPE was not ignored at creation: ignore it around writes */
 
-    state_t state;
+    sb__redis_state_t state;
     redisAsyncContext *ac;   /* the current connection, or NULL */
     bool connect_ok;         /* hiredis reported the connect; on_poll finishes it */
     bool up;                 /* on_connect ran for the current connection */
@@ -93,8 +90,8 @@ struct sb_redis {
     uint64_t armed_ms; /* deadline_timer's due time while active */
     int handles;       /* open uv handles: three timers and the adapters' polls */
 
-    cmd_list_t queue, inflight;
-    cmd_t **heap;
+    sb__redis_cmd_list_t queue, inflight;
+    sb__redis_cmd_t **heap;
     size_t hlen, hcap;
     sb_redis_stats_t stats;
 
@@ -103,7 +100,7 @@ struct sb_redis {
     void *stop_data;
 };
 
-static inline void sb__redis_list_push(cmd_list_t *l, cmd_t *c)
+static inline void sb__redis_list_push(sb__redis_cmd_list_t *l, sb__redis_cmd_t *c)
 {
     c->next = NULL;
     c->prev = l->tail;
@@ -115,7 +112,7 @@ static inline void sb__redis_list_push(cmd_list_t *l, cmd_t *c)
     l->n++;
 }
 
-static inline void sb__redis_list_unshift(cmd_list_t *l, cmd_t *c)
+static inline void sb__redis_list_unshift(sb__redis_cmd_list_t *l, sb__redis_cmd_t *c)
 {
     c->prev = NULL;
     c->next = l->head;
@@ -127,7 +124,7 @@ static inline void sb__redis_list_unshift(cmd_list_t *l, cmd_t *c)
     l->n++;
 }
 
-static inline void sb__redis_list_remove(cmd_list_t *l, cmd_t *c)
+static inline void sb__redis_list_remove(sb__redis_cmd_list_t *l, sb__redis_cmd_t *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -141,9 +138,9 @@ static inline void sb__redis_list_remove(cmd_list_t *l, cmd_t *c)
     l->n--;
 }
 
-static inline cmd_t *sb__redis_list_shift(cmd_list_t *l)
+static inline sb__redis_cmd_t *sb__redis_list_shift(sb__redis_cmd_list_t *l)
 {
-    cmd_t *c = l->head;
+    sb__redis_cmd_t *c = l->head;
     if (c)
         sb__redis_list_remove(l, c);
     return c;
@@ -157,16 +154,16 @@ static inline uint64_t sb__redis_now_ms(void)
 /* ---- redis.c: commands ---- */
 
 /** Runs c's callback (once: c is already out of every list) and drops our reference. */
-void sb__redis_cmd_finish(sb_redis_t *r, cmd_t *c, redisReply *reply, int status);
+void sb__redis_cmd_finish(sb_redis_t *r, sb__redis_cmd_t *c, redisReply *reply, int status);
 
 /** Hands c to hiredis on the current connection; false if hiredis refused it. */
-bool sb__redis_cmd_send(sb_redis_t *r, cmd_t *c);
+bool sb__redis_cmd_send(sb_redis_t *r, sb__redis_cmd_t *c);
 
 /** Sends an internal command (SELECT, PING) on the current connection. */
 void sb__redis_send_internal(sb_redis_t *r, sb_redis_reply_cb cb, const char *fmt, ...);
 
 /** Takes c out of the deadline heap (if it is there). */
-void sb__redis_heap_remove(sb_redis_t *r, cmd_t *c);
+void sb__redis_heap_remove(sb_redis_t *r, sb__redis_cmd_t *c);
 
 /** One of the client's uv handles closed: frees the client after the last, if stopping. */
 void sb__redis_handle_closed(sb_redis_t *r);

@@ -15,6 +15,8 @@
 #include "core/log.h"
 #include "core/redis_internal.h"
 
+#define MAX_DB 1000000
+
 /* ---- URL ---- */
 
 /* Parses decimal digits at *p (at least one) no larger than max; advances *p. */

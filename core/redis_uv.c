@@ -21,7 +21,7 @@
 
 /* ---- The libuv adapter ---- */
 
-static void handle_write(adapter_t *a)
+static void handle_write(sb__redis_adapter_t *a)
 {
     a->writing = true;
     if (!a->r->guard_sigpipe) {
@@ -39,7 +39,7 @@ static void handle_write(adapter_t *a)
 
 static void on_poll(uv_poll_t *h, int status, int events)
 {
-    adapter_t *a = h->data;
+    sb__redis_adapter_t *a = h->data;
     sb_redis_t *r = a->r;
     if (!a->ac)
         return;
@@ -59,7 +59,7 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
 }
 
-static void ev_update(adapter_t *a, int events)
+static void ev_update(sb__redis_adapter_t *a, int events)
 {
     if (events == a->events)
         return;
@@ -72,19 +72,19 @@ static void ev_update(adapter_t *a, int events)
 
 static void ev_add_read(void *p)
 {
-    adapter_t *a = p;
+    sb__redis_adapter_t *a = p;
     ev_update(a, a->events | UV_READABLE);
 }
 
 static void ev_del_read(void *p)
 {
-    adapter_t *a = p;
+    sb__redis_adapter_t *a = p;
     ev_update(a, a->events & ~UV_READABLE);
 }
 
 static void on_flush(uv_prepare_t *h)
 {
-    adapter_t *a = h->data;
+    sb__redis_adapter_t *a = h->data;
     uv_prepare_stop(h);
     if (!a->want_flush || !a->ac)
         return;
@@ -100,7 +100,7 @@ static void on_flush(uv_prepare_t *h)
  */
 static void ev_add_write(void *p)
 {
-    adapter_t *a = p;
+    sb__redis_adapter_t *a = p;
     if (a->writing || !a->ac || !(a->ac->c.flags & REDIS_CONNECTED)) {
         ev_update(a, a->events | UV_WRITABLE);
         return;
@@ -113,7 +113,7 @@ static void ev_add_write(void *p)
 
 static void ev_del_write(void *p)
 {
-    adapter_t *a = p;
+    sb__redis_adapter_t *a = p;
     if (a->want_flush) {
         a->want_flush = false;
         uv_prepare_stop(&a->flush);
@@ -123,7 +123,7 @@ static void ev_del_write(void *p)
 
 static void on_adapter_closed(uv_handle_t *h)
 {
-    adapter_t *a = h->data;
+    sb__redis_adapter_t *a = h->data;
     if (--a->open_handles > 0)
         return;
     sb_redis_t *r = a->r;
@@ -133,7 +133,7 @@ static void on_adapter_closed(uv_handle_t *h)
 
 static void ev_cleanup(void *p)
 {
-    adapter_t *a = p;
+    sb__redis_adapter_t *a = p;
     a->ac = NULL;
     a->want_flush = false;
     uv_close((uv_handle_t *)&a->poll, on_adapter_closed);
@@ -142,7 +142,7 @@ static void ev_cleanup(void *p)
 
 int sb__redis_attach(sb_redis_t *r, redisAsyncContext *ac)
 {
-    adapter_t *a = SB_NEW(adapter_t);
+    sb__redis_adapter_t *a = SB_NEW(sb__redis_adapter_t);
     if (uv_poll_init(r->loop, &a->poll, ac->c.fd) != 0) {
         sb_free(a);
         return SB_EIO;
