@@ -27,11 +27,12 @@
 /** The longest `prefix` a configuration may set, in bytes (checked by --check). */
 #define SB_PREFIX_MAX 64
 /**
- * Room for any Redis key formatted into a fixed buffer, its NUL included: a prefix of up
- * to SB_PREFIX_MAX and the longest rest ("token:" and a SHA-256 in hex,
- * "contact:<id>:idents", "{<shard>}:events"; config.c checks these fit at compile time).
+ * Room for any Redis key (core/keys.h), its NUL included: a prefix of up to
+ * SB_PREFIX_MAX and the longest rest ("ident:" and a handle kind and value, "token:" and
+ * a SHA-256 in hex, "contact:<id>:idents", "{<shard>}:events"; keys.c checks these fit
+ * at compile time).
  */
-#define SB_KEY_MAX (SB_PREFIX_MAX + 160)
+#define SB_KEY_MAX (SB_PREFIX_MAX + 384)
 
 /** One occurrence of a list key: its words and where it came from. */
 typedef struct sb_config_entry {

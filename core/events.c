@@ -19,6 +19,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/events_internal.h"
+#include "core/keys.h"
 #include "core/log.h"
 
 #define HISTORY_PAGE   500
@@ -639,6 +640,9 @@ int sb_events_new(uv_loop_t *loop, sb_redis_t *blocking, sb_redis_t *main, const
 {
     if (!blocking || !main || shards == 0 || shards > SB_EVENTS_MAX_SHARDS)
         return SB_EINVAL;
+    sb_key_t key; /* the longest shard's key: every other fits when it does */
+    if (sb_key_events(&key, prefix ? prefix : "sb:", shards - 1) != 0)
+        return key.err;
     sb_events_t *ev = SB_NEW(sb_events_t);
     ev->loop = loop;
     ev->blocking = blocking;
@@ -648,8 +652,10 @@ int sb_events_new(uv_loop_t *loop, sb_redis_t *blocking, sb_redis_t *main, const
     ev->keys = sb_calloc(shards, sizeof(char *));
     ev->pos = sb_calloc(shards, sizeof(sid_t));
     ev->cursor = sb_malloc(SB_EVENTS_CURSOR_SIZE(shards));
-    for (unsigned i = 0; i < shards; i++)
-        ev->keys[i] = sb_asprintf("%s{%u}:events", ev->prefix, i);
+    for (unsigned i = 0; i < shards; i++) {
+        sb_key_events(&key, ev->prefix, i);
+        ev->keys[i] = sb_strdup(key.str);
+    }
     ev->retry = SB_NEW(uv_timer_t);
     uv_timer_init(loop, ev->retry);
     ev->retry->data = ev;

@@ -199,7 +199,7 @@ int sb_store_publish(sb_store_t *st, const char *conv, const char *json, sb_stor
  */
 int sb_store_response_times(sb_store_t *st, unsigned per_shard, sb_store_cb cb, void *data);
 
-/* ---- Operations over every shard (store_shards.c) ---- */
+/* ---- Operations over every shard (store_lists.c, store_merge.c, store_stats.c) ---- */
 
 /** A conversation list query (GET /v1/conversations). Strings are borrowed for the call. */
 typedef struct sb_list_query {

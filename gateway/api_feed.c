@@ -31,6 +31,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway/internal.h"
@@ -64,7 +65,7 @@ struct api_feed {
     bool dead;
     presence_t *presence;
     char node[20];
-    char key[SB_KEY_MAX]; /* <prefix>presence */
+    sb_key_t key; /* <prefix>presence */
     /* the last event classified */
     unsigned last_shard;
     char last_id[64];
@@ -216,7 +217,7 @@ static void presence_change(api_feed_t *f, const presence_t *p, bool online)
     snprintf(now, sizeof(now), "%lld", (long long)t);
     char *value = presence_value(p, t);
     /* functions.lua: presence (1 when another node still has them online) */
-    const char *argv[] = {"FCALL", "sb_presence", "1", f->key, online ? "join" : "leave",
+    const char *argv[] = {"FCALL", "sb_presence", "1", f->key.str, online ? "join" : "leave",
                           field,   value,         now};
     if (sb_redis_command_argv(f->app->redis, on_presence_done, op, 0, 8, argv, NULL) == 0) {
         f->refs++;
@@ -232,7 +233,7 @@ static void presence_change(api_feed_t *f, const presence_t *p, bool online)
 static void presence_write(api_feed_t *f, const presence_t *only)
 {
     enum { BATCH = 32 };
-    const char *argv[2 + 2 * BATCH] = {"HSET", f->key};
+    const char *argv[2 + 2 * BATCH] = {"HSET", f->key.str};
     char *owned[2 * BATCH];
     int n = 0;
     int64_t t = sb_now_ms();
@@ -348,12 +349,12 @@ static void on_presence_read(sb_redis_t *r, redisReply *reply, int status, void 
                                          json_integer_value(json_object_get(e, "clients"))));
         json_decref(e);
     }
-    if (nexpired) { /* a node died without saying goodbye: tidy up */
-        char key[SB_KEY_MAX];
-        snprintf(key, sizeof(key), "%spresence", sb_store_opts(c->app->store)->prefix);
+    sb_key_t key;
+    if (nexpired && sb_key_presence(&key, sb_store_opts(c->app->store)->prefix) == 0) {
+        /* a node died without saying goodbye: tidy up */
         const char *argv[2 + SB_ARRAY_LEN(expired)];
         argv[0] = "HDEL";
-        argv[1] = key;
+        argv[1] = key.str;
         memcpy(argv + 2, expired, nexpired * sizeof(*expired));
         sb_redis_command_argv(c->app->redis, NULL, NULL, 0, (int)(2 + nexpired), argv, NULL);
     }
@@ -375,11 +376,12 @@ static void on_presence_read(sb_redis_t *r, redisReply *reply, int status, void 
 
 static void presence_authed(api_call_t *c)
 {
-    char key[SB_KEY_MAX];
-    snprintf(key, sizeof(key), "%spresence", sb_store_opts(c->app->store)->prefix);
-    const char *argv[] = {"HGETALL", key};
+    sb_key_t key;
+    int rc = sb_key_presence(&key, sb_store_opts(c->app->store)->prefix);
+    const char *argv[] = {"HGETALL", key.str};
     c->busy = true;
-    int rc = sb_redis_command_argv(c->app->redis, on_presence_read, c, 0, 2, argv, NULL);
+    if (rc == 0)
+        rc = sb_redis_command_argv(c->app->redis, on_presence_read, c, 0, 2, argv, NULL);
     sb__api_begin(c, rc);
 }
 
@@ -502,7 +504,8 @@ api_feed_t *sb__feed_new(sb_app_t *app)
     char raw[17];
     sb_random_hex(raw, 8);
     snprintf(f->node, sizeof(f->node), "n%s", raw);
-    snprintf(f->key, sizeof(f->key), "%spresence", sb_store_opts(app->store)->prefix);
+    if (sb_key_presence(&f->key, sb_store_opts(app->store)->prefix) != 0)
+        SB_LOG_ERROR("presence.key", "err=%s", sb_err_name(f->key.err)); /* config bounds it */
     f->revocation = timer_new(f, on_revocation_check, REVOKE_CHECK_MS);
     f->refresh = timer_new(f, on_refresh, PRESENCE_REFRESH_MS);
     sb_http_route(app->http, "GET", "/v1/presence", h_presence, app);

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/util.h"
 #include "gateway/internal.h"
 #include "gateway/version.h"
@@ -183,11 +184,11 @@ static void h_metrics(sb_http_req_t *req, void *data)
     const sb_store_opts_t *o = sb_store_opts(app->store);
     sc->c->busy = true;
     for (unsigned i = 0; i < o->shards; i++) {
-        char key[256];
-        snprintf(key, sizeof(key), "%s{%u}:queue", o->prefix, i);
-        const char *argv[] = {"ZCARD", key};
+        sb_key_t key;
+        const char *argv[] = {"ZCARD", key.str};
         sc->pending++;
-        if (sb_redis_command_argv(app->redis, on_zcard, sc, 1000, 2, argv, NULL) != 0) {
+        if (sb_key_queue(&key, o->prefix, i) != 0 ||
+            sb_redis_command_argv(app->redis, on_zcard, sc, 1000, 2, argv, NULL) != 0) {
             sc->pending--;
             sc->queue_ok = false;
         }

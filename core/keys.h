@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Redis key names: the one place in C that spells them (docs/redis-keys.md lists every
+ * key, its type and who writes it). Every key starts with the configured prefix
+ * (default "sb:"). Keys of one conversation's atomic operations carry the shard's hash
+ * tag, `<prefix>{N}:…`, N = crc16(id) % shards (sb_store_shard), so one Function call
+ * only ever touches one cluster slot; contacts, handles, tokens and presence live
+ * outside the shards.
+ *
+ *   <prefix>{N}:conv:<cid>       <prefix>contact:<ctid>
+ *   <prefix>{N}:log:<cid>        <prefix>contact:<ctid>:idents
+ *   <prefix>{N}:events           <prefix>ident:<kind>:<value>
+ *   <prefix>{N}:<index>          <prefix>token:<sha256 hex of the token>
+ *   <prefix>{N}:outbox:<channel> <prefix>presence
+ *                                <prefix>staff:<sid>, <prefix>bot:<id>
+ *                                <prefix>webhooks
+ *
+ * core/functions.lua builds the shard keys itself, from the same prefix and shard
+ * (`ctx.pre` = "<prefix>{N}:" then "conv:", "log:", "events", "queue", …): the two
+ * must agree, and tests/integration/test_keys_lua.c checks that they do by reading, with
+ * the keys named here, what the Functions wrote.
+ *
+ * A key is built into a sb_key_t: at most SB_KEY_MAX bytes with its NUL (room for the
+ * longest prefix, SB_PREFIX_MAX, and any rest below). Like sb_buf, an error is sticky
+ * and nothing is ever truncated: a key that does not fit leaves `err` = SB_ETOOBIG and
+ * `str` empty, so a forgotten check can never address another key.
+ */
+#ifndef SB_KEYS_H
+#define SB_KEYS_H
+
+#include <stddef.h>
+
+#include "core/config.h"
+
+/** A Redis key being built (caller's storage, no cleanup needed). */
+typedef struct sb_key {
+    size_t len;           /* bytes in str, without the NUL */
+    int err;              /* 0, or SB_ETOOBIG once a part did not fit (sticky) */
+    char str[SB_KEY_MAX]; /* NUL-terminated; "" after an error */
+} sb_key_t;
+
+/*
+ * Every builder below (re)starts k and returns 0 or SB_ETOOBIG (then k->str is "").
+ * Strings are borrowed for the call; prefix is the configured key prefix.
+ */
+
+/** `<prefix>{<shard>}:<name>`: a shard-wide key (events, queue, idle, rt, counts…). */
+int sb_key_shard(sb_key_t *k, const char *prefix, unsigned shard, const char *name);
+/** `<prefix>{<shard>}:`: what functions.lua prepends to every key of that shard. */
+int sb_key_shard_prefix(sb_key_t *k, const char *prefix, unsigned shard);
+/** `<prefix>{<shard>}:events`: the shard's event stream (every Function's routing key). */
+int sb_key_events(sb_key_t *k, const char *prefix, unsigned shard);
+/** `<prefix>{<shard>}:queue`: open conversations awaiting a reply, by SLA urgency. */
+int sb_key_queue(sb_key_t *k, const char *prefix, unsigned shard);
+/** `<prefix>{<shard>}:rt`: recent staff response times (a capped stream). */
+int sb_key_rt(sb_key_t *k, const char *prefix, unsigned shard);
+/** `<prefix>{<shard>}:conv:<cid>`: a conversation's state (a hash). */
+int sb_key_conv(sb_key_t *k, const char *prefix, unsigned shard, const char *cid);
+/** `<prefix>{<shard>}:log:<cid>`: a conversation's transcript (a stream). */
+int sb_key_log(sb_key_t *k, const char *prefix, unsigned shard, const char *cid);
+/** `<prefix>{<shard>}:outbox:<channel>`: replies waiting for a channel's connector. */
+int sb_key_outbox(sb_key_t *k, const char *prefix, unsigned shard, const char *channel);
+
+/** `<prefix>contact:<ctid>`: a contact (a hash). */
+int sb_key_contact(sb_key_t *k, const char *prefix, const char *ctid);
+/** `<prefix>contact:<ctid>:idents`: the handles pointing at a contact (a set). */
+int sb_key_contact_idents(sb_key_t *k, const char *prefix, const char *ctid);
+/** `<prefix>ident:<kind>:<value>`: a handle -> its contact id (a string). */
+int sb_key_ident(sb_key_t *k, const char *prefix, const char *kind, const char *value);
+/** `<prefix>ident:<handle>`, handle already "kind:value" (as stored in an idents set). */
+int sb_key_handle(sb_key_t *k, const char *prefix, const char *handle);
+/** `<prefix>token:<hex SHA-256 of token>`: a bearer token's principal (a hash). */
+int sb_key_token(sb_key_t *k, const char *prefix, const char *token);
+/** `<prefix>presence`: staff online, one field per staff member and node (a hash). */
+int sb_key_presence(sb_key_t *k, const char *prefix);
+/** `<prefix><kind>:<id>`, kind "staff" or "bot": a principal's record (a hash). */
+int sb_key_principal(sb_key_t *k, const char *prefix, const char *kind, const char *id);
+/** `<prefix>webhooks`: the bots with an outbound webhook (a set of bot ids). */
+int sb_key_webhooks(sb_key_t *k, const char *prefix);
+
+#endif
