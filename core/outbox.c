@@ -480,6 +480,16 @@ void sb_outbox_lane_poke(sb_outbox_lane_t *l, int index)
 
 /* ---- Engine and lanes ---- */
 
+void sb_outbox_opts_config(sb_outbox_opts_t *opts, const sb_config_t *cfg)
+{
+    opts->prefix = cfg->prefix;
+    opts->retry_base_ms = cfg->outbox_retry_base_ms;
+    opts->retry_max_ms = cfg->outbox_retry_max_ms;
+    opts->attempts = (unsigned)cfg->outbox_attempts;
+    opts->claim_idle_ms = cfg->outbox_claim_idle_ms;
+    opts->dead_maxlen = (unsigned)cfg->outbox_dead_maxlen;
+}
+
 int sb_outbox_new(uv_loop_t *loop, sb_redis_t *redis, const sb_outbox_opts_t *opts,
                   sb_outbox_t **out)
 {

@@ -35,6 +35,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/config.h"
 #include "core/redis.h"
 
 typedef enum {
@@ -145,6 +146,12 @@ typedef struct sb_outbox_opts {
     void (*on_lane_state)(sb_outbox_lane_t *lane, bool paused, const char *reason, void *data);
     void *data;
 } sb_outbox_opts_t;
+
+/**
+ * Fills the backoff fields of opts (retry base and cap, attempts, claim idle, dead-letter
+ * cap) and its prefix from the `outbox_*` config keys; the other fields are left alone.
+ */
+void sb_outbox_opts_config(sb_outbox_opts_t *opts, const sb_config_t *cfg);
 
 /**
  * Creates the engine. loop and redis are borrowed and must outlive it (until stop's
