@@ -101,7 +101,7 @@ static void on_acked(sb_redis_t *r, redisReply *reply, int status, void *data)
 {
     sb_outbox_lane_t *l = data;
     if (!sb__ob_ref_done(l) && status != 0)
-        SB_LOG_WARN("outbox.redis", "lane=%s err=%s", l->name, sb_err_name(status));
+        SB__OB_LOG(l->o, SB_LOG_WARN, "redis", "lane=%s err=%s", l->name, sb_err_name(status));
 }
 
 void sb__ob_xack(sb__ob_stream_t *s, const char **ids, unsigned n)
@@ -113,7 +113,7 @@ void sb__ob_xack(sb__ob_stream_t *s, const char **ids, unsigned n)
     for (unsigned i = 0; i < n; i++)
         argv[3 + i] = ids[i];
     if (sb__ob_command(l, on_acked, l, 3 + (int)n, argv, NULL) != 0)
-        SB_LOG_WARN("outbox.ack", "lane=%s err=queue_full", l->name);
+        SB__OB_LOG(l->o, SB_LOG_WARN, "ack", "lane=%s err=queue_full", l->name);
 }
 
 /* ---- Consumer groups ---- */
@@ -127,8 +127,8 @@ static void on_group_created(sb_redis_t *r, redisReply *reply, int status, void 
                   strncmp(reply->str, "BUSYGROUP", 9) == 0;
     if (status != 0 && !exists) {
         if (!l->create_failed)
-            SB_LOG_WARN("outbox.group", "lane=%s err=%s what=\"%s\"", l->name, sb_err_name(status),
-                        status == SB_EREDIS ? reply->str : "");
+            SB__OB_LOG(l->o, SB_LOG_WARN, "group", "lane=%s err=%s what=\"%s\"", l->name,
+                       sb_err_name(status), status == SB_EREDIS ? reply->str : "");
         l->create_failed = true;
     }
     if (--l->create_pending > 0)
@@ -171,7 +171,7 @@ static void take_entry(sb__ob_stream_t *s, const redisReply *e, const char **ack
     const char *id = e->element[0]->str;
     const redisReply *f = e->element[1];
     if (f->type != REDIS_REPLY_ARRAY) { /* deleted while pending (a trimmed stream) */
-        SB_LOG_WARN("outbox.lost", "lane=%s stream=%s entry=%s", l->name, s->key, id);
+        SB__OB_LOG(l->o, SB_LOG_WARN, "lost", "lane=%s stream=%s entry=%s", l->name, s->key, id);
         l->stats.lost++;
         acks[(*nacks)++] = id;
         return;
@@ -219,8 +219,8 @@ static void take_entries(sb__ob_stream_t *s, const redisReply *entries)
     const char *acks[SB__OB_BATCH];
     unsigned nacks = 0;
     if ((s->history || s->claiming) && entries->elements > 0)
-        SB_LOG_INFO(s->claiming ? "outbox.claimed" : "outbox.resume",
-                    "lane=%s stream=%s entries=%zu", l->name, s->key, entries->elements);
+        SB__OB_LOG(l->o, SB_LOG_INFO, s->claiming ? "claimed" : "resume",
+                   "lane=%s stream=%s entries=%zu", l->name, s->key, entries->elements);
     for (size_t i = 0; i < entries->elements && i < SB__OB_BATCH && s->n < SB__OB_BATCH; i++) {
         const redisReply *e = entries->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
@@ -254,9 +254,9 @@ static void on_fetched(sb_redis_t *r, redisReply *reply, int status, void *data)
         return;
     l->fetching = false;
     if (status != 0) {
-        SB_LOG_AT(status == SB_EREDIS ? SB_LOG_WARN : SB_LOG_DEBUG, "outbox.fetch",
-                  "lane=%s err=%s what=\"%s\"", l->name, sb_err_name(status),
-                  status == SB_EREDIS ? reply->str : "");
+        SB__OB_LOG(l->o, status == SB_EREDIS ? SB_LOG_WARN : SB_LOG_DEBUG, "fetch",
+                   "lane=%s err=%s what=\"%s\"", l->name, sb_err_name(status),
+                   status == SB_EREDIS ? reply->str : "");
         if (status == SB_EREDIS && strncmp(reply->str, "NOGROUP", 7) == 0)
             l->groups_ready = false; /* stream deleted: recreate (retried by the tick) */
         for (unsigned i = 0; i < l->nst; i++)
@@ -323,16 +323,16 @@ static void on_claimed(sb_redis_t *r, redisReply *reply, int status, void *data)
     if (status != 0 || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING ||
         reply->element[1]->type != REDIS_REPLY_ARRAY) {
-        SB_LOG_DEBUG("outbox.claim", "lane=%s stream=%s err=%s", l->name, s->key,
-                     sb_err_name(status ? status : SB_EREDIS));
+        SB__OB_LOG(l->o, SB_LOG_DEBUG, "claim", "lane=%s stream=%s err=%s", l->name, s->key,
+                   sb_err_name(status ? status : SB_EREDIS));
         s->claiming = false;
         return;
     }
     const redisReply *next = reply->element[0], *entries = reply->element[1];
     if (reply->elements >= 3 && reply->element[2]->type == REDIS_REPLY_ARRAY &&
         reply->element[2]->elements > 0) { /* deleted before delivery (Redis 7) */
-        SB_LOG_WARN("outbox.lost", "lane=%s stream=%s entries=%zu", l->name, s->key,
-                    reply->element[2]->elements);
+        SB__OB_LOG(l->o, SB_LOG_WARN, "lost", "lane=%s stream=%s entries=%zu", l->name, s->key,
+                   reply->element[2]->elements);
         l->stats.lost += reply->element[2]->elements;
     }
     if (entries->elements > 0 && s->n == 0)
@@ -499,6 +499,8 @@ int sb_outbox_new(uv_loop_t *loop, sb_redis_t *redis, const sb_outbox_opts_t *op
     o->opts = *opts;
     o->prefix = sb_strdup(opts->prefix ? opts->prefix : "sb:");
     o->consumer = sb_strdup(opts->consumer ? opts->consumer : "switchboard");
+    o->log_name = sb_strdup(opts->log_name ? opts->log_name : "outbox");
+    o->opts.log_name = o->log_name;
     o->opts.prefix = o->prefix;
     o->opts.consumer = o->consumer;
 #define DEFAULT(f, v)                                                                              \
@@ -577,7 +579,7 @@ void sb_outbox_lane_resume(sb_outbox_lane_t *l)
         return;
     l->paused = false;
     l->stats.paused = false;
-    SB_LOG_INFO("outbox.resume", "lane=%s", l->name);
+    SB__OB_LOG(l->o, SB_LOG_INFO, "resumed", "lane=%s", l->name);
     if (l->o->opts.on_lane_state)
         l->o->opts.on_lane_state(l, false, "", l->o->opts.data);
     sb__ob_pump(l->o);
@@ -613,6 +615,7 @@ static void maybe_free(sb_outbox_t *o)
     void *data = o->stop_data;
     sb_free(o->prefix);
     sb_free(o->consumer);
+    sb_free(o->log_name);
     sb_free(o);
     if (cb)
         cb(data);
@@ -635,5 +638,5 @@ void sb_outbox_stop(sb_outbox_t *o, void (*cb)(void *data), void *data)
     o->stop_data = data;
     uv_close((uv_handle_t *)&o->timer, on_handle_closed);
     uv_close((uv_handle_t *)&o->tick, on_handle_closed);
-    SB_LOG_DEBUG("outbox.stop", "pending_replies=%u", o->refs);
+    SB__OB_LOG(o, SB_LOG_DEBUG, "stop", "pending_replies=%u", o->refs);
 }

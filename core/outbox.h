@@ -142,6 +142,7 @@ typedef struct sb_outbox_opts {
     uint32_t claim_idle_ms; /* take over others' entries idle this long (default 5 min) */
     unsigned dead_maxlen;   /* dead-letter stream cap, MAXLEN ~ (default 10000) */
     unsigned max_inflight;  /* attempts at once over all lanes (default 64) */
+    const char *log_name;   /* log events are "<log_name>.<what>"; NULL = "outbox" */
     /** A lane paused (paused=true, reason: the auth outcome's) or resumed. May be NULL. */
     void (*on_lane_state)(sb_outbox_lane_t *lane, bool paused, const char *reason, void *data);
     void *data;

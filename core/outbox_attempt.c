@@ -102,7 +102,7 @@ static void on_dead_added(sb_redis_t *r, redisReply *reply, int status, void *da
 {
     sb_outbox_lane_t *l = data;
     if (!sb__ob_ref_done(l) && status != 0)
-        SB_LOG_WARN("outbox.dead", "lane=%s err=%s", l->name, sb_err_name(status));
+        SB__OB_LOG(l->o, SB_LOG_WARN, "dead", "lane=%s err=%s", l->name, sb_err_name(status));
 }
 
 /* Copies the head entry to the lane's capped dead-letter stream (then acks it). */
@@ -140,7 +140,7 @@ static void dead_letter(sb__ob_stream_t *s)
 #undef STR
 #undef ARG
     if (sb__ob_command(l, on_dead_added, l, argc, argv, lens) != 0)
-        SB_LOG_WARN("outbox.dead", "lane=%s entry=%s err=queue_full", l->name, e->id);
+        SB__OB_LOG(l->o, SB_LOG_WARN, "dead", "lane=%s entry=%s err=queue_full", l->name, e->id);
     sb_free(argv);
     sb_free(lens);
 }
@@ -153,13 +153,14 @@ static void apply(sb__ob_stream_t *s)
     s->phase = SB__OB_IDLE;
     if (s->kind == SB_OUTCOME_OK) {
         l->stats.ok++;
-        SB_LOG_DEBUG("outbox.delivered", "lane=%s entry=%s provider_id=%s", l->name, e->id,
-                     s->provider_id ? s->provider_id : "");
+        SB__OB_LOG(l->o, SB_LOG_DEBUG, "delivered", "lane=%s entry=%s provider_id=%s", l->name,
+                   e->id, s->provider_id ? s->provider_id : "");
         ack_pop(s);
     } else if (s->final) {
         l->stats.dead++;
-        SB_LOG_WARN("outbox.dead", "lane=%s stream=%s entry=%s attempts=%u reason=\"%s\"", l->name,
-                    s->key, e->id, s->attempts, s->reason ? s->reason : "");
+        SB__OB_LOG(l->o, SB_LOG_WARN, "dead",
+                   "lane=%s stream=%s entry=%s attempts=%u reason=\"%s\"", l->name, s->key, e->id,
+                   s->attempts, s->reason ? s->reason : "");
         dead_letter(s);
         ack_pop(s);
     } else {
@@ -168,9 +169,9 @@ static void apply(sb__ob_stream_t *s)
         else
             l->stats.retry++;
         s->next_at = (int64_t)s->retry_at;
-        SB_LOG_INFO("outbox.retry", "lane=%s entry=%s attempt=%u reason=\"%s\" retry_in_ms=%lld",
-                    l->name, e->id, s->attempts, s->reason ? s->reason : "",
-                    (long long)(s->next_at - sb_now_ms()));
+        SB__OB_LOG(l->o, SB_LOG_INFO, "retry",
+                   "lane=%s entry=%s attempt=%u reason=\"%s\" retry_in_ms=%lld", l->name, e->id,
+                   s->attempts, s->reason ? s->reason : "", (long long)(s->next_at - sb_now_ms()));
         clear_outcome(s);
     }
 }
@@ -209,9 +210,10 @@ static void on_recorded(int status, json_t *result, const char *errmsg, void *da
         return;
     if (status != 0) {
         uint64_t d = sb__ob_backoff(l->o, ++s->rec_failures);
-        SB_LOG_WARN("outbox.record", "lane=%s entry=%s err=%s what=\"%s\" retry_in_ms=%llu",
-                    l->name, s->ent[s->head].id, sb_err_name(status), errmsg ? errmsg : "",
-                    (unsigned long long)d);
+        SB__OB_LOG(l->o, SB_LOG_WARN, "record",
+                   "lane=%s entry=%s err=%s what=\"%s\" retry_in_ms=%llu", l->name,
+                   s->ent[s->head].id, sb_err_name(status), errmsg ? errmsg : "",
+                   (unsigned long long)d);
         s->phase = SB__OB_IDLE;
         s->next_at = sb_now_ms() + (int64_t)d; /* the record again, not the send */
         sb__ob_pump(l->o);
@@ -238,8 +240,8 @@ static void record_now(sb__ob_stream_t *s)
         l->o->refs--;
         s->phase = SB__OB_IDLE;
         s->next_at = sb_now_ms() + (int64_t)sb__ob_backoff(l->o, ++s->rec_failures);
-        SB_LOG_WARN("outbox.record", "lane=%s entry=%s err=%s", l->name, s->ent[s->head].id,
-                    sb_err_name(rc));
+        SB__OB_LOG(l->o, SB_LOG_WARN, "record", "lane=%s entry=%s err=%s", l->name,
+                   s->ent[s->head].id, sb_err_name(rc));
     }
 }
 
@@ -252,10 +254,11 @@ static void on_checked(int status, json_t *result, const char *errmsg, void *dat
     s->phase = SB__OB_IDLE;
     if (status != 0) {
         s->next_at = sb_now_ms() + (int64_t)sb__ob_backoff(l->o, 1);
-        SB_LOG_WARN("outbox.check", "lane=%s entry=%s err=%s", l->name, s->ent[s->head].id,
-                    sb_err_name(status));
+        SB__OB_LOG(l->o, SB_LOG_WARN, "check", "lane=%s entry=%s err=%s", l->name,
+                   s->ent[s->head].id, sb_err_name(status));
     } else if (said_delivered(result)) {
-        SB_LOG_INFO("outbox.already_delivered", "lane=%s entry=%s", l->name, s->ent[s->head].id);
+        SB__OB_LOG(l->o, SB_LOG_INFO, "already_delivered", "lane=%s entry=%s", l->name,
+                   s->ent[s->head].id);
         l->stats.ok++;
         ack_pop(s);
     } else {
@@ -331,7 +334,7 @@ static void pause_lane(sb_outbox_lane_t *l, const char *reason)
         return;
     l->paused = true;
     l->stats.paused = true;
-    SB_LOG_WARN("outbox.paused", "lane=%s reason=\"%s\"", l->name, reason);
+    SB__OB_LOG(l->o, SB_LOG_WARN, "paused", "lane=%s reason=\"%s\"", l->name, reason);
     if (l->o->opts.on_lane_state)
         l->o->opts.on_lane_state(l, true, reason, l->o->opts.data);
 }

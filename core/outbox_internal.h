@@ -7,6 +7,9 @@
 #ifndef SB_CORE_OUTBOX_INTERNAL_H
 #define SB_CORE_OUTBOX_INTERNAL_H
 
+#include <stdio.h>
+
+#include "core/log.h"
 #include "core/outbox.h"
 
 #define SB__OB_BATCH  8  /* entries fetched per stream at once */
@@ -72,7 +75,7 @@ struct sb_outbox {
     uv_loop_t *loop;
     sb_redis_t *redis;
     sb_outbox_opts_t opts;
-    char *prefix, *consumer;
+    char *prefix, *consumer, *log_name;
     uv_timer_t timer, tick;
     unsigned handles_open, tick_ms;
     sb_outbox_lane_t *lanes;
@@ -83,6 +86,16 @@ struct sb_outbox {
     void (*stop_cb)(void *);
     void *stop_data;
 };
+
+/* Logs event "<log_name>.<what>" (opts.log_name: "outbox", "webhook"). */
+#define SB__OB_LOG(o, lvl, what, ...)                                                              \
+    do {                                                                                           \
+        if ((int)(lvl) <= sb_log_level) {                                                          \
+            char ev_[48];                                                                          \
+            snprintf(ev_, sizeof(ev_), "%s.%s", (o)->log_name, (what));                            \
+            sb_log_write((lvl), ev_, __VA_ARGS__);                                                 \
+        }                                                                                          \
+    } while (0)
 
 /* outbox.c */
 void sb__ob_pump(sb_outbox_t *o);
