@@ -263,11 +263,16 @@ const char *sb_httpc_header(const sb_httpc_response_t *res, const char *name, ch
         size_t len = eol ? (size_t)(eol - p) : strlen(p);
         if (len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
             const char *v = p + nl + 1, *end = p + len;
+            const char *cr = memchr(v, '\r', (size_t)(end - v));
+            end = cr ? cr : end; /* a value ends at the first CR */
             while (v < end && (*v == ' ' || *v == '\t'))
                 v++;
-            while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t'))
+            while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
                 end--;
-            snprintf(out, cap, "%.*s", (int)(end - v), v);
+            if ((size_t)(end - v) >= cap)
+                return NULL; /* does not fit: as good as absent */
+            memcpy(out, v, (size_t)(end - v));
+            out[end - v] = '\0';
             return out;
         }
         p = eol ? eol + 1 : p + len;

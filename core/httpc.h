@@ -83,8 +83,9 @@ void sb_httpc_cancel(sb_httpc_req_t *r);
 unsigned sb_httpc_inflight(const sb_httpc_t *h);
 
 /**
- * The value of a response header (name case-insensitive) copied into out (cap bytes,
- * NUL-terminated, surrounding blanks trimmed). Returns out, or NULL when absent.
+ * The value of a response header (name case-insensitive; the first line of that name)
+ * copied into out (cap bytes, NUL-terminated, surrounding blanks trimmed, ending at a CR).
+ * Returns out, or NULL when absent or longer than cap - 1 bytes.
  */
 const char *sb_httpc_header(const sb_httpc_response_t *res, const char *name, char *out,
                             size_t cap);
