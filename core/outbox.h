@@ -111,7 +111,9 @@ typedef struct sb_outbox_lane_opts {
     void (*deliver)(sb_outbox_lane_t *lane, const sb_outbox_entry_t *e, sb_outbox_attempt_t *a,
                     void *data);
     /** An attempt given to deliver is abandoned (lane removed, engine stopping): stop its
-     *  work; a is freed when this returns and must not be answered. May be NULL. */
+     *  work; a is freed when this returns and must not be answered. May be NULL: then an
+     *  abandoned attempt must still be answered once (the answer is ignored and frees it),
+     *  even after the engine stopped. */
     void (*cancel)(sb_outbox_lane_t *lane, sb_outbox_attempt_t *a, void *data);
     /** Should e be delivered at all? false = acknowledged unsent (counted as skipped). May
      *  be NULL. */

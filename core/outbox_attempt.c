@@ -321,9 +321,12 @@ void sb__ob_abandon(sb__ob_stream_t *s)
         s->att = NULL;
         l->o->inflight--;
         l->stats.inflight--;
-        if (l->opts.cancel)
+        if (l->opts.cancel) {
             l->opts.cancel(l, a, l->opts.data);
-        sb_free(a);
+            sb_free(a);
+        } else {
+            a->s = NULL; /* orphaned: its late answer only frees it */
+        }
     }
     s->phase = SB__OB_IDLE; /* hook answers still to come are ignored */
 }
@@ -342,6 +345,10 @@ static void pause_lane(sb_outbox_lane_t *l, const char *reason)
 void sb_outbox_answer(sb_outbox_attempt_t *a, const sb_outcome_t *out)
 {
     sb__ob_stream_t *s = a->s;
+    if (!s) { /* abandoned while in flight (no cancel hook): nothing to do */
+        sb_free(a);
+        return;
+    }
     sb_outbox_lane_t *l = s->lane;
     sb_outbox_t *o = l->o;
     sb_free(a);

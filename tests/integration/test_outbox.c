@@ -58,7 +58,7 @@ typedef struct fixture {
     sb_outbox_attempt_t *att[MAXSEEN]; /* attempts in flight, by seen index */
     int cancels;
     /* record */
-    bool use_record, use_check;
+    bool use_record, use_check, no_cancel;
     rec_t recs[MAXSEEN];
     int nrecs;
     sb_outbox_done_cb rec_cb;
@@ -159,7 +159,7 @@ static void engine_start(fixture_t *f, const char *consumer, uint32_t claim_idle
                                 .nstreams = 2,
                                 .channel = "email",
                                 .deliver = deliver,
-                                .cancel = cancel,
+                                .cancel = f->no_cancel ? NULL : cancel,
                                 .record = f->use_record ? record : NULL,
                                 .check = f->use_check ? check : NULL,
                                 .ctx = f,
@@ -515,6 +515,21 @@ static void test_outbox_autoclaim_takeover(void **state)
     assert_string_equal(who, "[2]"); /* both nodes are consumers of the group */
 }
 
+/* Without a cancel hook an abandoned attempt stays the owner's to answer, even late. */
+static void test_outbox_late_answer_without_cancel(void **state)
+{
+    fixture_t *f = *state;
+    f->no_cancel = true;
+    engine_start(f, "a", 300000);
+    xadd(f, 0, "c_12", "m_12");
+    sb_outbox_lane_poke(f->lane, 0);
+    WAIT(f->nseen == 1);
+    engine_stop(f);
+    assert_int_equal(f->cancels, 0);
+    answer(f, SB_OUTCOME_OK, NULL, NULL, 0); /* ignored: frees the attempt, nothing else */
+    assert_int_equal(pending(f, 0), 1);      /* still pending for the next start */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -526,6 +541,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_auth_pauses_lane, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_pending_first_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_autoclaim_takeover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_late_answer_without_cancel, setup, teardown),
     };
     return cmocka_run_group_tests_name("core/outbox", tests, NULL, NULL);
 }
