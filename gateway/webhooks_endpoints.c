@@ -108,8 +108,14 @@ static bool url_ok(const char *url)
     return host && *host && *host != '/' && !strpbrk(url, " \t\r\n");
 }
 
-static void free_words(wh_endpoint_t *ep)
+/* Frees what sb__wh_endpoint_set set (url, secret, filter, scope, key). */
+static void clear_settings(wh_endpoint_t *ep)
 {
+    sb_free(ep->url);
+    sb_free(ep->secret);
+    sb_free(ep->events);
+    sb_free(ep->channels);
+    sb_free(ep->key);
     for (int i = 0; i < ep->nwords; i++)
         sb_free(ep->words[i]);
     sb_free(ep->words);
@@ -124,12 +130,7 @@ int sb__wh_endpoint_set(wh_endpoint_t *ep, const char *url, const char *secret, 
     size_t keylen;
     if (!url_ok(url) || secret_key(secret, &key, &keylen) != 0)
         return SB_EINVAL;
-    sb_free(ep->url);
-    sb_free(ep->secret);
-    sb_free(ep->events);
-    sb_free(ep->channels);
-    sb_free(ep->key);
-    free_words(ep);
+    clear_settings(ep);
     ep->channels = sb_strdup(channels);
     json_t *who = json_pack("{s:s}", "channels", channels);
     ep->scope = sb__api_scope(who);
@@ -174,12 +175,7 @@ void sb__wh_endpoint_free(wh_endpoint_t *ep)
 {
     sb_free(ep->id);
     sb_free(ep->group);
-    sb_free(ep->url);
-    sb_free(ep->secret);
-    sb_free(ep->events);
-    sb_free(ep->channels);
-    sb_free(ep->key);
-    free_words(ep);
+    clear_settings(ep);
     sb_free(ep->sends);
     sb_free(ep);
 }
