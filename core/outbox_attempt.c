@@ -388,10 +388,19 @@ void sb_outbox_answer(sb_outbox_attempt_t *a, const sb_outcome_t *out)
 
 /* ---- Metrics ---- */
 
+/* Appends `<metric>{lane="<name>"<extra>} ` (the name quoted and escaped as a label). */
+static void series(sb_buf_t *out, const char *metric, const sb_outbox_lane_t *l, const char *extra)
+{
+    sb_buf_printf(out, "%s{lane=", metric);
+    sb_buf_json_str(out, l->name); /* JSON's escapes of " \ and newline are Prometheus' too */
+    sb_buf_printf(out, "%s} ", extra);
+}
+
 void sb_outbox_metrics(const sb_outbox_t *o, sb_buf_t *out)
 {
     if (!o)
         return;
+    static const char *const names[] = {"ok", "retry", "rate_limited", "dead", "lost", "skipped"};
     sb_buf_puts(out, "# HELP switchboard_outbox_deliveries_total Outbox entries by result: ok, "
                      "retry (temporary failure), rate_limited, dead (dead letter), lost (deleted "
                      "before delivery), skipped (not for this lane).\n"
@@ -401,23 +410,26 @@ void sb_outbox_metrics(const sb_outbox_t *o, sb_buf_t *out)
             continue;
         const sb_outbox_stats_t *st = &l->stats;
         const uint64_t v[] = {st->ok, st->retry, st->rate_limited, st->dead, st->lost, st->skipped};
-        static const char *const names[] = {"ok",   "retry", "rate_limited",
-                                            "dead", "lost",  "skipped"};
-        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
-            sb_buf_printf(out,
-                          "switchboard_outbox_deliveries_total{lane=\"%s\",result=\"%s\"} %llu\n",
-                          l->name, names[i], (unsigned long long)v[i]);
+        for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+            char extra[32];
+            snprintf(extra, sizeof(extra), ",result=\"%s\"", names[i]);
+            series(out, "switchboard_outbox_deliveries_total", l, extra);
+            sb_buf_printf(out, "%llu\n", (unsigned long long)v[i]);
+        }
     }
     sb_buf_puts(out, "# HELP switchboard_outbox_dead_letters_total Entries moved to a lane's "
                      "dead-letter stream (<prefix>dead:<lane>).\n"
                      "# TYPE switchboard_outbox_dead_letters_total counter\n");
     for (const sb_outbox_lane_t *l = o->lanes; l; l = l->next)
-        if (!l->removed)
-            sb_buf_printf(out, "switchboard_outbox_dead_letters_total{lane=\"%s\"} %llu\n", l->name,
-                          (unsigned long long)l->stats.dead);
-    sb_buf_puts(out, "# TYPE switchboard_outbox_paused gauge\n");
+        if (!l->removed) {
+            series(out, "switchboard_outbox_dead_letters_total", l, "");
+            sb_buf_printf(out, "%llu\n", (unsigned long long)l->stats.dead);
+        }
+    sb_buf_puts(out, "# HELP switchboard_outbox_paused Lanes paused by an auth outcome.\n"
+                     "# TYPE switchboard_outbox_paused gauge\n");
     for (const sb_outbox_lane_t *l = o->lanes; l; l = l->next)
-        if (!l->removed)
-            sb_buf_printf(out, "switchboard_outbox_paused{lane=\"%s\"} %d\n", l->name,
-                          l->paused ? 1 : 0);
+        if (!l->removed) {
+            series(out, "switchboard_outbox_paused", l, "");
+            sb_buf_printf(out, "%d\n", l->paused ? 1 : 0);
+        }
 }

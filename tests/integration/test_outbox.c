@@ -440,6 +440,12 @@ static void test_outbox_auth_pauses_lane(void **state)
     sb_outbox_stats_t st;
     sb_outbox_lane_stats(f->lane, &st);
     assert_true(st.paused);
+    sb_buf_t b;
+    sb_buf_init(&b, 1 << 16);
+    sb_outbox_metrics(f->o, &b);
+    sb_buf_append(&b, "", 1);
+    assert_non_null(strstr(b.data, "switchboard_outbox_paused{lane=\"email\"} 1\n"));
+    sb_buf_dispose(&b);
     sb_outbox_lane_resume(f->lane);
     assert_int_equal(f->states, 2);
     assert_false(f->paused);
