@@ -21,6 +21,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/outbox.h"
+#include "core/store.h"
 #include "core/sys.h"
 #include "tests/harness/harness.h"
 
@@ -536,6 +537,89 @@ static void test_outbox_late_answer_without_cancel(void **state)
     assert_int_equal(pending(f, 0), 1);      /* still pending for the next start */
 }
 
+/* ---- The real entry format: a staff reply on an email conversation (core/functions.lua) ---- */
+
+typedef struct op {
+    bool done;
+    int status;
+    char conv[64], mid[64];
+} op_t;
+
+static void on_op(int status, json_t *result, const char *errmsg, void *data)
+{
+    op_t *op = data;
+    op->status = status;
+    const char *conv =
+        json_string_value(json_object_get(json_object_get(result, "message"), "conv"));
+    const char *mid = json_string_value(json_object_get(json_object_get(result, "message"), "id"));
+    snprintf(op->conv, sizeof(op->conv), "%s", conv ? conv : "");
+    snprintf(op->mid, sizeof(op->mid), "%s", mid ? mid : "");
+    op->done = true;
+}
+
+static void test_outbox_delivers_store_replies(void **state)
+{
+    fixture_t *f = *state; /* its hooks and records; the store brings its own Redis */
+    sb_test_store_t *ts = sb_test_store_new(false, 5000);
+    assert_non_null(ts);
+    f->use_record = true;
+    op_t in = {0}, rep = {0};
+    sb_ingest_t ing = {.channel = "email", .contact_id = "ct_outbox", .text = "where is it?"};
+    assert_int_equal(sb_store_ingest(ts->store, &ing, on_op, &in), 0);
+    assert_true(sb_test_loop_until(&ts->loop, &in.done, 5000));
+    assert_int_equal(in.status, 0);
+    sb_actor_t bob = {.type = "staff", .id = "st_bob", .name = "Bob"};
+    assert_int_equal(
+        sb_store_reply(ts->store, in.conv, &bob, "on its way", NULL, NULL, false, on_op, &rep), 0);
+    assert_true(sb_test_loop_until(&ts->loop, &rep.done, 5000));
+    assert_int_equal(rep.status, 0);
+
+    char *keys[16];
+    for (int i = 0; i < 16; i++)
+        keys[i] = sb_asprintf("sb:{%d}:outbox:email", i);
+    sb_outbox_t *o;
+    sb_outbox_opts_t oo = {.prefix = "sb:", .consumer = "n1"};
+    assert_int_equal(sb_outbox_new(&ts->loop, ts->redis, &oo, &o), 0);
+    sb_outbox_lane_opts_t lo = {.name = "email",
+                                .group = "email",
+                                .streams = (const char *const *)keys,
+                                .nstreams = 16,
+                                .channel = "email",
+                                .deliver = deliver,
+                                .cancel = cancel,
+                                .record = record,
+                                .ctx = f,
+                                .data = f};
+    sb_outbox_lane_t *lane;
+    assert_int_equal(sb_outbox_lane_add(o, &lo, &lane), 0); /* group from 0: the reply is there */
+    SB_TEST_SPIN_UNTIL(&ts->loop, f->nseen == 1, 5000);
+    assert_string_equal(f->seen[0].conv, in.conv);
+    answer(f, SB_OUTCOME_OK, NULL, "<id@mail>", 0);
+    assert_int_equal(f->nrecs, 1);
+    assert_string_equal(f->recs[0].conv, in.conv);
+    assert_string_equal(f->recs[0].mid, rep.mid); /* from the entry's message JSON */
+    assert_string_equal(f->recs[0].channel, "email");
+    assert_string_equal(f->recs[0].provider_id, "<id@mail>");
+    sb_outbox_done_cb cb = f->rec_cb;
+    f->rec_cb = NULL;
+    json_t *ok = json_pack("{s:b}", "recorded", 1);
+    cb(0, ok, NULL, f->rec_data);
+    json_decref(ok);
+    unsigned shard = sb_store_shard(ts->store, in.conv);
+    char *key = keys[shard];
+    uint64_t until = sb_test_now_ms() + 5000;
+    while (strcmp(sb_test_redis_cmd(&ts->srv, "XPENDING %s email - + 10", key), "[0]") != 0 &&
+           sb_test_now_ms() < until)
+        sb_test_spin_once(&ts->loop);
+    assert_string_equal(sb_test_redis_cmd(&ts->srv, "XPENDING %s email - + 10", key), "[0]");
+    bool stopped = false;
+    sb_outbox_stop(o, on_stopped, &stopped);
+    assert_true(sb_test_loop_until(&ts->loop, &stopped, 5000));
+    for (int i = 0; i < 16; i++)
+        sb_free(keys[i]);
+    sb_test_store_free(ts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -548,6 +632,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_pending_first_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_autoclaim_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_late_answer_without_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_delivers_store_replies, setup, teardown),
     };
     return cmocka_run_group_tests_name("core/outbox", tests, NULL, NULL);
 }
