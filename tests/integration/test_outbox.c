@@ -506,13 +506,19 @@ static void test_outbox_autoclaim_takeover(void **state)
     xadd(f, 1, "c_11", "m_11");
     sb_outbox_lane_poke(f->lane, 1);
     WAIT(f->nseen == 1);
-    sb_test_loop_for(&f->loop, 400); /* node-a alive: it keeps its entry fresh */
+    sb_outbox_t *a = f->o;
+    engine_start(f, "node-b", 200); /* a second node, both running */
+    sb_outbox_t *b = f->o;
+    sb_outbox_lane_t *lb = f->lane;
+    sb_test_loop_for(&f->loop, 800); /* 4 x claim_idle: node-a keeps its entry fresh */
     assert_int_equal(f->nseen, 1);
     /* node-a dies: nothing acknowledges or refreshes its entry any more */
+    f->o = a;
     engine_stop(f);
     assert_int_equal(f->cancels, 1);
     assert_int_equal(inflight(f), -1);
-    engine_start(f, "node-b", 200);
+    f->o = b;
+    f->lane = lb;
     WAIT(f->nseen == 2);
     assert_string_equal(f->seen[1].conv, "c_11");
     assert_true(f->seen[1].redelivered);
