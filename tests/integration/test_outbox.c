@@ -216,10 +216,10 @@ static int teardown(void **state)
     bool stopped = false;
     sb_redis_stop(f->redis, on_stopped, &stopped);
     assert_true(sb_test_loop_until(&f->loop, &stopped, 5000));
+    sb_test_redis_stop(&f->srv); /* first: no server left behind by a failed test */
+    sb_sys_set(NULL);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
-    sb_test_redis_stop(&f->srv);
-    sb_sys_set(NULL);
     sb_free(f);
     return 0;
 }
