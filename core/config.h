@@ -69,6 +69,11 @@ typedef struct sb_config {
     uint32_t webhook_retry_max_ms;  /* retry delay cap, default 5 min */
     uint64_t webhook_attempts;      /* attempts before an event is dead, default 12 */
     uint32_t webhook_claim_idle_ms; /* take over other consumers' idle entries, default 5 min */
+    uint32_t outbox_retry_base_ms;  /* channel outboxes (core/outbox.h): first retry, 1 s */
+    uint32_t outbox_retry_max_ms;   /* retry delay cap, default 5 min */
+    uint64_t outbox_attempts;       /* attempts before a dead letter, default 12 */
+    uint32_t outbox_claim_idle_ms;  /* take over other consumers' idle entries, default 5 min */
+    uint64_t outbox_dead_maxlen;    /* dead-letter stream cap per lane, default 10000 */
     uint64_t max_outbound_buffer;   /* bytes queued for all live readers together, 256 MiB */
     sb_config_list_t webhook, sla, calendar, escalate;
     struct sb_config_ext *ext; /* the values of the keys added by connectors (owned) */

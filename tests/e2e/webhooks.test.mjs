@@ -33,7 +33,7 @@ class Receiver {
   constructor(secret, { port, status = () => 200 } = {}) {
     this.secret = secret;
     this.port = port;
-    this.status = status; // (delivery) -> HTTP status to answer
+    this.status = status; // (delivery) -> HTTP status to answer, or [status, headers]
     this.deliveries = [];
   }
 
@@ -56,9 +56,11 @@ class Receiver {
           valid: this.verify(req.headers, raw),
         };
         try { d.body = JSON.parse(raw); } catch { d.body = null; }
-        d.answer = this.status(d);
+        d.at = Date.now();
+        const a = this.status(d); // a status, or [status, headers]
+        d.answer = Array.isArray(a) ? a[0] : a;
         this.deliveries.push(d);
-        res.writeHead(d.answer).end();
+        res.writeHead(d.answer, Array.isArray(a) ? a[1] : undefined).end();
       });
     });
     await new Promise((r) => this.server.listen(this.port, '127.0.0.1', r));
@@ -503,6 +505,31 @@ test('an event that keeps failing is given up after webhook_attempts', async () 
   } finally {
     const log = () => d3.log;
     assertCleanExit(await d3.stop(), log());
+    await rx.close();
+  }
+});
+
+test('a 429 is retried at its Retry-After and is not a failed attempt', async () => {
+  let limited = 0;
+  const rx = await new Receiver('rl-secret', {
+    status: (d) => (d.body?.type === 'message' && limited++ < 2 ? [429, { 'Retry-After': '1' }] : 200),
+  }).start();
+  // One attempt only: any failure counted as an attempt would give the event up at once.
+  const d = await Daemon.start(`${FAST}webhook_attempts 1\nwebhook ${rx.url} rl-secret message.in\n`);
+  try {
+    const m = await inbound(d, d.token('admin', 'x'), 'Rae', 'slow down');
+    await waitFor(() => rx.of(m.conv).length === 1, 'the delivery after two 429s', 10000);
+    const tries = rx.deliveries.filter((x) => x.body?.message?.id === m.id);
+    assert.equal(tries.length, 3);
+    assert.deepEqual(tries.map((t) => t.answer), [429, 429, 200]);
+    for (let i = 1; i < 3; i++) // Retry-After: 1 s, not webhook_retry_base (100 ms)
+      assert.ok(tries[i].at - tries[i - 1].at >= 900, `attempt ${i + 1} waited for Retry-After`);
+    assert.equal(await metric(d, 'dead'), 0);
+    assert.equal(await metric(d, 'retry'), 2);
+    assertClean(rx);
+  } finally {
+    const log = () => d.log;
+    assertCleanExit(await d.stop(), log());
     await rx.close();
   }
 });

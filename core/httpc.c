@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP client of httpc.h: libcurl multi on the libuv loop. libcurl tells us which
+ * sockets to watch (CURLMOPT_SOCKETFUNCTION → one uv_poll_t each) and when to call it
+ * back (CURLMOPT_TIMERFUNCTION → one uv_timer_t); we hand readiness back with
+ * curl_multi_socket_action and collect finished transfers with curl_multi_info_read.
+ *
+ * libcurl (and its TLS library) is initialised at the first request, so a daemon that
+ * sends none carries none of their pages; core/curl_dl.c loads the shared library then.
+ * Each request owns its easy handle, header list, a copy of the body and two capped
+ * buffers (answer body, answer headers).
+ */
+#include "core/httpc.h"
+
+#include <curl/curl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+
+typedef struct sock sock_t;
+
+struct sock {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    sb_httpc_t *h;
+    sock_t *prev, *next;
+};
+
+struct sb_httpc_req {
+    sb_httpc_t *h;
+    sb_httpc_req_t *prev, *next;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *body; /* the request body (owned copy) */
+    sb_buf_t resp, resp_headers;
+    size_t max_response;
+    bool too_big, attached; /* attached: easy is in the multi */
+    sb_httpc_cb cb;
+    void *data;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sb_httpc {
+    uv_loop_t *loop;
+    CURLM *multi; /* NULL until the first request */
+    bool curl_inited, stopping, multi_closing;
+    uv_timer_t timer;
+    bool timer_open;
+    unsigned handles_open, inflight;
+    sock_t *socks;
+    sb_httpc_req_t *reqs;
+    char *user_agent;
+    void (*stop_cb)(void *);
+    void *stop_data;
+};
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
+static int on_curl_timer(CURLM *multi, long ms, void *userp);
+
+int sb_httpc_new(uv_loop_t *loop, const char *user_agent, sb_httpc_t **out)
+{
+    sb_httpc_t *h = SB_NEW(sb_httpc_t);
+    h->loop = loop;
+    h->user_agent = sb_strdup(user_agent ? user_agent : "Switchboard");
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    h->timer_open = true;
+    h->handles_open = 1;
+    *out = h;
+    return 0;
+}
+
+unsigned sb_httpc_inflight(const sb_httpc_t *h)
+{
+    return h ? h->inflight : 0;
+}
+
+/* libcurl set up at the first request (see the file comment). */
+static bool curl_ready(sb_httpc_t *h)
+{
+    if (h->multi)
+        return true;
+    if (!h->curl_inited) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return false;
+        h->curl_inited = true;
+    }
+    h->multi = curl_multi_init();
+    if (!h->multi)
+        return false;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    return true;
+}
+
+/* ---- Requests ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *data)
+{
+    sb_httpc_req_t *r = data;
+    size_t len = size * n;
+    if (r->resp.len + len > r->max_response) {
+        r->too_big = true;
+        sb_buf_append(&r->resp, p, r->max_response - r->resp.len);
+        return 0; /* stops the transfer: CURLE_WRITE_ERROR */
+    }
+    sb_buf_append(&r->resp, p, len);
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *data)
+{
+    sb_httpc_req_t *r = data;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
+        sb_buf_reset(&r->resp_headers); /* a new answer (after 100 Continue, say) */
+    else
+        sb_buf_append(&r->resp_headers, p, len); /* past the cap: later lines dropped */
+    return len;
+}
+
+static void unlink_req(sb_httpc_req_t *r)
+{
+    sb_httpc_t *h = r->h;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    h->inflight--;
+}
+
+static void detach(sb_httpc_req_t *r)
+{
+    if (r->attached && r->h->multi)
+        curl_multi_remove_handle(r->h->multi, r->easy);
+    r->attached = false;
+}
+
+static void req_free(sb_httpc_req_t *r)
+{
+    detach(r);
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    sb_free(r->body);
+    sb_buf_dispose(&r->resp);
+    sb_buf_dispose(&r->resp_headers);
+    sb_free(r);
+}
+
+static bool url_ok(const char *url)
+{
+    return url && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) &&
+           !strpbrk(url, " \t\r\n");
+}
+
+static void set_options(sb_httpc_req_t *r, const sb_httpc_request_t *req)
+{
+    CURL *c = r->easy;
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, r->h->user_agent);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                     (long)(req->timeout_ms ? req->timeout_ms : SB_HTTPC_TIMEOUT_MS));
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_response);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, r);
+    const char *method = req->method ? req->method : req->body ? "POST" : "GET";
+    if (req->body) {
+        r->body = sb_malloc(req->body_len + 1);
+        memcpy(r->body, req->body, req->body_len);
+        r->body[req->body_len] = '\0';
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, r->body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    }
+    if (strcmp(method, "GET") == 0)
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    else if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (strcmp(method, "POST") != 0 || !req->body)
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "POST") == 0 && !req->body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    r->headers = curl_slist_append(r->headers, "Expect:"); /* no 100-continue round trip */
+    for (size_t i = 0; req->headers && req->headers[i]; i++)
+        r->headers = curl_slist_append(r->headers, req->headers[i]);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
+}
+
+int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, void *data,
+                  sb_httpc_req_t **out)
+{
+    if (h->stopping)
+        return SB_ECANCELED;
+    if (!url_ok(req->url))
+        return SB_EINVAL;
+    if (!curl_ready(h))
+        return SB_EINTERNAL;
+    sb_httpc_req_t *r = SB_NEW(sb_httpc_req_t);
+    r->h = h;
+    r->cb = cb;
+    r->data = data;
+    r->max_response = req->max_response ? req->max_response : SB_HTTPC_MAX_RESPONSE;
+    sb_buf_init(&r->resp, r->max_response);
+    sb_buf_init(&r->resp_headers, SB_HTTPC_MAX_HEADERS);
+    r->easy = curl_easy_init();
+    if (!r->easy) {
+        req_free(r);
+        return SB_EINTERNAL;
+    }
+    set_options(r, req);
+    CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
+    if (mc != CURLM_OK) {
+        SB_LOG_ERROR("httpc.send", "err=\"%s\"", curl_multi_strerror(mc));
+        req_free(r);
+        return SB_EINTERNAL;
+    }
+    r->attached = true;
+    r->next = h->reqs;
+    if (h->reqs)
+        h->reqs->prev = r;
+    h->reqs = r;
+    h->inflight++;
+    if (out)
+        *out = r;
+    return 0;
+}
+
+void sb_httpc_cancel(sb_httpc_req_t *r)
+{
+    if (!r)
+        return;
+    unlink_req(r);
+    req_free(r);
+}
+
+const char *sb_httpc_header(const sb_httpc_response_t *res, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = res->headers; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1, *end = p + len;
+            const char *cr = memchr(v, '\r', (size_t)(end - v));
+            end = cr ? cr : end; /* a value ends at the first CR */
+            while (v < end && (*v == ' ' || *v == '\t'))
+                v++;
+            while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+                end--;
+            if ((size_t)(end - v) >= cap)
+                return NULL; /* does not fit: as good as absent */
+            memcpy(out, v, (size_t)(end - v));
+            out[end - v] = '\0';
+            return out;
+        }
+        p = eol ? eol + 1 : p + len;
+    }
+    return NULL;
+}
+
+/* Runs the callback of a finished request and frees it. */
+static void complete(sb_httpc_req_t *r, CURLcode res)
+{
+    long code = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+    sb_httpc_response_t out = {.code = code, .error = ""};
+    if (r->too_big || res == CURLE_FILESIZE_EXCEEDED) {
+        out.status = SB_ETOOBIG;
+        out.error = "response too large";
+    } else if (res == CURLE_OPERATION_TIMEDOUT) {
+        out.status = SB_ETIMEDOUT;
+        out.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res);
+    } else if (res != CURLE_OK) {
+        out.status = SB_EIO;
+        out.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res);
+    }
+    out.body = r->resp.data && !sb_buf_error(&r->resp) ? r->resp.data : "";
+    out.body_len = r->resp.data && !sb_buf_error(&r->resp) ? r->resp.len : 0;
+    sb_buf_append(&r->resp_headers, "", 1);
+    out.headers =
+        r->resp_headers.data && !sb_buf_error(&r->resp_headers) ? r->resp_headers.data : "";
+    sb_buf_append(&r->resp, "", 1); /* NUL-terminates body (not counted in body_len) */
+    if (sb_buf_error(&r->resp))
+        out.body = "", out.body_len = 0;
+    unlink_req(r);
+    detach(r);
+    r->cb(&out, r->data);
+    req_free(r);
+}
+
+/* ---- libcurl multi on the loop ---- */
+
+static void check_done(sb_httpc_t *h)
+{
+    CURLMsg *m;
+    int left;
+    while (h->multi && (m = curl_multi_info_read(h->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        sb_httpc_req_t *r = NULL;
+        CURLcode res = m->data.result;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        complete(r, res);
+    }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    sock_t *k = p->data;
+    sb_httpc_t *h = k->h;
+    int flags = status < 0 ? CURL_CSELECT_ERR
+                           : ((events & UV_READABLE) ? CURL_CSELECT_IN : 0) |
+                                 ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
+    int running;
+    curl_multi_socket_action(h->multi, k->fd, flags, &running);
+    check_done(h);
+}
+
+static void maybe_free(sb_httpc_t *h)
+{
+    if (!h->stopping || h->handles_open)
+        return;
+    void (*cb)(void *) = h->stop_cb;
+    void *data = h->stop_data;
+    bool inited = h->curl_inited;
+    sb_free(h->user_agent);
+    sb_free(h);
+    if (inited)
+        curl_global_cleanup();
+    if (cb)
+        cb(data);
+}
+
+static void on_sock_closed(uv_handle_t *hd)
+{
+    sock_t *k = hd->data;
+    sb_httpc_t *h = k->h;
+    sb_free(k);
+    h->handles_open--;
+    maybe_free(h);
+}
+
+static void sock_close(sock_t *k)
+{
+    sb_httpc_t *h = k->h;
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        h->socks = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    uv_poll_stop(&k->poll);
+    uv_close((uv_handle_t *)&k->poll, on_sock_closed);
+}
+
+static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    sb_httpc_t *h = userp;
+    sock_t *k = socketp;
+    if (h->multi_closing)
+        return 0; /* sb_httpc_stop closed every poll already */
+    if (what == CURL_POLL_REMOVE) {
+        if (k) {
+            curl_multi_assign(h->multi, s, NULL);
+            sock_close(k);
+        }
+        return 0;
+    }
+    if (!k) {
+        k = SB_NEW(sock_t);
+        k->fd = s;
+        k->h = h;
+        if (uv_poll_init_socket(h->loop, &k->poll, s) != 0) {
+            sb_free(k);
+            return -1;
+        }
+        k->poll.data = k;
+        h->handles_open++;
+        k->next = h->socks;
+        if (h->socks)
+            h->socks->prev = k;
+        h->socks = k;
+        curl_multi_assign(h->multi, s, k);
+    }
+    int ev = ((what & CURL_POLL_IN) ? UV_READABLE : 0) | ((what & CURL_POLL_OUT) ? UV_WRITABLE : 0);
+    uv_poll_start(&k->poll, ev, on_poll);
+    return 0;
+}
+
+static void on_curl_timeout(uv_timer_t *t)
+{
+    sb_httpc_t *h = t->data;
+    int running;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+}
+
+static int on_curl_timer(CURLM *multi, long ms, void *userp)
+{
+    sb_httpc_t *h = userp;
+    if (h->stopping)
+        return 0;
+    if (ms < 0)
+        uv_timer_stop(&h->timer);
+    else
+        uv_timer_start(&h->timer, on_curl_timeout, (uint64_t)ms, 0);
+    return 0;
+}
+
+/* ---- Stop ---- */
+
+static void on_timer_closed(uv_handle_t *hd)
+{
+    sb_httpc_t *h = hd->data;
+    h->handles_open--;
+    maybe_free(h);
+}
+
+void sb_httpc_stop(sb_httpc_t *h, void (*cb)(void *data), void *data)
+{
+    if (!h) {
+        if (cb)
+            cb(data);
+        return;
+    }
+    if (h->stopping)
+        return;
+    h->stopping = true;
+    h->stop_cb = cb;
+    h->stop_data = data;
+    while (h->reqs) {
+        sb_httpc_req_t *r = h->reqs;
+        unlink_req(r);
+        sb_httpc_response_t out = {
+            .status = SB_ECANCELED, .error = "canceled", .body = "", .headers = ""};
+        r->cb(&out, r->data);
+        req_free(r);
+    }
+    /* Every transfer is gone: close the polls libcurl still holds, then the multi. */
+    h->multi_closing = true;
+    while (h->socks)
+        sock_close(h->socks);
+    if (h->multi) {
+        CURLM *m = h->multi;
+        h->multi = NULL;
+        curl_multi_cleanup(m);
+    }
+    uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+}

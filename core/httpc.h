@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An HTTP client on the libuv loop: libcurl's multi interface driven by libuv polls and
+ * one timer (curl_multi_socket_action), so no request ever blocks the loop. libcurl is
+ * loaded at the first request (core/curl_dl.c), not when the client is created: a daemon
+ * that never sends a request never maps it.
+ *
+ * Every request has a deadline (connect, send and answer together) and a cap on the size
+ * of the answer's body; TLS peers are verified (certificate chain and host name); only
+ * http and https URLs are fetched and redirects are not followed.
+ *
+ * Callback guarantee: if sb_httpc_send() returns an error the callback never runs;
+ * otherwise it runs exactly once, on the loop, unless the request is cancelled with
+ * sb_httpc_cancel() first (then it never runs). sb_httpc_stop() completes every request
+ * still in flight with SB_ECANCELED.
+ */
+#ifndef SB_CORE_HTTPC_H
+#define SB_CORE_HTTPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct sb_httpc sb_httpc_t;
+typedef struct sb_httpc_req sb_httpc_req_t;
+
+/** Defaults for a request that leaves timeout_ms / max_response at 0. */
+#define SB_HTTPC_TIMEOUT_MS   30000
+#define SB_HTTPC_MAX_RESPONSE (1024 * 1024)
+/** Response headers kept per answer (bytes of "Name: value\r\n" lines). */
+#define SB_HTTPC_MAX_HEADERS (16 * 1024)
+
+/** One request. Every pointer is borrowed and copied by sb_httpc_send. */
+typedef struct sb_httpc_request {
+    const char *method;         /* "GET", "POST", "PUT", "DELETE"...; NULL = GET (POST if a body) */
+    const char *url;            /* http:// or https:// */
+    const char *const *headers; /* "Name: value" lines, NULL-terminated; may be NULL */
+    const char *body;           /* may be NULL */
+    size_t body_len;
+    uint32_t timeout_ms; /* deadline of the whole exchange; 0 = SB_HTTPC_TIMEOUT_MS */
+    size_t max_response; /* body cap; 0 = SB_HTTPC_MAX_RESPONSE */
+} sb_httpc_request_t;
+
+/**
+ * The outcome of a request, valid only during the callback.
+ *
+ * status is 0 when an answer came (whatever its HTTP code), else SB_ETIMEDOUT (deadline
+ * passed), SB_ETOOBIG (the body outgrew max_response: the transfer was stopped, code and
+ * headers are those of the answer, body is the part received up to the cap), SB_ECANCELED
+ * (sb_httpc_stop) or SB_EIO (no answer: refused, DNS, TLS verification...). error says
+ * why in words ("" when status is 0).
+ */
+typedef struct sb_httpc_response {
+    int status;
+    const char *error;
+    long code;        /* HTTP status code, 0 when no answer came */
+    const char *body; /* NUL-terminated; "" when empty */
+    size_t body_len;
+    const char *headers; /* raw "Name: value\r\n" lines of the final answer ("" when none) */
+} sb_httpc_response_t;
+
+typedef void (*sb_httpc_cb)(const sb_httpc_response_t *res, void *data);
+
+/**
+ * Creates a client on loop (borrowed; must outlive the client). user_agent is copied.
+ * Returns 0 and *out. Nothing is loaded yet.
+ */
+int sb_httpc_new(uv_loop_t *loop, const char *user_agent, sb_httpc_t **out);
+
+/**
+ * Starts a request. Returns 0 (cb will run once, later, never inside this call; *out, if
+ * out is not NULL, is the handle for sb_httpc_cancel, valid until cb runs), SB_EINVAL for
+ * a bad request (no URL, not http/https), SB_EINTERNAL when libcurl can't be loaded or
+ * set up, or SB_ECANCELED after sb_httpc_stop.
+ */
+int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, void *data,
+                  sb_httpc_req_t **out);
+
+/** Aborts a request in flight; its callback never runs. Accepts NULL. */
+void sb_httpc_cancel(sb_httpc_req_t *r);
+
+/** Requests in flight. */
+unsigned sb_httpc_inflight(const sb_httpc_t *h);
+
+/**
+ * The value of a response header (name case-insensitive; the first line of that name)
+ * copied into out (cap bytes, NUL-terminated, surrounding blanks trimmed, ending at a CR).
+ * Returns out, or NULL when absent or longer than cap - 1 bytes.
+ */
+const char *sb_httpc_header(const sb_httpc_response_t *res, const char *name, char *out,
+                            size_t cap);
+
+/**
+ * Stops: requests in flight complete with SB_ECANCELED (their callbacks run before this
+ * returns), handles close; then cb(data) runs once on the loop and the client is freed.
+ * No request may be sent after this call. cb may be NULL. Accepts NULL (then cb still
+ * runs, at once).
+ */
+void sb_httpc_stop(sb_httpc_t *h, void (*cb)(void *data), void *data);
+
+#endif
