@@ -36,23 +36,8 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/outcome.h"
 #include "core/redis.h"
-
-typedef enum {
-    SB_OUTCOME_OK,
-    SB_OUTCOME_TEMPORARY,
-    SB_OUTCOME_RATE_LIMITED,
-    SB_OUTCOME_PERMANENT,
-    SB_OUTCOME_AUTH
-} sb_outcome_kind_t;
-
-/** How one attempt ended. Strings are borrowed for the call to sb_outbox_answer. */
-typedef struct sb_outcome {
-    sb_outcome_kind_t kind;
-    const char *reason;      /* why (any kind but ok); NULL = "" */
-    const char *provider_id; /* ok: the provider's id of what it stored; NULL = "" */
-    uint64_t retry_at_ms;    /* rate_limited: not before (wall clock ms); 0 = use the backoff */
-} sb_outcome_t;
 
 typedef struct sb_outbox sb_outbox_t;
 typedef struct sb_outbox_lane sb_outbox_lane_t;

@@ -21,7 +21,8 @@ typedef enum {
 /**
  * Strings are borrowed for the duration of the callback that carries the outcome:
  * reason (why it failed; NULL for ok), provider_id (the provider's id of the sent
- * message, or NULL), retry_at_ms (wall-clock ms, rate_limited only; 0 = unknown).
+ * message, or NULL), retry_at_ms (wall-clock ms, rate_limited only; 0 = unknown: the
+ * outbox then uses its backoff).
  */
 typedef struct sb_outcome {
     sb_outcome_kind_t kind;
