@@ -54,6 +54,7 @@ static int setup(void **state)
     sb_store_free(f->store);
     sb_store_opts_t so = {.prefix = PREFIX, .shards = 8};
     sb_store_new(f->redis, &so, &f->store);
+    sb_store_serve(f->store, "email"); /* the reply below goes out through outbox:email */
     *state = f;
     return 0;
 }

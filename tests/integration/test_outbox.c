@@ -568,6 +568,7 @@ static void test_outbox_delivers_store_replies(void **state)
     fixture_t *f = *state; /* its hooks and records; the store brings its own Redis */
     sb_test_store_t *ts = sb_test_store_new(false, 5000);
     assert_non_null(ts);
+    sb_store_serve(ts->store, "email"); /* as a started email connector would */
     f->use_record = true;
     op_t in = {0}, rep = {0};
     sb_ingest_t ing = {.channel = "email", .contact_id = "ct_outbox", .text = "where is it?"};
