@@ -4,9 +4,16 @@
 #include "core/alloc.h"
 
 extern const sb_connector_desc_t sb_connector_webchat;
+#ifdef SB_TESTING
+/* Test builds only: tests/connectors/testchan (test_channel <channel> <url>). */
+extern const sb_connector_desc_t sb_connector_testchan;
+#endif
 
 const sb_connector_desc_t *const sb_connectors[] = {
     &sb_connector_webchat,
+#ifdef SB_TESTING
+    &sb_connector_testchan,
+#endif
     NULL,
 };
 

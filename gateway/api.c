@@ -267,6 +267,7 @@ sb_api_t *sb_api_new(sb_app_t *app)
     sb__api_conv_routes(app);
     sb__api_staff_routes(app);
     sb__api_assets_routes(app);
+    sb__api_connectors_routes(app);
     api->feed = sb__feed_new(app);
     api->sse = sb__api_sse_new(app, api->feed);
     api->events_ws = sb__api_events_ws_new(app, api->feed);

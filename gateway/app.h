@@ -37,7 +37,8 @@ typedef struct sb_app {
     sb_webhooks_t *webhooks;             /* outbound webhooks (gateway/webhooks.h) */
     sb_connector_host_t *connector_host; /* freed after the HTTP server stopped */
     sb_connector_env_t connector_env;
-    void *connector_state[8]; /* parallel to sb_connectors[]; NULL once stopping */
+    struct conn_outbox *conn_outbox; /* the connectors' outbox lanes (connector_outbox.h) */
+    void *connector_state[8];        /* parallel to sb_connectors[]; NULL once stopping */
     unsigned connectors_stopping;
     void (*connectors_stopped)(void *data);
     void *connectors_stopped_data;
@@ -46,13 +47,16 @@ typedef struct sb_app {
 } sb_app_t;
 
 /**
- * Starts every built-in connector with the host (connector_host.h) on app->http; 0 or
- * the first error (logged; the ones started are stopped by sb_app_connectors_stop).
+ * Starts every built-in connector with the host (connector_host.h) on app->http, then the
+ * outbox lanes of those that deliver (connector_outbox.h); 0 or the first error (logged;
+ * the ones started are stopped by sb_app_connectors_stop). A connector whose start leaves
+ * its state NULL has nothing configured: it does not run and serves no channel.
  */
 int sb_app_connectors_start(sb_app_t *app);
 /**
- * Stops the started connectors (before the HTTP server stops); cb(data) runs once every
- * one has freed its state (possibly before this returns).
+ * Stops the outbox lanes, then the started connectors (before the HTTP server stops);
+ * cb(data) runs once the lanes stopped and every connector freed its state (possibly
+ * before this returns).
  */
 void sb_app_connectors_stop(sb_app_t *app, void (*cb)(void *data), void *data);
 /** Appends the running connectors' metrics to out. */

@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "gateway/app.h"
 #include "gateway/connector_host.h"
+#include "gateway/connector_outbox.h"
 #include "gateway/ws.h"
 
 typedef struct adapter {
@@ -282,11 +283,16 @@ int sb_app_connectors_start(sb_app_t *app)
                          sb_err_name(rc));
             return rc;
         }
-        SB_LOG_INFO("connector.start", "name=%s", sb_connectors[i]->name);
+        if (!app->connector_state[i]) { /* nothing configured for it */
+            SB_LOG_DEBUG("connector.idle", "name=%s", sb_connectors[i]->name);
+            continue;
+        }
+        SB_LOG_INFO("connector.start", "name=%s channel=%s", sb_connectors[i]->name,
+                    sb_connectors[i]->channel);
         /* replies are refused on channels no started connector serves (docs/delivery.md) */
         sb_store_serve(app->store, sb_connectors[i]->channel);
     }
-    return 0;
+    return sb_app_connector_lanes_start(app);
 }
 
 static void on_connector_stopped(void *data)
@@ -300,8 +306,10 @@ void sb_app_connectors_stop(sb_app_t *app, void (*cb)(void *data), void *data)
 {
     app->connectors_stopped = cb;
     app->connectors_stopped_data = data;
-    app->connectors_stopping = 1; /* held until every stop was called */
+    app->connectors_stopping = 2; /* held until every stop was called; the lanes */
     sb_connector_host_close(app->connector_host);
+    /* first: attempts in flight are abandoned before their connector cancels them */
+    sb_app_connector_lanes_stop(app, on_connector_stopped, app);
     for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
         void *state = app->connector_state[i];
         app->connector_state[i] = NULL;
@@ -315,6 +323,7 @@ void sb_app_connectors_stop(sb_app_t *app, void (*cb)(void *data), void *data)
 
 void sb_app_connectors_metrics(const sb_app_t *app, sb_buf_t *out)
 {
+    sb_app_connector_lanes_metrics(app, out);
     for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++)
         if (app->connector_state[i] && sb_connectors[i]->metrics)
             sb_connectors[i]->metrics(app->connector_state[i], out);

@@ -80,8 +80,8 @@ void sb__api_ops_routes(sb_app_t *app);
 void sb__api_conv_routes(sb_app_t *app);
 void sb__api_staff_routes(sb_app_t *app);
 void sb__api_assets_routes(sb_app_t *app);
-/** SB_TESTING builds with SWITCHBOARD_TEST_DELIVERY set: the test hook of api_testing.c. */
-void sb__api_testing_routes(sb_app_t *app);
+/** GET /v1/connectors and POST /v1/connectors/{name}/resume (api_connectors.c). */
+void sb__api_connectors_routes(sb_app_t *app);
 
 /* ---- Channel scopes of tokens ---- */
 

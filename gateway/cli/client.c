@@ -434,6 +434,49 @@ static int cmd_stats(const sbc_opts_t *o)
     return code;
 }
 
+/* A counter of a lane, 0 when absent. */
+static long long num(json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* connectors: one line per connector, one per lane (paused ones with their reason). */
+static int cmd_connectors(const sbc_opts_t *o)
+{
+    resp_t r;
+    int code = call(o, "GET", "/v1/connectors", NULL, &r);
+    if (code == SBC_OK && o->json)
+        print_json(r.json);
+    size_t i, k;
+    json_t *c, *l;
+    json_array_foreach(code == SBC_OK && !o->json ? json_object_get(r.json, "items") : NULL, i, c)
+    {
+        char *name = sstr(c, "name", "?"), *ch = sstr(c, "channel", "?");
+        printf("%-12s %-10s %s%s\n", name, ch,
+               json_is_true(json_object_get(c, "running")) ? "running" : "not running",
+               json_is_true(json_object_get(c, "delivers")) ? "" : " (no outbox)");
+        json_array_foreach(json_object_get(c, "lanes"), k, l)
+        {
+            char *lane = sstr(l, "name", "?"), *why = sstr(l, "reason", "");
+            json_t *dl = json_object_get(json_object_get(l, "dead_letters"), "length");
+            char dls[24] = "?";
+            if (json_is_integer(dl))
+                snprintf(dls, sizeof(dls), "%lld", (long long)json_integer_value(dl));
+            printf("  lane %-12s %-7s inflight=%lld ok=%lld retry=%lld dead=%lld "
+                   "dead_letters=%s%s%s\n",
+                   lane, json_is_true(json_object_get(l, "paused")) ? "paused" : "running",
+                   num(l, "inflight"), num(l, "ok"), num(l, "retry") + num(l, "rate_limited"),
+                   num(l, "dead"), dls, *why ? " reason=" : "", why);
+            sb_free(lane);
+            sb_free(why);
+        }
+        sb_free(name);
+        sb_free(ch);
+    }
+    resp_dispose(&r);
+    return code;
+}
+
 /* ---- tail: Server-Sent Events ---- */
 
 typedef struct sse {
@@ -559,8 +602,8 @@ static int cmd_tail(const sbc_opts_t *o)
 
 /* ---- dispatch ---- */
 
-static const char *const commands[] = {"queue",   "show",    "reply", "note", "claim",
-                                       "release", "resolve", "tail",  "stats"};
+static const char *const commands[] = {"queue",   "show",    "reply", "note",  "claim",
+                                       "release", "resolve", "tail",  "stats", "connectors"};
 
 bool sbc_is_command(const char *cmd)
 {
@@ -573,7 +616,8 @@ bool sbc_is_command(const char *cmd)
 int sbc_run(const sbc_opts_t *o, int n, char **w)
 {
     const char *cmd = w[0], *id = n > 1 ? w[1] : NULL, *arg = n > 2 ? w[2] : NULL;
-    bool needs_id = strcmp(cmd, "queue") && strcmp(cmd, "tail") && strcmp(cmd, "stats");
+    bool needs_id = strcmp(cmd, "queue") && strcmp(cmd, "tail") && strcmp(cmd, "stats") &&
+                    strcmp(cmd, "connectors");
     int max = strcmp(cmd, "reply") == 0 || strcmp(cmd, "note") == 0 ? 3 : needs_id ? 2 : 1;
     if ((needs_id && !id) || n > max || (strcmp(cmd, "note") == 0 && (!arg || !*arg))) {
         fprintf(stderr, "sbctl: %s: wrong arguments (see sbctl --help)\n", cmd);
@@ -595,6 +639,8 @@ int sbc_run(const sbc_opts_t *o, int n, char **w)
         code = cmd_tail(o);
     else if (strcmp(cmd, "stats") == 0)
         code = cmd_stats(o);
+    else if (strcmp(cmd, "connectors") == 0)
+        code = cmd_connectors(o);
     else
         code = cmd_post(o, cmd, id, arg);
     curl_global_cleanup();

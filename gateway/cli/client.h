@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sbctl's HTTP client commands (queue, show, reply, note, claim, release, resolve, tail,
- * stats): blocking libcurl easy requests against SWITCHBOARD_URL with a bearer token.
- * Exit codes are shared with the administration commands in sbctl.c.
+ * stats, connectors): blocking libcurl easy requests against SWITCHBOARD_URL with a bearer
+ * token. Exit codes are shared with the administration commands in sbctl.c.
  */
 #ifndef SB_CLI_CLIENT_H
 #define SB_CLI_CLIENT_H

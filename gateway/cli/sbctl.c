@@ -77,6 +77,8 @@ static void usage(FILE *f)
                "  resolve ID             mark resolved\n"
                "  tail [--after ID]      live feed, one line per message, until Ctrl-C\n"
                "  stats                  queue depth and response times\n"
+               "  connectors             connectors and their outbox lanes (admin): paused\n"
+               "                         lanes with the reason, counts, dead letters\n"
                "options:\n"
                "  -c, --config FILE      switchboard configuration (administration)\n"
                "  --url URL, --token T   override SWITCHBOARD_URL / SWITCHBOARD_TOKEN\n"
