@@ -70,7 +70,8 @@ static void lane_deliver(sb_outbox_lane_t *lane, const sb_outbox_entry_t *e, sb_
     }
 }
 
-static int lane_record(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb, void *cbdata)
+int sb_connector_outbox_record(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb,
+                               void *cbdata)
 {
     sb_delivery_t d = {.conv = r->conv,
                        .mid = r->mid,
@@ -85,7 +86,8 @@ static int lane_record(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb
 }
 
 /* The store's state ({"state":"delivered",…} or null) is the answer the engine reads. */
-static int lane_check(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb, void *cbdata)
+int sb_connector_outbox_check(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb,
+                              void *cbdata)
 {
     return sb_store_delivery_state(ctx, r->conv, r->mid, cb, cbdata);
 }
@@ -161,8 +163,8 @@ int sb_app_connector_lane_add(sb_app_t *app, int connector, const char *channel,
                                 .channel = cl->channel,
                                 .account = cl->account,
                                 .deliver = lane_deliver,
-                                .record = lane_record,
-                                .check = lane_check,
+                                .record = sb_connector_outbox_record,
+                                .check = sb_connector_outbox_check,
                                 .ctx = app->store,
                                 .data = cl};
     if (rc == 0)

@@ -18,6 +18,20 @@
 #include "gateway/app.h"
 
 /**
+ * The channel lanes' record hook (sb_outbox_lane_opts_t.record; ctx is the sb_store_t):
+ * sb_store_delivery_record of the outcome, whose answer goes to cb unchanged.
+ */
+int sb_connector_outbox_record(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb,
+                               void *cbdata);
+/**
+ * The channel lanes' check hook (ctx is the sb_store_t): sb_store_delivery_state of the
+ * entry's message; its {"state":"delivered",…} is the engine's "already delivered", any
+ * other state (or null: never recorded) means deliver.
+ */
+int sb_connector_outbox_check(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb,
+                              void *cbdata);
+
+/**
  * Starts the engine and one lane per started connector whose descriptor has deliver
  * (after sb_app_connectors_start). 0, or an SB_E* code (logged).
  */
