@@ -123,7 +123,8 @@ typedef struct sb_connector_desc {
     /**
      * Starts the connector (env is borrowed and outlives it). Returns 0 and *state, or an
      * SB_E* code having freed everything and registered no route (the daemon then
-     * refuses to start, logging why).
+     * refuses to start, logging why). 0 with *state NULL: nothing is configured for it;
+     * it does not run, serves no channel and gets no outbox lane.
      */
     int (*start)(const sb_connector_env_t *env, void **state);
     /**
