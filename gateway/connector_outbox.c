@@ -120,6 +120,15 @@ static void on_lane_state(sb_outbox_lane_t *lane, bool paused, const char *reaso
 
 /* ---- Lanes ---- */
 
+/* A shard had an event (a reply, a retry): its outbox streams may have an entry. */
+static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
+{
+    struct conn_outbox *co = data;
+    for (unsigned i = 0; i < co->nlanes; i++)
+        if (ev->shard < co->app->cfg->shards)
+            sb_outbox_lane_poke(co->lanes[i]->lane, (int)ev->shard);
+}
+
 static void lane_free(conn_lane_t *cl)
 {
     sb_free(cl->channel);
@@ -180,18 +189,11 @@ int sb_app_connector_lane_add(sb_app_t *app, int connector, const char *channel,
     }
     co->lanes = sb_realloc(co->lanes, (co->nlanes + 1) * sizeof(conn_lane_t *));
     co->lanes[co->nlanes++] = cl;
+    if (!co->sub) /* the first lane: from now on events poke the lanes */
+        sb_events_subscribe(app->events, NULL, on_event, NULL, co, &co->sub);
     SB_LOG_INFO("connector.lane", "name=%s lane=%s streams=%u consumer=%s",
                 sb_connectors[connector]->name, cl->name, cfg->shards, co->consumer);
     return 0;
-}
-
-/* A shard had an event (a reply, a retry): its outbox streams may have an entry. */
-static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
-{
-    struct conn_outbox *co = data;
-    for (unsigned i = 0; i < co->nlanes; i++)
-        if (ev->shard < co->app->cfg->shards)
-            sb_outbox_lane_poke(co->lanes[i]->lane, (int)ev->shard);
 }
 
 int sb_app_connector_lanes_start(sb_app_t *app)
@@ -218,7 +220,7 @@ int sb_app_connector_lanes_start(sb_app_t *app)
         if ((rc = sb_app_connector_lane_add(app, i, sb_connectors[i]->channel, NULL)) != 0)
             return rc;
     }
-    return sb_events_subscribe(app->events, NULL, on_event, NULL, co, &co->sub);
+    return 0;
 }
 
 static void on_outbox_stopped(void *data)

@@ -28,7 +28,7 @@ receiver.server = http.createServer((req, res) => {
   req.on('data', (c) => { raw += c; });
   req.on('end', () => {
     const body = JSON.parse(raw);
-    receiver.got.push({ headers: req.headers, body });
+    receiver.got.push({ headers: req.headers, body, at: new Date().toISOString() });
     const plan = receiver.plans.get(body.m?.text) || [];
     const step = (plan.length > 1 ? plan.shift() : plan[0]) || { status: 200 };
     const out = step.body ?? (step.status < 300 ? { id: `prov-${receiver.got.length}` }
@@ -159,6 +159,20 @@ test('a 500 then a 200: failed and retrying, then sent', async () => {
   assert.equal(evs[0].reason, 'HTTP 500: try later');
   assert.ok(evs[0].retry_at > 0);
   assert.equal(posts('Second try works.').length, 2);
+});
+
+test('a 429 is retried at its Retry-After, without using up an attempt', async () => {
+  plan('Slow down.', { status: 429, error: 'rate limited', headers: { 'retry-after': '2' } },
+    { status: 200 });
+  const m = await inbound(wired, tok.admin, 'Anyone?');
+  const t0 = Date.now();
+  const out = await reply(wired, tok.admin, m.conv, 'Slow down.');
+  const evs = await outcomes(m.conv, out.id, (e) => e.some((x) => x.type === 'delivered'), 'delivered after the wait');
+  assert.deepEqual(evs.map((x) => [x.type, x.final ?? null]), [['delivery_failed', false], ['delivered', null]]);
+  assert.equal(evs[0].reason, 'HTTP 429: rate limited');
+  assert.ok(evs[0].retry_at >= t0 + 2000, `retry_at ${evs[0].retry_at} is the provider's time`);
+  const [first, second] = posts('Slow down.');
+  assert.ok(Date.parse(second.at) - Date.parse(first.at) >= 1900, 'waited for Retry-After');
 });
 
 test('a 422 fails for good; retry (404, 409, scopes) sends it again', async () => {
