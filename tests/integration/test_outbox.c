@@ -548,7 +548,7 @@ static void test_outbox_late_answer_without_cancel(void **state)
 typedef struct op {
     bool done;
     int status;
-    char conv[64], mid[64];
+    char conv[64], mid[64], state[16];
 } op_t;
 
 static void on_op(int status, json_t *result, const char *errmsg, void *data)
@@ -560,6 +560,15 @@ static void on_op(int status, json_t *result, const char *errmsg, void *data)
     const char *mid = json_string_value(json_object_get(json_object_get(result, "message"), "id"));
     snprintf(op->conv, sizeof(op->conv), "%s", conv ? conv : "");
     snprintf(op->mid, sizeof(op->mid), "%s", mid ? mid : "");
+    op->done = true;
+}
+
+static void on_state(int status, json_t *result, const char *errmsg, void *data)
+{
+    op_t *op = data;
+    const char *st = json_string_value(json_object_get(result, "state"));
+    op->status = status;
+    snprintf(op->state, sizeof(op->state), "%s", st ? st : "");
     op->done = true;
 }
 
@@ -607,11 +616,18 @@ static void test_outbox_delivers_store_replies(void **state)
     assert_string_equal(f->recs[0].mid, rep.mid); /* from the entry's message JSON */
     assert_string_equal(f->recs[0].channel, "email");
     assert_string_equal(f->recs[0].provider_id, "<id@mail>");
+    /* The record goes to the store, whose answer goes back to the engine as it is. */
     sb_outbox_done_cb cb = f->rec_cb;
     f->rec_cb = NULL;
-    json_t *ok = json_pack("{s:b}", "recorded", 1);
-    cb(0, ok, NULL, f->rec_data);
-    json_decref(ok);
+    const rec_t *x = &f->recs[0];
+    sb_delivery_t d = {.conv = x->conv,
+                       .mid = x->mid,
+                       .channel = x->channel,
+                       .ok = x->ok,
+                       .final = x->final,
+                       .reason = x->reason,
+                       .provider_id = x->provider_id};
+    assert_int_equal(sb_store_delivery_record(ts->store, &d, cb, f->rec_data), 0);
     unsigned shard = sb_store_shard(ts->store, in.conv);
     char *key = keys[shard];
     uint64_t until = sb_test_now_ms() + 5000;
@@ -619,6 +635,10 @@ static void test_outbox_delivers_store_replies(void **state)
            sb_test_now_ms() < until)
         sb_test_spin_once(&ts->loop);
     assert_string_equal(sb_test_redis_cmd(&ts->srv, "XPENDING %s email - + 10", key), "[0]");
+    op_t st = {0}; /* the store has the outcome: the console shows "sent" */
+    assert_int_equal(sb_store_delivery_state(ts->store, in.conv, rep.mid, on_state, &st), 0);
+    assert_true(sb_test_loop_until(&ts->loop, &st.done, 5000));
+    assert_string_equal(st.state, "delivered");
     bool stopped = false;
     sb_outbox_stop(o, on_stopped, &stopped);
     assert_true(sb_test_loop_until(&ts->loop, &stopped, 5000));
