@@ -1036,6 +1036,14 @@ local function delivery_args(argv)
     return a, ctx
 end
 
+-- When a failure that is not final is tried again (ms), or null: final, or no time known
+-- (a paused account waits for its resume, not for a time).
+local function retry_time(a, final)
+    local t = tonumber(a.retry_at)
+    if final or not t or t <= 0 then return cjson.null end
+    return t
+end
+
 -- delivery_record: the outcome of one delivery attempt of an outbound message, as a
 -- `delivered` or `delivery_failed` event in the transcript and the message's delivery
 -- state. Idempotent where a crash between recording and XACK repeats an outcome: a
@@ -1066,14 +1074,14 @@ local function delivery_record(keys, argv)
     else
         m = event_entry(ctx, c, 'delivery_failed', nil, {ref = a.mid, channel = a.channel,
             account = account, reason = nz(a.reason), final = final,
-            retry_at = final and cjson.null or nzn(a.retry_at)})
+            retry_at = retry_time(a, final)})
     end
     commit(ctx, c)
     local sj = dlv_put(ctx, a.conv, {mid = a.mid, seq = seq, channel = a.channel,
         account = nz(account), state = a.ok == true and 'delivered' or 'failed', final = final,
         reason = a.ok == true and cjson.null or nz(a.reason),
         provider_id = a.ok == true and nz(a.provider_id) or cjson.null,
-        retry_at = final and cjson.null or nzn(a.retry_at),
+        retry_at = retry_time(a, final),
         attempts = ((st and tonumber(st.attempts)) or 0) + 1,
         retries = (st and tonumber(st.retries)) or 0})
     return result({{'recorded', 'true'}, {'event', m.json}, {'state', sj}})

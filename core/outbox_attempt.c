@@ -202,12 +202,37 @@ static void fill_record(const sb__ob_stream_t *s, sb_outbox_entry_t *view, sb_ou
                               .entry = view};
 }
 
+/*
+ * The store refused the record for good (SB_EINVAL, SB_ENOTFOUND: the entry names no
+ * conversation or message it knows), so retrying the record would hold the stream's head
+ * forever. The outcome takes effect unrecorded: ok is acknowledged; a failure becomes a
+ * dead letter at once (nobody can be told about it in a transcript, so it is kept where
+ * staff see it: the lane's dead letters). True if the status was such a refusal.
+ */
+static bool record_refused(sb__ob_stream_t *s, int status, const char *errmsg)
+{
+    if (status != SB_EINVAL && status != SB_ENOTFOUND)
+        return false;
+    sb_outbox_lane_t *l = s->lane;
+    SB__OB_LOG(l->o, SB_LOG_WARN, "record_refused", "lane=%s entry=%s err=%s what=\"%s\"", l->name,
+               s->ent[s->head].id, sb_err_name(status), errmsg ? errmsg : "");
+    s->rec_failures = 0;
+    if (s->kind != SB_OUTCOME_OK)
+        s->final = true;
+    apply(s);
+    return true;
+}
+
 static void on_recorded(int status, json_t *result, const char *errmsg, void *data)
 {
     sb__ob_stream_t *s = data;
     sb_outbox_lane_t *l = s->lane;
     if (sb__ob_ref_done(l) || s->phase != SB__OB_RECORD)
         return;
+    if (status != 0 && record_refused(s, status, errmsg)) {
+        sb__ob_pump(l->o);
+        return;
+    }
     if (status != 0) {
         uint64_t d = sb__ob_backoff(l->o, ++s->rec_failures);
         SB__OB_LOG(l->o, SB_LOG_WARN, "record",
@@ -239,6 +264,8 @@ static void record_now(sb__ob_stream_t *s)
         l->refs--;
         l->o->refs--;
         s->phase = SB__OB_IDLE;
+        if (record_refused(s, rc, "refused before it reached the store"))
+            return;
         s->next_at = sb_now_ms() + (int64_t)sb__ob_backoff(l->o, ++s->rec_failures);
         SB__OB_LOG(l->o, SB_LOG_WARN, "record", "lane=%s entry=%s err=%s", l->name,
                    s->ent[s->head].id, sb_err_name(rc));
@@ -358,12 +385,25 @@ void sb_outbox_answer(sb_outbox_attempt_t *a, const sb_outcome_t *out)
     s->phase = SB__OB_IDLE;
     const char *reason = out->reason ? out->reason : "";
     int64_t now = sb_now_ms();
-    if (out->kind == SB_OUTCOME_AUTH) { /* not an attempt of the entry's: the lane's */
+    clear_outcome(s);
+    if (out->kind == SB_OUTCOME_AUTH) {
+        /* Not a failed attempt of the entry's but of the lane's account: the lane pauses,
+         * and the message says why it waits (a failure that is not final, tried again
+         * once the lane resumes; its attempts are not used up). */
         pause_lane(l, reason);
+        s->have_outcome = true;
+        s->kind = SB_OUTCOME_AUTH;
+        s->reason = sb_asprintf("account paused: %s", reason);
+        s->provider_id = sb_strdup("");
+        s->final = false;
+        s->retry_at = 0;
+        if (l->opts.record)
+            record_now(s);
+        else
+            apply(s);
         sb__ob_pump(o);
         return;
     }
-    clear_outcome(s);
     s->have_outcome = true;
     s->kind = out->kind;
     s->reason = sb_strdup(out->kind == SB_OUTCOME_OK ? "" : reason);

@@ -225,16 +225,18 @@ test('a 401 pauses the lane: staff see it, an admin resumes it, then it is deliv
   assert.match(cli, /lane email\s+paused .*reason=HTTP 401: token revoked/);
   const metrics = (await api(wired, 'GET', '/metrics')).text;
   assert.match(metrics, /switchboard_outbox_paused\{lane="email"\} 1/);
-  // Paused: nothing more is sent, and no outcome was recorded for it.
+  // Paused: nothing more is sent, and the reply says why it waits (a failure, not final).
   assert.equal(posts('Are you there?').length, 1);
-  assert.deepEqual((await transcript(wired, tok.admin, m.conv)).filter((x) => x.ref === out.id), []);
+  const waiting = (await transcript(wired, tok.admin, m.conv)).filter((x) => x.ref === out.id);
+  assert.deepEqual(waiting.map((x) => [x.type, x.final, x.reason, x.retry_at]),
+    [['delivery_failed', false, 'account paused: HTTP 401: token revoked', null]]);
 
   assert.equal((await api(wired, 'POST', '/v1/connectors/nope/resume', { token: tok.admin })).status, 404);
   const res = await api(wired, 'POST', '/v1/connectors/testchan/resume', { token: tok.admin });
   assert.equal(res.status, 200, res.text);
   assert.deepEqual(res.json, { name: 'testchan', resumed: 1 });
   const evs = await outcomes(m.conv, out.id, (e) => e.some((x) => x.type === 'delivered'), 'delivered after resume');
-  assert.deepEqual(evs.map((x) => x.type), ['delivered']);
+  assert.deepEqual(evs.map((x) => x.type), ['delivery_failed', 'delivered']);
   const after = (await api(wired, 'GET', '/v1/connectors', { token: tok.admin })).json;
   assert.equal(after.items.find((c) => c.name === 'testchan').lanes[0].paused, false);
   assert.match((await api(wired, 'GET', '/metrics')).text, /switchboard_outbox_paused\{lane="email"\} 0/);

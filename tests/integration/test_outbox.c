@@ -459,6 +459,53 @@ static void test_outbox_auth_pauses_lane(void **state)
     assert_int_equal(f->seen[1].attempt + f->seen[2].attempt, 2); /* auth: not a failed attempt */
 }
 
+/* With a record hook, the message that met the refusal says why it waits (not final). */
+static void test_outbox_auth_is_recorded_on_the_message(void **state)
+{
+    fixture_t *f = *state;
+    f->use_record = true;
+    engine_start(f, "a", 300000);
+    xadd(f, 0, "c_6a", "m_6a");
+    sb_outbox_lane_poke(f->lane, 0);
+    WAIT(f->nseen == 1);
+    answer(f, SB_OUTCOME_AUTH, "token revoked", NULL, 0);
+    assert_true(f->paused);
+    assert_int_equal(f->nrecs, 1);
+    assert_string_equal(f->recs[0].mid, "m_6a");
+    assert_false(f->recs[0].ok);
+    assert_false(f->recs[0].final);
+    assert_string_equal(f->recs[0].reason, "account paused: token revoked");
+    recorded(f, 0, "{\"recorded\":true}");
+    settle(f);
+    assert_int_equal(pending(f, 0), 1); /* waits for the resume, not acknowledged */
+    sb_outbox_lane_resume(f->lane);
+    WAIT(f->nseen == 2);
+    assert_int_equal(f->seen[1].attempt, 1);
+    answer(f, SB_OUTCOME_OK, NULL, "p", 0);
+    recorded(f, 0, "{\"recorded\":true}");
+    WAIT(pending(f, 0) == 0);
+}
+
+/* A record the store can never take does not hold the stream: the entry goes on. */
+static void test_outbox_record_refused_does_not_block(void **state)
+{
+    fixture_t *f = *state;
+    f->use_record = true;
+    engine_start(f, "a", 300000);
+    xadd(f, 0, "c_gone", "m_8");
+    xadd(f, 0, "c_9", "m_9");
+    sb_outbox_lane_poke(f->lane, 0);
+    WAIT(f->nseen == 1);
+    answer(f, SB_OUTCOME_TEMPORARY, "status_503", NULL, 0);
+    recorded(f, SB_ENOTFOUND, NULL); /* no such conversation */
+    WAIT(f->nseen == 2);             /* the next entry, without a backoff wait */
+    assert_string_equal(f->seen[1].conv, "c_9");
+    WAIT(strcmp(sb_test_redis_cmd(&f->srv, "XLEN t:dead:email"), "1") == 0);
+    answer(f, SB_OUTCOME_OK, NULL, "p", 0);
+    recorded(f, 0, "{\"recorded\":true}");
+    WAIT(pending(f, 0) == 0);
+}
+
 static void test_outbox_pending_first_after_restart(void **state)
 {
     fixture_t *f = *state;
@@ -656,6 +703,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_permanent_is_dead_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_rate_limited_honours_time, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_auth_pauses_lane, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_auth_is_recorded_on_the_message, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_record_refused_does_not_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_pending_first_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_autoclaim_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_late_answer_without_cancel, setup, teardown),
