@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration loader of config.h (DESIGN §8, bounds of §9). One static table,
+ * The configuration loader of config.h (docs/contract.md §8, bounds of §9). One static table,
  * `options`, describes every key: its kind, where it lives in sb_config_t, its default,
  * its bounds and its help. That table alone fills the defaults, parses the file,
  * applies the SWITCHBOARD_<KEY> environment overrides, reports problems as

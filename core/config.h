@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Configuration (DESIGN §8): one file of `key value…` lines with `#` comments; every
+ * Configuration (docs/contract.md §8): one file of `key value…` lines with `#` comments; every
  * key can be overridden by the environment variable SWITCHBOARD_<KEY> (upper case).
  * Keys are described by one table in config.c (name, kind, default, help); the same
  * table drives parsing, defaults, env overrides and `--check`.

@@ -11,7 +11,7 @@
 -- Arguments and results are JSON (cjson). Errors are `-<CODE> text` replies with CODE
 -- one of NOTFOUND, CONFLICT, FORBIDDEN, INVAL (mapped to SB_E* codes in C).
 --
--- Keys of shard N (DESIGN §2): conv:<cid> (hash), log:<cid> (stream; entry id = seq,
+-- Keys of shard N (docs/contract.md §2): conv:<cid> (hash), log:<cid> (stream; entry id = seq,
 -- field m = message JSON), events (stream, MAXLEN ~), queue (zset, open conversations
 -- awaiting a staff reply, score = urgency in ms), dedup:<key> (string, TTL: "cid seq"),
 -- cl:<ctid> (hash channel -> latest cid of that contact), cc:<ctid> (zset of the
@@ -138,7 +138,7 @@ local function jn(v)
     return v
 end
 
--- The conversation as DESIGN §4 JSON. Written by hand: cjson on this table costs more
+-- The conversation as docs/contract.md §4 JSON. Written by hand: cjson on this table costs more
 -- than all the Redis calls of an ingest together.
 local function conv_json(c)
     return table.concat({
@@ -175,7 +175,7 @@ end
 local MSG_KNOWN = {id = true, conv = true, seq = true, ts = true, kind = true, dir = true,
                    channel = true, author = true, text = true, json = true, tail = true}
 
--- A transcript entry as DESIGN §3 JSON (known fields by hand, extras through cjson).
+-- A transcript entry as docs/contract.md §3 JSON (known fields by hand, extras through cjson).
 local function msg_head(id, conv, seq, ts, kind, dir)
     return table.concat({'{"id":"', id, '","conv":"', conv, '","seq":"', seq, '","ts":',
                          string.format('%d', ts), ',"kind":"', kind, '","dir":"', dir, '"'})

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The message model's limits and input checks (DESIGN §3, §9): every JSON document
+ * The message model's limits and input checks (docs/contract.md §3, §9): every JSON document
  * from the network goes through sb_json_parse (size, UTF-8, depth, syntax with
  * line/column), every text through sb_text_check.
  */

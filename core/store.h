@@ -2,7 +2,7 @@
 /*
  * The store: a C API over the `switchboard` Redis Function library (functions.lua).
  * Every operation is one round trip and atomic in Redis. The store picks a
- * conversation's shard (DESIGN §2: crc16(cid) % shards) and generates the ids the
+ * conversation's shard (docs/contract.md §2: crc16(cid) % shards) and generates the ids the
  * functions need; new conversations are created in the shard of their contact, so all
  * conversations of one customer live in one shard (needed for atomic "latest
  * conversation of this contact" lookups and reopen-on-reply).
@@ -133,7 +133,7 @@ int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const
 int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_actor_t *who,
                  json_t *args, sb_store_cb cb, void *data);
 
-/** A conversation's state (DESIGN §4). */
+/** A conversation's state (docs/contract.md §4). */
 int sb_store_get(sb_store_t *st, const char *conv, sb_store_cb cb, void *data);
 
 /** Transcript page after `after` (exclusive; NULL = from the start): {"items":[…],"next":…}. */
@@ -291,10 +291,10 @@ int sb_store_serve(sb_store_t *st, const char *channel);
  */
 typedef struct sb_delivery {
     const char *conv, *mid, *channel, *account; /* account "" (or NULL) when none */
-    bool ok, final;          /* final=false: will be retried at retry_at */
-    const char *reason;      /* "" when ok */
-    const char *provider_id; /* "" when none */
-    uint64_t retry_at;       /* ms; 0 when ok or final */
+    bool ok, final;                             /* final=false: will be retried at retry_at */
+    const char *reason;                         /* "" when ok */
+    const char *provider_id;                    /* "" when none */
+    uint64_t retry_at;                          /* ms; 0 when ok or final */
 } sb_delivery_t;
 
 /**

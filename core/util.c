@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Helpers of util.h. ULIDs follow https://github.com/ulid/spec (48-bit ms time +
- * 80 random bits, Crockford base32), lowercased as DESIGN §3 asks. CRC16 is the
+ * 80 random bits, Crockford base32), lowercased as docs/contract.md §3 asks. CRC16 is the
  * XMODEM variant Redis Cluster uses (CLUSTER KEYSLOT).
  */
 #include "core/util.h"

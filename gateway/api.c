@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The REST API's shared machinery (DESIGN §5): per-request calls, bearer-token
+ * The REST API's shared machinery (docs/contract.md §5): per-request calls, bearer-token
  * authentication against the hashed tokens in Redis, JSON bodies checked against the
- * limits of DESIGN §9, and the mapping of store errors to HTTP errors.
+ * limits of docs/contract.md §9, and the mapping of store errors to HTTP errors.
  */
 #include <stdarg.h>
 #include <stdio.h>

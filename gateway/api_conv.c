@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Conversation endpoints of the REST API (DESIGN §5): GET /v1/conversations (the list across
- * shards, most urgent first, paged by cursor), GET /v1/conversations/{id}, its messages, staff/bot
- * replies with the `based_on` collision check, notes, state changes (claim, release, resolve,
- * reopen, snooze, priority, tags) and handoff (bot -> humans).
+ * Conversation endpoints of the REST API (docs/contract.md §5): GET /v1/conversations (the list
+ * across shards, most urgent first, paged by cursor), GET /v1/conversations/{id}, its messages,
+ * staff/bot replies with the `based_on` collision check, notes, state changes (claim, release,
+ * resolve, reopen, snooze, priority, tags) and handoff (bot -> humans).
  *
  * Roles (checked by sb__api_authenticate from the minimum each handler names):
  * bots (SB_ROLE_BOT) may post inbound messages, replies, notes and handoffs; everything

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * GET /v1/events/ws: the live feed over WebSocket (RFC 6455), subprotocol
- * `switchboard.events.v1` (DESIGN §5; protocol in docs/design-notes.md "Live events").
+ * `switchboard.events.v1` (docs/contract.md §5; protocol in docs/design-notes.md "Live events").
  *
  *   client {"type":"subscribe","after":CURSOR|null[,"token":"sbt_…"]}
  *   server {"type":"subscribed","cursor":"…"}, then {"type":"event","id":CURSOR,"event":{…}}

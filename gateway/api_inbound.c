@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * POST /v1/inbound (DESIGN §5): a bot, a form or any system posts a customer message.
+ * POST /v1/inbound (docs/contract.md §5): a bot, a form or any system posts a customer message.
  * The contact is named by `contact.id` (which must exist; a merged contact's messages
  * go to the contact it was merged into), `contact.email` (an RFC 5322 address,
  * sb_email_check) or `contact.external_id` (a handle on the message's channel); the

@@ -3,7 +3,7 @@
  * The checks of api_input.h: every field of a request body or query that the REST API
  * passes on to Redis is typed, bounded and free of control characters here first, so a
  * bad value is a 400 naming the field, never a Redis error answered as 503, and never
- * stored. The bounds are those of DESIGN §9 (text ≤ 8 KiB) and docs/hardening-api.md.
+ * stored. The bounds are those of docs/contract.md §9 (text ≤ 8 KiB) and docs/hardening-api.md.
  */
 #include "gateway/api_input.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared within gateway/: the checks of request fields of the REST API (DESIGN §9, the
+ * Shared within gateway/: the checks of request fields of the REST API (docs/contract.md §9, the
  * bounds listed in docs/hardening-api.md). Every check runs before anything reaches
  * Redis; a bad field is answered 400 `bad_request` (413 `too_large` for an oversized
  * text) with a message naming the field, the call is freed, and the check returns false.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Staff endpoints of the REST API (DESIGN §5) that are not about one conversation:
+ * Staff endpoints of the REST API (docs/contract.md §5) that are not about one conversation:
  * GET /v1/me (the token's record), GET /v1/stats (queue depth, open conversations by
  * channel, first-response percentiles, breaches), GET /v1/contacts/{id} (the customer
  * with every conversation on every channel) and POST /v1/contacts/{id}/merge.

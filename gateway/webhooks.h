@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Outbound webhooks (DESIGN §5): every event of the shards' `events` streams is POSTed
+ * Outbound webhooks (docs/contract.md §5): every event of the shards' `events` streams is POSTed
  * to each endpoint (the `webhook` config key, and bots registered with a webhook by
  * `sbctl bot add --webhook URL --secret S`), signed per the Standard Webhooks spec.
  * Delivery is at least once: each endpoint reads through its own Redis consumer group

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The visitor's frames (switchboard.visitor.v1, DESIGN §5): parsing and the per-type
+ * The visitor's frames (switchboard.visitor.v1, docs/contract.md §5): parsing and the per-type
  * limits, then message, email, typing, history and ping.
  *
  * - message: ingested with the frame's client_id (1-128 printable ASCII characters) as

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hello/welcome of the visitor protocol (switchboard.visitor.v1, DESIGN §5).
+ * hello/welcome of the visitor protocol (switchboard.visitor.v1, docs/contract.md §5).
  *
  * A visitor token (`vt_` + 128 random bits) names an anonymous visitor; it is stored
  * hashed as sb:ident:visitor:<sha256>, but only once the visitor sends a first message

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The webchat connector: the embeddable widget's WebSocket, subprotocol
- * `switchboard.visitor.v1` (DESIGN §5, §6). This file owns the connector's lifecycle,
+ * `switchboard.visitor.v1` (docs/contract.md §5, §6). This file owns the connector's lifecycle,
  * the sockets (site origins checked on upgrade), the sites, the rate limits and the
  * honest-wait timer; hello.c, frames.c and deliver.c hold the protocol (internal.h).
  *

@@ -4,7 +4,7 @@
  *   <script src="https://HOST/widget.js" data-site="default" async></script>
  * Plain JavaScript, no build step; everything lives in a shadow root so the host page's
  * CSS cannot break it. Protocol: WebSocket /v1/visitor/ws, subprotocol
- * switchboard.visitor.v1 (DESIGN §5). Messages typed while offline wait in a local queue
+ * switchboard.visitor.v1 (docs/contract.md §5). Messages typed while offline wait in a local queue
  * and are re-sent with the same client_id after a reconnect (the server acks a repeat
  * with the same id, never stores it twice); a reconnect resumes from the last seq seen.
  *

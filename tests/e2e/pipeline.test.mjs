@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // End to end through the real daemon with its embedded Redis: a message posted to
 // /v1/inbound is read back over REST and live over SSE; an SSE client that reconnects
-// with Last-Event-ID gets exactly what it missed; bad input gets DESIGN §5 errors.
+// with Last-Event-ID gets exactly what it missed; bad input gets docs/contract.md §5 errors.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -131,7 +131,7 @@ test('SSE delivers live events and resumes with Last-Event-ID without gaps or du
       .map((e) => e.data.message.text), ['missed-1', 'missed-2']);
   });
 
-test('bad input gets DESIGN §5 errors', async () => {
+test('bad input gets docs/contract.md §5 errors', async () => {
   const noTok = await api(d, 'POST', '/v1/inbound', { body: { text: 'x' } });
   assert.equal(noTok.status, 401);
   assert.equal(noTok.json.error.code, 'unauthorized');

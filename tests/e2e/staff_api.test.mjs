@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The staff and bot REST API (DESIGN §5) through the real daemon: who am I, the queue
+// The staff and bot REST API (docs/contract.md §5) through the real daemon: who am I, the queue
 // most urgent first with cursor paging and filters, a bot answering and handing off to
 // humans, snoozed conversations waking by themselves, a customer's every conversation
 // and contact merges, stats, and the authorization matrix (every role x every endpoint,

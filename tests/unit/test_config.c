@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration loader (core/config.c, DESIGN §8): defaults, the file syntax
+ * The configuration loader (core/config.c, docs/contract.md §8): defaults, the file syntax
  * (comments, quotes), every kind of error with its exact `file:line:` prefix, several
  * errors in one run, environment overrides, durations, and the shipped
  * deploy/switchboard.conf.example, which must load cleanly and document every key.

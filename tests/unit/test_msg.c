@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Input checks of core/msg.h: DESIGN §9 limits on JSON documents and texts. */
+/* Input checks of core/msg.h: docs/contract.md §9 limits on JSON documents and texts. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
