@@ -43,13 +43,9 @@
 #define DEFAULT_MAX_STREAM ((size_t)4 << 20)
 #define DEFAULT_MAX_OUT    ((size_t)256 << 20)
 #define END_GRACE_S        5 /* a stream_end's flush; a client that takes longer is hung up on */
-#define WRITE_CHUNK        (256 * 1024) /* body bytes per lws_write */
 /* lws sends at most a protocol's tx_packet_size (else its rx buffer size, 4 KiB) per
  * send() and queues the rest for later WRITEABLEs: let a whole piece go at once. */
 #define TX_PACKET_SIZE    (256 * 1024)
-#define MAX_RESP_HEADERS  (8 * 1024) /* bytes of handler-added response headers */
-#define HEADER_ROOM       2048       /* status line, lws's and our fixed headers */
-#define SCRATCH_SIZE      (LWS_PRE + WRITE_CHUNK + MAX_RESP_HEADERS + HEADER_ROOM)
 #define KEEPALIVE_S       60
 #define CHUNKED_DRAIN_MAX ((size_t)1 << 20) /* body read and dropped after a 413 */
 /* A Content-Length body over max_body is read and dropped up to this much after the 413,
@@ -79,39 +75,6 @@ static const char *const custom_headers[] = {
     "x-forwarded-proto", "x-forwarded-host",
 };
 
-typedef struct kv {
-    char *name;
-    char *value;
-} kv_t;
-
-typedef struct kv_list {
-    kv_t *items;
-    size_t len, cap;
-} kv_list_t;
-
-enum { ROUTE_EXACT, ROUTE_PARAM, ROUTE_PREFIX };
-
-typedef struct route {
-    char *method;
-    char *pattern;
-    int kind;
-    char **segs; /* ROUTE_PARAM: path segments, "{name}" for placeholders */
-    size_t nsegs;
-    size_t literals;   /* ROUTE_PARAM: literal segments (more = more specific) */
-    size_t prefix_len; /* ROUTE_PREFIX: pattern without the '*' */
-    sb_http_handler_cb cb;
-    void *data;
-} route_t;
-
-typedef enum {
-    REQ_READING,    /* headers parsed, body arriving; handler not called yet */
-    REQ_HANDLER,    /* the handler owns it; nothing queued */
-    REQ_RESPONSE,   /* a whole response queued and being written */
-    REQ_STREAM,     /* stream started; the handler still owns it */
-    REQ_STREAM_END, /* stream_end called: flush, then close */
-    REQ_ABORT,      /* close the connection without (more) answer */
-} req_state_t;
-
 enum {
     CH_SIZE,
     CH_EXT,
@@ -125,88 +88,6 @@ enum {
     CH_DONE
 };
 
-struct sb_http_req {
-    sb_http_server_t *srv;
-    struct lws *wsi;            /* NULL once detached from its connection */
-    sb_http_req_t *prev, *next; /* the server's attached requests */
-    req_state_t state;
-    bool owned; /* the handler holds it */
-    bool gone;  /* owned and the client vanished: only respond/stream_end may follow */
-    bool in_hook;
-    bool head;           /* HEAD: headers only */
-    bool close_after;    /* Connection: close, and close once answered */
-    bool chunked;        /* chunked request body */
-    bool draining;       /* body read and dropped after an early answer */
-    uint64_t drain_left; /* of a Content-Length body being drained */
-    bool expect_continue;
-    bool headers_sent;
-    bool stream_counted;
-    bool rx_held;   /* waiting with nothing to write: lws does not read (req_hold_rx) */
-    bool dirty;     /* a stream with bytes to write before the loop polls (flush_streams) */
-    bool written;   /* the whole answer is out; waiting for a drain to finish */
-    bool too_large; /* the chunked body went over max_body */
-    const route_t *route;
-    char method[8];
-    char *path;
-    char peer[64];
-    kv_list_t *headers; /* a pointer: lazy lookups add to it through a const req */
-    kv_list_t query, params, resp_headers;
-    size_t resp_headers_bytes;
-    sb_buf_t body;
-    int ch_state;
-    uint64_t ch_size;
-    int ch_digits;
-    size_t drained;
-    unsigned completions; /* BODY_COMPLETION callbacks after the answer (see on_lws) */
-    sb_http_close_cb on_close;
-    void *on_close_data;
-    int status;
-    char *ctype;
-    sb_buf_t out;   /* response body, or the stream's queue */
-    size_t out_off; /* bytes of out already written */
-    /* A stream's bytes against the server's cap: its queue and the last piece handed to
-     * lws while lws still holds part of it. */
-    sb_http_outq_t oq;
-    size_t last_piece;
-    bool overflowed; /* a write failed with SB_ETOOBIG: ended as a slow reader */
-};
-
-struct sb_http_server {
-    uv_loop_t *loop;
-    struct lws_context *ctx;
-    struct lws_vhost *vhost;
-    int port;
-    size_t max_body, max_stream;
-    route_t **routes; /* pointers: requests keep theirs while the table grows */
-    size_t nroutes;
-    sb_http_req_t *live;
-    size_t held;           /* requests with rx held */
-    uv_timer_t *watch;     /* runs while held > 0 */
-    uv_prepare_t *flusher; /* writes what this loop turn queued, before the next poll */
-    uv_prepare_t *poll_in; /* in_poll: what lws parses now was just read from a socket, */
-    uv_check_t *poll_out;  /* not taken from its buffer of pipelined bytes (on_request) */
-    bool in_poll;
-    bool flush_armed;
-    size_t dirty_streams;
-    sb_http_outq_t *outqs; /* connections with outbound bytes, for shedding */
-    size_t out_bytes, max_out;
-    void *ws; /* ws.c's state (sb__http_ws_slot) */
-    sb__http_guard_t *guard;
-    sb_http_stats_t stats;
-    bool stopping;
-    bool tls;
-    uv_timer_t *reaper;
-    unsigned reaper_ticks;
-    void (*stop_cb)(void *data);
-    void *stop_data;
-    unsigned char scratch[SCRATCH_SIZE];
-};
-
-/* lws keeps one of these per HTTP transaction (user_space). */
-typedef struct pss {
-    sb_http_req_t *req;
-} pss_t;
-
 static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
@@ -215,7 +96,7 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
  * connection-level callbacks to protocols[0]. ws.c's WebSocket protocols follow it
  * (http_internal.h); the table is built when the vhost is created (lws copies it).
  */
-static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(pss_t), 0,
+static const struct lws_protocols http_protocol = {"http", on_lws, sizeof(sb__http_pss_t), 0,
                                                    0,      NULL,   TX_PACKET_SIZE};
 
 /* The last protocol: where lws hands a connection whose request line it cannot parse
@@ -227,37 +108,6 @@ static const struct lws_protocols fallback_protocol = {
 static const struct lws_protocol_vhost_options fallback_raw = {NULL, NULL, "raw", ""};
 static const struct lws_protocol_vhost_options fallback_pvo = {NULL, &fallback_raw,
                                                                SB__HTTP_FALLBACK_PROTOCOL, ""};
-
-/* ---- Small helpers ---- */
-
-static void kv_add(kv_list_t *l, const char *name, size_t nlen, const char *value, size_t vlen)
-{
-    if (l->len == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 8;
-        l->items = sb_realloc(l->items, l->cap * sizeof(*l->items));
-    }
-    l->items[l->len].name = sb_strndup(name, nlen);
-    l->items[l->len].value = sb_strndup(value, vlen);
-    l->len++;
-}
-
-static const char *kv_find(const kv_list_t *l, const char *name, bool nocase)
-{
-    for (size_t i = 0; name && i < l->len; i++)
-        if ((nocase ? strcasecmp : strcmp)(l->items[i].name, name) == 0)
-            return l->items[i].value;
-    return NULL;
-}
-
-static void kv_dispose(kv_list_t *l)
-{
-    for (size_t i = 0; i < l->len; i++) {
-        sb_free(l->items[i].name);
-        sb_free(l->items[i].value);
-    }
-    sb_free(l->items);
-    memset(l, 0, sizeof(*l));
-}
 
 static void on_lws_log(int level, const char *line)
 {
@@ -272,7 +122,7 @@ static void on_lws_log(int level, const char *line)
 
 /* ---- Routes ---- */
 
-static void route_dispose(route_t *r)
+static void route_dispose(sb__http_route_t *r)
 {
     for (size_t i = 0; i < r->nsegs; i++)
         sb_free(r->segs[i]);
@@ -282,7 +132,7 @@ static void route_dispose(route_t *r)
 }
 
 /* Splits a "{param}" pattern into segments. 0 or SB_EINVAL. */
-static int route_compile_params(route_t *r)
+static int route_compile_params(sb__http_route_t *r)
 {
     const char *p = r->pattern;
     while (*p == '/') {
@@ -304,15 +154,15 @@ static int route_compile_params(route_t *r)
     return *p ? SB_EINVAL : 0;
 }
 
-static bool route_match(const route_t *r, const char *path, kv_list_t *params)
+static bool route_match(const sb__http_route_t *r, const char *path, sb__http_kv_list_t *params)
 {
-    if (r->kind == ROUTE_EXACT)
+    if (r->kind == SB__HTTP_ROUTE_EXACT)
         return strcmp(r->pattern, path) == 0;
-    if (r->kind == ROUTE_PREFIX) {
+    if (r->kind == SB__HTTP_ROUTE_PREFIX) {
         if (strncmp(r->pattern, path, r->prefix_len) != 0)
             return false;
         if (params)
-            kv_add(params, "*", 1, path + r->prefix_len, strlen(path + r->prefix_len));
+            sb__http_kv_add(params, "*", 1, path + r->prefix_len, strlen(path + r->prefix_len));
         return true;
     }
     const char *p = path;
@@ -327,7 +177,7 @@ static bool route_match(const route_t *r, const char *path, kv_list_t *params)
             if (n == 0)
                 return false;
             if (params)
-                kv_add(params, seg + 1, strlen(seg) - 2, p, n);
+                sb__http_kv_add(params, seg + 1, strlen(seg) - 2, p, n);
         } else if (strlen(seg) != n || memcmp(seg, p, n) != 0) {
             return false;
         }
@@ -337,16 +187,16 @@ static bool route_match(const route_t *r, const char *path, kv_list_t *params)
 }
 
 /* Lower is more specific: exact, then placeholders (more literals first), then prefixes. */
-static long route_rank(const route_t *r)
+static long route_rank(const sb__http_route_t *r)
 {
-    if (r->kind == ROUTE_EXACT)
+    if (r->kind == SB__HTTP_ROUTE_EXACT)
         return 0;
-    if (r->kind == ROUTE_PARAM)
+    if (r->kind == SB__HTTP_ROUTE_PARAM)
         return 1000000 - (long)r->literals;
     return 2000000 - (long)r->prefix_len;
 }
 
-static bool method_ok(const route_t *r, const char *method)
+static bool method_ok(const sb__http_route_t *r, const char *method)
 {
     return strcmp(r->method, method) == 0 ||
            (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
@@ -356,14 +206,15 @@ static bool method_ok(const route_t *r, const char *method)
  * The best route for method + path, or NULL; *known tells whether any route has that
  * path, and allow collects their methods ("GET, POST") for a 405.
  */
-static const route_t *route_find(const sb_http_server_t *s, const char *method, const char *path,
-                                 bool *known, char *allow, size_t allow_len)
+static const sb__http_route_t *route_find(const sb_http_server_t *s, const char *method,
+                                          const char *path, bool *known, char *allow,
+                                          size_t allow_len)
 {
-    const route_t *best = NULL;
+    const sb__http_route_t *best = NULL;
     *known = false;
     allow[0] = '\0';
     for (size_t i = 0; i < s->nroutes; i++) {
-        const route_t *r = s->routes[i];
+        const sb__http_route_t *r = s->routes[i];
         if (!route_match(r, path, NULL))
             continue;
         *known = true;
@@ -383,11 +234,11 @@ static void stream_account(sb_http_req_t *req);
 static void req_free(sb_http_req_t *req)
 {
     sb_free(req->path);
-    kv_dispose(&req->query);
-    kv_dispose(req->headers);
+    sb__http_kv_dispose(&req->query);
+    sb__http_kv_dispose(req->headers);
     sb_free(req->headers);
-    kv_dispose(&req->params);
-    kv_dispose(&req->resp_headers);
+    sb__http_kv_dispose(&req->params);
+    sb__http_kv_dispose(&req->resp_headers);
     sb_buf_dispose(&req->body);
     sb_buf_dispose(&req->out);
     sb_free(req->ctype);
@@ -528,7 +379,7 @@ static void read_headers(sb_http_req_t *req, struct lws *wsi)
             continue;
         char *v = sb_malloc((size_t)len + 1);
         if (lws_hdr_copy(wsi, v, len + 1, (enum lws_token_indexes)t) >= 0)
-            kv_add(req->headers, name, nlen - 1, v, strlen(v));
+            sb__http_kv_add(req->headers, name, nlen - 1, v, strlen(v));
         sb_free(v);
     }
     for (size_t i = 0; i < SB_ARRAY_LEN(custom_headers); i++) {
@@ -542,7 +393,7 @@ static void read_headers(sb_http_req_t *req, struct lws *wsi)
             const char *p = v;
             while (*p == ' ' || *p == '\t')
                 p++;
-            kv_add(req->headers, name, (size_t)nlen - 1, p, strlen(p));
+            sb__http_kv_add(req->headers, name, (size_t)nlen - 1, p, strlen(p));
         }
         sb_free(v);
     }
@@ -559,9 +410,9 @@ static void read_query(sb_http_req_t *req, struct lws *wsi)
             /* lws has already percent-decoded the fragment and turned '+' into ' ' */
             const char *eq = strchr(frag, '=');
             if (eq)
-                kv_add(&req->query, frag, (size_t)(eq - frag), eq + 1, strlen(eq + 1));
+                sb__http_kv_add(&req->query, frag, (size_t)(eq - frag), eq + 1, strlen(eq + 1));
             else
-                kv_add(&req->query, frag, strlen(frag), "", 0);
+                sb__http_kv_add(&req->query, frag, strlen(frag), "", 0);
         }
         sb_free(frag);
     }
@@ -670,7 +521,7 @@ static void queue_response(sb_http_req_t *req, int status, const char *ctype, co
     if (len)
         sb_buf_append(&req->out, body, len);
     req->out_off = 0;
-    req->state = REQ_RESPONSE;
+    req->state = SB__HTTP_REQ_RESPONSE;
     req_wake(req);
 }
 
@@ -693,10 +544,10 @@ static void answer_too_large(sb_http_req_t *req)
 
 static void dispatch(sb_http_req_t *req)
 {
-    req->state = REQ_HANDLER;
+    req->state = SB__HTTP_REQ_HANDLER;
     req->owned = true;
     req->route->cb(req, req->route->data);
-    if (req->state == REQ_HANDLER) /* it answers later */
+    if (req->state == SB__HTTP_REQ_HANDLER) /* it answers later */
         req_hold_rx(req);
 }
 
@@ -715,9 +566,9 @@ static const char *method_name(struct lws *wsi)
 /* Decides how the body arrives. Returns false when req was answered with an error. */
 static bool plan_body(sb_http_req_t *req, struct lws *wsi, bool *now)
 {
-    const char *cl = kv_find(req->headers, "content-length", false);
-    const char *te = kv_find(req->headers, "transfer-encoding", false);
-    const char *ex = kv_find(req->headers, "expect", false);
+    const char *cl = sb__http_kv_find(req->headers, "content-length", false);
+    const char *te = sb__http_kv_find(req->headers, "transfer-encoding", false);
+    const char *ex = sb__http_kv_find(req->headers, "expect", false);
     bool body_method = !strcmp(req->method, "POST") || !strcmp(req->method, "PUT") ||
                        !strcmp(req->method, "PATCH");
     *now = false;
@@ -767,7 +618,7 @@ static bool head_has_body(struct lws *wsi)
     return n != 0 && strcmp(cl, "0") != 0;
 }
 
-static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const char *uri)
+static int on_request(sb_http_server_t *s, struct lws *wsi, sb__http_pss_t *pss, const char *uri)
 {
     const char *method = method_name(wsi);
     if (s->stopping || !pss || !method)
@@ -795,7 +646,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
     snprintf(req->method, sizeof(req->method), "%s", method);
     req->head = strcmp(method, "HEAD") == 0;
     req->path = sb_strdup(uri);
-    req->headers = SB_NEW(kv_list_t);
+    req->headers = SB_NEW(sb__http_kv_list_t);
     sb_buf_init(&req->body, s->max_body);
     read_headers(req, wsi);
     read_query(req, wsi);
@@ -803,7 +654,8 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
 
     bool known, now;
     char allow[128];
-    const route_t *route = route_find(s, req->method, req->path, &known, allow, sizeof(allow));
+    const sb__http_route_t *route =
+        route_find(s, req->method, req->path, &known, allow, sizeof(allow));
     if (!plan_body(req, wsi, &now))
         return 0;
     if (!route) {
@@ -811,7 +663,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, pss_t *pss, const ch
         req->close_after = req->close_after || req->expect_continue;
         req->draining = req->chunked;
         if (known)
-            kv_add(&req->resp_headers, "Allow:", 6, allow, strlen(allow));
+            sb__http_kv_add(&req->resp_headers, "Allow:", 6, allow, strlen(allow));
         answer_error(req, known ? 405 : 404, known ? "method_not_allowed" : "not_found",
                      known ? "method not allowed" : "no such path");
         return 0;
@@ -839,7 +691,7 @@ static int on_body(sb_http_req_t *req, const void *in, size_t len)
 {
     if (!req || !len)
         return 0;
-    if (req->state != REQ_READING) {
+    if (req->state != SB__HTTP_REQ_READING) {
         if (!req->draining)
             return 0;
         if (!req->chunked)
@@ -891,7 +743,7 @@ static int write_headers(sb_http_req_t *req, struct lws *wsi, bool stream)
             wsi, (unsigned)req->status, req->ctype,
             stream ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)req->out.len, &p, end);
     for (size_t i = 0; rc == 0 && i < req->resp_headers.len; i++) {
-        const kv_t *h = &req->resp_headers.items[i];
+        const sb__http_kv_t *h = &req->resp_headers.items[i];
         rc = lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
                                          (const unsigned char *)h->value, (int)strlen(h->value), &p,
                                          end);
@@ -908,7 +760,7 @@ static int write_headers(sb_http_req_t *req, struct lws *wsi, bool stream)
 static int write_piece(sb_http_req_t *req, struct lws *wsi, bool response)
 {
     size_t left = req->out.len - req->out_off;
-    size_t n = left < WRITE_CHUNK ? left : WRITE_CHUNK;
+    size_t n = left < SB__HTTP_WRITE_CHUNK ? left : SB__HTTP_WRITE_CHUNK;
     unsigned char *buf = req->srv->scratch + LWS_PRE;
     memcpy(buf, req->out.data + req->out_off, n);
     enum lws_write_protocol wp = response && n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP;
@@ -929,7 +781,7 @@ static int write_continue(sb_http_req_t *req, struct lws *wsi)
 }
 
 /* The whole response is with lws: next transaction, or close. */
-static int finish_response(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
+static int finish_response(sb_http_req_t *req, struct lws *wsi, sb__http_pss_t *pss)
 {
     SB_LOG_DEBUG("http.response", "method=%s path=%s status=%d bytes=%zu peer=%s", req->method,
                  req->path, req->status, req->out.len, req->peer);
@@ -948,15 +800,15 @@ static int finish_response(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
     return 0;
 }
 
-static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
+static int on_writeable(sb_http_req_t *req, struct lws *wsi, sb__http_pss_t *pss)
 {
-    if (req->state == REQ_READING)
+    if (req->state == SB__HTTP_REQ_READING)
         return req->expect_continue ? write_continue(req, wsi) : 0;
-    if (req->state == REQ_ABORT)
+    if (req->state == SB__HTTP_REQ_ABORT)
         return -1;
-    if (req->state == REQ_HANDLER || req->written)
+    if (req->state == SB__HTTP_REQ_HANDLER || req->written)
         return 0;
-    bool stream = req->state == REQ_STREAM || req->state == REQ_STREAM_END;
+    bool stream = req->state == SB__HTTP_REQ_STREAM || req->state == SB__HTTP_REQ_STREAM_END;
     if (!req->headers_sent) {
         if (write_headers(req, wsi, stream) != 0)
             return -1;
@@ -969,7 +821,7 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
             sb__http_guard_release(req->srv->guard, wsi); /* a stream ends the connection */
             lws_http_headers_detach(wsi);
             lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-            if (req->state == REQ_STREAM_END)
+            if (req->state == SB__HTTP_REQ_STREAM_END)
                 lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, END_GRACE_S);
         }
     }
@@ -990,7 +842,7 @@ static int on_writeable(sb_http_req_t *req, struct lws *wsi, pss_t *pss)
     sb_buf_reset(&req->out);
     req->out_off = 0;
     stream_account(req);
-    if (req->state == REQ_STREAM_END)
+    if (req->state == SB__HTTP_REQ_STREAM_END)
         return -1;
     if (lws_partial_buffered(wsi))
         lws_callback_on_writable(wsi); /* lws flushes first; a held wsi would not */
@@ -1006,7 +858,7 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 {
     struct lws_context *ctx = wsi ? lws_get_context(wsi) : NULL;
     sb_http_server_t *s = ctx ? lws_context_user(ctx) : NULL;
-    pss_t *pss = user; /* only for the HTTP reasons below */
+    sb__http_pss_t *pss = user; /* only for the HTTP reasons below */
     sb_http_req_t *req = NULL;
     if (pss && (reason == LWS_CALLBACK_HTTP_BODY || reason == LWS_CALLBACK_HTTP_BODY_COMPLETION ||
                 reason == LWS_CALLBACK_HTTP_WRITEABLE || reason == LWS_CALLBACK_CLOSED_HTTP ||
@@ -1030,7 +882,7 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (req && req->state == REQ_READING && !req->chunked) {
+        if (req && req->state == SB__HTTP_REQ_READING && !req->chunked) {
             dispatch(req);
         } else if (req && ++req->completions > COMPLETION_SPIN_MAX) {
             /* lws 4.1 repeats this callback, never returning to the loop (so never writing
@@ -1338,7 +1190,7 @@ int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,
     for (size_t i = 0; i < s->nroutes; i++)
         if (!strcmp(s->routes[i]->method, method) && !strcmp(s->routes[i]->pattern, pattern))
             return SB_EINVAL;
-    route_t *r = SB_NEW(route_t);
+    sb__http_route_t *r = SB_NEW(sb__http_route_t);
     r->method = sb_strdup(method);
     r->pattern = sb_strdup(pattern);
     r->cb = cb;
@@ -1346,12 +1198,12 @@ int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,
     const char *star = strchr(pattern, '*');
     int rc = 0;
     if (star) {
-        r->kind = ROUTE_PREFIX;
+        r->kind = SB__HTTP_ROUTE_PREFIX;
         r->prefix_len = strlen(pattern) - 1;
         if (star[1] || strpbrk(pattern, "{}"))
             rc = SB_EINVAL;
     } else if (strpbrk(pattern, "{}")) {
-        r->kind = ROUTE_PARAM;
+        r->kind = SB__HTTP_ROUTE_PARAM;
         rc = route_compile_params(r);
     }
     if (rc != 0) {
@@ -1399,17 +1251,17 @@ const char *sb_http_req_path(const sb_http_req_t *req)
 
 const char *sb_http_req_param(const sb_http_req_t *req, const char *name)
 {
-    return kv_find(&req->params, name, false);
+    return sb__http_kv_find(&req->params, name, false);
 }
 
 const char *sb_http_req_query(const sb_http_req_t *req, const char *name)
 {
-    return kv_find(&req->query, name, false);
+    return sb__http_kv_find(&req->query, name, false);
 }
 
 const char *sb_http_req_header(const sb_http_req_t *req, const char *name)
 {
-    const char *v = kv_find(req->headers, name, true);
+    const char *v = sb__http_kv_find(req->headers, name, true);
     size_t n = name ? strlen(name) : 0;
     char key[128];
     if (v || !req->wsi || n == 0 || n + 2 > sizeof(key))
@@ -1427,7 +1279,7 @@ const char *sb_http_req_header(const sb_http_req_t *req, const char *name)
         const char *p = buf;
         while (*p == ' ' || *p == '\t')
             p++;
-        kv_add(req->headers, key, n, p, strlen(p));
+        sb__http_kv_add(req->headers, key, n, p, strlen(p));
         v = req->headers->items[req->headers->len - 1].value;
     }
     sb_free(buf);
@@ -1471,7 +1323,7 @@ static bool header_name_ok(const char *name)
 
 void sb_http_add_header(sb_http_req_t *req, const char *name, const char *value)
 {
-    if (req->gone || (req->state != REQ_HANDLER && req->state != REQ_READING))
+    if (req->gone || (req->state != SB__HTTP_REQ_HANDLER && req->state != SB__HTTP_REQ_READING))
         return;
     if (!name || !value || !header_name_ok(name) || strpbrk(value, "\r\n") ||
         !strcasecmp(name, "content-length") || !strcasecmp(name, "content-type")) {
@@ -1480,14 +1332,14 @@ void sb_http_add_header(sb_http_req_t *req, const char *name, const char *value)
         return;
     }
     size_t nlen = strlen(name), vlen = strlen(value);
-    if (req->resp_headers_bytes + nlen + vlen + 4 > MAX_RESP_HEADERS) {
+    if (req->resp_headers_bytes + nlen + vlen + 4 > SB__HTTP_MAX_RESP_HEADERS) {
         SB_LOG_WARN("http.header", "name=%s err=\"response headers over %d bytes\"", name,
-                    MAX_RESP_HEADERS);
+                    SB__HTTP_MAX_RESP_HEADERS);
         return;
     }
     req->resp_headers_bytes += nlen + vlen + 4;
     char *key = sb_asprintf("%s:", name);
-    kv_add(&req->resp_headers, key, nlen + 1, value, vlen);
+    sb__http_kv_add(&req->resp_headers, key, nlen + 1, value, vlen);
     sb_free(key);
 }
 
@@ -1496,7 +1348,7 @@ int sb_http_respond(sb_http_req_t *req, int status, const char *content_type, co
 {
     if (req_finish_gone(req))
         return SB_ECANCELED;
-    if (req->state != REQ_HANDLER || status < 100 || status > 999)
+    if (req->state != SB__HTTP_REQ_HANDLER || status < 100 || status > 999)
         return SB_EINVAL;
     req->owned = false;
     req->on_close = NULL;
@@ -1595,7 +1447,7 @@ static void conn_kill(sb_http_req_t *req)
 static void stream_account(sb_http_req_t *req)
 {
     size_t n = 0;
-    if (req->wsi && (req->state == REQ_STREAM || req->state == REQ_STREAM_END)) {
+    if (req->wsi && (req->state == SB__HTTP_REQ_STREAM || req->state == SB__HTTP_REQ_STREAM_END)) {
         n = req->out.len - req->out_off;
         if (lws_partial_buffered(req->wsi))
             n += req->last_piece;
@@ -1611,7 +1463,7 @@ static void stream_shed(sb_http_outq_t *q)
     SB_LOG_INFO("http.slow", "peer=%s path=%s action=disconnect", req->peer, req->path);
     sb__http_count_slow(req->srv);
     struct lws *wsi = req->wsi;
-    pss_t *pss = wsi ? lws_wsi_user(wsi) : NULL;
+    sb__http_pss_t *pss = wsi ? lws_wsi_user(wsi) : NULL;
     if (pss && pss->req == req)
         pss->req = NULL; /* lws's close finds nothing left to do */
     conn_kill(req);
@@ -1634,7 +1486,7 @@ static void flush_streams(sb_http_server_t *s)
             continue;
         req->dirty = false;
         s->dirty_streams--;
-        if (req->state != REQ_STREAM || !req->wsi)
+        if (req->state != SB__HTTP_REQ_STREAM || !req->wsi)
             continue;
         while (req->out_off < req->out.len && !lws_partial_buffered(req->wsi))
             if (write_piece(req, req->wsi, false) != 0) {
@@ -1686,16 +1538,16 @@ int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_typ
 {
     if (req->gone)
         return SB_ECANCELED;
-    if (req->state != REQ_HANDLER || status < 200 || status > 999)
+    if (req->state != SB__HTTP_REQ_HANDLER || status < 200 || status > 999)
         return SB_EINVAL;
-    if (!kv_find(&req->resp_headers, "cache-control:", true))
-        kv_add(&req->resp_headers, "Cache-Control:", 14, "no-cache", 8);
-    kv_add(&req->resp_headers, "X-Accel-Buffering:", 18, "no", 2);
+    if (!sb__http_kv_find(&req->resp_headers, "cache-control:", true))
+        sb__http_kv_add(&req->resp_headers, "Cache-Control:", 14, "no-cache", 8);
+    sb__http_kv_add(&req->resp_headers, "X-Accel-Buffering:", 18, "no", 2);
     req->status = status;
     req->ctype = sb_strdup(content_type && *content_type ? content_type : "text/event-stream");
     sb_buf_init(&req->out, req->srv->max_stream);
     req->out_off = 0;
-    req->state = REQ_STREAM;
+    req->state = SB__HTTP_REQ_STREAM;
     req->oq.shed = stream_shed;
     req->stream_counted = true;
     req->srv->stats.open_streams++;
@@ -1707,7 +1559,7 @@ int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len)
 {
     if (req->gone)
         return SB_ECANCELED;
-    if (req->state != REQ_STREAM)
+    if (req->state != SB__HTTP_REQ_STREAM)
         return SB_EINVAL;
     if (len == 0)
         return 0;
@@ -1737,12 +1589,12 @@ void sb_http_stream_end(sb_http_req_t *req)
 {
     if (req_finish_gone(req))
         return;
-    if (req->state == REQ_STREAM && req->overflowed)
+    if (req->state == SB__HTTP_REQ_STREAM && req->overflowed)
         sb__http_count_slow(req->srv);
-    if (req->state == REQ_STREAM)
-        req->state = REQ_STREAM_END;
-    else if (req->state == REQ_HANDLER)
-        req->state = REQ_ABORT; /* nothing was sent: just close */
+    if (req->state == SB__HTTP_REQ_STREAM)
+        req->state = SB__HTTP_REQ_STREAM_END;
+    else if (req->state == SB__HTTP_REQ_HANDLER)
+        req->state = SB__HTTP_REQ_ABORT; /* nothing was sent: just close */
     else
         return;
     req->owned = false;
