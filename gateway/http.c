@@ -120,113 +120,6 @@ static void on_lws_log(int level, const char *line)
     SB_LOG_WARN("lws", "level=%s msg=\"%s\"", level & LLL_ERR ? "err" : "warn", msg);
 }
 
-/* ---- Routes ---- */
-
-static void route_dispose(sb__http_route_t *r)
-{
-    for (size_t i = 0; i < r->nsegs; i++)
-        sb_free(r->segs[i]);
-    sb_free(r->segs);
-    sb_free(r->method);
-    sb_free(r->pattern);
-}
-
-/* Splits a "{param}" pattern into segments. 0 or SB_EINVAL. */
-static int route_compile_params(sb__http_route_t *r)
-{
-    const char *p = r->pattern;
-    while (*p == '/') {
-        p++;
-        const char *e = strchr(p, '/');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        const char *open = memchr(p, '{', n), *close = memchr(p, '}', n);
-        if (open || close) {
-            if (open != p || close != p + n - 1 || n < 3 || memchr(p + 1, '{', n - 1) ||
-                memchr(p, '}', n - 1))
-                return SB_EINVAL;
-        } else {
-            r->literals++;
-        }
-        r->segs = sb_realloc(r->segs, (r->nsegs + 1) * sizeof(*r->segs));
-        r->segs[r->nsegs++] = sb_strndup(p, n);
-        p += n;
-    }
-    return *p ? SB_EINVAL : 0;
-}
-
-static bool route_match(const sb__http_route_t *r, const char *path, sb__http_kv_list_t *params)
-{
-    if (r->kind == SB__HTTP_ROUTE_EXACT)
-        return strcmp(r->pattern, path) == 0;
-    if (r->kind == SB__HTTP_ROUTE_PREFIX) {
-        if (strncmp(r->pattern, path, r->prefix_len) != 0)
-            return false;
-        if (params)
-            sb__http_kv_add(params, "*", 1, path + r->prefix_len, strlen(path + r->prefix_len));
-        return true;
-    }
-    const char *p = path;
-    for (size_t i = 0; i < r->nsegs; i++) {
-        if (*p != '/')
-            return false;
-        p++;
-        const char *e = strchr(p, '/');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        const char *seg = r->segs[i];
-        if (seg[0] == '{') {
-            if (n == 0)
-                return false;
-            if (params)
-                sb__http_kv_add(params, seg + 1, strlen(seg) - 2, p, n);
-        } else if (strlen(seg) != n || memcmp(seg, p, n) != 0) {
-            return false;
-        }
-        p += n;
-    }
-    return *p == '\0';
-}
-
-/* Lower is more specific: exact, then placeholders (more literals first), then prefixes. */
-static long route_rank(const sb__http_route_t *r)
-{
-    if (r->kind == SB__HTTP_ROUTE_EXACT)
-        return 0;
-    if (r->kind == SB__HTTP_ROUTE_PARAM)
-        return 1000000 - (long)r->literals;
-    return 2000000 - (long)r->prefix_len;
-}
-
-static bool method_ok(const sb__http_route_t *r, const char *method)
-{
-    return strcmp(r->method, method) == 0 ||
-           (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
-}
-
-/*
- * The best route for method + path, or NULL; *known tells whether any route has that
- * path, and allow collects their methods ("GET, POST") for a 405.
- */
-static const sb__http_route_t *route_find(const sb_http_server_t *s, const char *method,
-                                          const char *path, bool *known, char *allow,
-                                          size_t allow_len)
-{
-    const sb__http_route_t *best = NULL;
-    *known = false;
-    allow[0] = '\0';
-    for (size_t i = 0; i < s->nroutes; i++) {
-        const sb__http_route_t *r = s->routes[i];
-        if (!route_match(r, path, NULL))
-            continue;
-        *known = true;
-        size_t used = strlen(allow);
-        if (!strstr(allow, r->method))
-            snprintf(allow + used, allow_len - used, "%s%s", used ? ", " : "", r->method);
-        if (method_ok(r, method) && (!best || route_rank(r) < route_rank(best)))
-            best = r;
-    }
-    return best;
-}
-
 /* ---- Request life ---- */
 
 static void stream_account(sb_http_req_t *req);
@@ -655,7 +548,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, sb__http_pss_t *pss,
     bool known, now;
     char allow[128];
     const sb__http_route_t *route =
-        route_find(s, req->method, req->path, &known, allow, sizeof(allow));
+        sb__http_route_find(s, req->method, req->path, &known, allow, sizeof(allow));
     if (!plan_body(req, wsi, &now))
         return 0;
     if (!route) {
@@ -668,7 +561,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, sb__http_pss_t *pss,
                      known ? "method not allowed" : "no such path");
         return 0;
     }
-    route_match(route, req->path, &req->params);
+    sb__http_route_match(route, req->path, &req->params);
     req->route = route;
     if (now)
         dispatch(req);
@@ -973,7 +866,7 @@ static void server_free(sb_http_server_t *s)
     while (s->live) /* lws closed every connection already; this is a safety net */
         req_conn_gone(s->live);
     for (size_t i = 0; i < s->nroutes; i++) {
-        route_dispose(s->routes[i]);
+        sb__http_route_dispose(s->routes[i]);
         sb_free(s->routes[i]);
     }
     sb_free(s->routes);
@@ -1177,43 +1070,6 @@ sb__http_guard_t *sb__http_guard_of(sb_http_server_t *s)
 void **sb__http_ws_slot(sb_http_server_t *s)
 {
     return &s->ws;
-}
-
-int sb_http_route(sb_http_server_t *s, const char *method, const char *pattern,
-                  sb_http_handler_cb cb, void *data)
-{
-    if (!s || !method || !*method || strlen(method) >= 8 || !pattern || pattern[0] != '/' || !cb)
-        return SB_EINVAL;
-    for (const char *m = method; *m; m++)
-        if (*m < 'A' || *m > 'Z')
-            return SB_EINVAL;
-    for (size_t i = 0; i < s->nroutes; i++)
-        if (!strcmp(s->routes[i]->method, method) && !strcmp(s->routes[i]->pattern, pattern))
-            return SB_EINVAL;
-    sb__http_route_t *r = SB_NEW(sb__http_route_t);
-    r->method = sb_strdup(method);
-    r->pattern = sb_strdup(pattern);
-    r->cb = cb;
-    r->data = data;
-    const char *star = strchr(pattern, '*');
-    int rc = 0;
-    if (star) {
-        r->kind = SB__HTTP_ROUTE_PREFIX;
-        r->prefix_len = strlen(pattern) - 1;
-        if (star[1] || strpbrk(pattern, "{}"))
-            rc = SB_EINVAL;
-    } else if (strpbrk(pattern, "{}")) {
-        r->kind = SB__HTTP_ROUTE_PARAM;
-        rc = route_compile_params(r);
-    }
-    if (rc != 0) {
-        route_dispose(r);
-        sb_free(r);
-        return rc;
-    }
-    s->routes = sb_realloc(s->routes, (s->nroutes + 1) * sizeof(*s->routes));
-    s->routes[s->nroutes++] = r;
-    return 0;
 }
 
 void sb_http_server_stats(const sb_http_server_t *s, sb_http_stats_t *out)

@@ -296,4 +296,18 @@ static inline void sb__http_kv_dispose(sb__http_kv_list_t *l)
     memset(l, 0, sizeof(*l));
 }
 
+/* ---- http_route.c ---- */
+
+/** Frees what the route owns (not r itself). */
+void sb__http_route_dispose(sb__http_route_t *r);
+/** Whether path matches r; params (may be NULL) gets its placeholders' (or `*`'s) values. */
+bool sb__http_route_match(const sb__http_route_t *r, const char *path, sb__http_kv_list_t *params);
+/**
+ * The best route for method + path, or NULL; *known tells whether any route has that
+ * path, and allow collects their methods ("GET, POST") for a 405.
+ */
+const sb__http_route_t *sb__http_route_find(const sb_http_server_t *s, const char *method,
+                                            const char *path, bool *known, char *allow,
+                                            size_t allow_len);
+
 #endif
