@@ -12,7 +12,7 @@
  * on_close hook once and frees the request after it; without a hook the request is kept as
  * an orphan and freed by the handler's late respond/stream_end (which returns
  * SB_ECANCELED), so a handler that answers later without a hook is still safe. A client
- * that hangs up while its request waits is noticed within WATCH_MS (see req_hold_rx).
+ * that hangs up while its request waits is noticed within WATCH_MS (see sb__http_req_hold_rx).
  *
  * Shutdown follows the lws foreign-loop sequence (docs: LIBRARIES.md): the first
  * lws_context_destroy() closes every connection; once lws's own uv handles have closed,
@@ -42,7 +42,6 @@
 #define DEFAULT_MAX_BODY   ((size_t)1 << 20)
 #define DEFAULT_MAX_STREAM ((size_t)4 << 20)
 #define DEFAULT_MAX_OUT    ((size_t)256 << 20)
-#define END_GRACE_S        5 /* a stream_end's flush; a client that takes longer is hung up on */
 /* lws sends at most a protocol's tx_packet_size (else its rx buffer size, 4 KiB) per
  * send() and queues the rest for later WRITEABLEs: let a whole piece go at once. */
 #define TX_PACKET_SIZE    (256 * 1024)
@@ -122,9 +121,7 @@ static void on_lws_log(int level, const char *line)
 
 /* ---- Request life ---- */
 
-static void stream_account(sb_http_req_t *req);
-
-static void req_free(sb_http_req_t *req)
+void sb__http_req_free(sb_http_req_t *req)
 {
     sb_free(req->path);
     sb__http_kv_dispose(&req->query);
@@ -145,7 +142,7 @@ static void req_free(sb_http_req_t *req)
  * So lws stops reading (rx flow control) while nothing is to be written, and a timer polls
  * the held sockets for a hang-up (POLLRDHUP), which closes the connection and so runs the
  * on_close hook. lws gives a flow-controlled h1 connection no WRITEABLE callbacks either,
- * so anything queued for writing releases the hold first (req_wake).
+ * so anything queued for writing releases the hold first (sb__http_req_wake).
  */
 static void on_watch(uv_timer_t *t)
 {
@@ -173,7 +170,7 @@ static void on_watch(uv_timer_t *t)
     sb_free(wsis);
 }
 
-static void req_hold_rx(sb_http_req_t *req)
+void sb__http_req_hold_rx(sb_http_req_t *req)
 {
     sb_http_server_t *s = req->srv;
     if (req->rx_held || !req->wsi)
@@ -184,7 +181,7 @@ static void req_hold_rx(sb_http_req_t *req)
         uv_timer_start(s->watch, on_watch, WATCH_MS, WATCH_MS);
 }
 
-static void req_release_rx(sb_http_req_t *req, bool reenable)
+void sb__http_req_release_rx(sb_http_req_t *req, bool reenable)
 {
     sb_http_server_t *s = req->srv;
     if (!req->rx_held)
@@ -197,13 +194,13 @@ static void req_release_rx(sb_http_req_t *req, bool reenable)
 }
 
 /* Unhooks req from its connection and the server (stats included); req stays allocated. */
-static void req_detach(sb_http_req_t *req)
+void sb__http_req_detach(sb_http_req_t *req)
 {
     sb_http_server_t *s = req->srv;
     if (!req->wsi)
         return;
     sb__http_out_set(s, &req->oq, 0);
-    req_release_rx(req, false);
+    sb__http_req_release_rx(req, false);
     if (req->dirty) {
         req->dirty = false;
         s->dirty_streams--;
@@ -223,38 +220,38 @@ static void req_detach(sb_http_req_t *req)
 }
 
 /* The connection of req went away (or lws dropped the transaction). */
-static void req_conn_gone(sb_http_req_t *req)
+void sb__http_req_conn_gone(sb_http_req_t *req)
 {
-    req_detach(req);
+    sb__http_req_detach(req);
     if (!req->owned) {
-        req_free(req);
+        sb__http_req_free(req);
         return;
     }
     req->gone = true;
     if (req->on_close) {
         req->in_hook = true;
         req->on_close(req, req->on_close_data);
-        req_free(req);
+        sb__http_req_free(req);
     }
     /* else: an orphan, freed by the handler's respond / stream_end */
 }
 
 /* For respond/stream_end: true if req is gone (then freed unless inside its hook). */
-static bool req_finish_gone(sb_http_req_t *req)
+bool sb__http_req_finish_gone(sb_http_req_t *req)
 {
     if (!req->gone)
         return false;
     if (!req->in_hook)
-        req_free(req);
+        sb__http_req_free(req);
     return true;
 }
 
 /* Asks for a WRITEABLE callback (lws sends none to a held connection: release it). */
-static void req_wake(sb_http_req_t *req)
+void sb__http_req_wake(sb_http_req_t *req)
 {
     if (!req->wsi)
         return;
-    req_release_rx(req, true);
+    sb__http_req_release_rx(req, true);
     lws_callback_on_writable(req->wsi);
 }
 
@@ -415,7 +412,7 @@ static void queue_response(sb_http_req_t *req, int status, const char *ctype, co
         sb_buf_append(&req->out, body, len);
     req->out_off = 0;
     req->state = SB__HTTP_REQ_RESPONSE;
-    req_wake(req);
+    sb__http_req_wake(req);
 }
 
 /* An error answered by the server itself (404, 405, 413, 400) while it owns req. */
@@ -441,7 +438,7 @@ static void dispatch(sb_http_req_t *req)
     req->owned = true;
     req->route->cb(req, req->route->data);
     if (req->state == SB__HTTP_REQ_HANDLER) /* it answers later */
-        req_hold_rx(req);
+        sb__http_req_hold_rx(req);
 }
 
 /* ---- The request's start: headers parsed ---- */
@@ -571,7 +568,7 @@ static int on_request(sb_http_server_t *s, struct lws *wsi, sb__http_pss_t *pss,
 /* ---- Request bodies ---- */
 
 /* The body after an early answer: true while more of it should be read. */
-static bool drain_pending(const sb_http_req_t *req)
+bool sb__http_drain_pending(const sb_http_req_t *req)
 {
     if (!req->draining)
         return false;
@@ -592,7 +589,7 @@ static int on_body(sb_http_req_t *req, const void *in, size_t len)
         else if (chunked_feed(req, in, len) < 0)
             req->draining = false;
         /* drained: close now if the answer is already out */
-        return !drain_pending(req) && req->written ? -1 : 0;
+        return !sb__http_drain_pending(req) && req->written ? -1 : 0;
     }
     if (!req->chunked) {
         if (sb_buf_append(&req->body, in, len) != 0) { /* more than Content-Length said */
@@ -611,136 +608,6 @@ static int on_body(sb_http_req_t *req, const void *in, size_t len)
     } else if (rc == 1) {
         dispatch(req);
     }
-    return 0;
-}
-
-/* ---- Writing (only from LWS_CALLBACK_HTTP_WRITEABLE) ---- */
-
-static bool no_body_status(int status)
-{
-    return status < 200 || status == 204 || status == 304;
-}
-
-static int write_headers(sb_http_req_t *req, struct lws *wsi, bool stream)
-{
-    unsigned char *start = req->srv->scratch + LWS_PRE, *p = start;
-    unsigned char *end = req->srv->scratch + sizeof(req->srv->scratch) - 1;
-    int rc;
-    if (!stream && no_body_status(req->status))
-        rc = lws_add_http_header_status(wsi, (unsigned)req->status, &p, end) ||
-             lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-                                          (const unsigned char *)req->ctype,
-                                          (int)strlen(req->ctype), &p, end);
-    else
-        rc = lws_add_http_common_headers(
-            wsi, (unsigned)req->status, req->ctype,
-            stream ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)req->out.len, &p, end);
-    for (size_t i = 0; rc == 0 && i < req->resp_headers.len; i++) {
-        const sb__http_kv_t *h = &req->resp_headers.items[i];
-        rc = lws_add_http_header_by_name(wsi, (const unsigned char *)h->name,
-                                         (const unsigned char *)h->value, (int)strlen(h->value), &p,
-                                         end);
-    }
-    if (rc == 0 && req->close_after && !stream)
-        rc = lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
-                                          5, &p, end);
-    if (rc == 0)
-        rc = lws_finalize_write_http_header(wsi, start, &p, end);
-    return rc ? -1 : 0;
-}
-
-/* Writes the next piece of req->out (LWS_WRITE_HTTP_FINAL on a response's last one). */
-static int write_piece(sb_http_req_t *req, struct lws *wsi, bool response)
-{
-    size_t left = req->out.len - req->out_off;
-    size_t n = left < SB__HTTP_WRITE_CHUNK ? left : SB__HTTP_WRITE_CHUNK;
-    unsigned char *buf = req->srv->scratch + LWS_PRE;
-    memcpy(buf, req->out.data + req->out_off, n);
-    enum lws_write_protocol wp = response && n == left ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP;
-    if (lws_write(wsi, buf, n, wp) != (int)n)
-        return -1;
-    req->out_off += n;
-    req->last_piece = n;
-    return 0;
-}
-
-static int write_continue(sb_http_req_t *req, struct lws *wsi)
-{
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    unsigned char *buf = req->srv->scratch + LWS_PRE;
-    req->expect_continue = false;
-    memcpy(buf, cont, sizeof(cont) - 1);
-    return lws_write(wsi, buf, sizeof(cont) - 1, LWS_WRITE_HTTP_HEADERS) < 0 ? -1 : 0;
-}
-
-/* The whole response is with lws: next transaction, or close. */
-static int finish_response(sb_http_req_t *req, struct lws *wsi, sb__http_pss_t *pss)
-{
-    SB_LOG_DEBUG("http.response", "method=%s path=%s status=%d bytes=%zu peer=%s", req->method,
-                 req->path, req->status, req->out.len, req->peer);
-    if (req->close_after) {
-        req->written = true;
-        return drain_pending(req) ? 0 : -1;
-    }
-    sb_http_server_t *s = req->srv;
-    pss->req = NULL;
-    req_release_rx(req, true);
-    req_detach(req);
-    req_free(req);
-    if (lws_http_transaction_completed(wsi))
-        return -1;
-    sb__http_guard_rearm(s->guard, wsi); /* the next head is checked too (http_guard.c) */
-    return 0;
-}
-
-static int on_writeable(sb_http_req_t *req, struct lws *wsi, sb__http_pss_t *pss)
-{
-    if (req->state == SB__HTTP_REQ_READING)
-        return req->expect_continue ? write_continue(req, wsi) : 0;
-    if (req->state == SB__HTTP_REQ_ABORT)
-        return -1;
-    if (req->state == SB__HTTP_REQ_HANDLER || req->written)
-        return 0;
-    bool stream = req->state == SB__HTTP_REQ_STREAM || req->state == SB__HTTP_REQ_STREAM_END;
-    if (!req->headers_sent) {
-        if (write_headers(req, wsi, stream) != 0)
-            return -1;
-        req->headers_sent = true;
-        /* A stream: free lws's header table and make the connection immortal (lws
-         * otherwise closes an HTTP transaction after its 5 s timeout). What
-         * lws_http_mark_sse does for HTTP/1.1, without its "not h2 substream" error
-         * in the log for every stream. */
-        if (stream) {
-            sb__http_guard_release(req->srv->guard, wsi); /* a stream ends the connection */
-            lws_http_headers_detach(wsi);
-            lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-            if (req->state == SB__HTTP_REQ_STREAM_END)
-                lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, END_GRACE_S);
-        }
-    }
-    if (req->head || (!stream && no_body_status(req->status)))
-        req->out_off = req->out.len;
-    if (req->out_off < req->out.len) {
-        if (write_piece(req, wsi, !stream) != 0)
-            return -1;
-        if (req->out_off < req->out.len) {
-            if (stream)
-                stream_account(req);
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-    }
-    if (!stream)
-        return finish_response(req, wsi, pss);
-    sb_buf_reset(&req->out);
-    req->out_off = 0;
-    stream_account(req);
-    if (req->state == SB__HTTP_REQ_STREAM_END)
-        return -1;
-    if (lws_partial_buffered(wsi))
-        lws_callback_on_writable(wsi); /* lws flushes first; a held wsi would not */
-    else
-        req_hold_rx(req); /* idle until the next write */
     return 0;
 }
 
@@ -788,12 +655,12 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return req ? on_writeable(req, wsi, pss) : 0;
+        return req ? sb__http_on_writeable(req, wsi, pss) : 0;
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
         if (req) {
             pss->req = NULL;
-            req_conn_gone(req);
+            sb__http_req_conn_gone(req);
         }
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: /* WebSocket routes decide; h2c is refused */
@@ -864,7 +731,7 @@ static int parse_listen(const char *listen, char *host, size_t host_len, int *po
 static void server_free(sb_http_server_t *s)
 {
     while (s->live) /* lws closed every connection already; this is a safety net */
-        req_conn_gone(s->live);
+        sb__http_req_conn_gone(s->live);
     for (size_t i = 0; i < s->nroutes; i++) {
         sb__http_route_dispose(s->routes[i]);
         sb_free(s->routes[i]);
@@ -1202,7 +1069,7 @@ void sb_http_add_header(sb_http_req_t *req, const char *name, const char *value)
 int sb_http_respond(sb_http_req_t *req, int status, const char *content_type, const void *body,
                     size_t len)
 {
-    if (req_finish_gone(req))
+    if (sb__http_req_finish_gone(req))
         return SB_ECANCELED;
     if (req->state != SB__HTTP_REQ_HANDLER || status < 100 || status > 999)
         return SB_EINVAL;
@@ -1228,234 +1095,4 @@ int sb_http_respond_error(sb_http_req_t *req, int status, const char *code, cons
     int rc = sb_http_respond(req, status, "application/json", body, strlen(body));
     free(body);
     return rc;
-}
-
-/* ---- Outbound bytes and their cap ---- */
-
-/*
- * Every stream and WebSocket with bytes waiting for its reader is in s->outqs with its
- * count; s->out_bytes is the sum. Past max_out, the connections holding the most are
- * closed before the loop polls again (shed(), from on_flush: never inside a handler's
- * write, whose caller still uses the connection).
- */
-void sb__http_out_set(sb_http_server_t *s, sb_http_outq_t *q, size_t bytes)
-{
-    s->out_bytes = s->out_bytes - q->bytes + bytes;
-    q->bytes = bytes;
-    if (bytes && !q->listed) {
-        q->prev = NULL;
-        q->next = s->outqs;
-        if (s->outqs)
-            s->outqs->prev = q;
-        s->outqs = q;
-        q->listed = true;
-    } else if (!bytes && q->listed) {
-        if (q->prev)
-            q->prev->next = q->next;
-        else
-            s->outqs = q->next;
-        if (q->next)
-            q->next->prev = q->prev;
-        q->prev = q->next = NULL;
-        q->listed = false;
-    }
-    if (s->out_bytes > s->max_out)
-        sb__http_want_flush(s);
-}
-
-void sb__http_count_slow(sb_http_server_t *s)
-{
-    s->stats.slow_closed++;
-}
-
-/* Closes the connections holding the most until the total is under the cap. */
-static void shed(sb_http_server_t *s)
-{
-    while (s->out_bytes > s->max_out) {
-        sb_http_outq_t *big = NULL;
-        for (sb_http_outq_t *q = s->outqs; q; q = q->next)
-            if (q->shed && (!big || q->bytes > big->bytes))
-                big = q;
-        if (!big)
-            return; /* only connections already closing: their bytes go with them */
-        size_t before = s->out_bytes;
-        SB_LOG_WARN("http.shed", "bytes=%zu total=%zu limit=%zu action=disconnect", big->bytes,
-                    s->out_bytes, s->max_out);
-        s->stats.shed++;
-        big->shed(big); /* may free big; counts it as slow_closed */
-        if (s->out_bytes >= before)
-            return;
-    }
-}
-
-/* ---- Streams ---- */
-
-/* Hangs up req's connection now (lws runs the kill after servicing the current event). */
-static void conn_kill(sb_http_req_t *req)
-{
-    if (!req->wsi)
-        return;
-    lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-    lws_cancel_service(req->srv->ctx);
-}
-
-/* Recounts a stream's bytes against the cap. */
-static void stream_account(sb_http_req_t *req)
-{
-    size_t n = 0;
-    if (req->wsi && (req->state == SB__HTTP_REQ_STREAM || req->state == SB__HTTP_REQ_STREAM_END)) {
-        n = req->out.len - req->out_off;
-        if (lws_partial_buffered(req->wsi))
-            n += req->last_piece;
-    }
-    sb__http_out_set(req->srv, &req->oq, n);
-}
-
-/* Over the cap: the stream's queue is dropped and its connection closed now; its owner
- * hears of it through the on_close hook, as if the client had gone. */
-static void stream_shed(sb_http_outq_t *q)
-{
-    sb_http_req_t *req = (sb_http_req_t *)((char *)q - offsetof(sb_http_req_t, oq));
-    SB_LOG_INFO("http.slow", "peer=%s path=%s action=disconnect", req->peer, req->path);
-    sb__http_count_slow(req->srv);
-    struct lws *wsi = req->wsi;
-    sb__http_pss_t *pss = wsi ? lws_wsi_user(wsi) : NULL;
-    if (pss && pss->req == req)
-        pss->req = NULL; /* lws's close finds nothing left to do */
-    conn_kill(req);
-    sb_buf_dispose(&req->out);
-    req->out_off = 0;
-    req_conn_gone(req); /* unlisted by req_detach; the hook runs, or req is freed */
-}
-
-/*
- * Writes the streams that got data during this loop turn straight to their sockets
- * (their headers are out): no POLLOUT round trip and no release of the rx hold while the
- * kernel takes everything. When lws has to keep a remainder, the stream is woken so the
- * WRITEABLE path flushes it and writes the rest.
- */
-static void flush_streams(sb_http_server_t *s)
-{
-    bool killed = false;
-    for (sb_http_req_t *req = s->live; req && s->dirty_streams; req = req->next) {
-        if (!req->dirty)
-            continue;
-        req->dirty = false;
-        s->dirty_streams--;
-        if (req->state != SB__HTTP_REQ_STREAM || !req->wsi)
-            continue;
-        while (req->out_off < req->out.len && !lws_partial_buffered(req->wsi))
-            if (write_piece(req, req->wsi, false) != 0) {
-                lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-                killed = true;
-                break;
-            }
-        if (req->out_off >= req->out.len) {
-            sb_buf_reset(&req->out);
-            req->out_off = 0;
-        }
-        stream_account(req);
-        if (!killed && (req->out_off < req->out.len || lws_partial_buffered(req->wsi)))
-            req_wake(req);
-    }
-    if (killed) /* lws runs its timers (and so the kill) after servicing an event */
-        lws_cancel_service(s->ctx);
-}
-
-static void on_flush(uv_prepare_t *p)
-{
-    sb_http_server_t *s = p->data;
-    uv_prepare_stop(p);
-    s->flush_armed = false;
-    if (s->stopping)
-        return;
-    if (s->out_bytes > s->max_out)
-        shed(s);
-    sb__http_guard_flush(s->guard);
-    sb__ws_flush(s);
-    if (s->dirty_streams)
-        flush_streams(s);
-}
-
-void sb__http_want_flush(sb_http_server_t *s)
-{
-    if (s->flush_armed || s->stopping)
-        return;
-    s->flush_armed = true;
-    uv_prepare_start(s->flusher, on_flush);
-}
-
-uint64_t sb__http_now_ms(const sb_http_server_t *s)
-{
-    return uv_now(s->loop);
-}
-
-int sb_http_stream_start(sb_http_req_t *req, int status, const char *content_type)
-{
-    if (req->gone)
-        return SB_ECANCELED;
-    if (req->state != SB__HTTP_REQ_HANDLER || status < 200 || status > 999)
-        return SB_EINVAL;
-    if (!sb__http_kv_find(&req->resp_headers, "cache-control:", true))
-        sb__http_kv_add(&req->resp_headers, "Cache-Control:", 14, "no-cache", 8);
-    sb__http_kv_add(&req->resp_headers, "X-Accel-Buffering:", 18, "no", 2);
-    req->status = status;
-    req->ctype = sb_strdup(content_type && *content_type ? content_type : "text/event-stream");
-    sb_buf_init(&req->out, req->srv->max_stream);
-    req->out_off = 0;
-    req->state = SB__HTTP_REQ_STREAM;
-    req->oq.shed = stream_shed;
-    req->stream_counted = true;
-    req->srv->stats.open_streams++;
-    req_wake(req);
-    return 0;
-}
-
-int sb_http_stream_write(sb_http_req_t *req, const void *data, size_t len)
-{
-    if (req->gone)
-        return SB_ECANCELED;
-    if (req->state != SB__HTTP_REQ_STREAM)
-        return SB_EINVAL;
-    if (len == 0)
-        return 0;
-    if (req->out.len - req->out_off + len > req->out.max) {
-        req->overflowed = true;
-        return SB_ETOOBIG;
-    }
-    if (req->out.len + len > req->out.max) {
-        sb_buf_consume(&req->out, req->out_off);
-        req->out_off = 0;
-    }
-    sb_buf_append(&req->out, data, len);
-    stream_account(req);
-    if (req->headers_sent && req->wsi) {
-        if (!req->dirty) {
-            req->dirty = true;
-            req->srv->dirty_streams++;
-            sb__http_want_flush(req->srv);
-        }
-    } else {
-        req_wake(req);
-    }
-    return 0;
-}
-
-void sb_http_stream_end(sb_http_req_t *req)
-{
-    if (req_finish_gone(req))
-        return;
-    if (req->state == SB__HTTP_REQ_STREAM && req->overflowed)
-        sb__http_count_slow(req->srv);
-    if (req->state == SB__HTTP_REQ_STREAM)
-        req->state = SB__HTTP_REQ_STREAM_END;
-    else if (req->state == SB__HTTP_REQ_HANDLER)
-        req->state = SB__HTTP_REQ_ABORT; /* nothing was sent: just close */
-    else
-        return;
-    req->owned = false;
-    req->on_close = NULL;
-    if (req->wsi && req->headers_sent) /* else set once they are (on_writeable) */
-        lws_set_timeout(req->wsi, PENDING_TIMEOUT_USER_OK, END_GRACE_S);
-    req_wake(req);
 }

@@ -310,4 +310,28 @@ const sb__http_route_t *sb__http_route_find(const sb_http_server_t *s, const cha
                                             const char *path, bool *known, char *allow,
                                             size_t allow_len);
 
+/* ---- A request's life ---- */
+
+/** Frees req and all it owns (it must be detached, or its connection gone). */
+void sb__http_req_free(sb_http_req_t *req);
+/** Stops lws reading req's connection while nothing is to be written (watched for hang-ups). */
+void sb__http_req_hold_rx(sb_http_req_t *req);
+/** Ends the hold of sb__http_req_hold_rx; reenable: lws reads the connection again. */
+void sb__http_req_release_rx(sb_http_req_t *req, bool reenable);
+/** Unhooks req from its connection and the server (stats included); req stays allocated. */
+void sb__http_req_detach(sb_http_req_t *req);
+/** req's connection went away: the on_close hook runs, or req is freed or left an orphan. */
+void sb__http_req_conn_gone(sb_http_req_t *req);
+/** For respond/stream_end: true if req is gone (then freed unless inside its hook). */
+bool sb__http_req_finish_gone(sb_http_req_t *req);
+/** Asks for a WRITEABLE callback (releasing the rx hold: lws sends none to a held wsi). */
+void sb__http_req_wake(sb_http_req_t *req);
+/** The body after an early answer: true while more of it should be read and dropped. */
+bool sb__http_drain_pending(const sb_http_req_t *req);
+
+/* ---- http_write.c ---- */
+
+/** LWS_CALLBACK_HTTP_WRITEABLE for req: writes what is due. lws's verdict (-1: close). */
+int sb__http_on_writeable(sb_http_req_t *req, struct lws *wsi, sb__http_pss_t *pss);
+
 #endif
