@@ -44,14 +44,9 @@
 #define DEFAULT_MAX_OUT    ((size_t)256 << 20)
 /* lws sends at most a protocol's tx_packet_size (else its rx buffer size, 4 KiB) per
  * send() and queues the rest for later WRITEABLEs: let a whole piece go at once. */
-#define TX_PACKET_SIZE    (256 * 1024)
-#define KEEPALIVE_S       60
-#define CHUNKED_DRAIN_MAX ((size_t)1 << 20) /* body read and dropped after a 413 */
-/* A Content-Length body over max_body is read and dropped up to this much after the 413,
- * so the client, still uploading, gets to read the answer (RFC 9112 §9.6: closing with
- * unread data makes the kernel reset the connection, and the client loses the 413). */
-#define LENGTH_DRAIN_MAX ((uint64_t)16 << 20)
-#define WATCH_MS         500 /* how often held connections are checked for a client that left */
+#define TX_PACKET_SIZE (256 * 1024)
+#define KEEPALIVE_S    60
+#define WATCH_MS       500 /* how often held connections are checked for a client that left */
 /* Header tables are 8 KiB each and lws allocates one per connection still in its HTTP
  * phase: cap them, so a burst of 50k WebSocket upgrades doesn't leave the heap 400 MB
  * high (connections wait for a free one instead). */
@@ -66,26 +61,6 @@
 
 /* More repeats of BODY_COMPLETION for one request than lws ever makes while working. */
 #define COMPLETION_SPIN_MAX 64
-
-/* Custom (not lws-tokenised) request headers captured with every request. */
-static const char *const custom_headers[] = {
-    "last-event-id",     "idempotency-key",   "x-request-id",        "webhook-id",
-    "webhook-timestamp", "webhook-signature", "x-hub-signature-256", "x-signature",
-    "x-forwarded-proto", "x-forwarded-host",
-};
-
-enum {
-    CH_SIZE,
-    CH_EXT,
-    CH_SIZE_LF,
-    CH_DATA,
-    CH_DATA_CR,
-    CH_DATA_LF,
-    CH_TRAILER,
-    CH_TRAILER_LINE,
-    CH_TRAILER_LF,
-    CH_DONE
-};
 
 static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
@@ -255,141 +230,9 @@ void sb__http_req_wake(sb_http_req_t *req)
     lws_callback_on_writable(req->wsi);
 }
 
-/* ---- Reading a request ---- */
-
-static void read_headers(sb_http_req_t *req, struct lws *wsi)
-{
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        const char *name = (const char *)lws_token_to_string((enum lws_token_indexes)t);
-        size_t nlen = name ? strlen(name) : 0;
-        if (nlen < 2 || name[0] == ':' || name[nlen - 1] != ':')
-            continue;
-        int len = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
-        if (len <= 0)
-            continue;
-        char *v = sb_malloc((size_t)len + 1);
-        if (lws_hdr_copy(wsi, v, len + 1, (enum lws_token_indexes)t) >= 0)
-            sb__http_kv_add(req->headers, name, nlen - 1, v, strlen(v));
-        sb_free(v);
-    }
-    for (size_t i = 0; i < SB_ARRAY_LEN(custom_headers); i++) {
-        char name[64];
-        int nlen = snprintf(name, sizeof(name), "%s:", custom_headers[i]);
-        int len = lws_hdr_custom_length(wsi, name, nlen);
-        if (len < 0)
-            continue;
-        char *v = sb_malloc((size_t)len + 1);
-        if (lws_hdr_custom_copy(wsi, v, len + 1, name, nlen) >= 0) {
-            const char *p = v;
-            while (*p == ' ' || *p == '\t')
-                p++;
-            sb__http_kv_add(req->headers, name, (size_t)nlen - 1, p, strlen(p));
-        }
-        sb_free(v);
-    }
-}
-
-static void read_query(sb_http_req_t *req, struct lws *wsi)
-{
-    for (int i = 0;; i++) {
-        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (len <= 0)
-            break;
-        char *frag = sb_malloc((size_t)len + 1);
-        if (lws_hdr_copy_fragment(wsi, frag, len + 1, WSI_TOKEN_HTTP_URI_ARGS, i) >= 0) {
-            /* lws has already percent-decoded the fragment and turned '+' into ' ' */
-            const char *eq = strchr(frag, '=');
-            if (eq)
-                sb__http_kv_add(&req->query, frag, (size_t)(eq - frag), eq + 1, strlen(eq + 1));
-            else
-                sb__http_kv_add(&req->query, frag, strlen(frag), "", 0);
-        }
-        sb_free(frag);
-    }
-}
-
-static void read_peer(sb_http_req_t *req, struct lws *wsi)
-{
-    char buf[64];
-    const char *p = lws_get_peer_simple(wsi, buf, sizeof(buf));
-    if (!p)
-        p = "";
-    if (strncmp(p, "::ffff:", 7) == 0 && strchr(p + 7, '.'))
-        p += 7;
-    snprintf(req->peer, sizeof(req->peer), "%s", p);
-}
-
-/*
- * Feeds chunked body bytes (RFC 9112 §7.1) into req->body, or drops them while draining
- * (sets too_large when the body outgrows the cap). 0 more to come, 1 done, SB_EPARSE, or
- * SB_ETOOBIG for an absurd chunk size.
- */
-static int chunked_feed(sb_http_req_t *req, const unsigned char *p, size_t n)
-{
-    while (n > 0 && req->ch_state != CH_DONE) {
-        unsigned char c = *p;
-        int st = req->ch_state;
-        if (st == CH_DATA) {
-            size_t take = n < req->ch_size ? n : (size_t)req->ch_size;
-            if (!req->draining && sb_buf_append(&req->body, p, take) != 0)
-                req->draining = req->too_large = true;
-            req->drained += req->draining ? take : 0;
-            p += take;
-            n -= take;
-            req->ch_size -= take;
-            if (req->ch_size == 0)
-                req->ch_state = CH_DATA_CR;
-            continue;
-        }
-        p++;
-        n--;
-        if (st == CH_SIZE && isxdigit(c)) {
-            int v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-            if (req->ch_size > (UINT64_MAX >> 8))
-                return SB_ETOOBIG;
-            req->ch_size = req->ch_size * 16 + (uint64_t)v;
-            req->ch_digits++;
-        } else if (st == CH_SIZE || st == CH_EXT) {
-            if (st == CH_SIZE && req->ch_digits == 0)
-                return SB_EPARSE;
-            if (c == '\r')
-                req->ch_state = CH_SIZE_LF;
-            else if (c == '\n')
-                req->ch_state = req->ch_size ? CH_DATA : CH_TRAILER;
-            else if (st == CH_SIZE && c != ';' && c != ' ' && c != '\t')
-                return SB_EPARSE;
-            else
-                req->ch_state = CH_EXT;
-        } else if (st == CH_SIZE_LF) {
-            if (c != '\n')
-                return SB_EPARSE;
-            req->ch_state = req->ch_size ? CH_DATA : CH_TRAILER;
-        } else if (st == CH_DATA_CR || st == CH_DATA_LF) {
-            if (c == '\r' && st == CH_DATA_CR)
-                req->ch_state = CH_DATA_LF;
-            else if (c != '\n')
-                return SB_EPARSE;
-            else {
-                req->ch_state = CH_SIZE;
-                req->ch_digits = 0;
-            }
-        } else if (st == CH_TRAILER) {
-            req->ch_state = c == '\r' ? CH_TRAILER_LF : c == '\n' ? CH_DONE : CH_TRAILER_LINE;
-        } else if (st == CH_TRAILER_LINE) {
-            if (c == '\n')
-                req->ch_state = CH_TRAILER;
-        } else if (st == CH_TRAILER_LF) {
-            if (c != '\n')
-                return SB_EPARSE;
-            req->ch_state = CH_DONE;
-        }
-    }
-    return req->ch_state == CH_DONE ? 1 : 0;
-}
-
 /* ---- Answers before (or instead of) the handler ---- */
 
-static char *error_json(const char *code, const char *message)
+char *sb__http_error_json(const char *code, const char *message)
 {
     json_t *msg = json_string(message ? message : code);
     if (!msg)
@@ -400,8 +243,8 @@ static char *error_json(const char *code, const char *message)
     return out ? out : sb_strdup("{\"error\":{\"code\":\"internal\",\"message\":\"\"}}");
 }
 
-static void queue_response(sb_http_req_t *req, int status, const char *ctype, const void *body,
-                           size_t len)
+void sb__http_queue_response(sb_http_req_t *req, int status, const char *ctype, const void *body,
+                             size_t len)
 {
     req->status = status;
     sb_free(req->ctype);
@@ -416,199 +259,20 @@ static void queue_response(sb_http_req_t *req, int status, const char *ctype, co
 }
 
 /* An error answered by the server itself (404, 405, 413, 400) while it owns req. */
-static void answer_error(sb_http_req_t *req, int status, const char *code, const char *message)
+void sb__http_answer_error(sb_http_req_t *req, int status, const char *code, const char *message)
 {
-    char *body = error_json(code, message);
+    char *body = sb__http_error_json(code, message);
     SB_LOG_DEBUG("http.reject", "method=%s path=%s status=%d code=%s peer=%s", req->method,
                  req->path, status, code, req->peer);
-    queue_response(req, status, "application/json", body, strlen(body));
+    sb__http_queue_response(req, status, "application/json", body, strlen(body));
     free(body);
 }
 
-static void answer_too_large(sb_http_req_t *req)
+void sb__http_answer_too_large(sb_http_req_t *req)
 {
     char msg[96];
     snprintf(msg, sizeof(msg), "request body is larger than %zu bytes", req->srv->max_body);
-    answer_error(req, 413, "too_large", msg);
-}
-
-static void dispatch(sb_http_req_t *req)
-{
-    req->state = SB__HTTP_REQ_HANDLER;
-    req->owned = true;
-    req->route->cb(req, req->route->data);
-    if (req->state == SB__HTTP_REQ_HANDLER) /* it answers later */
-        sb__http_req_hold_rx(req);
-}
-
-/* ---- The request's start: headers parsed ---- */
-
-static const char *method_name(struct lws *wsi)
-{
-    static const char *const names[] = {"GET",   "POST",   "OPTIONS", "PUT",
-                                        "PATCH", "DELETE", "CONNECT", "HEAD"};
-    char *uri;
-    int len;
-    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
-    return m >= 0 && m < (int)SB_ARRAY_LEN(names) ? names[m] : NULL;
-}
-
-/* Decides how the body arrives. Returns false when req was answered with an error. */
-static bool plan_body(sb_http_req_t *req, struct lws *wsi, bool *now)
-{
-    const char *cl = sb__http_kv_find(req->headers, "content-length", false);
-    const char *te = sb__http_kv_find(req->headers, "transfer-encoding", false);
-    const char *ex = sb__http_kv_find(req->headers, "expect", false);
-    bool body_method = !strcmp(req->method, "POST") || !strcmp(req->method, "PUT") ||
-                       !strcmp(req->method, "PATCH");
-    *now = false;
-    if (te) {
-        req->close_after = true;
-        if (cl || strcasecmp(te, "chunked") != 0 || !body_method) {
-            answer_error(req, 400, "bad_request", "unsupported Transfer-Encoding");
-            return false;
-        }
-        req->chunked = true;
-    } else if (cl) {
-        char *end;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (end == cl || *end || cl[0] == '-') {
-            req->close_after = true;
-            answer_error(req, 400, "bad_request", "invalid Content-Length");
-            return false;
-        }
-        if (n > req->srv->max_body) {
-            /* Answer at once, read and drop the body (never holding rx: lws 4.1 spins on
-             * the buffered rx of a held connection), then close. */
-            req->close_after = true;
-            req->draining = true;
-            req->drain_left = n < LENGTH_DRAIN_MAX ? n : LENGTH_DRAIN_MAX;
-            answer_too_large(req);
-            return false;
-        }
-        *now = n == 0;
-    } else {
-        /* lws waits for a body on POST/PUT/PATCH without a length: answer, then close */
-        req->close_after = body_method;
-        *now = true;
-    }
-    req->expect_continue = !*now && ex && strcasecmp(ex, "100-continue") == 0;
-    if (req->expect_continue)
-        lws_callback_on_writable(wsi);
-    return true;
-}
-
-/* Whether the head announces a body (Transfer-Encoding, or a Content-Length other than 0). */
-static bool head_has_body(struct lws *wsi)
-{
-    char cl[24];
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0)
-        return true;
-    int n = lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH);
-    return n != 0 && strcmp(cl, "0") != 0;
-}
-
-static int on_request(sb_http_server_t *s, struct lws *wsi, sb__http_pss_t *pss, const char *uri)
-{
-    const char *method = method_name(wsi);
-    if (s->stopping || !pss || !method)
-        return -1;
-    sb__http_guard_head_done(s->guard, wsi);
-    if (!s->in_poll && head_has_body(wsi)) {
-        /* A request pipelined behind another, parsed from lws's buffer outside the poll
-         * phase: lws 4.1 hands its body from freed memory (or repeats BODY_COMPLETION
-         * forever). Close before any of it is read; RFC 9112 §9.3.2 has the client retry
-         * what a closed pipeline left unanswered. Found by tests/fuzz/fuzz_http. */
-        char peer[64];
-        SB_LOG_WARN("http.pipelined_body", "peer=%s what=\"closed\"",
-                    lws_get_peer_simple(wsi, peer, sizeof(peer)) ? peer : "");
-        return -1;
-    }
-    sb_http_req_t *req = SB_NEW(sb_http_req_t);
-    req->srv = s;
-    req->wsi = wsi;
-    req->next = s->live;
-    if (s->live)
-        s->live->prev = req;
-    s->live = req;
-    pss->req = req;
-    s->stats.requests++;
-    snprintf(req->method, sizeof(req->method), "%s", method);
-    req->head = strcmp(method, "HEAD") == 0;
-    req->path = sb_strdup(uri);
-    req->headers = SB_NEW(sb__http_kv_list_t);
-    sb_buf_init(&req->body, s->max_body);
-    read_headers(req, wsi);
-    read_query(req, wsi);
-    read_peer(req, wsi);
-
-    bool known, now;
-    char allow[128];
-    const sb__http_route_t *route =
-        sb__http_route_find(s, req->method, req->path, &known, allow, sizeof(allow));
-    if (!plan_body(req, wsi, &now))
-        return 0;
-    if (!route) {
-        /* a body may follow: lws drops a Content-Length one, we drain a chunked one */
-        req->close_after = req->close_after || req->expect_continue;
-        req->draining = req->chunked;
-        if (known)
-            sb__http_kv_add(&req->resp_headers, "Allow:", 6, allow, strlen(allow));
-        answer_error(req, known ? 405 : 404, known ? "method_not_allowed" : "not_found",
-                     known ? "method not allowed" : "no such path");
-        return 0;
-    }
-    sb__http_route_match(route, req->path, &req->params);
-    req->route = route;
-    if (now)
-        dispatch(req);
-    return 0;
-}
-
-/* ---- Request bodies ---- */
-
-/* The body after an early answer: true while more of it should be read. */
-bool sb__http_drain_pending(const sb_http_req_t *req)
-{
-    if (!req->draining)
-        return false;
-    if (!req->chunked)
-        return req->drain_left > 0;
-    return req->ch_state != CH_DONE && req->drained < CHUNKED_DRAIN_MAX;
-}
-
-static int on_body(sb_http_req_t *req, const void *in, size_t len)
-{
-    if (!req || !len)
-        return 0;
-    if (req->state != SB__HTTP_REQ_READING) {
-        if (!req->draining)
-            return 0;
-        if (!req->chunked)
-            req->drain_left -= len < req->drain_left ? len : req->drain_left;
-        else if (chunked_feed(req, in, len) < 0)
-            req->draining = false;
-        /* drained: close now if the answer is already out */
-        return !sb__http_drain_pending(req) && req->written ? -1 : 0;
-    }
-    if (!req->chunked) {
-        if (sb_buf_append(&req->body, in, len) != 0) { /* more than Content-Length said */
-            req->close_after = true;
-            answer_too_large(req);
-        }
-        return 0;
-    }
-    int rc = chunked_feed(req, in, len);
-    if (rc < 0)
-        req->draining = false; /* can't follow the framing any more: close when answered */
-    if (req->too_large || rc == SB_ETOOBIG) {
-        answer_too_large(req);
-    } else if (rc == SB_EPARSE) {
-        answer_error(req, 400, "bad_request", "malformed chunked request body");
-    } else if (rc == 1) {
-        dispatch(req);
-    }
-    return 0;
+    sb__http_answer_error(req, 413, "too_large", msg);
 }
 
 /* ---- The lws protocol callback ---- */
@@ -638,12 +302,12 @@ static int on_lws(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
         return s && !s->stopping ? sb__http_guard_accept(s->guard, wsi) : -1;
     case LWS_CALLBACK_HTTP:
-        return on_request(s, wsi, pss, in);
+        return sb__http_on_request(s, wsi, pss, in);
     case LWS_CALLBACK_HTTP_BODY:
-        return on_body(req, in, len);
+        return sb__http_on_body(req, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (req && req->state == SB__HTTP_REQ_READING && !req->chunked) {
-            dispatch(req);
+            sb__http_dispatch(req);
         } else if (req && ++req->completions > COMPLETION_SPIN_MAX) {
             /* lws 4.1 repeats this callback, never returning to the loop (so never writing
              * the answer), when a request with a body was pipelined behind another: the whole
@@ -1075,7 +739,7 @@ int sb_http_respond(sb_http_req_t *req, int status, const char *content_type, co
         return SB_EINVAL;
     req->owned = false;
     req->on_close = NULL;
-    queue_response(req, status, content_type, body, len);
+    sb__http_queue_response(req, status, content_type, body, len);
     return 0;
 }
 
@@ -1091,7 +755,7 @@ int sb_http_respond_json(sb_http_req_t *req, int status, const json_t *j)
 
 int sb_http_respond_error(sb_http_req_t *req, int status, const char *code, const char *message)
 {
-    char *body = error_json(code ? code : "internal", message);
+    char *body = sb__http_error_json(code ? code : "internal", message);
     int rc = sb_http_respond(req, status, "application/json", body, strlen(body));
     free(body);
     return rc;

@@ -326,6 +326,27 @@ void sb__http_req_conn_gone(sb_http_req_t *req);
 bool sb__http_req_finish_gone(sb_http_req_t *req);
 /** Asks for a WRITEABLE callback (releasing the rx hold: lws sends none to a held wsi). */
 void sb__http_req_wake(sb_http_req_t *req);
+
+/* ---- Answers before (or instead of) the handler ---- */
+
+/** {"error":{"code":…,"message":…}} as malloc'd text (free() it); never NULL. */
+char *sb__http_error_json(const char *code, const char *message);
+/** Queues a whole response on req (body copied) and asks for WRITEABLE. */
+void sb__http_queue_response(sb_http_req_t *req, int status, const char *ctype, const void *body,
+                             size_t len);
+/** An error answered by the server itself (404, 405, 413, 400) while it owns req. */
+void sb__http_answer_error(sb_http_req_t *req, int status, const char *code, const char *message);
+/** 413 `too_large` naming the server's max_body. */
+void sb__http_answer_too_large(sb_http_req_t *req);
+
+/* ---- http_read.c ---- */
+
+/** LWS_CALLBACK_HTTP: a request's head is parsed (uri: its path). lws's verdict. */
+int sb__http_on_request(sb_http_server_t *s, struct lws *wsi, sb__http_pss_t *pss, const char *uri);
+/** LWS_CALLBACK_HTTP_BODY: len bytes of req's body (req may be NULL). lws's verdict. */
+int sb__http_on_body(sb_http_req_t *req, const void *in, size_t len);
+/** Hands req to its route's handler (the whole body is in). */
+void sb__http_dispatch(sb_http_req_t *req);
 /** The body after an early answer: true while more of it should be read and dropped. */
 bool sb__http_drain_pending(const sb_http_req_t *req);
 
