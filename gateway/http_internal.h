@@ -310,7 +310,7 @@ const sb__http_route_t *sb__http_route_find(const sb_http_server_t *s, const cha
                                             const char *path, bool *known, char *allow,
                                             size_t allow_len);
 
-/* ---- A request's life ---- */
+/* ---- http_req.c ---- */
 
 /** Frees req and all it owns (it must be detached, or its connection gone). */
 void sb__http_req_free(sb_http_req_t *req);
@@ -326,8 +326,6 @@ void sb__http_req_conn_gone(sb_http_req_t *req);
 bool sb__http_req_finish_gone(sb_http_req_t *req);
 /** Asks for a WRITEABLE callback (releasing the rx hold: lws sends none to a held wsi). */
 void sb__http_req_wake(sb_http_req_t *req);
-
-/* ---- Answers before (or instead of) the handler ---- */
 
 /** {"error":{"code":…,"message":…}} as malloc'd text (free() it); never NULL. */
 char *sb__http_error_json(const char *code, const char *message);
