@@ -55,7 +55,7 @@ void **sb__http_ws_slot(sb_http_server_t *s);
 /** Asks for sb__ws_flush (and stream flushes) before the loop next polls. */
 void sb__http_want_flush(sb_http_server_t *s);
 
-/** Writes every WebSocket's queued frames (called by http.c before the loop polls). */
+/** Writes every WebSocket's queued frames (called by http_write.c before the loop polls). */
 void sb__ws_flush(sb_http_server_t *s);
 
 /** The loop's cached time in ms (uv_now). */
