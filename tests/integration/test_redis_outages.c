@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -105,6 +106,23 @@ static void collect_syn_sent(int port, int *ports, int *n, int max)
     fclose(fp);
 }
 
+/* A reference timer: when it fired, and whether its handle has closed. */
+typedef struct ref_timer {
+    uv_timer_t t;
+    uint64_t at_ms;
+    bool closed;
+} ref_timer_t;
+
+static void on_ref_timer(uv_timer_t *t)
+{
+    ((ref_timer_t *)t->data)->at_ms = now_ms();
+}
+
+static void on_ref_closed(uv_handle_t *h)
+{
+    ((ref_timer_t *)h->data)->closed = true;
+}
+
 static void test_redis_connect_timeout(void **state)
 {
     fixture_t *f = *state;
@@ -115,7 +133,9 @@ static void test_redis_connect_timeout(void **state)
     assert_int_equal(listen(lfd, 0), 0);
     int port = local_port(lfd);
     int fill[2] = {connect_nb(port), connect_nb(port)};
-    usleep(50000);
+    /* the first fills the queue (the second's SYN may be dropped already: not waited for) */
+    struct pollfd pfd = {.fd = fill[0], .events = POLLOUT};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
     char url[64];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
     sb_redis_t *r = start_client(
@@ -123,14 +143,27 @@ static void test_redis_connect_timeout(void **state)
     slot_t s = {0};
     uint64_t t0 = now_ms();
     assert_int_equal(sb_redis_command(r, on_slot, &s, "GET k"), 0);
+    /* A plain 700 ms timer on the same loop: how late this loop runs its timers now (a
+     * loaded machine delays both alike), the measure the deadline is held to below. */
+    ref_timer_t ref = {0};
+    uv_timer_init(&f->loop, &ref.t);
+    ref.t.data = &ref;
+    uv_timer_start(&ref.t, on_ref_timer, 700, 0);
     int ports[64], n = 0;
-    while (s.calls == 0 && now_ms() - t0 < 2000) {
+    while ((s.calls == 0 || ref.at_ms == 0) && now_ms() - t0 < 10000) {
         sb_test_loop_for(&f->loop, 10);
         collect_syn_sent(port, ports, &n, 64);
     }
+    uv_close((uv_handle_t *)&ref.t, on_ref_closed);
+    assert_true(sb_test_loop_until(&f->loop, &ref.closed, 5000));
+    assert_int_not_equal(ref.at_ms, 0);
     assert_int_equal(s.calls, 1);
     assert_int_equal(s.status, SB_ETIMEDOUT);
-    assert_true(s.at_ms - t0 <= 1000);
+    /* Failed by its own deadline: not before 700 ms (the connect attempts' 100 ms
+     * timeouts do not fail it), and no later than 300 ms after the loop ran a 700 ms
+     * timer (the connect retries do not push it back). */
+    assert_true(s.at_ms - t0 >= 700);
+    assert_true(s.at_ms <= ref.at_ms + 300);
     assert_false(sb_redis_connected(r));
     /* Each attempt gave up after 100 ms and retried from a new socket. */
     int ours = 0;
