@@ -197,8 +197,8 @@ struct sb_http_req {
     bool expect_continue;
     bool headers_sent;
     bool stream_counted;
-    bool rx_held;   /* waiting with nothing to write: lws does not read (req_hold_rx) */
-    bool dirty;     /* a stream with bytes to write before the loop polls (flush_streams) */
+    bool rx_held;   /* waiting with nothing to write: lws does not read (sb__http_req_hold_rx) */
+    bool dirty;     /* a stream with bytes to write before the loop polls (http_write.c) */
     bool written;   /* the whole answer is out; waiting for a drain to finish */
     bool too_large; /* the chunked body went over max_body */
     const sb__http_route_t *route;
@@ -213,7 +213,7 @@ struct sb_http_req {
     uint64_t ch_size;
     int ch_digits;
     size_t drained;
-    unsigned completions; /* BODY_COMPLETION callbacks after the answer (see on_lws) */
+    unsigned completions; /* BODY_COMPLETION callbacks after the answer (http.c, on_lws) */
     sb_http_close_cb on_close;
     void *on_close_data;
     int status;
@@ -227,6 +227,7 @@ struct sb_http_req {
     bool overflowed; /* a write failed with SB_ETOOBIG: ended as a slow reader */
 };
 
+/* The server: its lws context, route table, attached requests and outbound accounting. */
 struct sb_http_server {
     uv_loop_t *loop;
     struct lws_context *ctx;
@@ -240,7 +241,7 @@ struct sb_http_server {
     uv_timer_t *watch;     /* runs while held > 0 */
     uv_prepare_t *flusher; /* writes what this loop turn queued, before the next poll */
     uv_prepare_t *poll_in; /* in_poll: what lws parses now was just read from a socket, */
-    uv_check_t *poll_out;  /* not taken from its buffer of pipelined bytes (on_request) */
+    uv_check_t *poll_out;  /* not taken from its buffer of pipelined bytes (http_read.c) */
     bool in_poll;
     bool flush_armed;
     size_t dirty_streams;
