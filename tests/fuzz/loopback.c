@@ -31,6 +31,7 @@ typedef struct exchange {
     bool done;
     char *resp;
     size_t cap, got;
+    size_t want; /* answer bytes before the EXCHANGE_LIMIT_MS give-up starts */
     int closing;
 } exchange_t;
 
@@ -82,6 +83,11 @@ static void pump_out(exchange_t *x)
     }
 }
 
+static void on_limit(uv_timer_t *t)
+{
+    finish(t->data);
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     exchange_t *x = p->data;
@@ -101,7 +107,10 @@ static void on_poll(uv_poll_t *p, int status, int events)
                     memcpy(x->resp + x->got, buf, k);
                     x->resp[x->got + k] = '\0';
                 }
+                bool had = x->got >= x->want;
                 x->got += (size_t)r;
+                if (!had && x->got >= x->want) /* the answer is in: the usual limit now */
+                    uv_timer_start(&x->timer, on_limit, EXCHANGE_LIMIT_MS, 0);
                 continue;
             }
             if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
@@ -113,16 +122,20 @@ static void on_poll(uv_poll_t *p, int status, int events)
         uv_poll_start(&x->poll, UV_READABLE | (x->shut ? 0 : UV_WRITABLE), on_poll);
 }
 
-static void on_limit(uv_timer_t *t)
-{
-    finish(t->data);
-}
-
 size_t fz_exchange(fz_server_t *s, const void *head, size_t head_len, const void *data, size_t n,
                    char *resp, size_t cap)
 {
-    exchange_t x = {
-        .out = {head, data}, .out_len = {head ? head_len : 0, n}, .resp = resp, .cap = cap};
+    return fz_exchange_answered(s, head, head_len, data, n, resp, cap, 0);
+}
+
+size_t fz_exchange_answered(fz_server_t *s, const void *head, size_t head_len, const void *data,
+                            size_t n, char *resp, size_t cap, size_t want)
+{
+    exchange_t x = {.out = {head, data},
+                    .out_len = {head ? head_len : 0, n},
+                    .resp = resp,
+                    .cap = cap,
+                    .want = want};
     if (cap)
         resp[0] = '\0';
     x.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -140,7 +153,7 @@ size_t fz_exchange(fz_server_t *s, const void *head, size_t head_len, const void
     x.poll.data = &x;
     uv_timer_init(&s->loop, &x.timer);
     x.timer.data = &x;
-    uv_timer_start(&x.timer, on_limit, EXCHANGE_LIMIT_MS, 0);
+    uv_timer_start(&x.timer, on_limit, want ? FZ_ANSWER_PATIENCE_MS : EXCHANGE_LIMIT_MS, 0);
     uv_poll_start(&x.poll, UV_READABLE | UV_WRITABLE, on_poll);
     while (!x.done)
         uv_run(&s->loop, UV_RUN_ONCE);

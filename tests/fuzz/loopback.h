@@ -4,7 +4,8 @@
  * in-process gateway/http.c server (libwebsockets on a libuv loop) listening on loopback,
  * and an exchange that sends bytes on a fresh connection, half-closes it and runs the loop
  * until the server has closed it (or 100 ms passed: a request lws still waits on after the
- * client half-closed keeps its connection until lws times it out). The bytes meet lws's request
+ * client half-closed keeps its connection until lws times it out; a target that needs the
+ * answer's status line waits for it first, with a generous deadline). The bytes meet lws's request
  * parser, then our header, query, route, body and WebSocket code, exactly as in the daemon.
  */
 #ifndef SB_FUZZ_LOOPBACK_H
@@ -33,5 +34,17 @@ void fz_server_start(fz_server_t *s, size_t max_body, void (*add_routes)(sb_http
  */
 size_t fz_exchange(fz_server_t *s, const void *head, size_t head_len, const void *data, size_t n,
                    char *resp, size_t cap);
+
+/**
+ * fz_exchange for a target whose invariant needs the answer's first `want` bytes (a
+ * status line): the 100 ms give-up starts only once they are in; until then the loop runs
+ * until they are, the server closes, or FZ_ANSWER_PATIENCE_MS pass (a loaded machine can
+ * take longer than 100 ms to answer; a server that never answers still ends the run).
+ */
+size_t fz_exchange_answered(fz_server_t *s, const void *head, size_t head_len, const void *data,
+                            size_t n, char *resp, size_t cap, size_t want);
+
+/** How long fz_exchange_answered waits for the answer's first bytes. */
+#define FZ_ANSWER_PATIENCE_MS 5000
 
 #endif
