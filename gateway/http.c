@@ -14,7 +14,7 @@
  * A request lives from its headers until its response is fully written (keep-alive then
  * goes on with a fresh one) or its connection closes (http_req.c).
  *
- * Shutdown follows the lws foreign-loop sequence (docs: LIBRARIES.md): the first
+ * Shutdown follows the lws foreign-loop sequence (docs/libraries.md): the first
  * lws_context_destroy() closes every connection; once lws's own uv handles have closed,
  * a second lws_context_destroy() frees the context, and only then the stop callback runs.
  *

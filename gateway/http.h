@@ -4,7 +4,7 @@
  * table and an async request/response API so handlers can answer after a Redis round
  * trip, plus long-lived streaming responses for Server-Sent Events.
  *
- * Limits (DESIGN §9): request bodies over opts.max_body get 413 `too_large` without
+ * Limits (docs/contract.md §9): request bodies over opts.max_body get 413 `too_large` without
  * the handler running; unknown paths 404 `not_found`; a known path with another
  * method 405. All error bodies are {"error":{"code":…,"message":…}}.
  *

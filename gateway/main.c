@@ -269,7 +269,7 @@ int main(int argc, char **argv)
         }
     }
     uv_run(app.loop, UV_RUN_DEFAULT);
-    /* lws on a foreign loop: a second pass lets its last handles close (LIBRARIES.md). */
+    /* lws on a foreign loop: a second pass lets its last handles close (docs/libraries.md). */
     uv_run(app.loop, UV_RUN_DEFAULT);
     if (uv_loop_close(app.loop) != 0)
         SB_LOG_WARN("shutdown", "loop=busy");

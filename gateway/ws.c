@@ -395,7 +395,7 @@ static int write_out(sb_ws_t *ws, struct lws *wsi)
 }
 
 /*
- * Before the loop polls again (http.c's prepare hook): every socket that queued frames
+ * Before the loop polls again (http_write.c's prepare hook): every socket that queued frames
  * during this turn writes them now, straight to the socket: no POLLOUT round trip, and
  * all frames of a turn in one send().
  */

@@ -106,7 +106,7 @@ static void test_list_most_urgent_first_across_shards_and_pages(void **state)
     list(f, "open", NULL, "email", 50, NULL, &r);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 0);
     assert_true(json_is_null(json_object_get(r.json, "next")));
-    /* Items are whole conversations (DESIGN §4). */
+    /* Items are whole conversations (docs/contract.md §4). */
     list(f, "open", NULL, "api", 1, NULL, &r);
     json_t *first = json_array_get(json_object_get(r.json, "items"), 0);
     assert_string_equal(jstr(first, "priority"), "urgent");

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The configuration's key tables (core/config.c, DESIGN §8): the shipped
+ * The configuration's key tables (core/config.c, docs/contract.md §8): the shipped
  * deploy/switchboard.conf.example, which must load cleanly and document every key, the
  * help of --print-keys, and channel keys, which are not core's: they come from the
  * connectors' descriptors (web chat's site and visitor_rate) and, for the mechanism,
