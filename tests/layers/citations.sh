@@ -18,7 +18,7 @@
 #   tests/layers/citations.sh --selftest exit 0 when the check finds each kind of citation
 set -u
 
-pattern='DESIGN[.]md|DESIGN §|LIBRARIES[.]md|STYLE[.]md|[.][.]/shared'
+pattern='DESIGN[.]md|DESIGN[ ]§|LIBRARIES[.]md|STYLE[.]md|[.][.]/shared'
 
 list_files() {
     local root=$1
