@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -181,4 +182,26 @@ int sb_key_webhooks(sb_key_t *k, const char *prefix)
     key_puts(k, prefix);
     key_puts(k, "webhooks");
     return k->err;
+}
+
+int sb_key_token_pattern(sb_key_t *k, const char *prefix)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "token:*");
+    return k->err;
+}
+
+int sb_key_dead(sb_key_t *k, const char *prefix, const char *lane)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "dead:");
+    key_puts(k, lane);
+    return k->err;
+}
+
+char *sb_key_dup(const sb_key_t *k)
+{
+    return k->err ? NULL : sb_strdup(k->str);
 }

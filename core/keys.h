@@ -77,5 +77,14 @@ int sb_key_presence(sb_key_t *k, const char *prefix);
 int sb_key_principal(sb_key_t *k, const char *prefix, const char *kind, const char *id);
 /** `<prefix>webhooks`: the bots with an outbound webhook (a set of bot ids). */
 int sb_key_webhooks(sb_key_t *k, const char *prefix);
+/** `<prefix>token:*`: a SCAN pattern over every token record (sbctl). */
+int sb_key_token_pattern(sb_key_t *k, const char *prefix);
+/** `<prefix>dead:<lane>`: an outbox lane's dead letters (a capped stream, docs/outbox.md). */
+int sb_key_dead(sb_key_t *k, const char *prefix, const char *lane);
+/**
+ * Puts a built key into a new string (sb_strdup), or NULL when building it failed (the
+ * key did not fit): for keys kept for a component's life.
+ */
+char *sb_key_dup(const sb_key_t *k);
 
 #endif

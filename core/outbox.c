@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/outbox_internal.h"
 #include "core/sys.h"
@@ -537,7 +538,9 @@ int sb_outbox_lane_add(sb_outbox_t *o, const sb_outbox_lane_opts_t *opts, sb_out
     l->group_start = sb_strdup(opts->group_start ? opts->group_start : "0");
     l->channel = sb_strdup(opts->channel ? opts->channel : "");
     l->account = sb_strdup(opts->account ? opts->account : "");
-    l->dead_key = sb_asprintf("%sdead:%s", o->prefix, opts->name);
+    sb_key_t dk;
+    sb_key_dead(&dk, o->prefix, opts->name);
+    l->dead_key = sb_key_dup(&dk);
     l->opts.name = l->name;
     l->opts.group = l->group;
     l->opts.group_start = l->group_start;

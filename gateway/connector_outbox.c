@@ -155,7 +155,9 @@ int sb_app_connector_lane_add(sb_app_t *app, int connector, const char *channel,
                         .channel = sb_strdup(channel),
                         .account = sb_strdup(acc ? account : ""),
                         .name = acc ? sb_asprintf("%s:%s", channel, account) : sb_strdup(channel)};
-    cl->dead_key = sb_asprintf("%sdead:%s", cfg->prefix, cl->name);
+    sb_key_t dk; /* the config bounds the prefix, channel and account names are short */
+    sb_key_dead(&dk, cfg->prefix, cl->name);
+    cl->dead_key = sb_key_dup(&dk);
     char **keys = sb_calloc(cfg->shards, sizeof(char *));
     int rc = 0;
     for (unsigned i = 0; i < cfg->shards; i++) {

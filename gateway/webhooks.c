@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/sys.h"
 #include "gateway/version.h"
@@ -181,10 +182,14 @@ int sb_webhooks_start(uv_loop_t *loop, const sb_config_t *cfg, sb_redis_t *redis
     w->redis = redis;
     w->shards = cfg->shards;
     w->prefix = sb_strdup(cfg->prefix);
-    w->bots_key = sb_asprintf("%swebhooks", cfg->prefix);
+    sb_key_t k; /* the config bounds the prefix: these keys always fit */
+    sb_key_webhooks(&k, cfg->prefix);
+    w->bots_key = sb_key_dup(&k);
     w->keys = sb_calloc(w->shards, sizeof(char *));
-    for (unsigned i = 0; i < w->shards; i++)
-        w->keys[i] = sb_asprintf("%s{%u}:events", cfg->prefix, i);
+    for (unsigned i = 0; i < w->shards; i++) {
+        sb_key_events(&k, cfg->prefix, i);
+        w->keys[i] = sb_key_dup(&k);
+    }
     char host[256] = "localhost";
     if (gethostname(host, sizeof(host) - 1) != 0)
         snprintf(host, sizeof(host), "localhost");

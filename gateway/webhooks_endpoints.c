@@ -23,6 +23,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/keys.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "gateway/internal.h"
@@ -371,9 +372,11 @@ static void on_members(sb_redis_t *r, redisReply *reply, int status, void *data)
     rl->fields = sb_calloc(n + 1, sizeof(*rl->fields));
     for (size_t i = 0; i < n; i++) {
         const redisReply *m = reply->element[i];
-        if (m->type != REDIS_REPLY_STRING || m->len > 64)
+        sb_key_t k;
+        if (m->type != REDIS_REPLY_STRING || m->len > 64 ||
+            sb_key_principal(&k, w->prefix, "bot", m->str) != 0)
             continue;
-        char *key = sb_asprintf("%sbot:%s", w->prefix, m->str);
+        char *key = sb_key_dup(&k);
         const char *argv[] = {"HMGET", key, "webhook", "secret", "events", "channels"};
         void **slot = sb_calloc(2, sizeof(void *));
         slot[0] = rl;

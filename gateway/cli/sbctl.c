@@ -32,6 +32,7 @@
 #include "core/buf.h"
 #include "core/channel.h"
 #include "core/config.h"
+#include "core/keys.h"
 #include "core/store.h"
 #include "core/term.h"
 #include "core/util.h"
@@ -179,15 +180,17 @@ static bool reply_ok(redisReply *r)
 static bool bot_webhook_register(redisContext *rc, const sb_config_t *cfg, const char *id)
 {
     bool ok = true;
+    sb_key_t k;
     for (unsigned i = 0; ok && i < cfg->shards; i++) {
-        redisReply *r =
-            redisCommand(rc, "XGROUP CREATE %s{%u}:events wh:%s $ MKSTREAM", cfg->prefix, i, id);
+        sb_key_events(&k, cfg->prefix, i);
+        redisReply *r = redisCommand(rc, "XGROUP CREATE %s wh:%s $ MKSTREAM", k.str, id);
         ok = r && (r->type == REDIS_REPLY_STATUS ||
                    (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) == 0));
         if (r)
             freeReplyObject(r);
     }
-    return ok && reply_ok(redisCommand(rc, "SADD %swebhooks %s", cfg->prefix, id));
+    sb_key_webhooks(&k, cfg->prefix);
+    return ok && reply_ok(redisCommand(rc, "SADD %s %s", k.str, id));
 }
 
 /*
@@ -212,7 +215,9 @@ static int principal_create(redisContext *rc, const sb_config_t *cfg, const char
                            role,   "name", name,   "created_at", created, "channels", channels};
     bool ok = reply_ok(redisCommandArgv(rc, channels ? 14 : 12, targv, NULL));
     if (ok) {
-        char *pkey = sb_asprintf("%s%s:%s", cfg->prefix, kind, id);
+        sb_key_t k; /* a new id: always fits */
+        sb_key_principal(&k, cfg->prefix, kind, id);
+        char *pkey = sb_key_dup(&k);
         const char *argv[32] = {"HSET", pkey,   "id", id,           "name",
                                 name,   "role", role, "created_at", created};
         size_t argc = 10;
@@ -308,7 +313,9 @@ static void principal_row(redisReply *h, json_t *arr, bool bot)
 static int principal_list(redisContext *rc, const sb_config_t *cfg, const char *kind, bool as_json)
 {
     bool bot = strcmp(kind, "bot") == 0;
-    char *pattern = sb_asprintf("%s%s:*", cfg->prefix, kind);
+    sb_key_t pat;
+    sb_key_principal(&pat, cfg->prefix, kind, "*"); /* a SCAN pattern: always fits */
+    char *pattern = sb_key_dup(&pat);
     size_t plen = strlen(pattern) - 1;
     char cursor[32] = "0";
     json_t *arr = as_json ? json_array() : NULL;
@@ -371,7 +378,9 @@ static int token_revoke(redisContext *rc, const sb_config_t *cfg, const char *to
 /* DELs every token of principal `id` (SCAN of <prefix>token:*); returns how many, or -1. */
 static long long tokens_revoke_of(redisContext *rc, const sb_config_t *cfg, const char *id)
 {
-    char *pattern = sb_asprintf("%stoken:*", cfg->prefix);
+    sb_key_t pat;
+    sb_key_token_pattern(&pat, cfg->prefix); /* always fits */
+    char *pattern = sb_key_dup(&pat);
     char cursor[32] = "0";
     long long n = 0;
     do {
@@ -408,24 +417,28 @@ static long long tokens_revoke_of(redisContext *rc, const sb_config_t *cfg, cons
 static int principal_remove(redisContext *rc, const sb_config_t *cfg, const char *kind,
                             const char *id)
 {
-    char *pkey = sb_asprintf("%s%s:%s", cfg->prefix, kind, id);
-    redisReply *r = redisCommand(rc, "EXISTS %s", pkey);
+    sb_key_t pk, k;
+    /* an id too long for a key names nobody */
+    redisReply *r = sb_key_principal(&pk, cfg->prefix, kind, id) == 0
+                        ? redisCommand(rc, "EXISTS %s", pk.str)
+                        : NULL;
     bool exists = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     if (r)
         freeReplyObject(r);
     long long tokens = exists ? tokens_revoke_of(rc, cfg, id) : 0;
     bool ok = exists && tokens >= 0;
     if (ok && strcmp(kind, "bot") == 0) {
-        ok = reply_ok(redisCommand(rc, "SREM %swebhooks %s", cfg->prefix, id));
+        sb_key_webhooks(&k, cfg->prefix);
+        ok = reply_ok(redisCommand(rc, "SREM %s %s", k.str, id));
         for (unsigned i = 0; ok && i < cfg->shards; i++) {
-            r = redisCommand(rc, "XGROUP DESTROY %s{%u}:events wh:%s", cfg->prefix, i, id);
+            sb_key_events(&k, cfg->prefix, i);
+            r = redisCommand(rc, "XGROUP DESTROY %s wh:%s", k.str, id);
             ok = r && r->type != REDIS_REPLY_ERROR;
             if (r)
                 freeReplyObject(r);
         }
     }
-    ok = ok && reply_ok(redisCommand(rc, "DEL %s", pkey));
-    sb_free(pkey);
+    ok = ok && reply_ok(redisCommand(rc, "DEL %s", pk.str));
     if (!exists) {
         fprintf(stderr, "sbctl: no %s %s\n", strcmp(kind, "bot") == 0 ? "bot" : "staff member", id);
         return EXIT_NOTFOUND;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/alloc.h"
 #include "core/keys.h"
 #include "core/store.h"
 #include "core/util.h"
@@ -54,6 +55,13 @@ static void test_keys_layout(void **state)
     assert_string_equal(k.str, "sb:bot:bot_1");
     assert_int_equal(sb_key_webhooks(&k, "sb:"), 0);
     assert_string_equal(k.str, "sb:webhooks");
+    assert_int_equal(sb_key_token_pattern(&k, "sb:"), 0);
+    assert_string_equal(k.str, "sb:token:*");
+    assert_int_equal(sb_key_dead(&k, "sb:", "email:support"), 0);
+    assert_string_equal(k.str, "sb:dead:email:support");
+    char *dup = sb_key_dup(&k);
+    assert_string_equal(dup, "sb:dead:email:support");
+    sb_free(dup);
     assert_int_equal(sb_key_events(&k, "", 0), 0); /* an empty prefix is allowed */
     assert_string_equal(k.str, "{0}:events");
 }
@@ -120,6 +128,7 @@ static void test_keys_too_long_fails_empty(void **state)
     memset(value, 'p', sizeof(value) - 1);
     assert_int_equal(sb_key_presence(&k, value), SB_ETOOBIG);
     assert_int_equal(sb_key_events(&k, value, 0), SB_ETOOBIG);
+    assert_null(sb_key_dup(&k)); /* a key that failed is never copied out */
     /* the error stuck to that key only: the next build starts afresh */
     assert_int_equal(sb_key_presence(&k, "sb:"), 0);
     assert_string_equal(k.str, "sb:presence");
