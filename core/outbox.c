@@ -371,6 +371,55 @@ static void refresh(sb__ob_stream_t *s)
     sb__ob_command(l, on_acked, l, argc, argv, NULL);
 }
 
+/*
+ * Trims the entries every consumer group of a stream is done with: those up to each
+ * group's last-delivered id, except from the oldest entry still pending in any group on.
+ * One round trip, atomic (a group can't move between the look and the trim).
+ */
+static const char trim_script[] =
+    "local function lt(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+    "  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n"
+    "  return am < bm or (am == bm and as < bs)\n"
+    "end\n"
+    "local keep = nil\n"
+    "for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do\n"
+    "  local f = {}\n"
+    "  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"
+    "  local k\n"
+    "  if tonumber(f['pending']) > 0 then\n"
+    "    k = redis.call('XPENDING', KEYS[1], f['name'])[2]\n"
+    "  else\n"
+    "    local ms, sq = string.match(f['last-delivered-id'], '^(%d+)-(%d+)$')\n"
+    "    k = ms .. '-' .. string.format('%.0f', tonumber(sq) + 1)\n"
+    "  end\n"
+    "  if not keep or lt(k, keep) then keep = k end\n"
+    "end\n"
+    "if not keep then return 0 end\n"
+    "return redis.call('XTRIM', KEYS[1], 'MINID', keep)\n";
+
+static void on_trimmed(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    sb__ob_stream_t *s = data;
+    sb_outbox_lane_t *l = s->lane;
+    if (sb__ob_ref_done(l))
+        return;
+    if (status != 0 || reply->type != REDIS_REPLY_INTEGER)
+        SB__OB_LOG(l->o, SB_LOG_WARN, "trim", "lane=%s stream=%s err=%s", l->name, s->key,
+                   sb_err_name(status ? status : SB_EREDIS));
+    else if (reply->integer > 0)
+        SB__OB_LOG(l->o, SB_LOG_DEBUG, "trim", "lane=%s stream=%s entries=%lld", l->name, s->key,
+                   (long long)reply->integer);
+}
+
+/* Only for outboxes (opts.trim): see sb_outbox_lane_opts_t. */
+static void trim(sb__ob_stream_t *s)
+{
+    const char *argv[] = {"EVAL", trim_script, "1", s->key};
+    sb__ob_command(s->lane, on_trimmed, s, 4, argv, NULL);
+}
+
 static void claim_tick(sb_outbox_t *o)
 {
     int64_t now = sb_now_ms();
@@ -388,6 +437,8 @@ static void claim_tick(sb_outbox_t *o)
                 refresh(s);
             if (do_claim && !s->history)
                 s->claim_again = true;
+            if (do_claim && l->opts.trim)
+                trim(s);
         }
     }
 }

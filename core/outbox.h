@@ -91,6 +91,11 @@ typedef struct sb_outbox_lane_opts {
     const char *const *streams; /* keys; copied */
     unsigned nstreams;
     const char *group_start; /* XGROUP CREATE … <start> MKSTREAM: "0" (all) or "$"; NULL = "0" */
+    /** The streams are outboxes (written only to be delivered): entries every consumer
+     *  group of the stream is done with are trimmed away on the claim tick, so a stream
+     *  holds only what is still to deliver. false for streams with other readers (the
+     *  events streams of webhooks, capped by their writer). */
+    bool trim;
     const char *channel, *account; /* copied into records; NULL = "" */
     /** Delivers e; answer later (or inside) with sb_outbox_answer(a, …). Required. */
     void (*deliver)(sb_outbox_lane_t *lane, const sb_outbox_entry_t *e, sb_outbox_attempt_t *a,

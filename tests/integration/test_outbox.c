@@ -59,7 +59,7 @@ typedef struct fixture {
     sb_outbox_attempt_t *att[MAXSEEN]; /* attempts in flight, by seen index */
     int cancels;
     /* record */
-    bool use_record, use_check, no_cancel;
+    bool use_record, use_check, no_cancel, trim;
     rec_t recs[MAXSEEN];
     int nrecs;
     sb_outbox_done_cb rec_cb;
@@ -163,6 +163,7 @@ static void engine_start(fixture_t *f, const char *consumer, uint32_t claim_idle
                                 .cancel = f->no_cancel ? NULL : cancel,
                                 .record = f->use_record ? record : NULL,
                                 .check = f->use_check ? check : NULL,
+                                .trim = f->trim,
                                 .ctx = f,
                                 .data = f};
     assert_int_equal(sb_outbox_lane_add(f->o, &lo, &f->lane), 0);
@@ -575,6 +576,48 @@ static void test_outbox_autoclaim_takeover(void **state)
     assert_string_equal(who, "[2]"); /* both nodes are consumers of the group */
 }
 
+static const char *xlen(fixture_t *f, int shard)
+{
+    return sb_test_redis_cmd(&f->srv, "XLEN %s", f->streams[shard]);
+}
+
+/* An outbox keeps only what is still to deliver: delivered entries are trimmed on the
+ * claim tick, the pending one stays, and so does what another group has not read. */
+static void test_outbox_trims_what_is_delivered(void **state)
+{
+    fixture_t *f = *state;
+    f->trim = true;
+    engine_start(f, "a", 200);
+    for (int i = 0; i < 3; i++) {
+        char conv[16], mid[16];
+        snprintf(conv, sizeof(conv), "c_t%d", i);
+        snprintf(mid, sizeof(mid), "m_t%d", i);
+        xadd(f, 0, conv, mid);
+    }
+    sb_outbox_lane_poke(f->lane, 0);
+    WAIT(f->nseen == 1);
+    answer(f, SB_OUTCOME_OK, NULL, NULL, 0);
+    WAIT(f->nseen == 2);
+    answer(f, SB_OUTCOME_OK, NULL, NULL, 0);
+    WAIT(f->nseen == 3); /* m_t2 in flight: pending */
+    WAIT(pending(f, 0) == 1);
+    advance(f, 1000);
+    WAIT(strcmp(xlen(f, 0), "1") == 0); /* the two delivered ones went, the pending one not */
+    answer(f, SB_OUTCOME_OK, NULL, NULL, 0);
+    WAIT(pending(f, 0) == 0);
+    /* stream 1 has a second reader that has not read yet: what it has not read stays */
+    sb_test_redis_cmd(&f->srv, "XGROUP CREATE %s other 0 MKSTREAM", f->streams[1]);
+    xadd(f, 1, "c_o1", "m_o1");
+    sb_outbox_lane_poke(f->lane, 1);
+    WAIT(f->nseen == 4);
+    answer(f, SB_OUTCOME_OK, NULL, NULL, 0);
+    WAIT(pending(f, 1) == 0);
+    advance(f, 1000);
+    WAIT(strcmp(xlen(f, 0), "0") == 0); /* this tick trimmed both streams */
+    settle(f);
+    assert_string_equal(xlen(f, 1), "1");
+}
+
 /* Without a cancel hook an abandoned attempt stays the owner's to answer, even late. */
 static void test_outbox_late_answer_without_cancel(void **state)
 {
@@ -709,6 +752,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outbox_pending_first_after_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_autoclaim_takeover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_late_answer_without_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_outbox_trims_what_is_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outbox_delivers_store_replies, setup, teardown),
     };
     return cmocka_run_group_tests_name("core/outbox", tests, NULL, NULL);
