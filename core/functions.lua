@@ -558,6 +558,11 @@ local function reply(keys, argv)
     end
     if has_outbox(c.channel) then
         redis.call('XADD', ctx.pre .. 'outbox:' .. c.channel, '*', 'conv', c.id, 'm', m.json)
+        -- its delivery state from the start (the dlv:<cid> layout below): the first outcome
+        -- then finds the message by its seq instead of searching the transcript
+        redis.call('HSET', ctx.pre .. 'dlv:' .. c.id, m.id, cjson.encode({mid = m.id,
+            seq = m.seq, channel = c.channel, account = '', state = 'pending', final = false,
+            attempts = 0, retries = 0, updated_at = ctx.now}))
     end
     return post_finish(ctx, c, m, dk, a)
 end
@@ -993,6 +998,7 @@ local function dlv_key(ctx, cid) return ctx.pre .. 'dlv:' .. cid end
 local DLV_SCAN = 5000
 
 -- Finds message mid in the transcript, newest first (at most DLV_SCAN entries): its seq
+-- (for replies stored before reply began writing their pending state)
 -- and whether it is an outbound message (kind message, dir out), or nil.
 local function find_message(ctx, cid, mid)
     local head = '{"id":"' .. mid .. '"'

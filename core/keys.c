@@ -111,6 +111,14 @@ int sb_key_outbox(sb_key_t *k, const char *prefix, unsigned shard, const char *c
     return k->err;
 }
 
+int sb_key_dlv(sb_key_t *k, const char *prefix, unsigned shard, const char *cid)
+{
+    key_shard(k, prefix, shard);
+    key_puts(k, "dlv:");
+    key_puts(k, cid);
+    return k->err;
+}
+
 int sb_key_contact(sb_key_t *k, const char *prefix, const char *ctid)
 {
     key_start(k);

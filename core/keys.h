@@ -60,6 +60,9 @@ int sb_key_conv(sb_key_t *k, const char *prefix, unsigned shard, const char *cid
 int sb_key_log(sb_key_t *k, const char *prefix, unsigned shard, const char *cid);
 /** `<prefix>{<shard>}:outbox:<channel>`: replies waiting for a channel's connector. */
 int sb_key_outbox(sb_key_t *k, const char *prefix, unsigned shard, const char *channel);
+/** `<prefix>{N}:dlv:<cid>`: the delivery state of a conversation's outbound replies (a
+ *  hash, message id -> JSON; docs/delivery.md). */
+int sb_key_dlv(sb_key_t *k, const char *prefix, unsigned shard, const char *cid);
 
 /** `<prefix>contact:<ctid>`: a contact (a hash). */
 int sb_key_contact(sb_key_t *k, const char *prefix, const char *ctid);

@@ -236,9 +236,10 @@ static void test_failures_and_retry(void **state)
     assert_int_equal(sb_store_serve(f->store, "email"), 0);
     reply(f, conv, mid);
     result_t r = {0};
-    /* Never attempted: nothing to retry (409), and no state. */
+    /* Never attempted: nothing to retry (409); pending since the reply stored it. */
     state_of(f, &r, conv, mid);
-    assert_true(json_is_null(r.json));
+    assert_string_equal(jstr(r.json, "state", NULL), "pending");
+    assert_string_equal(jstr(r.json, "channel", NULL), "email");
     retry(f, &r, conv, mid);
     assert_int_equal(r.status, SB_ECONFLICT);
     /* A temporary failure: retried by the engine, not by people. */

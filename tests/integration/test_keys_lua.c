@@ -131,6 +131,8 @@ static void test_keys_c_and_lua_agree(void **state)
     assert_string_equal(cmd(f, "XLEN", &k, NULL), "1");
     assert_int_equal(sb_key_outbox(&k, PREFIX, shard, "email"), 0);
     assert_string_equal(cmd(f, "XLEN", &k, NULL), "1");
+    assert_int_equal(sb_key_dlv(&k, PREFIX, shard, cid), 0); /* the reply's pending state */
+    assert_string_equal(cmd(f, "HLEN", &k, NULL), "1");
     assert_int_equal(sb_key_queue(&k, PREFIX, shard), 0); /* answered: out of the queue */
     assert_string_equal(cmd(f, "ZSCORE", &k, cid), "(nil)");
 
@@ -152,7 +154,7 @@ static void test_keys_c_and_lua_agree(void **state)
             for (size_t j = 0; j < SB_ARRAY_LEN(lua_own); j++)
                 named = named || strncmp(rest, lua_own[j], strlen(lua_own[j])) == 0;
         }
-        sb_key_t c[9];
+        sb_key_t c[10];
         sb_key_conv(&c[0], PREFIX, shard, cid);
         sb_key_log(&c[1], PREFIX, shard, cid);
         sb_key_events(&c[2], PREFIX, shard);
@@ -162,6 +164,7 @@ static void test_keys_c_and_lua_agree(void **state)
         sb_key_contact(&c[6], PREFIX, ct);
         sb_key_contact_idents(&c[7], PREFIX, ct);
         sb_key_queue(&c[8], PREFIX, shard);
+        sb_key_dlv(&c[9], PREFIX, shard, cid);
         for (size_t j = 0; j < SB_ARRAY_LEN(c); j++)
             named = named || strcmp(key, c[j].str) == 0;
         if (!named)
