@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* The email folder's own helpers (connectors/email/text.c), shared by its files only. */
+#ifndef SB_EMAIL_INTERNAL_H
+#define SB_EMAIL_INTERNAL_H
+
+#include <stddef.h>
+
+/**
+ * s[0..n) with every byte sequence that is not UTF-8 replaced by U+FFFD, NUL and the C0
+ * controls but tab and line feed dropped, CRLF and lone CR made LF. Never NULL (sb_free).
+ */
+char *sb__email_utf8_clean(const char *s, size_t n);
+/** The longest prefix of UTF-8 s[0..n) that is at most max bytes and ends on a character. */
+size_t sb__email_utf8_cut(const char *s, size_t n, size_t max);
+/**
+ * HTML (UTF-8) to readable text: block elements become line breaks, list items "- ",
+ * links "label (url)", entities decoded, scripts, styles and the head dropped, runs of
+ * spaces and of blank lines collapsed. Never NULL (sb_free).
+ */
+char *sb__email_html_to_text(const char *s, size_t n);
+/**
+ * Splits a reply's text into what is new (*fresh) and the quoted history and signature
+ * (*quoted): `>` lines, an "On … wrote:" attribution and what follows, Outlook's
+ * "From: … Sent: …" block (and its "-----Original Message-----" form) and what follows,
+ * and a "-- " signature. Both are new strings (sb_free), trimmed of blank edges.
+ */
+void sb__email_split_quoted(const char *text, char **fresh, char **quoted);
+
+#endif

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzzes connectors/email/mime.c (one raw message to a clean one, through libetpan) and its
+ * hand-written text work (text.c: HTML to text, quote splitting) on the same bytes.
+ * Invariants: the parse answers 0 or one of its documented errors; every string of the
+ * result is there (never NULL), valid UTF-8 and within its limit; at most
+ * SB_MIME_MAX_PARTS attachments, each with a name and a type; HTML to text and the
+ * quote split give valid UTF-8 no longer than what they were given allows.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors/email/internal.h"
+#include "connectors/email/mime.h"
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/util.h"
+
+static void fail(const char *what)
+{
+    fprintf(stderr, "fuzz_mime: %s\n", what);
+    abort();
+}
+
+static void check_str(const char *s, size_t max, const char *what)
+{
+    if (!s)
+        fail(what);
+    size_t n = strlen(s);
+    if (n > max || !sb_utf8_valid(s, n))
+        fail(what);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *raw = (const char *)data;
+    sb_mime_msg_t m;
+    int rc = sb_mime_parse(raw, size, &m);
+    if (rc != 0 && rc != SB_EPARSE && rc != SB_EDEPTH && rc != SB_ETOOBIG)
+        fail("an undocumented error");
+    check_str(m.from_addr, SB_MAX_EMAIL, "from_addr");
+    check_str(m.from_name, SB_MAX_NAME, "from_name");
+    check_str(m.subject, SB_MAX_SUBJECT, "subject");
+    check_str(m.message_id, SB_MIME_MAX_MSGID, "message_id");
+    check_str(m.in_reply_to, SB_MIME_MAX_MSGID, "in_reply_to");
+    check_str(m.date, 64, "date");
+    check_str(m.text, SB_MAX_TEXT, "text");
+    check_str(m.quoted, SB_MAX_TEXT, "quoted");
+    for (size_t i = 0; i < m.n_references; i++)
+        check_str(m.references[i], SB_MIME_MAX_MSGID, "a reference");
+    if (m.n_attachments > SB_MIME_MAX_PARTS)
+        fail("too many attachments");
+    for (size_t i = 0; i < m.n_attachments; i++) {
+        check_str(m.attachments[i].name, SB_MAX_NAME, "an attachment's name");
+        check_str(m.attachments[i].type, 128, "an attachment's type");
+        if (m.attachments[i].size > size)
+            fail("an attachment larger than the message");
+    }
+    sb_mime_free(&m);
+
+    char *clean = sb__email_utf8_clean(raw, size);
+    if (!sb_utf8_valid(clean, strlen(clean)))
+        fail("utf8_clean gave invalid UTF-8");
+    char *text = sb__email_html_to_text(clean, strlen(clean));
+    check_str(text, 2 * strlen(clean) + 64, "html_to_text");
+    char *fresh, *quoted;
+    sb__email_split_quoted(clean, &fresh, &quoted);
+    check_str(fresh, strlen(clean), "fresh");
+    check_str(quoted, strlen(clean), "quoted");
+    sb_free(fresh), sb_free(quoted), sb_free(text), sb_free(clean);
+    return 0;
+}
