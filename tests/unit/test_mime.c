@@ -222,6 +222,40 @@ static void test_mime_html_details(void **state)
     sb_mime_free(&m);
 }
 
+static void test_mime_quote_shapes(void **state)
+{
+    (void)state;
+    sb_mime_msg_t m;
+    /* Outlook plain text: the underscore rule and the From/Sent block go to quoted */
+    const char *outlook = "From: c@d.example\r\nSubject: Re: x\r\n\r\nFine by me.\r\n\r\n"
+                          "________________________________\r\nFrom: Shop <s@shop.example>\r\n"
+                          "Sent: Monday, 30 November 2026 17:00\r\nTo: c@d.example\r\n\r\nOld.\r\n";
+    assert_int_equal(sb_mime_parse(outlook, strlen(outlook), &m), 0);
+    assert_string_equal(m.text, "Fine by me.");
+    assert_true(strncmp(m.quoted, "________________________________\nFrom: Shop", 43) == 0);
+    sb_mime_free(&m);
+    /* an attribution wrapped over two lines; answers between quotes keep their lines */
+    const char *inline_ =
+        "From: c@d.example\r\n\r\n> Which colour?\r\nBlue.\r\n> Which size?\r\n"
+        "Large.\r\n\r\nOn Mon, 30 Nov 2026 at 14:01, Shop Support <s@shop.example>\r\n"
+        "wrote:\r\n> Hello\r\n";
+    assert_int_equal(sb_mime_parse(inline_, strlen(inline_), &m), 0);
+    assert_string_equal(m.text, "Blue.\nLarge.");
+    assert_string_equal(m.quoted, "> Which colour?\n> Which size?\n\nOn Mon, 30 Nov 2026 at 14:01, "
+                                  "Shop Support <s@shop.example>\nwrote:\n> Hello");
+    sb_mime_free(&m);
+    /* ISO-2022-JP, as Japanese clients still send it, and an RFC 2047 B-word subject */
+    const char *jp = "From: =?ISO-2022-JP?B?GyRCRURDZhsoQg==?= <t@example.jp>\r\n"
+                     "Subject: =?UTF-8?B?5rOo5paH?=\r\n"
+                     "Content-Type: text/plain; charset=ISO-2022-JP\r\n\r\n"
+                     "\x1b$B$3$s$K$A$O\x1b(B\r\n";
+    assert_int_equal(sb_mime_parse(jp, strlen(jp), &m), 0);
+    assert_string_equal(m.from_name, "田中");
+    assert_string_equal(m.subject, "注文");
+    assert_string_equal(m.text, "こんにちは");
+    sb_mime_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_mime_dsn_flagged),
         cmocka_unit_test(test_mime_limits),
         cmocka_unit_test(test_mime_html_details),
+        cmocka_unit_test(test_mime_quote_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
