@@ -3,6 +3,7 @@
 #ifndef SB_EMAIL_INTERNAL_H
 #define SB_EMAIL_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /**
@@ -18,6 +19,14 @@ size_t sb__email_utf8_cut(const char *s, size_t n, size_t max);
  * spaces and of blank lines collapsed. Never NULL (sb_free).
  */
 char *sb__email_html_to_text(const char *s, size_t n);
+/**
+ * A format=flowed text/plain body (RFC 3676), UTF-8 with LF line ends, unwrapped: a line
+ * ending in a space (soft break) joins the next line of the same quote depth, the space
+ * stuffed before a leading space, '>' or "From" is removed, quoted lines are written as
+ * depth '>' and one space, and "-- " stays a line of its own. delsp (DelSp=yes) drops the
+ * space of each soft break. Never NULL (sb_free).
+ */
+char *sb__email_unflow(const char *s, size_t n, bool delsp);
 /**
  * Splits a reply's text into what is new (*fresh) and the quoted history and signature
  * (*quoted): `>` lines, an "On … wrote:" attribution and what follows, Outlook's

@@ -292,8 +292,30 @@ static char *param_value(const param_t *p, size_t n, const char *base)
 
 typedef struct walk {
     sb_mime_msg_t *m;
-    char *plain, *html; /* the first inline text/plain and text/html, UTF-8 */
+    char *plain, *html; /* the inline text/plain and text/html, UTF-8 */
+    bool mixed;         /* the part being read is a child of a multipart/mixed */
 } walk_t;
+
+static bool param_is(const param_t *p, size_t n, const char *name, const char *value)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i].name && p[i].value && strcasecmp(p[i].name, name) == 0 &&
+            value_is(p[i].value, value))
+            return true;
+    return false;
+}
+
+/* A text part's body as UTF-8, format=flowed unwrapped. */
+static char *text_body(const char *type, const param_t *p, size_t np, const char *charset,
+                       const char *dec, size_t len)
+{
+    char *t = to_utf8(charset, dec, len);
+    if (strcmp(type, "text/plain") != 0 || !param_is(p, np, "format", "flowed"))
+        return t;
+    char *u = sb__email_unflow(t, strlen(t), param_is(p, np, "delsp", "yes"));
+    sb_free(t);
+    return u;
+}
 
 static void add_attachment(walk_t *w, char *name, const char *type, const char *data, size_t n)
 {
@@ -362,10 +384,22 @@ static void single(walk_t *w, struct mailmime *part)
     bool text = strcmp(type, "text/plain") == 0 || strcmp(type, "text/html") == 0;
     if (text && !attachment && !name) {
         char **slot = type[5] == 'p' ? &w->plain : &w->html;
-        if (!*slot)
-            *slot = to_utf8(mailmime_content_charset_get(part->mm_content_type), dec, len);
-        else
+        const char *charset = mailmime_content_charset_get(part->mm_content_type);
+        if (!*slot) {
+            *slot = text_body(type, params, np, charset, dec, len);
+        } else if (w->mixed) { /* Apple Mail's text, image, text: one text */
+            char *more = text_body(type, params, np, charset, dec, len);
+            sb_buf_t b;
+            sb_buf_init(&b, strlen(*slot) + strlen(more) + 3);
+            sb_buf_append(&b, *slot, strlen(*slot));
+            sb_buf_append(&b, "\n\n", 2);
+            sb_buf_append(&b, more, strlen(more));
+            sb_free(*slot), sb_free(more);
+            *slot = sb_buf_steal(&b, NULL);
+            sb_buf_dispose(&b);
+        } else {
             add_attachment(w, NULL, type, dec, len);
+        }
     } else {
         add_attachment(w, name, type, dec, len);
     }
@@ -380,14 +414,22 @@ static int walk(walk_t *w, struct mailmime *part, int depth)
     case MAILMIME_SINGLE:
         single(w, part);
         return 0;
-    case MAILMIME_MULTIPLE:
+    case MAILMIME_MULTIPLE: {
+        char type[128];
+        type_of(part->mm_content_type, type, sizeof(type));
+        bool was_mixed = w->mixed;
+        w->mixed = strcmp(type, "multipart/mixed") == 0;
         for (clistiter *it = clist_begin(part->mm_data.mm_multipart.mm_mp_list); it;
              it = clist_next(it)) {
             int rc = walk(w, clist_content(it), depth + 1);
-            if (rc)
+            if (rc) {
+                w->mixed = was_mixed;
                 return rc;
+            }
         }
+        w->mixed = was_mixed;
         return 0;
+    }
     case MAILMIME_MESSAGE:
         if (depth == 0)
             return part->mm_data.mm_message.mm_msg_mime

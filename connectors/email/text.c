@@ -208,6 +208,8 @@ static char *tidy(const char *s, size_t n, bool left)
             a++;
         while (z > a && (s[z - 1] == ' ' || s[z - 1] == '\t'))
             z--;
+        if (z - a == 2 && s[a] == '-' && s[a + 1] == '-' && z < e && s[z] == ' ')
+            z++; /* the signature delimiter is "-- ", its space included */
         bool empty = true;
         for (size_t k = a; k < z && empty; k++)
             empty = s[k] == ' ' || s[k] == '\t';
@@ -329,6 +331,44 @@ char *sb__email_html_to_text(const char *s, size_t n)
     char *t = tidy(b.data ? b.data : "", b.len, true);
     sb_buf_dispose(&b);
     return t;
+}
+
+/* ---- format=flowed (RFC 3676) ---- */
+
+char *sb__email_unflow(const char *s, size_t n, bool delsp)
+{
+    sb_buf_t b;
+    sb_buf_init(&b, n + 1);
+    size_t open_depth = 0; /* quote depth of the paragraph being joined */
+    bool open = false;     /* the last line was soft: the next one continues it */
+    for (size_t i = 0; i < n;) {
+        size_t e = i;
+        while (e < n && s[e] != '\n')
+            e++;
+        size_t a = i, depth = 0;
+        while (a < e && s[a] == '>')
+            a++, depth++;
+        if (a < e && s[a] == ' ') /* space-stuffing (or the space after the quote marks) */
+            a++;
+        size_t z = e;
+        bool sig = z - a == 3 && memcmp(s + a, "-- ", 3) == 0;
+        bool soft = !sig && z > a && s[z - 1] == ' ';
+        if (soft && delsp)
+            z--;
+        if (open && depth != open_depth) /* a quote depth change ends the paragraph */
+            sb_buf_append(&b, "\n", 1), open = false;
+        if (!open && depth > 0) {
+            for (size_t k = 0; k < depth; k++)
+                sb_buf_append(&b, ">", 1);
+            sb_buf_append(&b, " ", 1);
+        }
+        sb_buf_append(&b, s + a, z - a);
+        open = soft, open_depth = depth;
+        if (!soft && e < n)
+            sb_buf_append(&b, "\n", 1);
+        i = e + 1;
+    }
+    return steal(&b);
 }
 
 /* ---- quoted history and signatures ---- */

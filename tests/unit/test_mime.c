@@ -54,8 +54,8 @@ static void test_mime_thunderbird_plain(void **state)
     assert_string_equal(m.text,
                         "Hello,\n\nthe parcel for order 1042 arrived today and the lid of "
                         "the teapot is\ncracked. Could you send a replacement?\n\nThanks, Ana");
-    /* (trailing spaces are trimmed, the delimiter's too) */
-    assert_string_equal(m.quoted, "--\nAna Lima · +55 11 5555 0100");
+    /* (trailing spaces are trimmed, but not the signature delimiter's) */
+    assert_string_equal(m.quoted, "-- \nAna Lima · +55 11 5555 0100");
     assert_int_equal(m.n_attachments, 0);
     sb_mime_free(&m);
 }
@@ -256,6 +256,48 @@ static void test_mime_quote_shapes(void **state)
     sb_mime_free(&m);
 }
 
+static void test_mime_format_flowed(void **state)
+{
+    (void)state;
+    sb_mime_msg_t m;
+    parse("thunderbird-flowed.eml", &m);
+    /* soft breaks joined (their space kept, DelSp=no), the stuffed space before "From" gone */
+    assert_string_equal(m.text, "The new lid arrived and fits well, thank you for the quick "
+                                "replacement. From now on I will order here again.");
+    /* quoted paragraphs joined per depth, the depth change and "-- " kept as lines */
+    assert_string_equal(m.quoted, "On 29/11/2026 15:00, Shop Support wrote:\n"
+                                  "> We are sorry the lid was cracked; a new one leaves today.\n"
+                                  ">> Could you send a replacement?\n\n-- \nAna Lima");
+    sb_mime_free(&m);
+    /* DelSp=yes: the space of a soft break is the client's, dropped when joining */
+    const char *delsp = "From: c@d.example\r\n"
+                        "Content-Type: text/plain; charset=UTF-8; format=flowed; delsp=yes\r\n\r\n"
+                        "Sch\xc3\xb6ne Gr\xc3\xbc \r\n\xc3\x9f"
+                        "e  \r\naus Berlin\r\n";
+    assert_int_equal(sb_mime_parse(delsp, strlen(delsp), &m), 0);
+    assert_string_equal(m.text, "Schöne Grüße aus Berlin");
+    sb_mime_free(&m);
+    /* without format=flowed, a trailing space is no soft break */
+    const char *fixed = "From: c@d.example\r\nContent-Type: text/plain\r\n\r\nOne \r\nTwo\r\n";
+    assert_int_equal(sb_mime_parse(fixed, strlen(fixed), &m), 0);
+    assert_string_equal(m.text, "One\nTwo");
+    sb_mime_free(&m);
+}
+
+static void test_mime_inline_text_parts_joined(void **state)
+{
+    (void)state;
+    sb_mime_msg_t m;
+    parse("apple-text-image-text.eml", &m);
+    assert_string_equal(m.text, "Here is the photo of the handle, it came off on the first day "
+                                "of use:\n\nCan you send a new one?\n\nBea");
+    /* the image stays an attachment, the second text is not one */
+    assert_int_equal(m.n_attachments, 1);
+    assert_string_equal(m.attachments[0].name, "handle.png");
+    assert_string_equal(m.attachments[0].type, "image/png");
+    sb_mime_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +311,8 @@ int main(void)
         cmocka_unit_test(test_mime_limits),
         cmocka_unit_test(test_mime_html_details),
         cmocka_unit_test(test_mime_quote_shapes),
+        cmocka_unit_test(test_mime_format_flowed),
+        cmocka_unit_test(test_mime_inline_text_parts_joined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
