@@ -386,30 +386,22 @@ void sb_outbox_answer(sb_outbox_attempt_t *a, const sb_outcome_t *out)
     const char *reason = out->reason ? out->reason : "";
     int64_t now = sb_now_ms();
     clear_outcome(s);
+    s->have_outcome = true;
+    s->kind = out->kind;
+    s->provider_id =
+        sb_strdup(out->provider_id && out->kind != SB_OUTCOME_AUTH ? out->provider_id : "");
+    s->final = true;
+    s->retry_at = 0;
     if (out->kind == SB_OUTCOME_AUTH) {
         /* Not a failed attempt of the entry's but of the lane's account: the lane pauses,
          * and the message says why it waits (a failure that is not final, tried again
          * once the lane resumes; its attempts are not used up). */
         pause_lane(l, reason);
-        s->have_outcome = true;
-        s->kind = SB_OUTCOME_AUTH;
         s->reason = sb_asprintf("account paused: %s", reason);
-        s->provider_id = sb_strdup("");
         s->final = false;
-        s->retry_at = 0;
-        if (l->opts.record)
-            record_now(s);
-        else
-            apply(s);
-        sb__ob_pump(o);
-        return;
+    } else {
+        s->reason = sb_strdup(out->kind == SB_OUTCOME_OK ? "" : reason);
     }
-    s->have_outcome = true;
-    s->kind = out->kind;
-    s->reason = sb_strdup(out->kind == SB_OUTCOME_OK ? "" : reason);
-    s->provider_id = sb_strdup(out->provider_id ? out->provider_id : "");
-    s->final = true;
-    s->retry_at = 0;
     if (out->kind == SB_OUTCOME_TEMPORARY && ++s->attempts < o->opts.attempts) {
         s->final = false;
         s->retry_at = (uint64_t)now + sb__ob_backoff(o, s->attempts);
