@@ -59,6 +59,16 @@ static void key_shard(sb_key_t *k, const char *prefix, unsigned shard)
     key_put(k, tag, (size_t)n);
 }
 
+/* `<prefix>{N}:<kind><id>`: one item of a shard (kind ends with ':'). */
+static int shard_item(sb_key_t *k, const char *prefix, unsigned shard, const char *kind,
+                      const char *id)
+{
+    key_shard(k, prefix, shard);
+    key_puts(k, kind);
+    key_puts(k, id);
+    return k->err;
+}
+
 int sb_key_shard_prefix(sb_key_t *k, const char *prefix, unsigned shard)
 {
     key_shard(k, prefix, shard);
@@ -89,34 +99,22 @@ int sb_key_rt(sb_key_t *k, const char *prefix, unsigned shard)
 
 int sb_key_conv(sb_key_t *k, const char *prefix, unsigned shard, const char *cid)
 {
-    key_shard(k, prefix, shard);
-    key_puts(k, "conv:");
-    key_puts(k, cid);
-    return k->err;
+    return shard_item(k, prefix, shard, "conv:", cid);
 }
 
 int sb_key_log(sb_key_t *k, const char *prefix, unsigned shard, const char *cid)
 {
-    key_shard(k, prefix, shard);
-    key_puts(k, "log:");
-    key_puts(k, cid);
-    return k->err;
+    return shard_item(k, prefix, shard, "log:", cid);
 }
 
 int sb_key_outbox(sb_key_t *k, const char *prefix, unsigned shard, const char *channel)
 {
-    key_shard(k, prefix, shard);
-    key_puts(k, "outbox:");
-    key_puts(k, channel);
-    return k->err;
+    return shard_item(k, prefix, shard, "outbox:", channel);
 }
 
 int sb_key_dlv(sb_key_t *k, const char *prefix, unsigned shard, const char *cid)
 {
-    key_shard(k, prefix, shard);
-    key_puts(k, "dlv:");
-    key_puts(k, cid);
-    return k->err;
+    return shard_item(k, prefix, shard, "dlv:", cid);
 }
 
 int sb_key_contact(sb_key_t *k, const char *prefix, const char *ctid)
