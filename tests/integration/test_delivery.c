@@ -114,6 +114,14 @@ static void reply(fixture_t *f, const char *conv, char mid[SB_ID_MAX])
     reset(&r);
 }
 
+/* An email conversation, email served (as by its connector), and a staff reply on it. */
+static void email_reply(fixture_t *f, char conv[SB_ID_MAX], char mid[SB_ID_MAX])
+{
+    email_conv(f, conv);
+    assert_int_equal(sb_store_serve(f->store, "email"), 0);
+    reply(f, conv, mid);
+}
+
 static void record(fixture_t *f, result_t *r, const sb_delivery_t *d)
 {
     reset(r);
@@ -180,9 +188,7 @@ static void test_record_delivered_is_idempotent(void **state)
 {
     fixture_t *f = *state;
     char conv[SB_ID_MAX], mid[SB_ID_MAX];
-    email_conv(f, conv);
-    assert_int_equal(sb_store_serve(f->store, "email"), 0);
-    reply(f, conv, mid);
+    email_reply(f, conv, mid);
     long before = log_len(f, conv);
     result_t r = {0};
     sb_delivery_t d = {.conv = conv,
@@ -232,9 +238,7 @@ static void test_failures_and_retry(void **state)
 {
     fixture_t *f = *state;
     char conv[SB_ID_MAX], mid[SB_ID_MAX];
-    email_conv(f, conv);
-    assert_int_equal(sb_store_serve(f->store, "email"), 0);
-    reply(f, conv, mid);
+    email_reply(f, conv, mid);
     result_t r = {0};
     /* Never attempted: nothing to retry (409); pending since the reply stored it. */
     state_of(f, &r, conv, mid);
@@ -350,9 +354,7 @@ static void test_retry_needs_a_serving_node(void **state)
 {
     fixture_t *f = *state;
     char conv[SB_ID_MAX], mid[SB_ID_MAX];
-    email_conv(f, conv);
-    assert_int_equal(sb_store_serve(f->store, "email"), 0);
-    reply(f, conv, mid);
+    email_reply(f, conv, mid);
     result_t r = {0};
     sb_delivery_t d = {
         .conv = conv, .mid = mid, .channel = "email", .final = true, .reason = "auth failed"};
@@ -377,9 +379,7 @@ static void test_provider_text_bounded(void **state)
 {
     fixture_t *f = *state;
     char conv[SB_ID_MAX], mid[SB_ID_MAX];
-    email_conv(f, conv);
-    assert_int_equal(sb_store_serve(f->store, "email"), 0);
-    reply(f, conv, mid);
+    email_reply(f, conv, mid);
     /* A provider's long answer is cut (at a character boundary), broken UTF-8 replaced. */
     char longer[SB_DELIVERY_MAX_TEXT + 500];
     memset(longer, 'x', sizeof(longer) - 1);
