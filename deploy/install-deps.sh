@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS=(
-    build-essential cmake pkg-config git ca-certificates curl
+    build-essential cmake pkg-config git ca-certificates curl openssl
     libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
     libhiredis-dev libjansson-dev libssl-dev libcurl4-gnutls-dev libetpan-dev
     libcmocka-dev redis-server redis-tools
