@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Outbox → SMTP: one staff or bot answer becomes a mail in the customer's thread. The
+ * conversation gives the subject and the contact; its newest inbound mail gives the
+ * address to answer, the mailbox that received it and the ids to thread on (In-Reply-To
+ * and References). Our Message-ID is derived from the message id, so an attempt repeated
+ * after a crash sends the same mail, and it is linked to the conversation before the
+ * mail leaves, so the customer's answer threads even if it comes back at once.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "connectors/email/compose.h"
+#include "connectors/email/smtp.h"
+#include "connectors/email/state.h"
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/msg.h"
+#include "core/outbox.h"
+
+#define PAGE_ITEMS 50
+#define PAGE_BYTES (512 * 1024)
+#define MAX_REFS   20
+#define SEND_TIMEOUT_MS 60000
+
+typedef struct em_out {
+    em_t *em;
+    sb_deliver_cb done;
+    void *data;
+    char conv[SB_ID_MAX], mid[SB_ID_MAX];
+    json_t *m;    /* the outbound message */
+    json_t *c;    /* its conversation */
+    json_t *last; /* the newest inbound mail of the conversation, or NULL */
+    char *to;     /* the customer's address */
+    em_box_t *box;
+    char message_id[SB_MIME_MAX_MSGID + 1];
+    char tag_id[32];
+    sb_buf_t mail;
+} em_out_t;
+
+static void out_free(em_out_t *o)
+{
+    json_decref(o->m);
+    json_decref(o->c);
+    json_decref(o->last);
+    sb_free(o->to);
+    sb_buf_dispose(&o->mail);
+    sb_free(o);
+}
+
+/* Ends the attempt with an outcome (the outbox records it, then acks or retries). */
+static void end(em_out_t *o, sb_outcome_kind_t kind, const char *reason, const char *provider_id)
+{
+    sb_outcome_t oc = {.kind = kind, .reason = reason, .provider_id = provider_id};
+    if (kind == SB_OUTCOME_OK)
+        o->em->sent++;
+    else
+        o->em->send_failed++;
+    if (kind != SB_OUTCOME_OK)
+        SB_LOG_WARN("email.out", "conv=%s msg=%s outcome=%d reason=\"%s\"", o->conv, o->mid,
+                    (int)kind, reason ? reason : "");
+    else
+        SB_LOG_INFO("email.out.sent", "conv=%s msg=%s to=%s message_id=\"%s\"", o->conv, o->mid,
+                    o->to, o->message_id);
+    em_t *em = o->em;
+    o->done(&oc, o->data);
+    out_free(o);
+    sb__em_unref(em);
+}
+
+/* A store answer that is not there: retried (the store is away) or given up (refused). */
+static void end_store(em_out_t *o, int status, const char *errmsg, const char *step)
+{
+    char why[256];
+    snprintf(why, sizeof(why), "%s: %s", step, errmsg && *errmsg ? errmsg : sb_err_str(status));
+    bool gone = status == SB_ENOTFOUND || status == SB_EINVAL;
+    end(o, gone ? SB_OUTCOME_PERMANENT : SB_OUTCOME_TEMPORARY, why, NULL);
+}
+
+static void on_sent(const sb_httpc_response_t *res, void *data)
+{
+    em_out_t *o = data;
+    sb_outcome_t oc;
+    sb_email_smtp_outcome(res, &oc);
+    end(o, oc.kind, oc.reason, oc.kind == SB_OUTCOME_OK ? o->message_id : NULL);
+}
+
+static void send_mail(em_out_t *o)
+{
+    em_box_t *b = o->box;
+    const char *rcpt[] = {o->to, NULL};
+    sb_httpc_mail_t m = {.url = b->smtp_bare,
+                         .username = b->smtp_user,
+                         .password = b->smtp_pass,
+                         .ca_file = o->em->tls_ca,
+                         .mail_from = b->address,
+                         .rcpt = rcpt,
+                         .message = o->mail.data,
+                         .message_len = o->mail.len,
+                         .timeout_ms = SEND_TIMEOUT_MS};
+    int rc = sb_httpc_send_mail(o->em->httpc, &m, on_sent, o);
+    if (rc)
+        end(o, SB_OUTCOME_TEMPORARY, sb_err_str(rc), NULL);
+}
+
+static void on_linked(int status, json_t *result, const char *errmsg, void *data)
+{
+    (void)result;
+    em_out_t *o = data;
+    if (status)
+        end_store(o, status, errmsg, "thread link");
+    else
+        send_mail(o);
+}
+
+static const char *str(json_t *o, const char *path1, const char *path2)
+{
+    json_t *v = json_object_get(o, path1);
+    if (path2)
+        v = json_object_get(v, path2);
+    return json_string_value(v);
+}
+
+/* Writes the mail, then links our Message-ID (and the subject tag) to the conversation. */
+static void compose(em_out_t *o)
+{
+    json_t *ext = json_object_get(o->last, "ext");
+    const char *in_reply_to = str(ext, "message_id", NULL);
+    const char *refs[MAX_REFS + 2];
+    size_t n = 0;
+    json_t *r = json_object_get(ext, "references");
+    size_t nr = json_array_size(r), from = nr > MAX_REFS ? nr - MAX_REFS : 0;
+    for (size_t i = from; i < nr; i++)
+        if (json_string_value(json_array_get(r, i)))
+            refs[n++] = json_string_value(json_array_get(r, i));
+    if (in_reply_to)
+        refs[n++] = in_reply_to;
+    refs[n] = NULL;
+    const char *subject = str(o->c, "subject", NULL);
+    if (!subject || !*subject)
+        subject = str(o->last, "subject", NULL);
+    char tag[SB__EM_TAG_LEN + 1];
+    sb__em_tag(o->conv, tag);
+    char *subj = sb_asprintf("%s [#%s]", subject && *subject ? subject : "Your message", tag);
+    if (subject && strstr(subject, "[#") && strstr(subject, tag)) {
+        sb_free(subj);
+        subj = sb_strdup(subject);
+    }
+    snprintf(o->tag_id, sizeof(o->tag_id), "tag:%s", tag);
+    const char *author = str(o->m, "author", "name");
+    char *from_name = sb_asprintf("%s", author && *author ? author : o->box->name);
+    sb_email_message_id(o->mid, o->box->domain, o->message_id, sizeof(o->message_id));
+    sb_mail_out_t mo = {.from_addr = o->box->address,
+                        .from_name = from_name,
+                        .to_addr = o->to,
+                        .to_name = str(o->c, "contact", "name"),
+                        .subject = subj,
+                        .message_id = o->message_id,
+                        .in_reply_to = in_reply_to,
+                        .references = n ? refs : NULL,
+                        .text = str(o->m, "text", NULL),
+                        .conversation = o->conv,
+                        .date_ms = sb_now_ms()};
+    sb_buf_init(&o->mail, 32 * 1024 * 1024);
+    int rc = sb_mail_compose(&mo, &o->mail);
+    sb_free(subj);
+    sb_free(from_name);
+    if (rc) {
+        end(o, SB_OUTCOME_PERMANENT, "the mail could not be written (bad address or header)",
+            NULL);
+        return;
+    }
+    const char *ids[] = {o->message_id, o->tag_id};
+    rc = sb_store_thread_link(o->em->env.store, o->conv, o->mid, ids, 2, on_linked, o);
+    if (rc)
+        end_store(o, rc, NULL, "thread link");
+}
+
+static void on_contact(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_out_t *o = data;
+    const char *email = str(result, "email", NULL);
+    if (status)
+        end_store(o, status, errmsg, "contact");
+    else if (!email || !*email)
+        end(o, SB_OUTCOME_PERMANENT, "the contact has no email address", NULL);
+    else {
+        o->to = sb_strdup(email);
+        o->box = sb__em_box(o->em, NULL);
+        compose(o);
+    }
+}
+
+/* The newest inbound mail: whom to answer, from which mailbox, on which ids. */
+static void on_page(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_out_t *o = data;
+    if (status) {
+        end_store(o, status, errmsg, "transcript");
+        return;
+    }
+    json_t *items = json_object_get(result, "items");
+    for (size_t i = json_array_size(items); i > 0; i--) {
+        json_t *it = json_array_get(items, i - 1);
+        const char *dir = str(it, "dir", NULL), *from = str(it, "ext", "from");
+        if (dir && strcmp(dir, "in") == 0 && from && *from) {
+            o->last = json_incref(it);
+            o->to = sb_strdup(from);
+            o->box = sb__em_box(o->em, str(it, "ext", "mailbox"));
+            compose(o);
+            return;
+        }
+    }
+    /* started elsewhere (the API, the web chat): the contact's own address */
+    const char *ct = str(o->c, "contact", "id");
+    int rc = ct ? sb_store_contact_get(o->em->env.store, ct, on_contact, o) : SB_ENOTFOUND;
+    if (rc)
+        end_store(o, rc, NULL, "contact");
+}
+
+static void on_conv(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_out_t *o = data;
+    if (status) {
+        end_store(o, status, errmsg, "conversation");
+        return;
+    }
+    o->c = json_incref(json_object_get(result, "conversation") ? json_object_get(result, "conversation")
+                                                                 : result);
+    int rc = sb_store_public_page(o->em->env.store, o->conv, NULL, NULL, PAGE_ITEMS, PAGE_BYTES,
+                                  on_page, o);
+    if (rc)
+        end_store(o, rc, NULL, "transcript");
+}
+
+int sb__em_deliver(void *state, const sb_outbox_entry_t *entry, sb_deliver_cb done, void *data)
+{
+    em_t *em = state;
+    size_t mlen = 0;
+    const char *conv = sb_outbox_field(entry, "conv", NULL);
+    const char *mj = sb_outbox_field(entry, "m", &mlen);
+    if (!conv || !mj || strlen(conv) >= SB_ID_MAX)
+        return SB_EINVAL;
+    json_t *m = json_loadb(mj, mlen, 0, NULL);
+    const char *mid = json_string_value(json_object_get(m, "id"));
+    if (!m || !mid || strlen(mid) >= SB_ID_MAX || !json_string_value(json_object_get(m, "text"))) {
+        json_decref(m);
+        return SB_EINVAL;
+    }
+    em_out_t *o = SB_NEW(em_out_t);
+    o->em = em;
+    o->done = done;
+    o->data = data;
+    o->m = m;
+    snprintf(o->conv, sizeof(o->conv), "%s", conv);
+    snprintf(o->mid, sizeof(o->mid), "%s", mid);
+    em->pending++;
+    int rc = sb_store_get(em->env.store, o->conv, on_conv, o);
+    if (rc) {
+        em->pending--;
+        out_free(o);
+        return rc;
+    }
+    return 0;
+}
