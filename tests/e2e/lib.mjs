@@ -46,12 +46,27 @@ export class Daemon {
       d.setClockOffset(0);
       env.SWITCHBOARD_TEST_CLOCK = d.clockFile;
     }
-    d.proc = spawn(BIN, ['-c', d.conf], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    d.proc.stdout.on('data', (b) => { d.log += b; });
-    d.proc.stderr.on('data', (b) => { d.log += b; });
-    d.exited = new Promise((r) => d.proc.on('exit', (code, sig) => r({ code, sig })));
+    d.env = env;
+    d.spawn();
     await d.waitReady();
     return d;
+  }
+
+  spawn() {
+    this.proc = spawn(BIN, ['-c', this.conf], { stdio: ['ignore', 'pipe', 'pipe'], env: this.env });
+    this.proc.stdout.on('data', (b) => { this.log += b; });
+    this.proc.stderr.on('data', (b) => { this.log += b; });
+    this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r({ code, sig })));
+  }
+
+  // Stops the daemon (SIGTERM, or SIGKILL when kill9) and starts it again on the same
+  // configuration, data_dir and port; resolves once it is ready; (optional) runs while it is down.
+  async restart({ kill9 = false, before } = {}) {
+    this.proc.kill(kill9 ? 'SIGKILL' : 'SIGTERM');
+    await this.exited;
+    await before?.();
+    this.spawn();
+    await this.waitReady();
   }
 
   async waitReady(timeoutMs = 15000) {
