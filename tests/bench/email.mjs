@@ -54,7 +54,7 @@ function fileMails(imap, user, n, make) {
 const ca = makeCA();
 const imap = await Dovecot.start(ca);
 const smtp = await Smtp.start(ca);
-const conf = (boxes) => `redis redis://127.0.0.1:${RPORT}\nlog_level warn\nmailbox_tls_ca ${ca.ca}\n` +
+const conf = (boxes) => `redis redis://127.0.0.1:${RPORT}\nmailbox_tls_ca ${ca.ca}\n` +
   boxes.map((u) => `mailbox ${u} ${imap.url(u)} ${smtp.url()} ${u}@example.test`).join('\n');
 let d;
 try {
@@ -128,7 +128,7 @@ try {
   d = null;
 
   // (d) RSS: no mailbox, then 20 idle mailboxes
-  const base = await Daemon.start(`redis redis://127.0.0.1:${RPORT}\nlog_level warn`);
+  const base = await Daemon.start(`redis redis://127.0.0.1:${RPORT}`);
   await sleep(1000);
   const rss0 = rssKb(base.proc.pid);
   await base.stop();
