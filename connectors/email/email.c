@@ -75,6 +75,7 @@ static bool check_mailbox(int argc, char *const *argv, char *why, size_t cap)
 
 static bool check_password_file(int argc, char *const *argv, char *why, size_t cap)
 {
+    (void)argv;
     if (argc != 2) {
         snprintf(why, cap, "expected <mailbox-name> <path>");
         return false;
@@ -172,8 +173,7 @@ static void em_free(em_t *em)
 
 void sb__em_maybe_free(em_t *em)
 {
-    if (em->stopping && em->pending == 0 && em->imap_running == 0 && em->timers == 0 &&
-        !em->httpc)
+    if (em->stopping && em->pending == 0 && em->imap_running == 0 && em->timers == 0 && !em->httpc)
         em_free(em);
 }
 
@@ -348,7 +348,7 @@ static const sb_config_key_t config_keys[] = {
      "the URLs.",
      check_password_file},
     {"mailbox_tls_ca", SB_CONFIG_STRING, NULL, 0, 0, "<pem-file>",
-     "CA certificates trusted for the mail servers (a private CA); unset: the system's."},
+     "CA certificates trusted for the mail servers (a private CA); unset: the system's.", NULL},
     {NULL},
 };
 

@@ -18,6 +18,7 @@
 #include "connectors/email/state.h"
 #include "core/alloc.h"
 #include "core/attach.h"
+#include "core/channel.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -64,8 +65,8 @@ static void *parse(const char *raw, size_t len, void *data)
         for (size_t i = 0; i < p->mime.n_attachments; i++) {
             sb_mime_attachment_t *a = &p->mime.attachments[i];
             char sha[65] = "";
-            bool stored = sb_attach_put(b->em->data_dir, b->em->attach_max, a->data, a->size,
-                                        sha) == 0;
+            bool stored =
+                sb_attach_put(b->em->data_dir, b->em->attach_max, a->data, a->size, sha) == 0;
             json_t *o = json_pack("{s:s,s:s,s:I,s:b}", "name", a->name, "type", a->type, "size",
                                   (json_int_t)a->size, "stored", stored);
             if (stored)
@@ -157,9 +158,9 @@ static void call_failed(em_box_t *b, int rc, const char *step)
 {
     b->em->pending--;
     if (transient(rc))
-        retry_later(b, rc, step, sb_err_str(rc));
+        retry_later(b, rc, step, sb_strerror(rc));
     else
-        reject(b, sb_err_str(rc));
+        reject(b, sb_strerror(rc));
 }
 
 /* The parsed message is the session's (it frees it at sb_imap_done or when it stops). */
@@ -205,7 +206,7 @@ static void finish(em_box_t *b)
     json_decref(f);
     if (rc) {
         b->em->pending--;
-        retry_later(b, SB_EUNAVAILABLE, "cursor", sb_err_str(rc));
+        retry_later(b, SB_EUNAVAILABLE, "cursor", sb_strerror(rc));
     }
 }
 
@@ -247,9 +248,10 @@ static void on_ingested(int status, json_t *result, const char *errmsg, void *da
         it->conv[0] = '\0';
         step_ingest(b);
     } else if (status) {
-        reject(b, errmsg && *errmsg ? errmsg : sb_err_str(status));
+        reject(b, errmsg && *errmsg ? errmsg : sb_strerror(status));
     } else {
-        json_t *m = json_object_get(result, "message"), *c = json_object_get(result, "conversation");
+        json_t *m = json_object_get(result, "message"),
+               *c = json_object_get(result, "conversation");
         const char *mid = json_string_value(json_object_get(m, "id"));
         const char *cid = json_string_value(json_object_get(c, "id"));
         if (!cid)
@@ -262,7 +264,7 @@ static void on_ingested(int status, json_t *result, const char *errmsg, void *da
             b->stored++;
         b->em->env.msgs_in[sb_channel_index(SB__EM_CHANNEL)]++;
         SB_LOG_DEBUG("email.in.stored", "mailbox=%s uid=%u conv=%s msg=%s auto=%d", b->name,
-                    it->uid, it->conv, it->msg, sb_mime_is_automatic(&it->p->mime));
+                     it->uid, it->conv, it->msg, sb_mime_is_automatic(&it->p->mime));
         if (it->conv[0])
             step_link(b);
         else
@@ -323,7 +325,8 @@ static void on_threaded(int status, json_t *result, const char *errmsg, void *da
         const char *cid = json_string_value(json_object_get(result, "conv"));
         json_int_t rejected = json_integer_value(json_object_get(result, "rejected"));
         if (rejected)
-            SB_LOG_WARN("email.in.thread", "mailbox=%s uid=%u from=%s rejected=%lld "
+            SB_LOG_WARN("email.in.thread",
+                        "mailbox=%s uid=%u from=%s rejected=%lld "
                         "reason=\"a thread reference of another contact's conversation\"",
                         b->name, it->uid, it->p->mime.from_addr, (long long)rejected);
         snprintf(it->conv, sizeof(it->conv), "%s", status == 0 && cid ? cid : "");
@@ -424,7 +427,8 @@ static void on_bounce_contact(int status, json_t *result, const char *errmsg, vo
         const sb_mime_msg_t *m = &b->head->p->mime;
         char *v = sb_asprintf("%s %s", m->bounce_recipient, m->bounce_status);
         b->em->pending++;
-        int rc = sb_store_contact_set(b->em->env.store, ct, "email_bounced", v, on_bounce_flagged, b);
+        int rc =
+            sb_store_contact_set(b->em->env.store, ct, "email_bounced", v, on_bounce_flagged, b);
         sb_free(v);
         if (rc)
             call_failed(b, rc, "bounce flag");

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "connectors/email/compose.h"
+#include "connectors/email/mime.h"
 #include "connectors/email/smtp.h"
 #include "connectors/email/state.h"
 #include "core/alloc.h"
@@ -22,9 +23,9 @@
 #include "core/msg.h"
 #include "core/outbox.h"
 
-#define PAGE_ITEMS 50
-#define PAGE_BYTES (512 * 1024)
-#define MAX_REFS   20
+#define PAGE_ITEMS      50
+#define PAGE_BYTES      (512 * 1024)
+#define MAX_REFS        20
 #define SEND_TIMEOUT_MS 60000
 
 typedef struct em_out {
@@ -76,7 +77,7 @@ static void end(em_out_t *o, sb_outcome_kind_t kind, const char *reason, const c
 static void end_store(em_out_t *o, int status, const char *errmsg, const char *step)
 {
     char why[256];
-    snprintf(why, sizeof(why), "%s: %s", step, errmsg && *errmsg ? errmsg : sb_err_str(status));
+    snprintf(why, sizeof(why), "%s: %s", step, errmsg && *errmsg ? errmsg : sb_strerror(status));
     bool gone = status == SB_ENOTFOUND || status == SB_EINVAL;
     end(o, gone ? SB_OUTCOME_PERMANENT : SB_OUTCOME_TEMPORARY, why, NULL);
 }
@@ -104,7 +105,7 @@ static void send_mail(em_out_t *o)
                          .timeout_ms = SEND_TIMEOUT_MS};
     int rc = sb_httpc_send_mail(o->em->httpc, &m, on_sent, o);
     if (rc)
-        end(o, SB_OUTCOME_TEMPORARY, sb_err_str(rc), NULL);
+        end(o, SB_OUTCOME_TEMPORARY, sb_strerror(rc), NULL);
 }
 
 static void on_linked(int status, json_t *result, const char *errmsg, void *data)
@@ -170,8 +171,7 @@ static void compose(em_out_t *o)
     sb_free(subj);
     sb_free(from_name);
     if (rc) {
-        end(o, SB_OUTCOME_PERMANENT, "the mail could not be written (bad address or header)",
-            NULL);
+        end(o, SB_OUTCOME_PERMANENT, "the mail could not be written (bad address or header)", NULL);
         return;
     }
     const char *ids[] = {o->message_id, o->tag_id};
@@ -229,8 +229,8 @@ static void on_conv(int status, json_t *result, const char *errmsg, void *data)
         end_store(o, status, errmsg, "conversation");
         return;
     }
-    o->c = json_incref(json_object_get(result, "conversation") ? json_object_get(result, "conversation")
-                                                                 : result);
+    o->c = json_incref(
+        json_object_get(result, "conversation") ? json_object_get(result, "conversation") : result);
     int rc = sb_store_public_page(o->em->env.store, o->conv, NULL, NULL, PAGE_ITEMS, PAGE_BYTES,
                                   on_page, o);
     if (rc)

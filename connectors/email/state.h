@@ -30,7 +30,7 @@ typedef struct em_in em_in_t;
 typedef struct em_box {
     em_t *em;
     char *name, *imap_url, *smtp_url, *address;
-    char *password; /* from mailbox_password_file, or NULL (the URLs' own) */
+    char *password;              /* from mailbox_password_file, or NULL (the URLs' own) */
     char *smtp_user, *smtp_pass; /* taken out of smtp_url (%-decoded), or NULL */
     char *smtp_bare;             /* smtp_url without its credentials */
     char *domain;                /* address's domain, for our Message-IDs */
