@@ -190,6 +190,23 @@ int sb_key_webhooks(sb_key_t *k, const char *prefix)
     return k->err;
 }
 
+int sb_key_notify(sb_key_t *k, const char *prefix)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "notify");
+    return k->err;
+}
+
+int sb_key_once(sb_key_t *k, const char *prefix, const char *name)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "once:");
+    key_puts(k, name);
+    return k->err;
+}
+
 int sb_key_token_pattern(sb_key_t *k, const char *prefix)
 {
     key_start(k);

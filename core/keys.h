@@ -80,6 +80,10 @@ int sb_key_presence(sb_key_t *k, const char *prefix);
 int sb_key_principal(sb_key_t *k, const char *prefix, const char *kind, const char *id);
 /** `<prefix>webhooks`: the bots with an outbound webhook (a set of bot ids). */
 int sb_key_webhooks(sb_key_t *k, const char *prefix);
+/** `<prefix>notify`: staff members who get notification mail, id → new|assigned (a hash). */
+int sb_key_notify(sb_key_t *k, const char *prefix);
+/** `<prefix>once:<name>`: done-once markers with an expiry (sb_store_once). */
+int sb_key_once(sb_key_t *k, const char *prefix, const char *name);
 /** `<prefix>token:*`: a SCAN pattern over every token record (sbctl). */
 int sb_key_token_pattern(sb_key_t *k, const char *prefix);
 /** `<prefix>dead:<lane>`: an outbox lane's dead letters (a capped stream, docs/outbox.md). */

@@ -270,6 +270,20 @@ void sb_store_token_key(const char *prefix, const char *token, char *out, size_t
 /** Maps a function error reply ("NOTFOUND …") to an SB_E* code. */
 int sb_store_error_code(const char *errmsg);
 
+/* ---- Staff as connectors see them (store_staff.c) ---- */
+
+/**
+ * The staff members who want notification mail (sbctl staff notify): result
+ * {"staff":[{"id","notify":"new"|"assigned","name","email"}]}.
+ */
+int sb_store_notify_list(sb_store_t *st, sb_store_cb cb, void *data);
+
+/**
+ * A once-only marker: result {"first":true} for the first caller of name within ttl_s
+ * seconds (on any node), {"first":false} after. SB_EINVAL for an empty or too long name.
+ */
+int sb_store_once(sb_store_t *st, const char *name, unsigned ttl_s, sb_store_cb cb, void *data);
+
 /* ---- Delivery outcomes (store_delivery.c; docs/delivery.md) ---- */
 
 /**

@@ -262,7 +262,7 @@ static void on_ingested(int status, json_t *result, const char *errmsg, void *da
             b->duplicates++;
         else
             b->stored++;
-        b->em->env.msgs_in[sb_channel_index(SB__EM_CHANNEL)]++;
+        b->em->env.msgs_in[SB_CHANNEL_email]++;
         SB_LOG_DEBUG("email.in.stored", "mailbox=%s uid=%u conv=%s msg=%s auto=%d", b->name,
                      it->uid, it->conv, it->msg, sb_mime_is_automatic(&it->p->mime));
         if (it->conv[0])

@@ -59,6 +59,10 @@ static void usage(FILE *f)
                "                         add a staff member; prints their token once\n"
                "  staff list [--json]    list staff members\n"
                "  staff remove ST_ID     remove a staff member: all their tokens die at once\n"
+               "  staff notify ST_ID new|assigned|none\n"
+               "                         notification mail (with a mailbox configured): of\n"
+               "                         every new conversation, of those assigned to them,\n"
+               "                         or none (the default); they can answer by replying\n"
                "  bot add --name N [--channels LIST] [--webhook URL --secret S\n"
                "          [--events \"WORD...\"]]\n"
                "                         add a bot; prints its token once; with --webhook it\n"
@@ -438,6 +442,10 @@ static int principal_remove(redisContext *rc, const sb_config_t *cfg, const char
                 freeReplyObject(r);
         }
     }
+    if (ok && strcmp(kind, "staff") == 0) {
+        sb_key_notify(&k, cfg->prefix);
+        ok = reply_ok(redisCommand(rc, "HDEL %s %s", k.str, id));
+    }
     ok = ok && reply_ok(redisCommand(rc, "DEL %s", pk.str));
     if (!exists) {
         fprintf(stderr, "sbctl: no %s %s\n", strcmp(kind, "bot") == 0 ? "bot" : "staff member", id);
@@ -477,8 +485,47 @@ static bool webhook_valid(const args_t *a)
 }
 
 /* Checks the administration command's words and options; prints why not. */
-static bool admin_valid(const args_t *a, const char *w1, const char *w2, const char *w3)
+/* staff notify: the preference on the staff record, and the notify hash the daemon reads
+ * (only members who want mail are in it). */
+static int staff_notify(redisContext *rc, const sb_config_t *cfg, const char *id, const char *mode)
 {
+    sb_key_t pk, nk;
+    redisReply *r = sb_key_principal(&pk, cfg->prefix, "staff", id) == 0
+                        ? redisCommand(rc, "EXISTS %s", pk.str)
+                        : NULL;
+    bool exists = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    if (r)
+        freeReplyObject(r);
+    if (!exists) {
+        fprintf(stderr, "sbctl: no staff member %s\n", id);
+        return EXIT_NOTFOUND;
+    }
+    sb_key_notify(&nk, cfg->prefix);
+    bool ok =
+        reply_ok(redisCommand(rc, "HSET %s notify %s", pk.str, mode)) &&
+        reply_ok(strcmp(mode, "none") == 0 ? redisCommand(rc, "HDEL %s %s", nk.str, id)
+                                           : redisCommand(rc, "HSET %s %s %s", nk.str, id, mode));
+    if (!ok) {
+        fprintf(stderr, "sbctl: redis error: %s\n", rc->err ? rc->errstr : "");
+        return EXIT_UNREACHABLE;
+    }
+    printf("%s notify %s\n", id, mode);
+    return EXIT_OK;
+}
+
+static bool notify_mode_valid(const char *m)
+{
+    return m && (strcmp(m, "new") == 0 || strcmp(m, "assigned") == 0 || strcmp(m, "none") == 0);
+}
+
+static bool admin_valid(const args_t *a, const char *w1, const char *w2, const char *w3,
+                        const char *w4)
+{
+    if (strcmp(w1, "staff") == 0 && w2 && strcmp(w2, "notify") == 0) {
+        if (!w3 || !sb_id_valid(w3, "st_") || !notify_mode_valid(w4))
+            fprintf(stderr, "sbctl: staff notify ST_ID new|assigned|none\n");
+        return w3 && sb_id_valid(w3, "st_") && notify_mode_valid(w4);
+    }
     if (!w2)
         return false;
     char norm[256];
@@ -520,9 +567,10 @@ static bool admin_valid(const args_t *a, const char *w1, const char *w2, const c
 }
 
 /* Runs an administration command against the configuration's Redis. */
-static int admin_run(const args_t *a, const char *w1, const char *w2, const char *w3)
+static int admin_run(const args_t *a, const char *w1, const char *w2, const char *w3,
+                     const char *w4)
 {
-    if (!admin_valid(a, w1, w2, w3)) {
+    if (!admin_valid(a, w1, w2, w3, w4)) {
         usage(stderr);
         return EXIT_USAGE;
     }
@@ -556,6 +604,8 @@ static int admin_run(const args_t *a, const char *w1, const char *w2, const char
             code = principal_list(rc, &cfg, w1, a->http.json);
         } else if (strcmp(w2, "remove") == 0) {
             code = principal_remove(rc, &cfg, w1, w3);
+        } else if (strcmp(w2, "notify") == 0) {
+            code = staff_notify(rc, &cfg, w3, w4);
         } else if (strcmp(w1, "staff") == 0) {
             const char *extra[] = {"email", a->email};
             code = principal_create(rc, &cfg, a->role, a->name, channels, extra, 2);
@@ -692,5 +742,6 @@ int main(int argc, char **argv)
     }
     const char *w2 = optind + 1 < argc ? argv[optind + 1] : NULL;
     const char *w3 = optind + 2 < argc ? argv[optind + 2] : NULL;
-    return admin_run(&a, w1, w2, w3);
+    const char *w4 = optind + 3 < argc ? argv[optind + 3] : NULL;
+    return admin_run(&a, w1, w2, w3, w4);
 }

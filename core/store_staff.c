@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Staff as connectors see them (store.h): who wants notification mail (the `notify` hash
+ * sbctl keeps, with each member's name and address from their record), and a once-only
+ * marker so that of several nodes seeing the same event, one acts on it. Plain commands:
+ * the keys are outside the shards.
+ */
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/keys.h"
+#include "core/store_internal.h"
+#include "core/util.h"
+
+typedef struct notify_ctx {
+    sb_store_t *st;
+    json_t *list; /* [{id, notify}] filled in with name and email */
+    size_t waiting;
+    int status;
+    sb_store_cb cb;
+    void *data;
+} notify_ctx_t;
+
+static void notify_done(notify_ctx_t *nc)
+{
+    if (nc->status) {
+        nc->cb(nc->status, NULL, sb_strerror(nc->status), nc->data);
+    } else {
+        json_t *res = json_pack("{s:O}", "staff", nc->list);
+        nc->cb(0, res, NULL, nc->data);
+        json_decref(res);
+    }
+    json_decref(nc->list);
+    sb_free(nc);
+}
+
+typedef struct member_ctx {
+    notify_ctx_t *nc;
+    json_t *row; /* borrowed from nc->list */
+} member_ctx_t;
+
+static void on_member(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    member_ctx_t *mc = data;
+    notify_ctx_t *nc = mc->nc;
+    if (status) {
+        nc->status = status;
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        for (size_t i = 0; i < 2; i++)
+            if (reply->element[i]->type == REDIS_REPLY_STRING)
+                json_object_set_new(mc->row, i ? "email" : "name",
+                                    json_stringn(reply->element[i]->str, reply->element[i]->len));
+    }
+    sb_free(mc);
+    if (--nc->waiting == 0)
+        notify_done(nc);
+}
+
+static void on_notify(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    notify_ctx_t *nc = data;
+    if (status || reply->type != REDIS_REPLY_ARRAY) {
+        nc->status = status ? status : SB_EREDIS;
+        notify_done(nc);
+        return;
+    }
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        redisReply *k = reply->element[i], *v = reply->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING &&
+            sb_id_valid(k->str, "st_"))
+            json_array_append_new(nc->list,
+                                  json_pack("{s:s, s:s%}", "id", k->str, "notify", v->str, v->len));
+    }
+    nc->waiting = json_array_size(nc->list) + 1; /* + 1: held while sending */
+    for (size_t i = 0; i < json_array_size(nc->list); i++) {
+        json_t *row = json_array_get(nc->list, i);
+        sb_key_t pk;
+        sb_key_principal(&pk, nc->st->prefix, "staff",
+                         json_string_value(json_object_get(row, "id")));
+        member_ctx_t *mc = SB_NEW(member_ctx_t);
+        mc->nc = nc;
+        mc->row = row;
+        const char *argv[] = {"HMGET", pk.str, "name", "email"};
+        if (sb_redis_command_argv(nc->st->redis, on_member, mc, 0, 4, argv, NULL) != 0) {
+            sb_free(mc);
+            nc->status = SB_EUNAVAILABLE;
+            nc->waiting--;
+        }
+    }
+    if (--nc->waiting == 0)
+        notify_done(nc);
+}
+
+int sb_store_notify_list(sb_store_t *st, sb_store_cb cb, void *data)
+{
+    sb_key_t k;
+    sb_key_notify(&k, st->prefix);
+    notify_ctx_t *nc = SB_NEW(notify_ctx_t);
+    nc->st = st;
+    nc->list = json_array();
+    nc->cb = cb;
+    nc->data = data;
+    const char *argv[] = {"HGETALL", k.str};
+    int rc = sb_redis_command_argv(st->redis, on_notify, nc, 0, 2, argv, NULL);
+    if (rc) {
+        json_decref(nc->list);
+        sb_free(nc);
+    }
+    return rc;
+}
+
+typedef struct once_ctx {
+    sb_store_cb cb;
+    void *data;
+} once_ctx_t;
+
+static void on_once(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    once_ctx_t *oc = data;
+    if (status) {
+        oc->cb(status, NULL, sb_strerror(status), oc->data);
+    } else {
+        json_t *res = json_pack("{s:b}", "first", reply->type == REDIS_REPLY_STATUS);
+        oc->cb(0, res, NULL, oc->data);
+        json_decref(res);
+    }
+    sb_free(oc);
+}
+
+int sb_store_once(sb_store_t *st, const char *name, unsigned ttl_s, sb_store_cb cb, void *data)
+{
+    sb_key_t k;
+    if (!name || !*name || sb_key_once(&k, st->prefix, name) != 0)
+        return SB_EINVAL;
+    char ttl[16];
+    snprintf(ttl, sizeof(ttl), "%u", ttl_s ? ttl_s : 1);
+    once_ctx_t *oc = SB_NEW(once_ctx_t);
+    oc->cb = cb;
+    oc->data = data;
+    const char *argv[] = {"SET", k.str, "1", "NX", "EX", ttl};
+    int rc = sb_redis_command_argv(st->redis, on_once, oc, 0, 6, argv, NULL);
+    if (rc)
+        sb_free(oc);
+    return rc;
+}
