@@ -55,7 +55,8 @@ static void test_once(void **state)
     wait(f, &r);
     assert_true(json_is_false(json_object_get(r.json, "first")));
     reset(&r);
-    assert_string_equal(sb_test_redis_cmd(&f->srv, "TTL sb:once:notify:c_1:st_1"), "60");
+    int ttl = atoi(sb_test_redis_cmd(&f->srv, "TTL sb:once:notify:c_1:st_1"));
+    assert_true(ttl > 0 && ttl <= 60);
     assert_int_equal(sb_store_once(f->store, "", 60, on_result, &r), SB_EINVAL);
 }
 
