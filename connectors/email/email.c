@@ -7,8 +7,11 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "connectors/email/state.h"
 #include "core/alloc.h"
@@ -143,6 +146,47 @@ static int read_password(const char *path, char **out)
     return 0;
 }
 
+/*
+ * The key that signs staff reply addresses: mailbox_reply_secret, else 32 random bytes
+ * kept in <data_dir>/email.key (made at first start, mode 0600). Nodes that answer the same
+ * mailboxes must share it: the same data_dir, or the config key.
+ */
+static int load_secret(em_t *em, const sb_config_t *cfg)
+{
+    const char *s = sb_config_str(cfg, "mailbox_reply_secret");
+    if (s && *s) {
+        em->secret_len = strlen(s) < sizeof(em->secret) ? strlen(s) : sizeof(em->secret);
+        memcpy(em->secret, s, em->secret_len);
+        return 0;
+    }
+    char *path = sb_asprintf("%s/email.key", em->data_dir);
+    mkdir(em->data_dir, 0700);
+    int fd = open(path, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, em->secret, sizeof(em->secret)) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n != (ssize_t)sizeof(em->secret)) {
+        sb_random_bytes(em->secret, sizeof(em->secret));
+        char *tmp = sb_asprintf("%s.tmp", path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        bool ok = fd >= 0 &&
+                  write(fd, em->secret, sizeof(em->secret)) == (ssize_t)sizeof(em->secret) &&
+                  fsync(fd) == 0;
+        if (fd >= 0)
+            close(fd);
+        ok = ok && rename(tmp, path) == 0;
+        sb_free(tmp);
+        if (!ok) {
+            SB_LOG_ERROR("email.config", "key=%s err=%s", path, strerror(errno));
+            sb_free(path);
+            return SB_ECONFIG;
+        }
+    }
+    em->secret_len = sizeof(em->secret);
+    sb_free(path);
+    return 0;
+}
+
 static void box_dispose(em_box_t *b)
 {
     sb__em_in_dispose(b);
@@ -162,8 +206,11 @@ static void em_free(em_t *em)
     for (size_t i = 0; i < em->nboxes; i++)
         box_dispose(&em->boxes[i]);
     sb_free(em->boxes);
+    sb__em_notify_dispose(em);
     sb_free(em->tls_ca);
     sb_free(em->data_dir);
+    sb_free(em->notify_from);
+    sb_free(em->public_url);
     sb_connector_stopped_cb done = em->stopped;
     void *data = em->stopped_data;
     sb_free(em);
@@ -240,7 +287,9 @@ static int configure(em_t *em, const sb_config_t *cfg)
     const char *ca = sb_config_str(cfg, "mailbox_tls_ca");
     em->tls_ca = ca && *ca ? sb_strdup(ca) : NULL;
     em->data_dir = sb_strdup(cfg->data_dir ? cfg->data_dir : "./var");
-    return 0;
+    em->notify_from = cfg->notify_from && *cfg->notify_from ? sb_strdup(cfg->notify_from) : NULL;
+    em->public_url = sb_strdup(cfg->public_url ? cfg->public_url : "");
+    return load_secret(em, cfg);
 }
 
 static void on_httpc_stopped(void *data)
@@ -264,6 +313,8 @@ static int start(const sb_connector_env_t *env, void **state)
         rc = sb_httpc_new(env->loop, "switchboard-email", &em->httpc);
     for (size_t i = 0; !rc && i < em->nboxes; i++)
         rc = sb__em_in_start(&em->boxes[i]);
+    if (!rc)
+        rc = sb__em_notify_start(em);
     if (rc) {
         SB_LOG_ERROR("email.start", "err=%s", sb_err_name(rc));
         em->stopping = true; /* freed once what started has stopped */
@@ -295,6 +346,7 @@ static void stop(void *state, sb_connector_stopped_cb done, void *data)
     em->stopped = done;
     em->stopped_data = data;
     em->pending++; /* hold: the callbacks below may run at once */
+    sb__em_notify_stop(em);
     for (size_t i = 0; i < em->nboxes; i++) {
         em_box_t *b = &em->boxes[i];
         sb__em_in_close(b);
@@ -347,6 +399,10 @@ static const sb_config_key_t config_keys[] = {
      "The mailbox's password (IMAP and SMTP), read from the first line of a file instead of "
      "the URLs.",
      check_password_file},
+    {"mailbox_reply_secret", SB_CONFIG_STRING, NULL, 16, 0, "<secret>",
+     "Signs staff reply addresses (at least 16 characters); unset: a key made in "
+     "<data_dir>/email.key. Nodes sharing mailboxes need the same one.",
+     NULL},
     {"mailbox_tls_ca", SB_CONFIG_STRING, NULL, 0, 0, "<pem-file>",
      "CA certificates trusted for the mail servers (a private CA); unset: the system's.", NULL},
     {NULL},

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "connectors/connector.h"
@@ -25,6 +26,13 @@
 
 typedef struct em em_t;
 typedef struct em_in em_in_t;
+typedef struct em_note em_note_t;
+
+/* An event waiting for the staff list (notify.c). */
+typedef struct em_ev {
+    struct em_ev *next;
+    json_t *json;
+} em_ev_t;
 
 /* One configured mailbox: `mailbox <name> <imap-url> <smtp-url> <address>`. */
 typedef struct em_box {
@@ -60,6 +68,21 @@ struct em {
     sb_connector_stopped_cb stopped;
     void *stopped_data;
     uint64_t sent, send_failed;
+    /* Staff by email (notify.c, inbound.c). */
+    unsigned char secret[32]; /* signs reply addresses: mailbox_reply_secret or a key file */
+    size_t secret_len;
+    char *notify_from; /* notify_from, or NULL: the mailbox's address */
+    char *public_url;  /* links to the console */
+    sb_events_sub_t *sub;
+    char *cursor; /* the feed's cursor, saved every 2 s when it moved */
+    size_t cursor_cap;
+    bool cursor_dirty;
+    uv_timer_t *save_timer;
+    json_t *staff; /* {"staff":[…]} (sb_store_notify_list), read again after 10 s */
+    uint64_t staff_at;
+    bool staff_loading;
+    em_ev_t *ev_head, *ev_tail;
+    em_note_t *notes; /* notification mails in flight or waiting to retry */
 };
 
 /* inbound.c */
@@ -69,6 +92,14 @@ int sb__em_in_start(em_box_t *b);
 void sb__em_in_close(em_box_t *b);
 /** Frees what the mailbox still holds of inbound messages (after its session stopped). */
 void sb__em_in_dispose(em_box_t *b);
+
+/* notify.c */
+/** Follows the event feed from its saved cursor and mails staff who asked for it. */
+int sb__em_notify_start(em_t *em);
+/** Stopping: ends the subscription, closes timers, drops queued events. */
+void sb__em_notify_stop(em_t *em);
+/** Frees what notify.c holds (when the connector is freed). */
+void sb__em_notify_dispose(em_t *em);
 
 /* outbound.c */
 int sb__em_deliver(void *state, const sb_outbox_entry_t *entry, sb_deliver_cb done, void *data);
