@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Staff reply addresses (connectors/email/staffaddr.h): made, read back, and verified only
- * for the conversation and staff member they were made for. */
+/* Addresses in the email connector: staff reply addresses (connectors/email/staffaddr.h)
+ * made, read back and verified only for the conversation and staff member they were made
+ * for; a mail's recipients (connectors/email/rcpt.h) as its headers name them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "connectors/email/rcpt.h"
 #include "connectors/email/staffaddr.h"
 #include "core/err.h"
 
@@ -75,12 +77,37 @@ static void test_make_refuses(void **state)
     assert_int_equal(sb_staffaddr_make(KEY, 3, "help@x", CID, SID, a, 20), SB_ETOOBIG);
 }
 
+static void test_recipients(void **state)
+{
+    (void)state;
+    const char raw[] = "From: Ana <ana@example.org>\r\n"
+                       "To: Support <Support@Example.test>, \"Lima, Ana\" <ana@example.org>\r\n"
+                       "Cc: team: bo@x.test, cy@x.test;, support@example.test\r\n"
+                       "Delivered-To: support+c_01jd3k5x2p8q9r0s1t2v3w4x5y@example.test\r\n"
+                       "Subject: Re: hi\r\n"
+                       "\r\n"
+                       "To: not-a-header@x.test\r\n";
+    sb_rcpt_t r;
+    sb_rcpt_parse(raw, sizeof(raw) - 1, &r);
+    assert_int_equal(r.n, 5);
+    assert_string_equal(r.addr[0], "support@example.test"); /* lower case, once */
+    assert_string_equal(r.addr[1], "ana@example.org");
+    assert_string_equal(r.addr[2], "bo@x.test"); /* group members */
+    assert_string_equal(r.addr[3], "cy@x.test");
+    assert_string_equal(r.addr[4], "support+c_01jd3k5x2p8q9r0s1t2v3w4x5y@example.test");
+    sb_rcpt_free(&r);
+    sb_rcpt_parse("garbage without a header", 24, &r);
+    assert_int_equal(r.n, 0);
+    sb_rcpt_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_parse_others),
         cmocka_unit_test(test_make_refuses),
+        cmocka_unit_test(test_recipients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
