@@ -243,3 +243,52 @@ test('Dovecot stopped and restarted under the daemon: nothing lost, nothing twic
   const t = await transcript(first.conv);
   assert.equal(t.filter((x) => x.dir === 'in').length, 2);
 });
+
+test('staff notified by mail answer by replying; a forged answer never reaches the customer', async () => {
+  d.sbctl('staff', 'add', '--name', 'Sam Staff', '--email', 'sam@corp.test', '--role', 'agent');
+  const sam = JSON.parse(d.sbctl('staff', 'list', '--json')).find((s) => s.email === 'sam@corp.test');
+  assert.match(d.sbctl('staff', 'notify', sam.id, 'new'), /notify new/);
+
+  const m1 = mail({ from: 'Ivo <ivo@example.org>', subject: 'Broken hinge', body: 'The lid fell off.' });
+  imap.append('support', m1.raw);
+  const got = await stored(m1.id);
+  const note = await smtp.waitFor((x) => x.headers['x-rcptto'] === 'sam@corp.test' &&
+    x.body.includes('The lid fell off.'));
+  assert.match(note.headers.subject, /Broken hinge/);
+  assert.equal(note.headers['auto-submitted'], 'auto-generated');
+  const replyTo = note.headers['reply-to'].replace(/.*<|>.*/g, '');
+  assert.match(replyTo, new RegExp(`^support\\+${got.conv}\\.[0-9a-f]{16}@example\\.test$`));
+
+  // Sam answers from his mail client: the quoted notification is not part of the answer.
+  const ans = mail({ from: 'Sam Staff <sam@corp.test>', subject: `Re: ${note.headers.subject}`,
+    inReplyTo: note.headers['message-id'].replace(/[<>]/g, ''),
+    body: 'A new hinge is on its way.\n\nOn Sun, Switchboard wrote:\n> The lid fell off.' })
+  const answer = { ...ans, raw: ans.raw.replace(`To: Support <${ADDR}>`, `To: <${replyTo}>`) };
+  imap.append('support', answer.raw);
+  const out = await smtp.waitFor((x) => x.headers['x-rcptto'] === 'ivo@example.org' &&
+    x.body.includes('A new hinge is on its way.'));
+  assert.ok(!out.body.includes('The lid fell off.'), 'the quoted part stays out');
+  assert.equal(out.headers['in-reply-to'], `<${m1.id}>`);
+  const t = await transcript(got.conv);
+  const staffMsg = t.find((x) => x.text === 'A new hinge is on its way.');
+  assert.equal(staffMsg.author.type, 'staff');
+  assert.equal(staffMsg.author.id, sam.id);
+
+  // Someone else writing to Sam's reply address, and Sam with a tampered signature.
+  const forged = mail({ from: 'Mallory <mallory@evil.example>', subject: 'Re: x', body: 'Refund me twice.' });
+  imap.append('support', forged.raw.replace(`To: Support <${ADDR}>`, `To: <${replyTo}>`));
+  const badSig = replyTo.replace(/\.([0-9a-f])/, (_, c) => `.${c === '0' ? '1' : '0'}`);
+  const tampered = mail({ from: 'Sam Staff <sam@corp.test>', subject: 'Re: x', body: 'Free hinges for all.' });
+  imap.append('support', tampered.raw.replace(`To: Support <${ADDR}>`, `To: <${badSig}>`));
+  const until = Date.now() + 10000;
+  let notes = [];
+  while (Date.now() < until && notes.length < 2) {
+    notes = (await transcript(got.conv)).filter((x) => x.kind === 'note' && /refused/.test(x.text));
+    if (notes.length < 2) await sleep(50);
+  }
+  assert.equal(notes.length, 2, d.log.slice(-2000));
+  const all = smtp.messages().filter((x) => x.headers['x-rcptto'] === 'ivo@example.org');
+  assert.ok(!all.some((x) => /Refund me twice|Free hinges/.test(x.body)));
+  assert.ok(!(await transcript(got.conv)).some((x) => x.kind === 'message' &&
+    /Refund me twice|Free hinges/.test(x.text)));
+});
