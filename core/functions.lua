@@ -386,6 +386,7 @@ end
 
 -- ingest: a customer message (dedup, create/append/reopen, queue, events).
 local function ingest(keys, argv)
+    -- (an automatic message never sends the fast path's inputs: core/store_ingest.c)
     if argv[12] then
         local r = ingest_fast(argv)
         if r then return r end

@@ -74,6 +74,23 @@ static bool record_conv(const char *v, char cid[SB_ID_MAX])
     return sb_id_valid(cid, "c_");
 }
 
+/* Sends one command whose reply done turns into the answer (done frees opv; after an
+ * issue error nothing runs and opv is still the caller's). */
+static int one_cmd(sb_store_t *st, int argc, const char **argv, sb__fan_done_fn done, void *opv,
+                   sb_store_cb cb, void *data)
+{
+    sb__fan_t *f = sb__fan_new(st, cb, data);
+    f->op = opv;
+    sb__fan_begin(f, done);
+    int rc = sb__fan_cmd(f, argc, argv);
+    if (rc) {
+        sb__fan_free(f);
+        return rc;
+    }
+    sb__fan_end(f);
+    return 0;
+}
+
 /* ---- Finding the conversation a message continues ---- */
 
 #define MAX_CANDS (SB_THREAD_MAX_REFS + SB_THREAD_MAX_CONVS)
@@ -353,16 +370,8 @@ int sb_store_thread_get(sb_store_t *st, const char *id, sb_store_cb cb, void *da
     sb_key_t key;
     if (sb_key_mid(&key, st->prefix, id) != 0)
         return key.err;
-    sb__fan_t *f = sb__fan_new(st, cb, data);
-    sb__fan_begin(f, on_thread_get);
     const char *argv[] = {"GET", key.str};
-    int rc = sb__fan_cmd(f, 2, argv);
-    if (rc) {
-        sb__fan_free(f);
-        return rc;
-    }
-    sb__fan_end(f);
-    return 0;
+    return one_cmd(st, 2, argv, on_thread_get, NULL, cb, data);
 }
 
 /* ---- Connector cursors ---- */
@@ -391,22 +400,6 @@ static void on_cursor_set(sb__fan_t *f)
     json_decref(res);
 }
 
-/* Sends one command whose reply done turns into the answer; f->op is freed by done. */
-static int cursor_cmd(sb_store_t *st, int argc, const char **argv, sb__fan_done_fn done, void *opv,
-                      sb_store_cb cb, void *data)
-{
-    sb__fan_t *f = sb__fan_new(st, cb, data);
-    f->op = opv;
-    sb__fan_begin(f, done);
-    int rc = sb__fan_cmd(f, argc, argv);
-    if (rc) {
-        sb__fan_free(f);
-        return rc;
-    }
-    sb__fan_end(f);
-    return 0;
-}
-
 int sb_store_cursor_get(sb_store_t *st, const char *name, sb_store_cb cb, void *data)
 {
     if (!cursor_name_valid(name))
@@ -415,7 +408,7 @@ int sb_store_cursor_get(sb_store_t *st, const char *name, sb_store_cb cb, void *
     if (sb_key_cursor(&key, st->prefix, name) != 0)
         return key.err;
     const char *argv[] = {"HGETALL", key.str};
-    return cursor_cmd(st, 2, argv, on_cursor_get, NULL, cb, data);
+    return one_cmd(st, 2, argv, on_cursor_get, NULL, cb, data);
 }
 
 #define CURSOR_MAX_FIELDS 64
@@ -445,7 +438,7 @@ int sb_store_cursor_set(sb_store_t *st, const char *name, const json_t *fields, 
         argv[argc++] = s;
     }
     char *nm = sb_strdup(name);
-    int rc = cursor_cmd(st, argc, argv, on_cursor_set, nm, cb, data);
+    int rc = one_cmd(st, argc, argv, on_cursor_set, nm, cb, data);
     json_decref(copy);
     if (rc)
         sb_free(nm);
