@@ -386,6 +386,7 @@ end
 
 -- ingest: a customer message (dedup, create/append/reopen, queue, events).
 local function ingest(keys, argv)
+    -- (an automatic message never sends the fast path's inputs: core/store_ingest.c)
     if argv[12] then
         local r = ingest_fast(argv)
         if r then return r end
@@ -431,7 +432,7 @@ local function ingest(keys, argv)
             return err('CONFLICT', 'conversation ' .. a.conv .. ' is not this contact\'s on ' ..
                        tostring(a.channel))
         end
-        if v[3] == 'open' and (not a.contact.name or a.contact.name == v[7]) and
+        if not a.auto and v[3] == 'open' and (not a.contact.name or a.contact.name == v[7]) and
             (v[9] ~= '' or not a.subject) then
             return fast_append(a, pre, dk, v)
         end
@@ -454,21 +455,33 @@ local function ingest(keys, argv)
         created = true
         event_entry(ctx, c, 'created')
     end
-    if c.status ~= 'open' then
+    -- An automatic message (auto-reply, bounce, list mail; docs/threading.md) changes no
+    -- state: no reopen, no wait, no queue place, no subject or name from it.
+    if c.status ~= 'open' and not a.auto then
         reopened = c.status == 'resolved'
         event_entry(ctx, c, 'reopened', nil, {from = c.status})
         c.status = 'open'
         c.resolved_at = ''
         c.snooze_until = ''
     end
-    if c.subject == '' and a.subject then c.subject = a.subject end
-    if a.contact.name and a.contact.name ~= '' and c.contact_id == a.contact.id then
+    if c.subject == '' and a.subject and not a.auto then c.subject = a.subject end
+    if a.contact.name and a.contact.name ~= '' and c.contact_id == a.contact.id and
+        not a.auto then
         c.contact_name = a.contact.name -- only the conversation's own customer renames it
     end
     local m = append(ctx, c, {kind = 'message', dir = 'in', id = a.ids[#a.ids], tail = a.tail})
     c.msgs = tostring((tonumber(c.msgs) or 0) + 1)
     c.last_message_at = tostring(ctx.now)
-    if c.awaiting_since == '' then c.awaiting_since = tostring(ctx.now) end
+    if a.auto then
+        -- one it started awaits nobody: resolved at once, out of every queue
+        if created then
+            c.status = 'resolved'
+            c.resolved_at = tostring(ctx.now)
+            event_entry(ctx, c, 'resolved', nil, {reason = 'automatic'})
+        end
+    elseif c.awaiting_since == '' then
+        c.awaiting_since = tostring(ctx.now)
+    end
     local cj = commit(ctx, c)
     if dk then
         redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800)

@@ -6,6 +6,7 @@
  */
 #include "core/keys.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,10 @@ _Static_assert(SB_PREFIX_MAX + sizeof("{4294967295}:conv:") - 1 + SB_ID_MAX <= S
                "conversation keys fit");
 /* A handle: kind below 40 bytes, value below 300 (an email address is at most 254). */
 _Static_assert(SB_PREFIX_MAX + sizeof("ident:") + 40 + 300 <= SB_KEY_MAX, "ident keys fit");
+
+_Static_assert(SB_PREFIX_MAX + sizeof("mid:sha256:") + 64 <= SB_KEY_MAX, "mid keys fit");
+_Static_assert(SB_PREFIX_MAX + sizeof("mid:") + SB_KEY_MID_RAW_MAX <= SB_KEY_MAX,
+               "raw mid keys fit");
 
 static void key_start(sb_key_t *k)
 {
@@ -221,6 +226,46 @@ int sb_key_dead(sb_key_t *k, const char *prefix, const char *lane)
     key_puts(k, prefix);
     key_puts(k, "dead:");
     key_puts(k, lane);
+    return k->err;
+}
+
+/* An id kept as it is in a mid: key (keys.h says which). */
+static bool mid_raw(const char *id, size_t n)
+{
+    static const char hashed[] = "sha256:";
+    if (n == 0 || n > SB_KEY_MID_RAW_MAX || strncmp(id, hashed, sizeof(hashed) - 1) == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)id[i];
+        if (c < 0x21 || c > 0x7e || c == '{' || c == '}')
+            return false;
+    }
+    return true;
+}
+
+int sb_key_mid(sb_key_t *k, const char *prefix, const char *id)
+{
+    size_t n = strlen(id);
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "mid:");
+    if (mid_raw(id, n)) {
+        key_put(k, id, n);
+    } else {
+        char hex[65];
+        sb_sha256_hex(id, n, hex);
+        key_puts(k, "sha256:");
+        key_put(k, hex, 64);
+    }
+    return k->err;
+}
+
+int sb_key_cursor(sb_key_t *k, const char *prefix, const char *name)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "cursor:");
+    key_puts(k, name);
     return k->err;
 }
 

@@ -14,6 +14,8 @@
  *   <prefix>{N}:outbox:<channel> <prefix>presence
  *                                <prefix>staff:<sid>, <prefix>bot:<id>
  *                                <prefix>webhooks
+ *                                <prefix>mid:<external message id>
+ *                                <prefix>cursor:<connector cursor name>
  *
  * core/functions.lua builds the shard keys itself, from the same prefix and shard
  * (`ctx.pre` = "<prefix>{N}:" then "conv:", "log:", "events", "queue", …): the two
@@ -88,6 +90,20 @@ int sb_key_once(sb_key_t *k, const char *prefix, const char *name);
 int sb_key_token_pattern(sb_key_t *k, const char *prefix);
 /** `<prefix>dead:<lane>`: an outbox lane's dead letters (a capped stream, docs/outbox.md). */
 int sb_key_dead(sb_key_t *k, const char *prefix, const char *lane);
+/** Longest external message id kept in a `mid:` key as it is (longer ones are hashed). */
+#define SB_KEY_MID_RAW_MAX 200
+
+/**
+ * `<prefix>mid:<id>`: an external message id (an email Message-ID without its angle
+ * brackets, a status id…) -> the conversation and message it belongs to (a string,
+ * core/store_thread.c). The id is used as it is when it has 1 to SB_KEY_MID_RAW_MAX bytes,
+ * all printable ASCII except '{' and '}' (no hash tag: these keys live outside the shards)
+ * and does not start with "sha256:"; any other id becomes `mid:sha256:<hex SHA-256 of the
+ * id>`, so two different ids never share a key.
+ */
+int sb_key_mid(sb_key_t *k, const char *prefix, const char *id);
+/** `<prefix>cursor:<name>`: a connector's position in its source (a hash of strings). */
+int sb_key_cursor(sb_key_t *k, const char *prefix, const char *name);
 /**
  * Puts a built key into a new string (sb_strdup), or NULL when building it failed (the
  * key did not fit): for keys kept for a component's life.

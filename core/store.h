@@ -35,6 +35,7 @@ typedef struct sb_store_opts {
     int64_t reopen_window_ms; /* default 7 days */
     uint64_t events_maxlen;   /* default 100000 */
     uint32_t dedup_ttl_s;     /* default 7 days */
+    uint32_t thread_ttl_s;    /* threading ids (sb_store_thread_link) expire; 0 = kept */
 } sb_store_opts_t;
 
 /** A customer message to ingest. Strings are borrowed for the call. */
@@ -52,6 +53,9 @@ typedef struct sb_ingest {
     const char *client_id;     /* optional: idempotency per contact */
     const json_t *attachments; /* optional array (borrowed) */
     const json_t *ext;         /* optional object (borrowed) */
+    /* an automatic message (auto-reply, out-of-office, bounce, list mail): stored with
+     * "auto":true, it never reopens, queues or starts a wait (docs/threading.md) */
+    bool automatic;
 } sb_ingest_t;
 
 /** Who acts: {"type":"staff"|"bot"|"system","id":…,"name":…}. */
@@ -85,7 +89,10 @@ const sb_store_opts_t *sb_store_opts(const sb_store_t *st);
 /**
  * Ingests a customer message. Result: {"duplicate":b,"created":b,"reopened":b,
  * "message":{…},"conversation":{…}}. A repeated external_id/client_id returns the
- * first message with duplicate=true and stores nothing.
+ * first message with duplicate=true and stores nothing. An automatic message
+ * (in->automatic) joins the conversation a customer message would but leaves its status,
+ * queue place and awaiting_since as they were; where it would start a conversation, the
+ * new one is created resolved (docs/threading.md).
  */
 int sb_store_ingest(sb_store_t *st, const sb_ingest_t *in, sb_store_cb cb, void *data);
 
@@ -342,5 +349,67 @@ int sb_store_delivery_state(sb_store_t *s, const char *conv, const char *mid, sb
  */
 int sb_store_delivery_retry(sb_store_t *s, const char *conv, const char *mid, const sb_actor_t *who,
                             sb_store_cb cb, void *data);
+
+/* ---- Threading and connector cursors (store_thread.c; docs/threading.md) ---- */
+
+/** Threading candidates one sb_store_thread_find looks at, at most: refs, then convs. */
+#define SB_THREAD_MAX_REFS  32
+#define SB_THREAD_MAX_CONVS 8
+
+/**
+ * Finds the conversation an inbound message continues. refs are external message ids the
+ * message answers (an email's In-Reply-To, then its References newest first), each
+ * looked up in `<prefix>mid:` (sb_store_thread_link); convs are conversation ids the
+ * connector decoded (a reply address, then a subject tag). The first candidate, refs
+ * before convs and each list in its order, whose conversation exists, is on channel and
+ * belongs to contact (or to the contact either was merged into) wins: nobody joins
+ * another customer's conversation by copying a Message-ID or a subject tag. Result
+ * {"conv":"c_…"|null,"via":"ref"|"conv"|null,"rejected":N}, rejected = the distinct
+ * conversations among the candidates that exist but are not the contact's on channel
+ * (for logs). Empty or NULL entries and conv entries that are not conversation ids are
+ * skipped; refs past SB_THREAD_MAX_REFS and convs past SB_THREAD_MAX_CONVS are ignored.
+ * SB_EINVAL for an empty channel or a contact that is not a contact id. Strings are
+ * borrowed for the call. Every command touches one key or one shard (Redis Cluster).
+ */
+int sb_store_thread_find(sb_store_t *st, const char *channel, const char *contact,
+                         const char *const *refs, size_t nrefs, const char *const *convs,
+                         size_t nconvs, sb_store_cb cb, void *data);
+
+/**
+ * Records that the external message ids `ids` belong to conversation conv and message msg
+ * (an m_ id, or NULL when there is none): the inbound message's own id after its ingest,
+ * or the Message-ID of one of our replies before its outbox entry is acknowledged. An id
+ * already recorded keeps its first conversation (nobody re-points a thread by reusing an
+ * id). With thread_ttl_s the records expire. Result {"linked":N,"existing":M} (ids newly
+ * recorded, ids that were already). SB_EINVAL for a bad conv or msg id, n == 0, or an
+ * empty id.
+ */
+int sb_store_thread_link(sb_store_t *st, const char *conv, const char *msg, const char *const *ids,
+                         size_t n, sb_store_cb cb, void *data);
+
+/**
+ * What sb_store_thread_link recorded for an external message id: {"conv":"c_…",
+ * "msg":"m_…"|null}, or JSON null (status 0) when nothing was. SB_EINVAL for an empty id.
+ */
+int sb_store_thread_get(sb_store_t *st, const char *id, sb_store_cb cb, void *data);
+
+/** Longest connector cursor name (bytes). */
+#define SB_CURSOR_NAME_MAX 128
+
+/**
+ * A connector's cursor (its position in its source: an IMAP mailbox's UIDVALIDITY and
+ * last UID, a Mastodon account's since_id…), `<prefix>cursor:<name>`: an object of its
+ * string fields, {} when none was set. name is 1..SB_CURSOR_NAME_MAX bytes of
+ * [A-Za-z0-9_.:@+-], e.g. "email:support"; SB_EINVAL otherwise.
+ */
+int sb_store_cursor_get(sb_store_t *st, const char *name, sb_store_cb cb, void *data);
+
+/**
+ * Sets fields of a connector's cursor (one HSET; other fields are left as they are).
+ * fields (borrowed) is an object of 1..64 string values with non-empty names. Result
+ * {"name":…}. SB_EINVAL for a bad name or fields.
+ */
+int sb_store_cursor_set(sb_store_t *st, const char *name, const json_t *fields, sb_store_cb cb,
+                        void *data);
 
 #endif

@@ -60,6 +60,8 @@ static void message_tail(sb_buf_t *b, const sb_ingest_t *in)
         json_raw(b, "attachments", in->attachments);
     if (in->ext && json_object_size(in->ext) > 0)
         json_raw(b, "ext", in->ext);
+    if (in->automatic)
+        sb_buf_puts(b, ",\"auto\":true");
     sb_buf_puts(b, "}");
 }
 
@@ -174,6 +176,8 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     json_field(a, "conv", in->conv);
     json_field(a, "subject", in->subject);
     json_field(a, "dedup", dedup);
+    if (in->automatic)
+        sb_buf_puts(a, ",\"auto\":true");
     sb_buf_puts(a, "}");
     message_tail(&q->tail, in);
     sb_key_t key, pre; /* pre is the start of key: it fits when key does */
@@ -183,7 +187,9 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     snprintf(nowtxt, sizeof(nowtxt), "%lld", now);
     snprintf(ttl, sizeof(ttl), "%u", st->opts.dedup_ttl_s);
     /* The JSON arguments, the message tail, then the append fast path's inputs by position
-     * (functions.lua: ingest_fast), so an append needs no JSON decode. */
+     * (functions.lua: ingest_fast), so an append needs no JSON decode. An automatic
+     * message sends none of them: the fast path would start a wait, so it takes the
+     * general one. */
     const char *opt = "";
     const char *argv[] = {"FCALL",
                           "sb_ingest",
@@ -204,9 +210,9 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     size_t lens[SB_ARRAY_LEN(argv)];
     for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
         lens[i] = i == 4 ? a->len : i == 5 ? q->tail.len : strlen(argv[i]);
+    int argc = in->automatic ? 6 : (int)SB_ARRAY_LEN(argv);
     int rc = key.err ? key.err
-                     : sb_redis_command_argv(st->redis, sb__store_on_fcall, c, 0,
-                                             (int)SB_ARRAY_LEN(argv), argv, lens);
+                     : sb_redis_command_argv(st->redis, sb__store_on_fcall, c, 0, argc, argv, lens);
     sb_free(dedup);
     if (rc != 0)
         sb__store_call_free(c);

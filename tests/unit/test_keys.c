@@ -105,6 +105,36 @@ static void test_keys_longest_fits(void **state)
     assert_int_equal(k.str[k.len - 1], 'v');
 }
 
+/* External message ids: short printable ones as they are, every other one hashed, and a
+ * hashed key never equal to a raw one. */
+static void test_keys_mid_raw_or_hashed(void **state)
+{
+    sb_key_t k;
+    char hex[65], want[128];
+    assert_int_equal(sb_key_mid(&k, "sb:", "abc.1@mail.example"), 0);
+    assert_string_equal(k.str, "sb:mid:abc.1@mail.example");
+    assert_int_equal(sb_key_cursor(&k, "sb:", "email:support"), 0);
+    assert_string_equal(k.str, "sb:cursor:email:support");
+
+    char longest[SB_KEY_MID_RAW_MAX + 2], prefix[SB_PREFIX_MAX + 1];
+    memset(longest, 'x', sizeof(longest) - 1);
+    longest[SB_KEY_MID_RAW_MAX] = '\0';
+    memset(prefix, 'p', SB_PREFIX_MAX);
+    prefix[SB_PREFIX_MAX] = '\0';
+    assert_int_equal(sb_key_mid(&k, prefix, longest), 0); /* the longest raw id fits */
+    assert_int_equal(k.len, SB_PREFIX_MAX + strlen("mid:") + SB_KEY_MID_RAW_MAX);
+    longest[SB_KEY_MID_RAW_MAX] = 'x'; /* one byte more: hashed */
+    longest[SB_KEY_MID_RAW_MAX + 1] = '\0';
+    const char *hashed[] = {longest, "a b@x",     "tab\t@x",    "{1}@x",
+                            "x}@x",  "sha256:ab", "\xc3\xa9@x", ""};
+    for (size_t i = 0; i < sizeof(hashed) / sizeof(hashed[0]); i++) {
+        sb_sha256_hex(hashed[i], strlen(hashed[i]), hex);
+        snprintf(want, sizeof(want), "sb:mid:sha256:%s", hex);
+        assert_int_equal(sb_key_mid(&k, "sb:", hashed[i]), 0);
+        assert_string_equal(k.str, want);
+    }
+}
+
 static void test_keys_too_long_fails_empty(void **state)
 {
     char value[SB_KEY_MAX];
@@ -141,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_keys_token_is_hashed),
         cmocka_unit_test(test_keys_longest_fits),
         cmocka_unit_test(test_keys_too_long_fails_empty),
+        cmocka_unit_test(test_keys_mid_raw_or_hashed),
     };
     return cmocka_run_group_tests_name("core/keys", tests, NULL, NULL);
 }
