@@ -426,9 +426,10 @@ local function ingest(keys, argv)
     if packed then
         local v = cmsgpack.unpack(packed)
         if a.conv and a.conv ~= '' and not a.latest and
-            (v[6] ~= a.contact.id or v[2] ~= a.channel) then
+            (v[6] ~= a.contact.id or (v[2] ~= a.channel and not a.cross)) then
             -- Never into another customer's conversation, nor across channels (the API
-            -- checked both; a merge may have moved the conversation since).
+            -- checked both; a merge may have moved the conversation since), unless the
+            -- connector continues one on purpose (a web chat answered by mail: a.cross).
             return err('CONFLICT', 'conversation ' .. a.conv .. ' is not this contact\'s on ' ..
                        tostring(a.channel))
         end
@@ -1151,3 +1152,62 @@ redis.register_function('sb_delivery_record', delivery_record)
 redis.register_function{function_name = 'sb_delivery_state', callback = delivery_state,
                         flags = {'no-writes'}}
 redis.register_function('sb_delivery_retry', delivery_retry)
+
+-- ---- Web chat answers that go on by mail (core/store_followup.c; docs/email.md) ----
+--
+-- followup (zset, per shard): "<cid> <mid> <seq>" of a staff answer in a web chat, scored by
+-- when it is due to go out by mail unless the visitor saw it first. seen (hash, per shard):
+-- cid -> the seq of the newest message a visitor's widget showed.
+
+local function seq_parts(s)
+    local ms, n = string.match(s or '', '^(%d+)-(%d+)$')
+    return tonumber(ms) or 0, tonumber(n) or 0
+end
+
+local function seq_le(a, b)
+    local am, an = seq_parts(a)
+    local bm, bn = seq_parts(b)
+    return am < bm or (am == bm and an <= bn)
+end
+
+-- followup: op add (a.due, a.conv, a.mid, a.seq), seen (a.conv, a.seq), due (a.limit:
+-- the due entries not seen, the seen ones dropped), send (the entry goes into
+-- outbox:email, once: {"sent":b}) or drop.
+local function followup(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local z, seen = ctx.pre .. 'followup', ctx.pre .. 'seen'
+    if a.op == 'seen' then
+        local old = redis.call('HGET', seen, a.conv)
+        if not old or not seq_le(a.seq, old) then redis.call('HSET', seen, a.conv, a.seq) end
+        return '{}'
+    end
+    if a.op == 'due' then
+        local out = {}
+        local r = redis.call('ZRANGEBYSCORE', z, '-inf', ctx.now, 'LIMIT', 0, tonumber(a.limit) or 50)
+        for _, member in ipairs(r) do
+            local cid, mid, seq = string.match(member, '^(%S+) (%S+) (%S+)$')
+            local s = cid and redis.call('HGET', seen, cid)
+            if not cid or (s and seq_le(seq, s)) then
+                redis.call('ZREM', z, member)
+            else
+                out[#out + 1] = '{"conv":"' .. cid .. '","mid":"' .. mid .. '","seq":"' .. seq .. '"}'
+            end
+        end
+        return '{"due":[' .. table.concat(out, ',') .. ']}'
+    end
+    local member = a.conv .. ' ' .. a.mid .. ' ' .. a.seq
+    if a.op == 'add' then
+        redis.call('ZADD', z, 'NX', a.due, member)
+        return '{}'
+    end
+    local removed = redis.call('ZREM', z, member)
+    if a.op ~= 'send' or removed == 0 then return '{"sent":false}' end
+    local r = redis.call('XRANGE', log_key(ctx, a.conv), a.seq, a.seq)
+    if #r == 0 then return '{"sent":false}' end
+    redis.call('XADD', ctx.pre .. 'outbox:email', '*', 'conv', a.conv, 'm', r[1][2][2],
+               'followup', '1')
+    return '{"sent":true}'
+end
+
+redis.register_function('sb_followup', followup)

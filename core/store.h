@@ -56,6 +56,9 @@ typedef struct sb_ingest {
     /* an automatic message (auto-reply, out-of-office, bounce, list mail): stored with
      * "auto":true, it never reopens, queues or starts a wait (docs/threading.md) */
     bool automatic;
+    /* with conv: that conversation may be on another channel (a web chat continued by
+     * mail: the message keeps its own channel); the contact must still be its own */
+    bool cross_channel;
 } sb_ingest_t;
 
 /** Who acts: {"type":"staff"|"bot"|"system","id":…,"name":…}. */
@@ -276,6 +279,32 @@ void sb_store_token_key(const char *prefix, const char *token, char *out, size_t
 
 /** Maps a function error reply ("NOTFOUND …") to an SB_E* code. */
 int sb_store_error_code(const char *errmsg);
+
+/* ---- Web chat answers that go on by mail (store_followup.c; docs/email.md) ---- */
+
+/**
+ * Schedules staff answer mid (seq in conv) to be mailed at due_ms unless the visitor sees
+ * it first (sb_store_seen). Once per answer whoever schedules it. Result {}.
+ */
+int sb_store_followup_add(sb_store_t *st, const char *conv, const char *mid, const char *seq,
+                          uint64_t due_ms, sb_store_cb cb, void *data);
+
+/** A visitor's widget showed conv up to seq (only ever moves forward). cb may be NULL. */
+int sb_store_seen(sb_store_t *st, const char *conv, const char *seq, sb_store_cb cb, void *data);
+
+/**
+ * Up to limit (0: 50) scheduled answers of a shard that are due and not seen (seen ones are
+ * dropped): {"due":[{"conv","mid","seq"}]}.
+ */
+int sb_store_followup_due(sb_store_t *st, unsigned shard, unsigned limit, sb_store_cb cb,
+                          void *data);
+
+/**
+ * Takes a due answer off the schedule: send puts it into outbox:email (field followup=1),
+ * atomically and once across nodes ({"sent":true} for the one that did); !send drops it.
+ */
+int sb_store_followup_take(sb_store_t *st, const char *conv, const char *mid, const char *seq,
+                           bool send, sb_store_cb cb, void *data);
 
 /* ---- Staff as connectors see them (store_staff.c) ---- */
 

@@ -178,6 +178,8 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     json_field(a, "dedup", dedup);
     if (in->automatic)
         sb_buf_puts(a, ",\"auto\":true");
+    if (in->cross_channel)
+        sb_buf_puts(a, ",\"cross\":true");
     sb_buf_puts(a, "}");
     message_tail(&q->tail, in);
     sb_key_t key, pre; /* pre is the start of key: it fits when key does */
