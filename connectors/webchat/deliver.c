@@ -212,6 +212,9 @@ static bool deliver_message_event(webchat_t *wc, const sb_event_t *ev)
     for (visitor_t *v = sb_map_get(&wc->by_conv, ev->conv); v; v = v->conv_next)
         sb__webchat_send_message_text(v, f.data, f.len, seq);
     sb_buf_dispose(&f);
+    /* a visitor here saw an answer: it will not go on by mail (docs/email.md) */
+    if (seq[0] && memmem(obj, olen, "\"dir\":\"out\"", 11))
+        sb_store_seen(wc->env.store, ev->conv, seq, NULL, NULL);
     return true;
 }
 

@@ -55,6 +55,12 @@ static void welcome(visitor_t *v, json_t *history, const char *before, const cha
         sb__webchat_note_sent(v, json_string_value(json_object_get(m, "seq")));
     }
     sb__webchat_send_json(v, w);
+    /* the visitor sees the answers now: none of them goes on by mail (docs/email.md) */
+    json_t *hist = json_object_get(w, "history");
+    const char *newest =
+        json_string_value(json_object_get(json_array_get(hist, json_array_size(hist) - 1), "seq"));
+    if (v->conv[0] && newest)
+        sb_store_seen(v->wc->env.store, v->conv, newest, NULL, NULL);
     json_decref(w);
     v->state = V_READY;
     held_t *held = v->held;
