@@ -289,6 +289,7 @@ static int configure(em_t *em, const sb_config_t *cfg)
     em->data_dir = sb_strdup(cfg->data_dir ? cfg->data_dir : "./var");
     em->notify_from = cfg->notify_from && *cfg->notify_from ? sb_strdup(cfg->notify_from) : NULL;
     em->public_url = sb_strdup(cfg->public_url ? cfg->public_url : "");
+    em->followup_after_ms = sb_config_uint(cfg, "webchat_email_after");
     return load_secret(em, cfg);
 }
 
@@ -315,6 +316,8 @@ static int start(const sb_connector_env_t *env, void **state)
         rc = sb__em_in_start(&em->boxes[i]);
     if (!rc)
         rc = sb__em_notify_start(em);
+    if (!rc)
+        rc = sb__em_followup_start(em);
     if (rc) {
         SB_LOG_ERROR("email.start", "err=%s", sb_err_name(rc));
         em->stopping = true; /* freed once what started has stopped */
@@ -347,6 +350,7 @@ static void stop(void *state, sb_connector_stopped_cb done, void *data)
     em->stopped_data = data;
     em->pending++; /* hold: the callbacks below may run at once */
     sb__em_notify_stop(em);
+    sb__em_followup_stop(em);
     for (size_t i = 0; i < em->nboxes; i++) {
         em_box_t *b = &em->boxes[i];
         sb__em_in_close(b);
@@ -402,6 +406,10 @@ static const sb_config_key_t config_keys[] = {
     {"mailbox_reply_secret", SB_CONFIG_STRING, NULL, 16, 0, "<secret>",
      "Signs staff reply addresses (at least 16 characters); unset: a key made in "
      "<data_dir>/email.key. Nodes sharing mailboxes need the same one.",
+     NULL},
+    {"webchat_email_after", SB_CONFIG_DURATION, "2m", 0, 7 * 24 * 3600 * 1000ULL, "<duration>",
+     "A staff answer in a web chat the visitor has not seen after this long goes to the "
+     "address they left, by mail (their answer by mail continues the chat).",
      NULL},
     {"mailbox_tls_ca", SB_CONFIG_STRING, NULL, 0, 0, "<pem-file>",
      "CA certificates trusted for the mail servers (a private CA); unset: the system's.", NULL},

@@ -135,6 +135,8 @@ static void retry_later(em_box_t *b, int status, const char *step, const char *e
     b->busy = false;
     b->head->conv[0] = b->head->contact[0] = b->head->msg[0] = '\0';
     b->head->tried_without_conv = false;
+    b->head->cross = false;
+    b->head->cont_next = 0;
     if (!b->em->stopping)
         uv_timer_start(b->retry, on_retry, b->retry_ms, 0);
 }
@@ -256,6 +258,7 @@ static void on_ingested(int status, json_t *result, const char *errmsg, void *da
         /* the conversation found is no longer this contact's: a new one */
         it->tried_without_conv = true;
         it->conv[0] = '\0';
+        it->cross = false;
         step_ingest(b);
     } else if (status) {
         reject(b, errmsg && *errmsg ? errmsg : sb_strerror(status));
@@ -317,6 +320,7 @@ static void step_ingest(em_box_t *b)
         .attachments = it->p->attachments,
         .ext = ext,
         .automatic = sb_mime_is_automatic(m),
+        .cross_channel = it->cross,
     };
     if (in.automatic)
         b->automatic++;
@@ -327,6 +331,99 @@ static void step_ingest(em_box_t *b)
         call_failed(b, rc, "ingest");
 }
 
+/* ---- A web chat answered by mail: our mail went to the address the visitor left, and
+ * its answer names our Message-ID; the conversation is a chat of another contact than the
+ * one the From address resolves to, so it continues only when that contact's address is
+ * the sender's (the same rule as a participant, through the address we wrote to). ---- */
+
+#define CONT_TRIES 4 /* In-Reply-To and the newest References entries looked at */
+
+static const char *ref_at(const sb_mime_msg_t *m, size_t i)
+{
+    if (m->in_reply_to[0]) {
+        if (i == 0)
+            return m->in_reply_to;
+        i--;
+    }
+    return i < m->n_references ? m->references[m->n_references - 1 - i] : NULL;
+}
+
+static void try_continue(em_box_t *b);
+
+static void on_cont_contact(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_box_t *b = data;
+    em_in_t *it = b->head;
+    const char *email = json_string_value(json_object_get(result, "email"));
+    if (!proceed(b, status == SB_ENOTFOUND ? 0 : status, "continue", errmsg)) {
+    } else if (status == 0 && email && strcasecmp(email, it->p->mime.from_addr) == 0) {
+        snprintf(it->conv, sizeof(it->conv), "%s", it->cont_conv);
+        snprintf(it->contact, sizeof(it->contact), "%s", it->cont_contact);
+        it->cross = true;
+        SB_LOG_INFO("email.in.continue", "mailbox=%s uid=%u conv=%s: a chat answered by mail",
+                    b->name, it->uid, it->conv);
+        step_ingest(b);
+    } else {
+        try_continue(b);
+    }
+    sb__em_unref(b->em);
+}
+
+static void on_cont_conv(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_box_t *b = data;
+    em_in_t *it = b->head;
+    json_t *c =
+        json_object_get(result, "conversation") ? json_object_get(result, "conversation") : result;
+    const char *ch = json_string_value(json_object_get(c, "channel"));
+    const char *ct = json_string_value(json_object_get(json_object_get(c, "contact"), "id"));
+    if (!proceed(b, status == SB_ENOTFOUND ? 0 : status, "continue", errmsg)) {
+    } else if (status == 0 && ch && strcmp(ch, SB__EM_CHANNEL) != 0 && ct) {
+        snprintf(it->cont_contact, sizeof(it->cont_contact), "%s", ct);
+        b->em->pending++;
+        int rc = sb_store_contact_get(b->em->env.store, ct, on_cont_contact, b);
+        if (rc)
+            call_failed(b, rc, "continue");
+    } else {
+        try_continue(b);
+    }
+    sb__em_unref(b->em);
+}
+
+static void on_cont_ref(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_box_t *b = data;
+    em_in_t *it = b->head;
+    const char *conv = json_string_value(json_object_get(result, "conv"));
+    if (!proceed(b, status, "continue", errmsg)) {
+    } else if (status == 0 && conv) {
+        snprintf(it->cont_conv, sizeof(it->cont_conv), "%s", conv);
+        b->em->pending++;
+        int rc = sb_store_get(b->em->env.store, conv, on_cont_conv, b);
+        if (rc)
+            call_failed(b, rc, "continue");
+    } else {
+        try_continue(b);
+    }
+    sb__em_unref(b->em);
+}
+
+/* The next reference to try; a new conversation when none is left. */
+static void try_continue(em_box_t *b)
+{
+    em_in_t *it = b->head;
+    const char *ref = it->cont_next < CONT_TRIES ? ref_at(&it->p->mime, it->cont_next) : NULL;
+    if (!ref) {
+        step_ingest(b);
+        return;
+    }
+    it->cont_next++;
+    b->em->pending++;
+    int rc = sb_store_thread_get(b->em->env.store, ref, on_cont_ref, b);
+    if (rc)
+        call_failed(b, rc, "continue");
+}
+
 static void on_threaded(int status, json_t *result, const char *errmsg, void *data)
 {
     em_box_t *b = data;
@@ -334,13 +431,16 @@ static void on_threaded(int status, json_t *result, const char *errmsg, void *da
         em_in_t *it = b->head;
         const char *cid = json_string_value(json_object_get(result, "conv"));
         json_int_t rejected = json_integer_value(json_object_get(result, "rejected"));
-        if (rejected)
-            SB_LOG_WARN("email.in.thread",
-                        "mailbox=%s uid=%u from=%s rejected=%lld "
-                        "reason=\"a thread reference of another contact's conversation\"",
-                        b->name, it->uid, it->p->mime.from_addr, (long long)rejected);
         snprintf(it->conv, sizeof(it->conv), "%s", status == 0 && cid ? cid : "");
-        step_ingest(b);
+        if (!it->conv[0] && rejected) {
+            SB_LOG_DEBUG("email.in.thread",
+                         "mailbox=%s uid=%u from=%s rejected=%lld: another contact's, or a chat",
+                         b->name, it->uid, it->p->mime.from_addr, (long long)rejected);
+            it->cont_next = 0;
+            try_continue(b);
+        } else {
+            step_ingest(b);
+        }
     }
     sb__em_unref(b->em);
 }

@@ -252,6 +252,7 @@ static void dispatch(em_t *em, const json_t *ev)
     const char *assignee = json_string_value(json_object_get(m, "assignee"));
     bool claimed =
         kind && strcmp(kind, "event") == 0 && type && strcmp(type, "claimed") == 0 && assignee;
+    sb__em_followup_event(em, ev);
     if (!created && !claimed)
         return;
     json_t *staff = json_object_get(em->staff, "staff");
@@ -306,7 +307,8 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     em_t *em = data;
     snprintf(em->cursor, em->cursor_cap, "%s", ev->cursor);
     em->cursor_dirty = true;
-    if (!strstr(ev->json, "\"dir\":\"in\"") && !strstr(ev->json, "\"claimed\""))
+    if (!strstr(ev->json, "\"dir\":\"in\"") && !strstr(ev->json, "\"claimed\"") &&
+        !strstr(ev->json, "\"dir\":\"out\""))
         return; /* cheap filter before parsing */
     json_t *j = json_loadb(ev->json, ev->json_len, 0, NULL);
     if (!j)

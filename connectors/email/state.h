@@ -83,6 +83,10 @@ struct em {
     bool staff_loading;
     em_ev_t *ev_head, *ev_tail;
     em_note_t *notes; /* notification mails in flight or waiting to retry */
+    /* Web chat answers that go on by mail (followup.c). */
+    uint64_t followup_after_ms; /* webchat_email_after */
+    uv_timer_t *fu_timer;
+    unsigned fu_next; /* the next shard to look at */
 };
 
 /* inbound.c */
@@ -100,6 +104,13 @@ int sb__em_notify_start(em_t *em);
 void sb__em_notify_stop(em_t *em);
 /** Frees what notify.c holds (when the connector is freed). */
 void sb__em_notify_dispose(em_t *em);
+
+/* followup.c */
+/** Starts the timer that mails the due web chat answers. */
+int sb__em_followup_start(em_t *em);
+void sb__em_followup_stop(em_t *em);
+/** An event of the feed: a staff answer in a web chat is scheduled. */
+void sb__em_followup_event(em_t *em, const json_t *ev);
 
 /* outbound.c */
 int sb__em_deliver(void *state, const sb_outbox_entry_t *entry, sb_deliver_cb done, void *data);
