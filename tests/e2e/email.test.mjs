@@ -4,10 +4,11 @@
 // filed by IMAP APPEND as a mail client would; answers are read from what the SMTP server
 // received. Covers ingest, a thread of replies (In-Reply-To, References only, a changed
 // subject), a stranger copying a subject or Message-ID, duplicates, an auto-reply, a
-// bounce, and mail that arrives while the daemon is down.
+// bounce, mail that arrives while the daemon is down, staff answering by mail, and a web
+// chat visitor who left getting the answer by mail and answering there.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, api, sleep } from './lib.mjs';
+import { Daemon, FrameSocket, api, sleep } from './lib.mjs';
 import { makeCA, Dovecot, Smtp } from './mailservers.mjs';
 
 let ca, imap, smtp, d, tok;
@@ -18,7 +19,8 @@ before(async () => {
   imap = await Dovecot.start(ca);
   smtp = await Smtp.start(ca);
   d = await Daemon.start(
-    `mailbox support ${imap.url('support')} ${smtp.url()} ${ADDR}\nmailbox_tls_ca ${ca.ca}`);
+    `mailbox support ${imap.url('support')} ${smtp.url()} ${ADDR}\nmailbox_tls_ca ${ca.ca}\n` +
+    'webchat_email_after 1500ms\nsite default site-secret http://allowed.example');
   tok = d.token('admin', 'Ada Admin');
 });
 
@@ -291,4 +293,70 @@ test('staff notified by mail answer by replying; a forged answer never reaches t
   assert.ok(!all.some((x) => /Refund me twice|Free hinges/.test(x.body)));
   assert.ok(!(await transcript(got.conv)).some((x) => x.kind === 'message' &&
     /Refund me twice|Free hinges/.test(x.text)));
+});
+
+// A web chat visitor (switchboard.visitor.v1).
+class Visitor extends FrameSocket {
+  static open() {
+    return this.connect(`${d.url.replace('http', 'ws')}/v1/visitor/ws?site=default`,
+      'switchboard.visitor.v1', { headers: { origin: 'http://allowed.example' } });
+  }
+
+  async hello(extra = {}) {
+    this.send({ type: 'hello', site: 'default', token: null, last_seq: null, ...extra });
+    return this.next('welcome');
+  }
+}
+
+test('a web chat visitor who left gets the answer by mail and answers there', async () => {
+  const v = await Visitor.open();
+  const w = await v.hello({ name: 'Jo' });
+  v.send({ type: 'message', client_id: 'j1', text: 'Is the shop open on Sunday?' });
+  const ack = await v.next('ack');
+  v.send({ type: 'email', email: 'jo@example.org' });
+  await v.next('status', (f) => f.status === 'email_saved');
+  await v.close();
+
+  const out = await reply(ack.conv, 'Yes, from ten to four.');
+  const sent = await smtp.waitFor((x) => x.headers['x-rcptto'] === 'jo@example.org' &&
+    x.body.includes('from ten to four'));
+  const ourId = sent.headers['message-id'].replace(/[<>]/g, '');
+  assert.ok(ourId.includes(out.id));
+
+  // Jo answers the mail: it lands in the same (web chat) conversation.
+  const m = mail({ from: 'Jo <jo@example.org>', subject: sent.headers.subject, inReplyTo: ourId,
+    body: 'Great, see you then.\n\nOn Sun, Support wrote:\n> Yes, from ten to four.' });
+  imap.append('support', m.raw);
+  const got = await stored(m.id, 10000).catch(() => null) ??
+    (await transcript(ack.conv)).find((x) => x.ext?.message_id === m.id);
+  assert.equal(got.conv, ack.conv);
+  assert.equal(got.channel, 'email');
+  assert.equal(got.text, 'Great, see you then.');
+
+  // Back in the chat, Jo sees both the answer and their own mail.
+  const v2 = await Visitor.open();
+  const w2 = await v2.hello({ token: w.token });
+  const texts = w2.history.map((x) => x.text);
+  assert.ok(texts.includes('Yes, from ten to four.'));
+  assert.ok(texts.includes('Great, see you then.'));
+  await v2.close();
+});
+
+test('a visitor still in the chat sees the answer there and gets no mail', async () => {
+  const v = await Visitor.open();
+  await v.hello({ name: 'Kim' });
+  v.send({ type: 'message', client_id: 'k1', text: 'Do you ship to Norway?' });
+  const ack = await v.next('ack');
+  v.send({ type: 'email', email: 'kim@example.org' });
+  await v.next('status', (f) => f.status === 'email_saved');
+  await reply(ack.conv, 'We do.');
+  await v.next('message', (f) => f.text === 'We do.');
+  // A later answer to someone who left does go out: once it has, the first one had its
+  // chance (both were due) and was dropped as seen.
+  await v.close();
+  await reply(ack.conv, 'Shipping takes a week.');
+  await smtp.waitFor((x) => x.headers['x-rcptto'] === 'kim@example.org' &&
+    x.body.includes('Shipping takes a week.'));
+  assert.ok(!smtp.messages().some((x) => x.headers['x-rcptto'] === 'kim@example.org' &&
+    x.body.includes('We do.')));
 });
