@@ -327,8 +327,10 @@ test('a web chat visitor who left gets the answer by mail and answers there', as
   const m = mail({ from: 'Jo <jo@example.org>', subject: sent.headers.subject, inReplyTo: ourId,
     body: 'Great, see you then.\n\nOn Sun, Support wrote:\n> Yes, from ten to four.' });
   imap.append('support', m.raw);
-  const got = await stored(m.id, 10000).catch(() => null) ??
-    (await transcript(ack.conv)).find((x) => x.ext?.message_id === m.id);
+  let got;
+  for (const until = Date.now() + 10000; !got && Date.now() < until; await sleep(50))
+    got = (await transcript(ack.conv)).find((x) => x.ext?.message_id === m.id);
+  assert.ok(got, `not in the chat:\n${d.log.slice(-3000)}`);
   assert.equal(got.conv, ack.conv);
   assert.equal(got.channel, 'email');
   assert.equal(got.text, 'Great, see you then.');
