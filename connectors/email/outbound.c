@@ -146,7 +146,7 @@ static void compose(em_out_t *o)
         subject = str(o->last, "subject", NULL);
     char tag[SB__EM_TAG_LEN + 1];
     sb__em_tag(o->conv, tag);
-    char *subj = sb_asprintf("%s [#%s]", subject && *subject ? subject : "Your message", tag);
+    char *subj = sb_asprintf("%s [#%s]", subject && *subject ? subject : "Your message to us", tag);
     if (subject && strstr(subject, "[#") && strstr(subject, tag)) {
         sb_free(subj);
         subj = sb_strdup(subject);
@@ -155,6 +155,13 @@ static void compose(em_out_t *o)
     const char *author = str(o->m, "author", "name");
     char *from_name = sb_asprintf("%s", author && *author ? author : o->box->name);
     sb_email_message_id(o->mid, o->box->domain, o->message_id, sizeof(o->message_id));
+    /* a web chat answered by mail says where it comes from and how to go on */
+    const char *channel = str(o->c, "channel", NULL);
+    bool chat = channel && strcmp(channel, "webchat") == 0;
+    char *text = sb_asprintf("%s%s", str(o->m, "text", NULL),
+                             chat ? "\n\n-- \nYou wrote to us in the chat on our website. Reply to "
+                                    "this mail to answer, or go back to the chat."
+                                  : "");
     sb_mail_out_t mo = {.from_addr = o->box->address,
                         .from_name = from_name,
                         .to_addr = o->to,
@@ -163,11 +170,12 @@ static void compose(em_out_t *o)
                         .message_id = o->message_id,
                         .in_reply_to = in_reply_to,
                         .references = n ? refs : NULL,
-                        .text = str(o->m, "text", NULL),
+                        .text = text,
                         .conversation = o->conv,
                         .date_ms = sb_now_ms()};
     sb_buf_init(&o->mail, 32 * 1024 * 1024);
     int rc = sb_mail_compose(&mo, &o->mail);
+    sb_free(text);
     sb_free(subj);
     sb_free(from_name);
     if (rc) {
