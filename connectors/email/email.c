@@ -287,7 +287,16 @@ static int configure(em_t *em, const sb_config_t *cfg)
     const char *ca = sb_config_str(cfg, "mailbox_tls_ca");
     em->tls_ca = ca && *ca ? sb_strdup(ca) : NULL;
     em->data_dir = sb_strdup(cfg->data_dir ? cfg->data_dir : "./var");
-    em->notify_from = cfg->notify_from && *cfg->notify_from ? sb_strdup(cfg->notify_from) : NULL;
+    /* notify_from may be "Name <address>" or a bare address */
+    const char *nf = cfg->notify_from, *lt = nf ? strchr(nf, '<') : NULL;
+    if (lt && strchr(lt, '>'))
+        em->notify_from = sb_strndup(lt + 1, (size_t)(strchr(lt, '>') - lt - 1));
+    else if (nf && *nf)
+        em->notify_from = sb_strdup(nf);
+    if (em->notify_from && !address_ok(em->notify_from)) {
+        SB_LOG_ERROR("email.config", "notify_from=\"%s\" err=\"not an address\"", nf);
+        return SB_ECONFIG;
+    }
     em->public_url = sb_strdup(cfg->public_url ? cfg->public_url : "");
     em->followup_after_ms = sb_config_uint(cfg, "webchat_email_after");
     return load_secret(em, cfg);
