@@ -144,7 +144,7 @@ static const option_t options[] = {
     STR(attachment_secret, NULL, 0, NULL, "<secret>",
         "Key signing attachment download URLs; unset = a random key kept in "
         "<data_dir>/attachment.key. Nodes that do not share data_dir need the same value."),
-    {"attachment_max_bytes", OPT_SIZE, FIELD(attachment_max_bytes), "25M", 0, 1ULL << 30, NULL,
+    {"attachment_max_bytes", OPT_SIZE, FIELD(attachment_max_bytes), "25M", 0, 64ULL << 20, NULL,
      NULL, "<size>",
      "Largest attachment whose bytes are stored; larger ones are listed without them."},
     {"attachment_url_ttl", OPT_DURATION, FIELD(attachment_url_ttl_ms), "15m", 1000, 7 * MS_PER_DAY,

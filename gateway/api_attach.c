@@ -14,8 +14,8 @@
  *
  * The file is read with libuv's file system requests (its thread pool), so the loop
  * never waits for the disk; the HTTP server sends a response from memory, so a download
- * holds the whole file (at most attachment_max_bytes, and never over SERVE_MAX) until
- * it is written out.
+ * holds the whole file (at most attachment_max_bytes, or 25 MiB) until it is written out
+ * (docs/attachments.md, Limits).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,9 +28,8 @@
 #include "core/log.h"
 #include "gateway/internal.h"
 
-/* The largest file served, whatever attachment_max_bytes says now (it may have been
- * lowered since a file was stored). */
-#define SERVE_MAX     (64ULL << 20)
+/* A file is served up to attachment_max_bytes (at most 64 MiB, core/config.c) or this,
+ * whichever is larger: the limit may have been lowered since a file was stored. */
 #define SERVE_DEFAULT (25ULL << 20)
 
 struct api_attach {
@@ -255,7 +254,7 @@ static void h_download(sb_http_req_t *req, void *data)
     d->type = type ? sb_strdup(type) : NULL;
     d->name = name ? sb_strdup(name) : NULL;
     uint64_t max = a->app->cfg->attachment_max_bytes;
-    d->max = max < SERVE_DEFAULT ? SERVE_DEFAULT : max > SERVE_MAX ? SERVE_MAX : max;
+    d->max = max < SERVE_DEFAULT ? SERVE_DEFAULT : max;
     sb_http_req_on_close(req, dl_gone, d);
     if (uv_fs_open(a->app->loop, &d->fs, path, O_RDONLY | O_CLOEXEC, 0, on_open) != 0)
         dl_fail(d, 500, "internal", "the attachment could not be read");
