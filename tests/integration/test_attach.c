@@ -4,9 +4,10 @@
  * fresh data dir: the same bytes put twice make one file at `attachments/ab/cd/<sha>` and
  * leave no temporary file behind; an existing file is not rewritten; a path made of
  * anything but a lowercase SHA-256 is refused (no way out of attachments/); the key file
- * is made 0600 once and read back alike (so nodes sharing data_dir sign alike); a
- * configured secret wins; a signature holds for its (sha, name, type, exp) only, and an
- * expired one is told apart from a forged one.
+ * is made 0600 once and read back alike; several threads putting the same bytes at once
+ * (two mails with one logo on two workers) end with one whole file and no temporary one (so nodes
+ * sharing data_dir sign alike); a configured secret wins; a signature holds for its (sha, name,
+ * type, exp) only, and an expired one is told apart from a forged one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,53 @@ static void test_attach_put_twice_is_one_file(void **state)
     close(fd);
     sb_free(root);
     sb_free(path);
+}
+
+typedef struct racer {
+    const char *dir;
+    const char *data;
+    size_t n;
+    int rc;
+    char sha[65];
+} racer_t;
+
+static void *race_put(void *arg)
+{
+    racer_t *r = arg;
+    r->rc = sb_attach_put(r->dir, r->data, r->n, r->sha);
+    return NULL;
+}
+
+static void test_attach_put_from_threads(void **state)
+{
+    char dir[256];
+    assert_int_equal(sb_test_mkdtemp(dir, "attach"), 0);
+    size_t n = 256 * 1024;
+    char *data = sb_malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (char)(i * 31 + 7);
+    racer_t r[6];
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++) {
+        r[i] = (racer_t){.dir = dir, .data = data, .n = n};
+        assert_int_equal(pthread_create(&th[i], NULL, race_put, &r[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(r[i].rc, 0);
+        assert_string_equal(r[i].sha, r[0].sha);
+    }
+    char *root = sb_asprintf("%s/attachments", dir);
+    assert_int_equal(count_files(root), 1);
+    char path[SB_ATTACH_PATH_MAX];
+    assert_int_equal(sb_attach_path(dir, r[0].sha, path, sizeof(path)), 0);
+    size_t len;
+    char *got = read_file(path, &len);
+    assert_int_equal(len, n);
+    assert_memory_equal(got, data, n);
+    sb_free(got);
+    sb_free(root);
+    sb_free(data);
 }
 
 static void test_attach_refuses_paths_outside(void **state)
@@ -247,6 +296,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attach_put_twice_is_one_file),
+        cmocka_unit_test(test_attach_put_from_threads),
         cmocka_unit_test(test_attach_refuses_paths_outside),
         cmocka_unit_test(test_attach_key_file_made_once),
         cmocka_unit_test(test_attach_sign_verify),
