@@ -68,6 +68,7 @@ void sb__api_attach_urls(sb_app_t *app, json_t *messages)
 
 typedef struct dl {
     uv_fs_t fs;
+    uv_loop_t *loop;
     sb_http_req_t *req; /* NULL once the client is gone */
     uv_file fd;
     char *buf;
@@ -80,7 +81,7 @@ static void dl_free(dl_t *d)
 {
     if (d->fd >= 0) {
         uv_fs_t close_req;
-        uv_fs_close(NULL, &close_req, d->fd, NULL); /* synchronous: no loop */
+        uv_fs_close(d->loop, &close_req, d->fd, NULL); /* no callback: synchronous */
         uv_fs_req_cleanup(&close_req);
     }
     if (d->req)
@@ -208,13 +209,14 @@ static void on_open(uv_fs_t *fs)
         dl_fail(d, 404, "not_found", "no such attachment");
         return;
     }
+    if (rc >= 0)
+        d->fd = rc; /* closed by dl_free */
     if (rc < 0 || !d->req) {
         if (rc < 0)
             SB_LOG_ERROR("attach.open", "err=\"%s\"", uv_strerror(rc));
         dl_fail(d, 500, "internal", "the attachment could not be read");
         return;
     }
-    d->fd = rc;
     if (uv_fs_fstat(fs->loop, fs, d->fd, on_stat) != 0)
         dl_fail(d, 500, "internal", "the attachment could not be read");
 }
@@ -249,6 +251,7 @@ static void h_download(sb_http_req_t *req, void *data)
     }
     dl_t *d = SB_NEW(dl_t);
     d->req = req;
+    d->loop = app->loop;
     d->fd = -1;
     d->fs.data = d;
     d->type = type ? sb_strdup(type) : NULL;
