@@ -6,7 +6,8 @@
 // downloads the exact bytes with safe headers, a tampered URL is 403, an expired one is
 // 403 (the daemon's clock is moved, nothing sleeps) until the transcript is listed again,
 // a file over attachment_max_bytes is listed as not stored, and the console shows the
-// attachments (a link, a thumbnail) and folds the quoted part of an email.
+// attachments (a link, a thumbnail), renews a link clicked after its expiry and folds the
+// quoted part of an email.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -249,6 +250,27 @@ test('the console shows attachments with links and folds the quoted text', async
   await page.locator(`[data-sb="conv-message"][data-id="${live.json.id}"] [data-sb="attachment-link"]`).waitFor();
   // A message without quoted text has no toggle.
   assert.equal(await page.locator(`[data-id="${live.json.id}"] [data-sb="quoted"]`).count(), 0);
+
+  // A link clicked after its expiry is renewed first: both clocks move past it.
+  const before = await link.getAttribute('href');
+  d.setClockOffset((TTL_S + 10) * 1000);
+  try {
+    await page.clock.setSystemTime(Date.now() + (TTL_S + 10) * 1000);
+    const opened = context.waitForEvent('page');
+    await li.locator('[data-sb="attachment-link"]').click();
+    const tab = await opened;
+    const renewed = new URL(tab.url());
+    assert.equal(renewed.pathname, `/v1/attachments/${sha(PNG)}`);
+    assert.notEqual(`${renewed.pathname}${renewed.search}`, before);
+    assert.equal((await download(before)).status, 403, 'the old link has expired');
+    const r = await download(`${renewed.pathname}${renewed.search}`);
+    assert.equal(r.status, 200);
+    assert.deepEqual(Buffer.from(await r.arrayBuffer()), PNG);
+    const href = await li.locator('[data-sb="attachment-link"]').getAttribute('href');
+    assert.equal(href, `${renewed.pathname}${renewed.search}`, 'the transcript shows the new link');
+  } finally {
+    d.setClockOffset(0);
+  }
 
   assert.deepEqual(problems, [], 'no script errors, CSP violations or dialogs');
   await context.close();
