@@ -159,6 +159,22 @@ int sb_attach_put(const char *data_dir, const void *bytes, size_t n, char sha_he
     return 0;
 }
 
+int sb_attach_store(const char *data_dir, uint64_t max_bytes, const char *name, const char *type,
+                    const void *bytes, size_t n, json_t **entry)
+{
+    char sha[65];
+    bool keep = n <= max_bytes;
+    int rc = keep ? sb_attach_put(data_dir, bytes, n, sha) : 0;
+    if (rc != 0)
+        return rc;
+    if (!keep)
+        sb_sha256_hex(bytes, n, sha);
+    *entry = json_pack("{s:s*, s:s, s:I, s:s, s:b}", "name", name, "type",
+                       type ? type : "application/octet-stream", "size", (json_int_t)n, "sha256",
+                       sha, "stored", keep);
+    return *entry ? 0 : SB_EINVAL; /* json_pack fails only on text that is not UTF-8 */
+}
+
 int sb_attach_open(const char *data_dir, const char *sha, int *fd, uint64_t *size)
 {
     char path[SB_ATTACH_PATH_MAX];

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 /** Room for the path of a stored attachment under a data_dir of up to 3 KiB. */
 #define SB_ATTACH_PATH_MAX 4096
 /** Bytes of the attachment key (HMAC-SHA256 key). */
@@ -36,6 +38,18 @@
  * Returns 0, SB_EINVAL (data_dir NULL or too long) or SB_EIO (logged with errno).
  */
 int sb_attach_put(const char *data_dir, const void *bytes, size_t n, char sha_hex[65]);
+
+/**
+ * What a connector calls per attachment of an incoming message (on its worker thread):
+ * stores the bytes with sb_attach_put when n <= max_bytes, and makes the message's entry
+ * for them, {"name","type","size","sha256","stored"} ("stored" false over max_bytes;
+ * "name" left out when NULL; type NULL is application/octet-stream). name and type must
+ * be UTF-8 (they go into JSON). Blocking. Returns 0 and *entry (the caller's), or the
+ * error of sb_attach_put (then nothing is listed: the caller should take the message
+ * again later rather than list a file it failed to keep).
+ */
+int sb_attach_store(const char *data_dir, uint64_t max_bytes, const char *name, const char *type,
+                    const void *bytes, size_t n, json_t **entry);
 
 /** True if s is a SHA-256 in lowercase hex (64 of [0-9a-f]): the only names served. */
 bool sb_attach_sha_valid(const char *s);

@@ -5,7 +5,8 @@
  * leave no temporary file behind; an existing file is not rewritten; a path made of
  * anything but a lowercase SHA-256 is refused (no way out of attachments/); the key file
  * is made 0600 once and read back alike; several threads putting the same bytes at once
- * (two mails with one logo on two workers) end with one whole file and no temporary one (so nodes
+ * (two mails with one logo on two workers) end with one whole file and no temporary one;
+ * sb_attach_store lists what it kept, and what it did not keep over the limit (so nodes
  * sharing data_dir sign alike); a configured secret wins; a signature holds for its (sha, name,
  * type, exp) only, and an expired one is told apart from a forged one.
  */
@@ -146,6 +147,43 @@ static void test_attach_put_from_threads(void **state)
     sb_free(got);
     sb_free(root);
     sb_free(data);
+}
+
+static void test_attach_store_lists_what_it_kept(void **state)
+{
+    char dir[256];
+    assert_int_equal(sb_test_mkdtemp(dir, "attach"), 0);
+    char *root = sb_asprintf("%s/attachments", dir);
+    json_t *e = NULL;
+    char sha[65];
+    assert_int_equal(sb_attach_store(dir, 10, "a.txt", "text/plain", "0123456789", 10, &e), 0);
+    sb_sha256_hex("0123456789", 10, sha);
+    json_t *want = json_pack("{s:s, s:s, s:i, s:s, s:b}", "name", "a.txt", "type", "text/plain",
+                             "size", 10, "sha256", sha, "stored", 1);
+    assert_true(json_equal(e, want));
+    json_decref(want);
+    json_decref(e);
+    assert_int_equal(count_files(root), 1);
+
+    /* One byte over the limit: listed, hashed, not stored; no name, no type. */
+    assert_int_equal(sb_attach_store(dir, 10, NULL, NULL, "0123456789A", 11, &e), 0);
+    sb_sha256_hex("0123456789A", 11, sha);
+    want = json_pack("{s:s, s:i, s:s, s:b}", "type", "application/octet-stream", "size", 11,
+                     "sha256", sha, "stored", 0);
+    assert_true(json_equal(e, want));
+    json_decref(want);
+    json_decref(e);
+    assert_int_equal(count_files(root), 1);
+
+    /* A data dir that can't be written: an error, nothing listed. */
+    e = NULL;
+    char *file = sb_asprintf("%s/not-a-dir", dir);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    assert_int_equal(sb_attach_store(file, 10, "b", "text/plain", "x", 1, &e), SB_EIO);
+    assert_null(e);
+    sb_free(file);
+    sb_free(root);
 }
 
 static void test_attach_refuses_paths_outside(void **state)
@@ -297,6 +335,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attach_put_twice_is_one_file),
         cmocka_unit_test(test_attach_put_from_threads),
+        cmocka_unit_test(test_attach_store_lists_what_it_kept),
         cmocka_unit_test(test_attach_refuses_paths_outside),
         cmocka_unit_test(test_attach_key_file_made_once),
         cmocka_unit_test(test_attach_sign_verify),

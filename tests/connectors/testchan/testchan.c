@@ -18,8 +18,8 @@
  * It also takes customer messages the way a mail connector does (a test door, nothing
  * checks who calls it): POST /test/ingest {"conv","contact","text","ext"?,
  * "attachments"?:[{"name","type","content":<base64>}]} stores each attachment's bytes
- * with sb_attach_put (here on the loop: a real connector does it on its worker thread),
- * lists those over attachment_max_bytes with "stored":false, and ingests the message
+ * with sb_attach_store (here on the loop: a real connector does it on its worker thread),
+ * which lists those over attachment_max_bytes with "stored":false, and ingests the message
  * into the conversation; the answer is 201 and the stored message.
  *
  * Without a test_channel line it does not run (start leaves its state NULL). Its
@@ -195,25 +195,22 @@ static json_t *store_attachments(testchan_t *t, sb_host_req_t *req, const json_t
         const char *b64 = json_string_value(json_object_get(a, "content"));
         size_t n;
         unsigned char *bytes = b64 ? base64_decode(b64, &n) : NULL;
-        char sha[65];
         if (!bytes) {
             t->env.host->respond_error(req, 400, "bad_request", "content must be base64");
             json_decref(out);
             return NULL;
         }
-        bool keep = n <= t->env.cfg->attachment_max_bytes;
-        if (keep && sb_attach_put(t->env.cfg->data_dir, bytes, n, sha) != 0) {
+        json_t *entry = NULL;
+        int rc = sb_attach_store(t->env.cfg->data_dir, t->env.cfg->attachment_max_bytes,
+                                 json_string_value(json_object_get(a, "name")),
+                                 json_string_value(json_object_get(a, "type")), bytes, n, &entry);
+        if (rc != 0) {
             t->env.host->respond_error(req, 500, "internal", "the attachment was not stored");
             sb_free(bytes);
             json_decref(out);
             return NULL;
         }
-        if (!keep)
-            sb_sha256_hex(bytes, n, sha);
-        json_array_append_new(out, json_pack("{s:O?, s:O?, s:I, s:s, s:b}", "name",
-                                             json_object_get(a, "name"), "type",
-                                             json_object_get(a, "type"), "size", (json_int_t)n,
-                                             "sha256", sha, "stored", keep));
+        json_array_append_new(out, entry);
         sb_free(bytes);
     }
     return out;
