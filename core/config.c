@@ -91,7 +91,8 @@ static const option_t options[] = {
         "Redis to use, redis://host:port/db or unix:/path; unset = embedded under data_dir."),
     STR(redis_server, "redis-server", 1, NULL, "<path>",
         "The redis-server program the embedded mode runs."),
-    STR(data_dir, "./var", 1, NULL, "<dir>", "Directory of the embedded Redis (AOF, socket)."),
+    STR(data_dir, "./var", 1, NULL, "<dir>",
+        "Directory of the embedded Redis (AOF, socket), the attachments and their key."),
     STR(prefix, "sb:", 0, sb__config_check_prefix, "<string>",
         "Prefix of every Redis key (up to 64 bytes, no braces or spaces), so that several "
         "deployments can share one Redis."),
@@ -140,6 +141,14 @@ static const option_t options[] = {
      NULL, "<size>",
      "Bytes queued for all slow live readers together (SSE, WebSockets); past it the "
      "largest queues are closed first."},
+    STR(attachment_secret, NULL, 0, NULL, "<secret>",
+        "Key signing attachment download URLs; unset = a random key kept in "
+        "<data_dir>/attachment.key. Nodes that do not share data_dir need the same value."),
+    {"attachment_max_bytes", OPT_SIZE, FIELD(attachment_max_bytes), "25M", 0, 64ULL << 20, NULL,
+     NULL, "<size>",
+     "Largest attachment whose bytes are stored; larger ones are listed without them."},
+    {"attachment_url_ttl", OPT_DURATION, FIELD(attachment_url_ttl_ms), "15m", 1000, 7 * MS_PER_DAY,
+     NULL, NULL, "<duration>", "How long a signed attachment URL handed to staff stays valid."},
     LIST(sla, 2, "<name> [channel=..] [priority=..] first=.. next=.. resolution=.. [calendar=..]",
          "An SLA policy; the first policy matching a conversation's channel and priority "
          "wins."),

@@ -75,6 +75,9 @@ typedef struct sb_config {
     uint32_t outbox_claim_idle_ms;  /* take over other consumers' idle entries, default 5 min */
     uint64_t outbox_dead_maxlen;    /* dead-letter stream cap per lane, default 10000 */
     uint64_t max_outbound_buffer;   /* bytes queued for all live readers together, 256 MiB */
+    char *attachment_secret;        /* signs attachment URLs; NULL: <data_dir>/attachment.key */
+    uint64_t attachment_max_bytes;  /* an attachment's bytes stored up to this, default 25 MiB */
+    uint32_t attachment_url_ttl_ms; /* lifetime of a signed attachment URL, default 15 min */
     sb_config_list_t webhook, sla, calendar, escalate;
     struct sb_config_ext *ext; /* the values of the keys added by connectors (owned) */
     size_t next;

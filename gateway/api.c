@@ -19,6 +19,7 @@ struct sb_api {
     api_feed_t *feed;
     void *sse;
     void *events_ws;
+    api_attach_t *attach;
 };
 
 static void on_client_gone(sb_http_req_t *req, void *data)
@@ -268,6 +269,7 @@ sb_api_t *sb_api_new(sb_app_t *app)
     sb__api_staff_routes(app);
     sb__api_assets_routes(app);
     sb__api_connectors_routes(app);
+    api->attach = sb__api_attach_new(app);
     api->feed = sb__feed_new(app);
     api->sse = sb__api_sse_new(app, api->feed);
     api->events_ws = sb__api_events_ws_new(app, api->feed);
@@ -281,12 +283,18 @@ void sb_api_free(sb_api_t *api)
     sb__api_sse_free(api->sse);
     sb__api_events_ws_free(api->events_ws);
     sb__feed_free(api->feed);
+    sb__api_attach_free(api->attach);
     sb_free(api);
 }
 
 void *sb__api_sse_of(sb_api_t *api)
 {
     return api->sse;
+}
+
+api_attach_t *sb__api_attach_of(sb_api_t *api)
+{
+    return api->attach;
 }
 
 void *sb__api_events_ws_of(sb_api_t *api)

@@ -18,6 +18,9 @@
  * A reply on a channel that no running connector serves is 422 channel_unavailable, and a
  * message that failed for good is retried by POST …/messages/{mid}/retry (docs/delivery.md).
  *
+ * The messages handed out (a transcript page, a 409's newer messages) get a signed,
+ * expiring `url` on each stored attachment (api_attach.c, docs/attachments.md).
+ *
  * Every parameter is checked before it reaches Redis (api_input.h): a malformed seq,
  * count, flag, time or tag is a 400 naming it, never a Redis error answered as 503.
  */
@@ -106,6 +109,15 @@ static void h_get(sb_http_req_t *req, void *data)
     sb__api_authenticate(sb__api_call_new(data, req), SB_ROLE_AGENT, get_authed);
 }
 
+/* A transcript page: each stored attachment gets its signed URL (api_attach.c). */
+static void on_messages(int status, json_t *result, const char *errmsg, void *data)
+{
+    api_call_t *c = data;
+    if (status == 0 && c->req)
+        sb__api_attach_urls(c->app, json_object_get(result, "items"));
+    sb__api_on_result(status, result, errmsg, data);
+}
+
 static void messages_go(api_call_t *c)
 {
     const char *after = sb_http_req_query(c->req, "after");
@@ -116,7 +128,7 @@ static void messages_go(api_call_t *c)
         return;
     c->busy = true;
     sb__api_begin(
-        c, sb_store_messages(c->app->store, c->conv, after, (unsigned)limit, sb__api_on_result, c));
+        c, sb_store_messages(c->app->store, c->conv, after, (unsigned)limit, on_messages, c));
 }
 
 static void messages_authed(api_call_t *c)
@@ -224,6 +236,7 @@ static void on_posted(int status, json_t *result, const char *errmsg, void *data
     if (sb__api_gone(c))
         return;
     if (status == SB_ECONFLICT && result) {
+        sb__api_attach_urls(c->app, json_object_get(result, "messages"));
         json_t *e = json_pack("{s:{s:s, s:s, s:O}}", "error", "code", "conflict", "message",
                               "newer messages exist; read them, or send with force", "messages",
                               json_object_get(result, "messages"));

@@ -83,6 +83,23 @@ void sb__api_assets_routes(sb_app_t *app);
 /** GET /v1/connectors and POST /v1/connectors/{name}/resume (api_connectors.c). */
 void sb__api_connectors_routes(sb_app_t *app);
 
+/* ---- Attachments (api_attach.c, docs/attachments.md) ---- */
+
+typedef struct api_attach api_attach_t;
+/** Loads the attachment key and registers GET /v1/attachments/{sha}. */
+api_attach_t *sb__api_attach_new(sb_app_t *app);
+/** Frees it (accepts NULL); the route answers 503 from then on. */
+void sb__api_attach_free(api_attach_t *a);
+/** The API's attachment state (NULL-safe through app->api being NULL). */
+api_attach_t *sb__api_attach_of(sb_api_t *api);
+/**
+ * Adds a signed `url`, valid for attachment_url_ttl, to every stored attachment
+ * (`"stored":true` with a valid `sha256`) of each message in the array `messages`
+ * (borrowed, changed in place). Call only for a token that may see those messages'
+ * conversation. Does nothing when the attachment key could not be loaded.
+ */
+void sb__api_attach_urls(sb_app_t *app, json_t *messages);
+
 /* ---- Channel scopes of tokens ---- */
 
 /** Every channel: a token without a `channels` scope. */

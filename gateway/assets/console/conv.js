@@ -8,7 +8,12 @@
 // A reply shows how its delivery went, from the transcript's delivery events (`ref` = the
 // reply's id; docs/delivery.md): "sent", "failed: reason" ("retrying at …" while the
 // server retries) and a Retry button once it failed for good (POST …/messages/{mid}/retry).
-import { el, $, sb, clock, fullTime, slaBadge, clientId, seqCmp, displayName, channelLabel } from './util.js';
+// A message lists its attachments (name, type, size; a link to the signed, expiring URL
+// the REST API added, a thumbnail for images; "not stored" for one over the size limit) and
+// folds the quoted history of an email (`ext.quoted`) behind "Show quoted text". The live
+// feed carries no attachment URLs (they expire): a message with stored attachments is
+// fetched through REST instead, and an expired link is renewed when clicked.
+import { el, $, sb, clock, fullTime, slaBadge, clientId, seqCmp, displayName, channelLabel, humanSize } from './util.js';
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
@@ -16,6 +21,12 @@ const PAGE = 500;
 const MAX_PAGES = 20;
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
 const DELIVERY_EVENTS = new Set(['delivered', 'delivery_failed', 'delivery_retry']);
+// Types shown as a thumbnail (the server serves these inline).
+const THUMB_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+const SIGNED_PATH = '/v1/attachments/';
+
+// A stored attachment whose signed URL the live feed could not carry.
+const needsUrl = (m) => (m.attachments || []).some((a) => a.stored && !a.url);
 
 const SNOOZES = [
   ['1 hour', () => Date.now() + 3600e3],
@@ -338,16 +349,63 @@ export class ConvView {
         m.channel && this.conv && m.channel !== this.conv.channel ? ` · via ${channelLabel(m.channel)}` : ''),
       m.subject ? el('div', { class: 'msg-subject' }, m.subject) : null,
       el('div', { class: 'msg-text' }, m.text || ''),
-      (m.attachments || []).length ? el('ul', { class: 'attachments' }, m.attachments.map((a) =>
-        el('li', {}, a.name || a.filename || a.url || 'attachment'))) : null,
+      quotedPart(m),
+      (m.attachments || []).length ? el('ul', { class: 'attachments', 'data-sb': 'attachments' },
+        m.attachments.map((a) => this.attachment(m, a))) : null,
       m.dir === 'out' ? this.deliveryLine(m) : null);
+  }
+
+  // One attachment: a link to its signed URL (a thumbnail for images), or why there is none.
+  attachment(m, a) {
+    const name = a.name || a.filename || 'attachment';
+    const meta = [a.type, humanSize(a.size)].filter(Boolean).join(', ');
+    const info = meta ? el('span', { class: 'att-meta muted' }, ` (${meta})`) : null;
+    const base = { class: 'attachment', 'data-sb': 'attachment', 'data-stored': String(a.stored !== false) };
+    if (a.stored === false) {
+      return el('li', base, el('span', { class: 'att-name' }, name), info,
+        el('span', { class: 'att-missing', 'data-sb': 'attachment-missing' }, ' · not stored (too large)'));
+    }
+    // Only our own signed URLs become links (a bot's url is shown as text, as before).
+    const url = typeof a.url === 'string' && a.url.startsWith(SIGNED_PATH) ? a.url : null;
+    if (!url) return el('li', base, el('span', { class: 'att-name' }, name), info);
+    const thumb = THUMB_TYPES.has(String(a.type).toLowerCase())
+      ? el('img', { class: 'att-thumb', 'data-sb': 'attachment-thumb', src: url, alt: '', loading: 'lazy' }) : null;
+    return el('li', base, el('a', {
+      href: url, target: '_blank', rel: 'noopener noreferrer', class: 'att-link', 'data-sb': 'attachment-link',
+      onclick: (e) => this.openAttachment(e, m, a),
+    }, thumb, el('span', { class: 'att-name' }, name)), info);
+  }
+
+  // A link past its expiry is renewed first (a fresh listing of that message), then opened.
+  async openAttachment(e, m, a) {
+    const exp = Number(new URL(a.url, location.href).searchParams.get('exp')) || 0;
+    if (exp * 1000 > Date.now() + 5000) return; // still good: the browser follows it
+    e.preventDefault();
+    const gen = this.gen;
+    try {
+      const i = this.msgs.findIndex((x) => x.id === m.id);
+      const r = await this.ctx.api.messages(this.id, i > 0 ? this.msgs[i - 1].seq : null, 1);
+      const fresh = gen === this.gen && r.items.find((x) => x.id === m.id);
+      if (!fresh) return;
+      this.msgs[i] = fresh;
+      const li = $(`${sb('messages')} > li[data-id="${CSS.escape(m.id)}"]`, this.root);
+      if (li) li.replaceWith(this.item(fresh));
+      const again = (fresh.attachments || []).find((x) => x.sha256 === a.sha256 && x.url);
+      if (again) window.open(again.url, '_blank', 'noopener');
+    } catch (err) {
+      if (gen === this.gen && err.status !== 401) this.error(`Could not open the attachment: ${err.message}`);
+    }
   }
 
   // A live event of this conversation (type message/note/event).
   onEvent(ev) {
     if (ev.conv !== this.id || !this.conv) return;
     if (ev.conversation) Object.assign(this.conv, ev.conversation);
-    if (this.complete) this.add(ev.message);
+    if (this.complete && ev.message && !this.ids.has(ev.message.id) && needsUrl(ev.message)) {
+      this.loadMessages(this.gen, this.lastSeq()).catch(() => {}); // through REST: signed URLs
+    } else if (this.complete) {
+      this.add(ev.message);
+    }
     this.paintHead();
   }
 
@@ -560,4 +618,15 @@ function eventText(m, who) {
     case 'delivery_retry': return `${who} retried a reply's delivery`;
     default: return `${m.type || 'event'}${who ? ` by ${who}` : ''}`;
   }
+}
+
+// An email's quoted history (`ext.quoted`), folded: shown as text, never as HTML.
+function quotedPart(m) {
+  const q = m.ext && typeof m.ext.quoted === 'string' ? m.ext.quoted : '';
+  if (!q.trim()) return null;
+  const label = el('summary', { class: 'quoted-toggle', 'data-sb': 'quoted-toggle' }, 'Show quoted text');
+  return el('details', {
+    class: 'quoted', 'data-sb': 'quoted',
+    ontoggle: (e) => { label.textContent = e.currentTarget.open ? 'Hide quoted text' : 'Show quoted text'; },
+  }, label, el('div', { class: 'quoted-text', 'data-sb': 'quoted-text' }, q));
 }

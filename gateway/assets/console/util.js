@@ -101,6 +101,17 @@ export function clientId() {
   return `console-${Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')}`;
 }
 
+// 532 -> "532 B"; 2048 -> "2.0 KB"; 26214400 -> "25 MB".
+export function humanSize(n) {
+  if (typeof n !== 'number' || !(n >= 0)) return '';
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
 // Compares transcript seqs "<ms>-<n>".
 export function seqCmp(a, b) {
   const [am, an] = String(a).split('-').map(Number);

@@ -15,6 +15,13 @@
  *   5xx, no answer      temporary
  * The reason of a failure is "HTTP <code>: <the body's "error", or the body>".
  *
+ * It also takes customer messages the way a mail connector does (a test door, nothing
+ * checks who calls it): POST /test/ingest {"conv","contact","text","ext"?,
+ * "attachments"?:[{"name","type","content":<base64>}]} stores each attachment's bytes
+ * with sb_attach_store (here on the loop: a real connector does it on its worker thread),
+ * which lists those over attachment_max_bytes with "stored":false, and ingests the message
+ * into the conversation; the answer is 201 and the stored message.
+ *
  * Without a test_channel line it does not run (start leaves its state NULL). Its
  * descriptor's channel is set from the configuration at start: one per process.
  */
@@ -24,6 +31,7 @@
 
 #include "connectors/connector.h"
 #include "core/alloc.h"
+#include "core/attach.h"
 #include "core/err.h"
 #include "core/httpc.h"
 #include "core/log.h"
@@ -39,6 +47,8 @@ typedef struct testchan {
     char *url;
     sb_httpc_t *httpc;
     uint64_t sent, failed;
+    unsigned ingests; /* store calls in flight */
+    bool stopping, httpc_stopped;
     sb_connector_stopped_cb done;
     void *done_data;
 } testchan_t;
@@ -129,6 +139,134 @@ static int deliver(void *state, const sb_outbox_entry_t *e, sb_deliver_cb done, 
     return rc;
 }
 
+/* ---- POST /test/ingest ---- */
+
+typedef struct ingest {
+    testchan_t *t;
+    sb_host_req_t *req;
+} ingest_t;
+
+static void maybe_done(testchan_t *t);
+
+/* Decodes standard base64 (padding optional) into a new buffer; NULL if malformed. */
+static unsigned char *base64_decode(const char *s, size_t *out_len)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '=')
+        n--;
+    unsigned char *out = sb_malloc(n * 3 / 4 + 1);
+    size_t o = 0;
+    uint32_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *p = strchr(abc, s[i]);
+        if (!p || !s[i]) {
+            sb_free(out);
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)(p - abc);
+        if (i % 4 == 3) {
+            out[o++] = (unsigned char)(acc >> 16);
+            out[o++] = (unsigned char)(acc >> 8);
+            out[o++] = (unsigned char)acc;
+            acc = 0;
+        }
+    }
+    if (n % 4 == 2) {
+        out[o++] = (unsigned char)(acc >> 4);
+    } else if (n % 4 == 3) {
+        out[o++] = (unsigned char)(acc >> 10);
+        out[o++] = (unsigned char)(acc >> 2);
+    } else if (n % 4 == 1) {
+        sb_free(out);
+        return NULL;
+    }
+    *out_len = o;
+    return out;
+}
+
+/* The listing of the request's attachments, their bytes stored; NULL (answered) if bad. */
+static json_t *store_attachments(testchan_t *t, sb_host_req_t *req, const json_t *list)
+{
+    json_t *out = json_array(), *a;
+    size_t i;
+    json_array_foreach(list, i, a)
+    {
+        const char *b64 = json_string_value(json_object_get(a, "content"));
+        size_t n;
+        unsigned char *bytes = b64 ? base64_decode(b64, &n) : NULL;
+        if (!bytes) {
+            t->env.host->respond_error(req, 400, "bad_request", "content must be base64");
+            json_decref(out);
+            return NULL;
+        }
+        json_t *entry = NULL;
+        int rc = sb_attach_store(t->env.cfg->data_dir, t->env.cfg->attachment_max_bytes,
+                                 json_string_value(json_object_get(a, "name")),
+                                 json_string_value(json_object_get(a, "type")), bytes, n, &entry);
+        if (rc != 0) {
+            t->env.host->respond_error(req, 500, "internal", "the attachment was not stored");
+            sb_free(bytes);
+            json_decref(out);
+            return NULL;
+        }
+        json_array_append_new(out, entry);
+        sb_free(bytes);
+    }
+    return out;
+}
+
+static void on_ingested(int status, json_t *result, const char *errmsg, void *data)
+{
+    ingest_t *g = data;
+    const sb_host_ops_t *h = g->t->env.host;
+    if (status != 0)
+        h->respond_error(g->req, 500, "internal", errmsg ? errmsg : sb_strerror(status));
+    else
+        h->respond_json(g->req, 201, json_object_get(result, "message"));
+    g->t->ingests--;
+    maybe_done(g->t);
+    sb_free(g);
+}
+
+static void h_ingest(sb_host_req_t *req, void *data)
+{
+    testchan_t *t = data;
+    const sb_host_ops_t *h = t->env.host;
+    size_t len;
+    const char *body = h->req_body(req, &len);
+    json_t *j = json_loadb(body, len, 0, NULL), *att = NULL;
+    const char *conv = json_string_value(json_object_get(j, "conv"));
+    const char *contact = json_string_value(json_object_get(j, "contact"));
+    const char *text = json_string_value(json_object_get(j, "text"));
+    if (!conv || !contact || !text) {
+        h->respond_error(req, 400, "bad_request", "conv, contact and text are required");
+        json_decref(j);
+        return;
+    }
+    if (!(att = store_attachments(t, req, json_object_get(j, "attachments")))) {
+        json_decref(j);
+        return;
+    }
+    sb_ingest_t in = {.channel = channel,
+                      .contact_id = contact,
+                      .conv = conv,
+                      .text = text,
+                      .attachments = att,
+                      .ext = json_object_get(j, "ext")};
+    ingest_t *g = SB_NEW(ingest_t);
+    *g = (ingest_t){.t = t, .req = req};
+    int rc = sb_store_ingest(t->env.store, &in, on_ingested, g);
+    if (rc != 0) {
+        h->respond_error(req, 503, "unavailable", sb_strerror(rc));
+        sb_free(g);
+    } else {
+        t->ingests++;
+    }
+    json_decref(att);
+    json_decref(j);
+}
+
 static int start(const sb_connector_env_t *env, void **state)
 {
     const sb_config_list_t *l = sb_config_list(env->cfg, "test_channel");
@@ -142,13 +280,16 @@ static int start(const sb_connector_env_t *env, void **state)
     t->url = sb_strdup(row->argv[1]);
     sb_httpc_new(env->loop, "Switchboard-testchan", &t->httpc);
     SB_LOG_WARN("testchan.start", "channel=%s url=%s (a test connector)", channel, t->url);
+    env->host->http_route(env->host_data, "POST", "/test/ingest", h_ingest, t);
     *state = t;
     return 0;
 }
 
-static void on_httpc_stopped(void *data)
+/* Frees t once its HTTP client stopped and its ingests came back. */
+static void maybe_done(testchan_t *t)
 {
-    testchan_t *t = data;
+    if (!t->stopping || !t->httpc_stopped || t->ingests > 0)
+        return;
     sb_connector_stopped_cb done = t->done;
     void *done_data = t->done_data;
     sb_free(t->url);
@@ -156,11 +297,19 @@ static void on_httpc_stopped(void *data)
     done(done_data);
 }
 
+static void on_httpc_stopped(void *data)
+{
+    testchan_t *t = data;
+    t->httpc_stopped = true;
+    maybe_done(t);
+}
+
 static void stop(void *state, sb_connector_stopped_cb done, void *data)
 {
     testchan_t *t = state;
     t->done = done;
     t->done_data = data;
+    t->stopping = true;
     sb_httpc_stop(t->httpc, on_httpc_stopped, t); /* in flight: answered as canceled */
 }
 
