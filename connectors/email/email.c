@@ -287,6 +287,7 @@ static int configure(em_t *em, const sb_config_t *cfg)
     const char *ca = sb_config_str(cfg, "mailbox_tls_ca");
     em->tls_ca = ca && *ca ? sb_strdup(ca) : NULL;
     em->data_dir = sb_strdup(cfg->data_dir ? cfg->data_dir : "./var");
+    em->attach_max = cfg->attachment_max_bytes;
     /* notify_from may be "Name <address>" or a bare address */
     const char *nf = cfg->notify_from, *lt = nf ? strchr(nf, '<') : NULL;
     if (lt && strchr(lt, '>'))

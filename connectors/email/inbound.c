@@ -39,6 +39,7 @@ typedef struct em_parsed {
     char ext_id[EXT_ID_MAX]; /* the Message-ID, else "sha256:<hex of the raw bytes>" */
     json_t *attachments;     /* [{name,type,size,sha256,stored}] or NULL */
     sb_rcpt_t rcpt;          /* To, Cc and the envelope headers */
+    int attach_rc;           /* an attachment could not be written (listed as not stored) */
 } em_parsed_t;
 
 struct em_in {
@@ -75,15 +76,18 @@ static void *parse(const char *raw, size_t len, void *data)
         p->attachments = json_array();
         for (size_t i = 0; i < p->mime.n_attachments; i++) {
             sb_mime_attachment_t *a = &p->mime.attachments[i];
-            char sha[65] = "";
-            bool stored =
-                sb_attach_put(b->em->data_dir, b->em->attach_max, a->data, a->size, sha) == 0;
-            json_t *o = json_pack("{s:s,s:s,s:I,s:b}", "name", a->name, "type", a->type, "size",
-                                  (json_int_t)a->size, "stored", stored);
-            if (stored)
-                json_object_set_new(o, "sha256", json_string(sha));
-            json_array_append_new(p->attachments, o);
-            sb_free(a->data); /* stored: the bytes are not needed on the loop */
+            json_t *entry = NULL;
+            int rc = sb_attach_store(b->em->data_dir, b->em->attach_max, a->name, a->type, a->data,
+                                     a->size, &entry);
+            if (rc) {
+                /* the disk refused it: listed as not stored (the mail stays in the mailbox) */
+                p->attach_rc = rc;
+                entry = json_pack("{s:s, s:s, s:I, s:b, s:s}", "name", a->name, "type", a->type,
+                                  "size", (json_int_t)a->size, "stored", 0, "error",
+                                  "could not be written under data_dir");
+            }
+            json_array_append_new(p->attachments, entry);
+            sb_free(a->data); /* kept on disk: the bytes are not needed on the loop */
             a->data = NULL;
         }
     }
@@ -779,6 +783,11 @@ static void step_dedup(em_box_t *b)
         reject(b, "not a MIME message");
         return;
     }
+    if (it->p->attach_rc)
+        SB_LOG_WARN("email.in.attachment",
+                    "mailbox=%s uid=%u err=%s reason=\"an attachment could "
+                    "not be written under data_dir: listed as not stored\"",
+                    b->name, it->uid, sb_err_name(it->p->attach_rc));
     b->em->pending++;
     int rc = sb_store_thread_get(b->em->env.store, it->p->ext_id, on_dedup, b);
     if (rc)
