@@ -39,7 +39,8 @@ struct em_note {
     bool assigned;
     unsigned attempts;
     uv_timer_t *timer;
-    sb_buf_t mail;
+    char *mail;
+    size_t mail_len;
 };
 
 static void note_free(em_note_t *n)
@@ -56,7 +57,7 @@ static void note_free(em_note_t *n)
     sb_free(n->text);
     sb_free(n->who);
     sb_free(n->mailbox);
-    sb_buf_dispose(&n->mail);
+    sb_free(n->mail);
     sb_free(n);
 }
 
@@ -85,7 +86,8 @@ static void on_note_sent(const sb_httpc_response_t *res, void *data)
 {
     em_note_t *n = data;
     sb_outcome_t oc;
-    sb_email_smtp_outcome(res, &oc);
+    char idbuf[SB_EMAIL_QUEUE_ID_MAX];
+    sb_email_smtp_outcome(res, NULL, &oc, idbuf);
     if (oc.kind == SB_OUTCOME_OK) {
         SB_LOG_INFO("email.notify.sent", "conv=%s staff=%s to=%s", n->cid, n->sid, n->to);
         note_end(n);
@@ -110,12 +112,12 @@ static void send_note(em_note_t *n)
                          .ca_file = n->em->tls_ca,
                          .mail_from = from,
                          .rcpt = rcpt,
-                         .message = n->mail.data,
-                         .message_len = n->mail.len,
+                         .message = n->mail,
+                         .message_len = n->mail_len,
                          .timeout_ms = 60000};
     n->attempts++;
     n->em->pending++;
-    int rc = sb_httpc_send_mail(n->em->httpc, &m, on_note_sent, n);
+    int rc = sb_httpc_send_mail(n->em->httpc, &m, on_note_sent, n, NULL);
     if (rc) {
         n->em->pending--;
         SB_LOG_WARN("email.notify.failed", "conv=%s staff=%s err=%s", n->cid, n->sid,
@@ -128,7 +130,7 @@ static void send_note(em_note_t *n)
 static bool compose_note(em_note_t *n, const char *staff_name)
 {
     em_box_t *b = sb__em_box(n->em, n->mailbox);
-    char reply_to[256], tag[SB__EM_TAG_LEN + 1], mid[SB_MIME_MAX_MSGID + 1];
+    char reply_to[256], tag[SB__EM_TAG_LEN + 1], mid[200];
     if (sb_staffaddr_make(n->em->secret, n->em->secret_len, b->address, n->cid, n->sid, reply_to,
                           sizeof(reply_to)) != 0) {
         SB_LOG_WARN("email.notify",
@@ -136,7 +138,7 @@ static bool compose_note(em_note_t *n, const char *staff_name)
         return false;
     }
     sb__em_tag(n->cid, tag);
-    snprintf(mid, sizeof(mid), "notify.%s.%s.%s@%s", n->cid, n->sid, n->event, b->domain);
+    snprintf(mid, sizeof(mid), "notify.%s.%s.%s", n->cid, n->sid, n->event);
     char *subject = sb_asprintf("%s %s [#%s]", n->assigned ? "Assigned to you:" : "New:",
                                 n->subject && *n->subject ? n->subject : "(no subject)", tag);
     char *text = sb_asprintf(
@@ -145,19 +147,19 @@ static bool compose_note(em_note_t *n, const char *staff_name)
         n->assigned ? "A conversation was assigned to you. " : "", n->who ? n->who : "A customer",
         TEXT_IN_MAIL, n->text ? n->text : "", n->text && strlen(n->text) > TEXT_IN_MAIL ? "…" : "",
         n->who ? n->who : "them", n->em->public_url, n->cid);
-    sb_mail_out_t mo = {.from_addr = n->em->notify_from ? n->em->notify_from : b->address,
-                        .from_name = "Switchboard",
-                        .to_addr = n->to,
-                        .to_name = staff_name,
-                        .reply_to = reply_to,
-                        .subject = subject,
-                        .message_id = mid,
-                        .text = text,
-                        .auto_generated = true,
-                        .conversation = n->cid,
-                        .date_ms = sb_now_ms()};
-    sb_buf_init(&n->mail, 1 << 20);
-    int rc = sb_mail_compose(&mo, &n->mail);
+    sb_email_compose_t mo = {.from_addr = n->em->notify_from ? n->em->notify_from : b->address,
+                             .from_name = "Switchboard",
+                             .to_addr = n->to,
+                             .to_name = staff_name,
+                             .reply_to = reply_to,
+                             .subject = subject,
+                             .msg_id = mid,
+                             .domain = b->domain,
+                             .date_ms = sb_now_ms(),
+                             .automatic = SB_EMAIL_AUTO_GENERATED,
+                             .conversation = n->cid,
+                             .text = text};
+    int rc = sb_email_compose(&mo, &n->mail, &n->mail_len);
     sb_free(subject);
     sb_free(text);
     if (rc)

@@ -38,9 +38,10 @@ typedef struct em_out {
     json_t *last; /* the newest inbound mail of the conversation, or NULL */
     char *to;     /* the customer's address */
     em_box_t *box;
-    char message_id[SB_MIME_MAX_MSGID + 1];
+    char message_id[SB_EMAIL_MSGID_MAX + 1];
     char tag_id[32];
-    sb_buf_t mail;
+    char *mail;
+    size_t mail_len;
 } em_out_t;
 
 static void out_free(em_out_t *o)
@@ -49,7 +50,7 @@ static void out_free(em_out_t *o)
     json_decref(o->c);
     json_decref(o->last);
     sb_free(o->to);
-    sb_buf_dispose(&o->mail);
+    sb_free(o->mail);
     sb_free(o);
 }
 
@@ -86,8 +87,9 @@ static void on_sent(const sb_httpc_response_t *res, void *data)
 {
     em_out_t *o = data;
     sb_outcome_t oc;
-    sb_email_smtp_outcome(res, &oc);
-    end(o, oc.kind, oc.reason, oc.kind == SB_OUTCOME_OK ? o->message_id : NULL);
+    char idbuf[SB_EMAIL_QUEUE_ID_MAX];
+    sb_email_smtp_outcome(res, o->message_id, &oc, idbuf);
+    end(o, oc.kind, oc.reason, oc.provider_id);
 }
 
 static void send_mail(em_out_t *o)
@@ -100,10 +102,10 @@ static void send_mail(em_out_t *o)
                          .ca_file = o->em->tls_ca,
                          .mail_from = b->address,
                          .rcpt = rcpt,
-                         .message = o->mail.data,
-                         .message_len = o->mail.len,
+                         .message = o->mail,
+                         .message_len = o->mail_len,
                          .timeout_ms = SEND_TIMEOUT_MS};
-    int rc = sb_httpc_send_mail(o->em->httpc, &m, on_sent, o);
+    int rc = sb_httpc_send_mail(o->em->httpc, &m, on_sent, o, NULL);
     if (rc)
         end(o, SB_OUTCOME_TEMPORARY, sb_strerror(rc), NULL);
 }
@@ -131,7 +133,7 @@ static void compose(em_out_t *o)
 {
     json_t *ext = json_object_get(o->last, "ext");
     const char *in_reply_to = str(ext, "message_id", NULL);
-    const char *refs[MAX_REFS + 2];
+    const char *refs[MAX_REFS + 1];
     size_t n = 0;
     json_t *r = json_object_get(ext, "references");
     size_t nr = json_array_size(r), from = nr > MAX_REFS ? nr - MAX_REFS : 0;
@@ -140,21 +142,16 @@ static void compose(em_out_t *o)
             refs[n++] = json_string_value(json_array_get(r, i));
     if (in_reply_to)
         refs[n++] = in_reply_to;
-    refs[n] = NULL;
     const char *subject = str(o->c, "subject", NULL);
     if (!subject || !*subject)
         subject = str(o->last, "subject", NULL);
     char tag[SB__EM_TAG_LEN + 1];
     sb__em_tag(o->conv, tag);
-    char *subj = sb_asprintf("%s [#%s]", subject && *subject ? subject : "Your message to us", tag);
-    if (subject && strstr(subject, "[#") && strstr(subject, tag)) {
-        sb_free(subj);
-        subj = sb_strdup(subject);
-    }
+    const char *base = subject && *subject ? sb_email_subject_base(subject) : "Your message to us";
+    char *subj = strstr(base, tag) ? sb_strdup(base) : sb_asprintf("%s [#%s]", base, tag);
     snprintf(o->tag_id, sizeof(o->tag_id), "tag:%s", tag);
     const char *author = str(o->m, "author", "name");
-    char *from_name = sb_asprintf("%s", author && *author ? author : o->box->name);
-    sb_email_message_id(o->mid, o->box->domain, o->message_id, sizeof(o->message_id));
+    int rc = sb_email_message_id(o->mid, o->box->domain, o->message_id, sizeof(o->message_id));
     /* a web chat answered by mail says where it comes from and how to go on */
     const char *channel = str(o->c, "channel", NULL);
     bool chat = channel && strcmp(channel, "webchat") == 0;
@@ -162,22 +159,25 @@ static void compose(em_out_t *o)
                              chat ? "\n\n-- \nYou wrote to us in the chat on our website. Reply to "
                                     "this mail to answer, or go back to the chat."
                                   : "");
-    sb_mail_out_t mo = {.from_addr = o->box->address,
-                        .from_name = from_name,
-                        .to_addr = o->to,
-                        .to_name = str(o->c, "contact", "name"),
-                        .subject = subj,
-                        .message_id = o->message_id,
-                        .in_reply_to = in_reply_to,
-                        .references = n ? refs : NULL,
-                        .text = text,
-                        .conversation = o->conv,
-                        .date_ms = sb_now_ms()};
-    sb_buf_init(&o->mail, 32 * 1024 * 1024);
-    int rc = sb_mail_compose(&mo, &o->mail);
+    sb_email_compose_t mo = {.from_addr = o->box->address,
+                             .from_name = author && *author ? author : NULL,
+                             .to_addr = o->to,
+                             .to_name = str(o->c, "contact", "name"),
+                             .subject = subj,
+                             .reply = true,
+                             .msg_id = o->mid,
+                             .domain = o->box->domain,
+                             .in_reply_to = in_reply_to,
+                             .references = refs,
+                             .n_references = n,
+                             .date_ms = sb_now_ms(),
+                             .automatic = SB_EMAIL_HUMAN,
+                             .conversation = o->conv,
+                             .text = text};
+    if (!rc)
+        rc = sb_email_compose(&mo, &o->mail, &o->mail_len);
     sb_free(text);
     sb_free(subj);
-    sb_free(from_name);
     if (rc) {
         end(o, SB_OUTCOME_PERMANENT, "the mail could not be written (bad address or header)", NULL);
         return;
