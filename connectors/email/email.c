@@ -376,13 +376,17 @@ static void metrics(void *state, sb_buf_t *out)
 {
     em_t *em = state;
     uint64_t t[6] = {0};
+    size_t idle = 0;
     for (size_t i = 0; i < em->nboxes; i++) {
         em_box_t *b = &em->boxes[i];
+        idle += b->imap && (b->status == SB_IMAP_IDLING || b->status == SB_IMAP_POLLING);
         t[0] += b->received, t[1] += b->stored, t[2] += b->duplicates;
         t[3] += b->automatic, t[4] += b->bounces, t[5] += b->rejected;
     }
     sb_buf_printf(out,
                   "# TYPE switchboard_email_mailboxes gauge\nswitchboard_email_mailboxes %zu\n"
+                  "# TYPE switchboard_email_mailboxes_idle gauge\n"
+                  "switchboard_email_mailboxes_idle %zu\n"
                   "# TYPE switchboard_email_received_total counter\n"
                   "switchboard_email_received_total %llu\n"
                   "# TYPE switchboard_email_stored_total counter\n"
@@ -398,7 +402,7 @@ static void metrics(void *state, sb_buf_t *out)
                   "# TYPE switchboard_email_sent_total counter\nswitchboard_email_sent_total %llu\n"
                   "# TYPE switchboard_email_send_failed_total counter\n"
                   "switchboard_email_send_failed_total %llu\n",
-                  em->nboxes, (unsigned long long)t[0], (unsigned long long)t[1],
+                  em->nboxes, idle, (unsigned long long)t[0], (unsigned long long)t[1],
                   (unsigned long long)t[2], (unsigned long long)t[3], (unsigned long long)t[4],
                   (unsigned long long)t[5], (unsigned long long)em->sent,
                   (unsigned long long)em->send_failed);
