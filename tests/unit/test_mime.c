@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * connectors/email/mime.c on messages shaped as real clients write them
- * (the .eml files of tests/fixtures/mail): headers decoded, the text chosen and made UTF-8, quoted
+ * (the .eml files of tests/fixtures/email): headers decoded, the text chosen and made UTF-8, quoted
  * history and signatures set apart, attachments listed, machine mail flagged, limits kept.
  */
 #include <stdarg.h>
