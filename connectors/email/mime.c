@@ -136,6 +136,22 @@ static bool value_is(const char *v, const char *word)
            (v[k] == '\0' || v[k] == ';' || isspace((unsigned char)v[k]));
 }
 
+/* "<>", the null reverse-path bounces are sent from (libetpan leaves it unparsed) */
+static bool null_path(const char *v)
+{
+    while (v && (*v == ' ' || *v == '\t'))
+        v++;
+    if (!v || *v++ != '<')
+        return false;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v++ != '>')
+        return false;
+    while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
+        v++;
+    return *v == '\0';
+}
+
 static void optional_field(sb_mime_msg_t *m, const struct mailimf_optional_field *f)
 {
     const char *name = f->fld_name, *v = f->fld_value;
@@ -150,6 +166,8 @@ static void optional_field(sb_mime_msg_t *m, const struct mailimf_optional_field
         m->flags |= SB_MIME_LIST;
     else if (strcasecmp(name, "X-Auto-Response-Suppress") == 0)
         m->flags |= SB_MIME_AUTO_RESPONSE_SUPPRESS;
+    else if (strcasecmp(name, "Return-Path") == 0 && null_path(v))
+        m->flags |= SB_MIME_MAILER_DAEMON;
 }
 
 /* mailer-daemon@…, postmaster@… (or the bare local part): who sends bounces */
