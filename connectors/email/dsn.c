@@ -9,14 +9,13 @@
  *
  * The delivery-status body is read by hand: libetpan has no parser for it, and it is a
  * few header-like groups (one per message, then one per recipient) separated by blank
- * lines. Every value is copied with a cap, so a hostile report cannot grow anything.
+ * lines. The returned headers are searched by hand too (see sb__email_headers_msgid). Every value
+ * is copied with a cap, so a hostile report cannot grow anything.
  */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-
-#include <libetpan/libetpan.h>
 
 #include "connectors/email/internal.h"
 #include "connectors/email/mime.h"
@@ -200,20 +199,35 @@ void sb__email_dsn_status(sb_mime_msg_t *m, const char *s, size_t n)
     sb_free(cur);
 }
 
+/*
+ * Read by hand, not with mailimf_fields_parse: libetpan leaks on some broken fields
+ * (an unterminated Return-Path), and a bounce returns whatever headers it was given.
+ */
 char *sb__email_headers_msgid(const char *s, size_t n)
 {
-    size_t idx = 0;
-    struct mailimf_fields *fields = NULL;
-    char *out = NULL;
-    if (mailimf_fields_parse(s, n, &idx, &fields) != MAILIMF_NO_ERROR || !fields)
-        return NULL;
-    for (clistiter *it = clist_begin(fields->fld_list); it && !out; it = clist_next(it)) {
-        const struct mailimf_field *f = clist_content(it);
-        if (f->fld_type == MAILIMF_FIELD_MESSAGE_ID && f->fld_data.fld_message_id->mid_value) {
-            const char *id = f->fld_data.fld_message_id->mid_value;
-            out = sb__email_header_value(id, strlen(id), SB_MIME_MAX_MSGID);
+    for (size_t i = 0; i < n;) {
+        const char *nl = memchr(s + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - s) : n;
+        if (e - i > 11 && strncasecmp(s + i, "Message-ID:", 11) == 0) {
+            /* the value, with its continuation lines */
+            size_t a = i + 11, z = e;
+            while (z < n && z + 1 < n && (s[z + 1] == ' ' || s[z + 1] == '\t')) {
+                const char *more = memchr(s + z + 1, '\n', n - z - 1);
+                z = more ? (size_t)(more - s) : n;
+            }
+            const char *lt = memchr(s + a, '<', z - a);
+            const char *gt = lt ? memchr(lt, '>', (size_t)(s + z - lt)) : NULL;
+            if (lt && gt && gt > lt + 1)
+                return sb__email_header_value(lt + 1, (size_t)(gt - lt - 1), SB_MIME_MAX_MSGID);
+            char *v = sb__email_header_value(s + a, z - a, SB_MIME_MAX_MSGID);
+            if (*v && !strchr(v, ' '))
+                return v;
+            sb_free(v);
+            return NULL;
         }
+        if (e == i || (e == i + 1 && s[i] == '\r')) /* the end of the header block */
+            break;
+        i = e + 1;
     }
-    mailimf_fields_free(fields);
-    return out;
+    return NULL;
 }
