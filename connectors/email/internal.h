@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "connectors/email/mime.h"
+
 /**
  * s[0..n) with every byte sequence that is not UTF-8 replaced by U+FFFD, NUL and the C0
  * controls but tab and line feed dropped, CRLF and lone CR made LF. Never NULL (sb_free).
@@ -13,6 +15,12 @@
 char *sb__email_utf8_clean(const char *s, size_t n);
 /** The longest prefix of UTF-8 s[0..n) that is at most max bytes and ends on a character. */
 size_t sb__email_utf8_cut(const char *s, size_t n, size_t max);
+/**
+ * A header-like value s[0..n) as one clean line: made UTF-8 (as sb__email_utf8_clean), runs
+ * of white space and line breaks collapsed to one space, trimmed, cut to max bytes on a
+ * character. Never NULL (sb_free).
+ */
+char *sb__email_header_value(const char *s, size_t n, size_t max);
 /**
  * HTML (UTF-8) to readable text: block elements become line breaks, list items "- ",
  * links "label (url)", entities decoded, scripts, styles and the head dropped, runs of
@@ -34,5 +42,20 @@ char *sb__email_unflow(const char *s, size_t n, bool delsp);
  * and a "-- " signature. Both are new strings (sb_free), trimmed of blank edges.
  */
 void sb__email_split_quoted(const char *text, char **fresh, char **quoted);
+
+/* ---- dsn.c: delivery status notifications ---- */
+
+/**
+ * Reads a message/delivery-status body s[0..n) (RFC 3464) into m's bounce_recipient,
+ * bounce_action, bounce_status and bounce_diagnostic (all "" before, owned by m): the
+ * first recipient whose Action is failed, else the first recipient. A second report in
+ * the same message changes nothing.
+ */
+void sb__email_dsn_status(sb_mime_msg_t *m, const char *s, size_t n);
+/**
+ * The Message-ID (without brackets, clean UTF-8, at most SB_MIME_MAX_MSGID bytes) in the
+ * header block s[0..n) (a text/rfc822-headers part), a new string (sb_free) or NULL.
+ */
+char *sb__email_headers_msgid(const char *s, size_t n);
 
 #endif

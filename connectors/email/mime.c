@@ -56,13 +56,55 @@ static char *decode_words(const char *s, size_t max)
     return out;
 }
 
-/* Converts s[0..n) from charset to clean UTF-8 (unknown charsets: bytes as they are). */
+/*
+ * The decoder a label really means (as browsers do, WHATWG Encoding): mail labelled
+ * Latin-1 or ASCII is written in Windows-1252, Shift_JIS in its Windows form CP932,
+ * GB2312 in GBK (GB18030 holds both), EUC-KR and Outlook's ks_c_5601-1987 in CP949.
+ */
+static const char *decoder_for(const char *label)
+{
+    static const struct {
+        const char *label, *decoder;
+    } map[] = {
+        {"iso-8859-1", "CP1252"}, {"iso8859-1", "CP1252"}, {"latin1", "CP1252"},
+        {"us-ascii", "CP1252"},   {"ascii", "CP1252"},     {"windows-1252", "CP1252"},
+        {"shift_jis", "CP932"},   {"shift-jis", "CP932"},  {"sjis", "CP932"},
+        {"x-sjis", "CP932"},      {"gb2312", "GB18030"},   {"gbk", "GB18030"},
+        {"x-gbk", "GB18030"},     {"euc-kr", "CP949"},     {"ks_c_5601-1987", "CP949"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcasecmp(label, map[i].label) == 0)
+            return map[i].decoder;
+    return label;
+}
+
+static bool single_byte(const char *decoder)
+{
+    return strcmp(decoder, "CP1252") == 0 || strncasecmp(decoder, "iso-8859-", 9) == 0 ||
+           strncasecmp(decoder, "windows-125", 11) == 0 || strcasecmp(decoder, "koi8-r") == 0 ||
+           strcasecmp(decoder, "koi8-u") == 0;
+}
+
+/*
+ * Converts s[0..n) from charset to clean UTF-8. Bytes that are valid UTF-8 stay UTF-8 when
+ * the label is missing, unknown or a single-byte charset (web forms label their UTF-8 as
+ * Latin-1; multi-byte UTF-8 is all but impossible in real single-byte text); bytes that
+ * are not UTF-8 under no label or an unknown one are read as Windows-1252.
+ */
 static char *to_utf8(const char *charset, const char *s, size_t n)
 {
+    const char *dec = charset && *charset ? decoder_for(charset) : "CP1252";
+    bool utf8 = sb_utf8_valid(s, n);
+    if (strcasecmp(dec, "utf-8") == 0 || strcasecmp(dec, "utf8") == 0 || (utf8 && single_byte(dec)))
+        return sb__email_utf8_clean(s, n);
     char *conv = NULL;
     size_t len = 0;
-    if (charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "us-ascii") != 0 &&
-        charconv_buffer("utf-8", charset, s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
+    if (charconv_buffer("utf-8", dec, s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
+        char *out = sb__email_utf8_clean(conv, len);
+        charconv_buffer_free(conv);
+        return out;
+    }
+    if (!utf8 && charconv_buffer("utf-8", "CP1252", s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
         char *out = sb__email_utf8_clean(conv, len);
         charconv_buffer_free(conv);
         return out;
@@ -94,6 +136,22 @@ static bool value_is(const char *v, const char *word)
            (v[k] == '\0' || v[k] == ';' || isspace((unsigned char)v[k]));
 }
 
+/* "<>", the null reverse-path bounces are sent from (libetpan leaves it unparsed) */
+static bool null_path(const char *v)
+{
+    while (v && (*v == ' ' || *v == '\t'))
+        v++;
+    if (!v || *v++ != '<')
+        return false;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    if (*v++ != '>')
+        return false;
+    while (*v == ' ' || *v == '\t' || *v == '\r' || *v == '\n')
+        v++;
+    return *v == '\0';
+}
+
 static void optional_field(sb_mime_msg_t *m, const struct mailimf_optional_field *f)
 {
     const char *name = f->fld_name, *v = f->fld_value;
@@ -106,20 +164,36 @@ static void optional_field(sb_mime_msg_t *m, const struct mailimf_optional_field
         m->flags |= SB_MIME_AUTOREPLY;
     else if (strcasecmp(name, "List-Id") == 0)
         m->flags |= SB_MIME_LIST;
+    else if (strcasecmp(name, "X-Auto-Response-Suppress") == 0)
+        m->flags |= SB_MIME_AUTO_RESPONSE_SUPPRESS;
+    else if (strcasecmp(name, "Return-Path") == 0 && null_path(v))
+        m->flags |= SB_MIME_MAILER_DAEMON;
 }
 
+/* mailer-daemon@…, postmaster@… (or the bare local part): who sends bounces */
+static bool daemon_address(const char *addr)
+{
+    size_t local = strcspn(addr, "@");
+    return (local == 13 && strncasecmp(addr, "mailer-daemon", 13) == 0) ||
+           (local == 10 && strncasecmp(addr, "postmaster", 10) == 0);
+}
+
+/*
+ * References, at most SB_MIME_MAX_REFS: past that the first (the thread's root) and the
+ * last ones (the nearest parents) are kept, as RFC 5322 §3.6.4 asks of a client that trims.
+ */
 static void id_list(clist *ids, char ***out, size_t *n)
 {
     if (!ids)
         return;
-    size_t count = 0;
+    size_t count = 0, i = 0;
     for (clistiter *it = clist_begin(ids); it; it = clist_next(it))
         count++;
-    if (count > 256)
-        count = 256;
-    *out = sb_calloc(count ? count : 1, sizeof(char *));
-    for (clistiter *it = clist_begin(ids); it && *n < count; it = clist_next(it))
-        (*out)[(*n)++] = msgid(clist_content(it));
+    size_t skip = count > SB_MIME_MAX_REFS ? count - SB_MIME_MAX_REFS : 0;
+    *out = sb_calloc(count - skip ? count - skip : 1, sizeof(char *));
+    for (clistiter *it = clist_begin(ids); it; it = clist_next(it), i++)
+        if (i == 0 || i > skip)
+            (*out)[(*n)++] = msgid(clist_content(it));
 }
 
 static void headers(sb_mime_msg_t *m, const struct mailimf_fields *fields)
@@ -135,7 +209,15 @@ static void headers(sb_mime_msg_t *m, const struct mailimf_fields *fields)
                 sb_free(m->from_addr), sb_free(m->from_name);
                 m->from_addr = dup_cut(mb->mb_addr_spec, SB_MAX_EMAIL);
                 m->from_name = decode_words(mb->mb_display_name, SB_MAX_NAME);
+                if (daemon_address(m->from_addr))
+                    m->flags |= SB_MIME_MAILER_DAEMON;
             }
+            break;
+        }
+        case MAILIMF_FIELD_RETURN_PATH: {
+            const struct mailimf_path *p = f->fld_data.fld_return_path->ret_path;
+            if (!p || !p->pt_addr_spec || !*p->pt_addr_spec) /* the null sender, <> */
+                m->flags |= SB_MIME_MAILER_DAEMON;
             break;
         }
         case MAILIMF_FIELD_SUBJECT:
@@ -294,6 +376,7 @@ typedef struct walk {
     sb_mime_msg_t *m;
     char *plain, *html; /* the inline text/plain and text/html, UTF-8 */
     bool mixed;         /* the part being read is a child of a multipart/mixed */
+    char *returned_id;  /* a bounce's returned original's Message-ID */
 } walk_t;
 
 static bool param_is(const param_t *p, size_t n, const char *name, const char *value)
@@ -334,21 +417,33 @@ static void add_attachment(walk_t *w, char *name, const char *type, const char *
     a->size = n;
 }
 
-static void single(walk_t *w, struct mailmime *part)
+/* A bounce's parts: the delivery status, the returned headers (RFC 3464, RFC 6522). */
+static void report_part(walk_t *w, const char *type, const char *s, size_t n)
 {
-    char type[128];
-    type_of(part->mm_content_type, type, sizeof(type));
-    const struct mailmime_data *d = part->mm_data.mm_single;
-    if (!d || d->dt_type != MAILMIME_DATA_TEXT)
-        return;
+    if (strcmp(type, "message/delivery-status") == 0 ||
+        strcmp(type, "message/global-delivery-status") == 0)
+        sb__email_dsn_status(w->m, s, n);
+    else if (!w->returned_id && (strcmp(type, "text/rfc822-headers") == 0 ||
+                                 strcmp(type, "message/global-headers") == 0))
+        w->returned_id = sb__email_headers_msgid(s, n);
+}
+
+/* A part's Content-Type parameters, its disposition and its file name. */
+typedef struct part_info {
     param_t params[32];
-    size_t np = 0;
-    bool attachment = false;
+    size_t np;
+    bool attachment; /* Content-Disposition: attachment */
+    char *name;      /* the file name (UTF-8, owned), NULL when none */
+} part_info_t;
+
+static void part_info(const struct mailmime *part, part_info_t *pi)
+{
+    pi->np = 0, pi->attachment = false;
     if (part->mm_content_type && part->mm_content_type->ct_parameters)
-        for (clistiter *it = clist_begin(part->mm_content_type->ct_parameters); it && np < 32;
+        for (clistiter *it = clist_begin(part->mm_content_type->ct_parameters); it && pi->np < 32;
              it = clist_next(it)) {
             const struct mailmime_parameter *p = clist_content(it);
-            params[np++] = (param_t){p->pa_name, p->pa_value};
+            pi->params[pi->np++] = (param_t){p->pa_name, p->pa_value};
         }
     const struct mailmime_disposition *disp = NULL;
     if (part->mm_mime_fields)
@@ -361,7 +456,7 @@ static void single(walk_t *w, struct mailmime *part)
     param_t dparams[32];
     size_t nd = 0;
     if (disp) {
-        attachment = disp->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;
+        pi->attachment = disp->dsp_type->dsp_type == MAILMIME_DISPOSITION_TYPE_ATTACHMENT;
         for (clistiter *it = clist_begin(disp->dsp_parms); it && nd < 32; it = clist_next(it)) {
             const struct mailmime_disposition_parm *p = clist_content(it);
             if (p->pa_type == MAILMIME_DISPOSITION_PARM_FILENAME)
@@ -371,9 +466,35 @@ static void single(walk_t *w, struct mailmime *part)
                     (param_t){p->pa_data.pa_parameter->pa_name, p->pa_data.pa_parameter->pa_value};
         }
     }
-    char *name = param_value(dparams, nd, "filename");
-    if (!name)
-        name = param_value(params, np, "name");
+    pi->name = param_value(dparams, nd, "filename");
+    if (!pi->name)
+        pi->name = param_value(pi->params, pi->np, "name");
+}
+
+/* A message inside a message: its file name, else "message.eml". */
+static char *message_name(const struct mailmime *part)
+{
+    part_info_t pi;
+    part_info(part, &pi);
+    if (pi.name && *pi.name)
+        return pi.name;
+    sb_free(pi.name);
+    return sb_strdup("message.eml");
+}
+
+static void single(walk_t *w, struct mailmime *part)
+{
+    char type[128];
+    type_of(part->mm_content_type, type, sizeof(type));
+    const struct mailmime_data *d = part->mm_data.mm_single;
+    if (!d || d->dt_type != MAILMIME_DATA_TEXT)
+        return;
+    part_info_t pi;
+    part_info(part, &pi);
+    char *name = pi.name;
+    const param_t *params = pi.params;
+    size_t np = pi.np;
+    bool attachment = pi.attachment;
     size_t idx = 0, len = 0;
     char *dec = NULL;
     if (mailmime_part_parse(d->dt_data.dt_text.dt_data, d->dt_data.dt_text.dt_length, &idx,
@@ -381,6 +502,8 @@ static void single(walk_t *w, struct mailmime *part)
         sb_free(name);
         return;
     }
+    if (w->m->flags & SB_MIME_DSN)
+        report_part(w, type, dec, len);
     bool text = strcmp(type, "text/plain") == 0 || strcmp(type, "text/html") == 0;
     if (text && !attachment && !name) {
         char **slot = type[5] == 'p' ? &w->plain : &w->html;
@@ -404,6 +527,16 @@ static void single(walk_t *w, struct mailmime *part)
         add_attachment(w, name, type, dec, len);
     }
     mailmime_decoded_part_free(dec);
+}
+
+static char *returned_id(const struct mailimf_fields *fields)
+{
+    for (clistiter *it = fields ? clist_begin(fields->fld_list) : NULL; it; it = clist_next(it)) {
+        const struct mailimf_field *f = clist_content(it);
+        if (f->fld_type == MAILIMF_FIELD_MESSAGE_ID && f->fld_data.fld_message_id->mid_value)
+            return msgid(f->fld_data.fld_message_id->mid_value);
+    }
+    return NULL;
 }
 
 static int walk(walk_t *w, struct mailmime *part, int depth)
@@ -436,13 +569,70 @@ static int walk(walk_t *w, struct mailmime *part, int depth)
                        ? walk(w, part->mm_data.mm_message.mm_msg_mime, depth + 1)
                        : 0;
         /* a message inside (forwarded, or a bounce's original): listed, not read */
-        if (part->mm_mime_start && part->mm_length)
-            add_attachment(w, sb_strdup("message.eml"), "message/rfc822", part->mm_mime_start,
-                           part->mm_length);
+        if ((w->m->flags & SB_MIME_DSN) && !w->returned_id)
+            w->returned_id = returned_id(part->mm_data.mm_message.mm_fields);
+        if (part->mm_body && part->mm_body->dt_type == MAILMIME_DATA_TEXT)
+            add_attachment(w, message_name(part), "message/rfc822",
+                           part->mm_body->dt_data.dt_text.dt_data,
+                           part->mm_body->dt_data.dt_text.dt_length);
         return 0;
     default:
         return 0;
     }
+}
+
+/* Is s[0..n) a header field's first line: a name of printable ASCII, then ':'? */
+static bool field_line(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && s[i] > ' ' && s[i] < 127 && s[i] != ':')
+        i++;
+    while (i < n && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    return i > 0 && i < n && s[i] == ':';
+}
+
+/*
+ * libetpan ends the header block at the first line that is not a field, and reads the
+ * rest as the body. Real mail has such lines (an mbox "From " line, a script's stray
+ * text); they are dropped from a copy. NULL when the header block is fine.
+ */
+static char *repair_headers(const char *raw, size_t n, size_t *out_n)
+{
+    size_t i = 0, bad = 0;
+    for (;;) {
+        const char *nl = memchr(raw + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - raw) : n, z = e > i && raw[e - 1] == '\r' ? e - 1 : e;
+        if (z == i) /* the blank line: the body follows */
+            break;
+        if (raw[i] != ' ' && raw[i] != '\t' && !field_line(raw + i, z - i))
+            bad++;
+        if (!nl)
+            break;
+        i = e + 1;
+    }
+    if (!bad)
+        return NULL;
+    char *out = sb_malloc(n + 1);
+    size_t o = 0;
+    for (i = 0; i < n;) {
+        const char *nl = memchr(raw + i, '\n', n - i);
+        size_t e = nl ? (size_t)(nl - raw) + 1 : n, z = e;
+        while (z > i && (raw[z - 1] == '\n' || raw[z - 1] == '\r'))
+            z--;
+        if (z == i) { /* the body, as it is */
+            memcpy(out + o, raw + i, n - i);
+            o += n - i;
+            break;
+        }
+        if (raw[i] == ' ' || raw[i] == '\t' || field_line(raw + i, z - i)) {
+            memcpy(out + o, raw + i, e - i);
+            o += e - i;
+        }
+        i = e;
+    }
+    *out_n = o;
+    return out;
 }
 
 /* How many "multipart" or "message/" the raw text holds (a bound on the nesting). */
@@ -472,6 +662,17 @@ static void set_text(sb_mime_msg_t *m, char *full)
     m->text = fresh, m->quoted = quoted;
 }
 
+/* The original's Message-ID; else what the DSN says it answers (In-Reply-To, References). */
+static void set_bounce_id(sb_mime_msg_t *m, const char *returned)
+{
+    const char *id = returned && *returned ? returned
+                     : *m->in_reply_to     ? m->in_reply_to
+                     : m->n_references     ? m->references[m->n_references - 1]
+                                           : "";
+    sb_free(m->bounce_message_id);
+    m->bounce_message_id = sb_strdup(id);
+}
+
 int sb_mime_parse(const char *raw, size_t n, sb_mime_msg_t *m)
 {
     if (!m)
@@ -480,6 +681,9 @@ int sb_mime_parse(const char *raw, size_t n, sb_mime_msg_t *m)
     m->from_addr = sb_strdup(""), m->from_name = sb_strdup(""), m->subject = sb_strdup("");
     m->message_id = sb_strdup(""), m->in_reply_to = sb_strdup(""), m->date = sb_strdup("");
     m->text = NULL, m->quoted = NULL;
+    m->bounce_message_id = sb_strdup(""), m->bounce_recipient = sb_strdup("");
+    m->bounce_status = sb_strdup(""), m->bounce_action = sb_strdup("");
+    m->bounce_diagnostic = sb_strdup("");
     if (!raw) {
         m->text = sb_strdup(""), m->quoted = sb_strdup("");
         return SB_EINVAL;
@@ -492,10 +696,14 @@ int sb_mime_parse(const char *raw, size_t n, sb_mime_msg_t *m)
         m->text = sb_strdup(""), m->quoted = sb_strdup("");
         return SB_EDEPTH;
     }
-    size_t idx = 0;
+    size_t idx = 0, fixed_n = 0;
+    char *fixed = repair_headers(raw, n, &fixed_n);
+    if (fixed)
+        raw = fixed, n = fixed_n;
     struct mailmime *root = NULL;
     if (mailmime_parse(raw, n, &idx, &root) != MAILIMF_NO_ERROR || !root) {
         m->text = sb_strdup(""), m->quoted = sb_strdup("");
+        sb_free(fixed);
         return SB_EPARSE;
     }
     if (root->mm_type == MAILMIME_MESSAGE)
@@ -520,7 +728,11 @@ int sb_mime_parse(const char *raw, size_t n, sb_mime_msg_t *m)
     sb_free(w.plain);
     sb_free(w.html);
     set_text(m, full);
+    if (*m->bounce_action || *m->bounce_recipient) /* a delivery-status part was read */
+        set_bounce_id(m, w.returned_id);
+    sb_free(w.returned_id);
     mailmime_free(root);
+    sb_free(fixed); /* after root: its parts point into it */
     return rc;
 }
 
@@ -534,6 +746,8 @@ void sb_mime_free(sb_mime_msg_t *m)
         sb_free(m->references[i]);
     sb_free(m->references);
     sb_free(m->text), sb_free(m->quoted);
+    sb_free(m->bounce_message_id), sb_free(m->bounce_recipient), sb_free(m->bounce_status);
+    sb_free(m->bounce_action), sb_free(m->bounce_diagnostic);
     for (size_t i = 0; i < m->n_attachments; i++) {
         sb_free(m->attachments[i].name);
         sb_free(m->attachments[i].type);

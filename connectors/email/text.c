@@ -73,7 +73,8 @@ char *sb__email_utf8_clean(const char *s, size_t n)
             sb_buf_append(&b, "\n", 1);
             i += i + 1 < n && u[i + 1] == '\n' ? 2 : 1;
         } else {
-            if (u[i] >= 0x20 || u[i] == '\n' || u[i] == '\t')
+            bool bom = len == 3 && u[i] == 0xef && u[i + 1] == 0xbb && u[i + 2] == 0xbf;
+            if ((u[i] >= 0x20 || u[i] == '\n' || u[i] == '\t') && !bom)
                 sb_buf_append(&b, s + i, len);
             i += len;
         }
@@ -91,18 +92,54 @@ size_t sb__email_utf8_cut(const char *s, size_t n, size_t max)
     return i;
 }
 
+char *sb__email_header_value(const char *s, size_t n, size_t max)
+{
+    char *clean = sb__email_utf8_clean(s, n);
+    size_t o = 0;
+    bool space = false;
+    for (size_t i = 0; clean[i]; i++) {
+        bool ws = clean[i] == ' ' || clean[i] == '\t' || clean[i] == '\n';
+        if (ws) {
+            space = o > 0;
+            continue;
+        }
+        if (space)
+            clean[o++] = ' ';
+        space = false;
+        clean[o++] = clean[i];
+    }
+    clean[sb__email_utf8_cut(clean, o, max)] = '\0';
+    return clean;
+}
+
 /* ---- HTML to text ---- */
 
 static const struct {
     const char *name;
     uint32_t cp;
 } entities[] = {
-    {"amp", '&'},      {"lt", '<'},       {"gt", '>'},       {"quot", '"'},      {"apos", '\''},
-    {"nbsp", ' '},     {"ndash", 0x2013}, {"mdash", 0x2014}, {"hellip", 0x2026}, {"lsquo", 0x2018},
-    {"rsquo", 0x2019}, {"ldquo", 0x201c}, {"rdquo", 0x201d}, {"euro", 0x20ac},   {"copy", 0xa9},
-    {"reg", 0xae},     {"laquo", 0xab},   {"raquo", 0xbb},   {"auml", 0xe4},     {"ouml", 0xf6},
-    {"uuml", 0xfc},    {"szlig", 0xdf},   {"eacute", 0xe9},  {"egrave", 0xe8},   {"agrave", 0xe0},
-    {"ccedil", 0xe7},  {"middot", 0xb7},  {"bull", 0x2022},
+    {"amp", '&'},       {"lt", '<'},       {"gt", '>'},        {"quot", '"'},
+    {"apos", '\''},     {"ndash", 0x2013}, {"mdash", 0x2014},  {"hellip", 0x2026},
+    {"lsquo", 0x2018},  {"rsquo", 0x2019}, {"ldquo", 0x201c},  {"rdquo", 0x201d},
+    {"sbquo", 0x201a},  {"bdquo", 0x201e}, {"lsaquo", 0x2039}, {"rsaquo", 0x203a},
+    {"euro", 0x20ac},   {"bull", 0x2022},  {"trade", 0x2122},  {"dagger", 0x2020},
+    {"permil", 0x2030}, {"ensp", 0x2002},  {"emsp", 0x2003},   {"thinsp", 0x2009},
+    {"zwnj", 0x200c},   {"zwj", 0x200d},   {"lrm", 0x200e},    {"rlm", 0x200f},
+};
+
+/* HTML's names for U+00A0 to U+00FF, in order */
+static const char *const latin1_entities[96] = {
+    "nbsp",   "iexcl",  "cent",   "pound",  "curren", "yen",    "brvbar", "sect",   "uml",
+    "copy",   "ordf",   "laquo",  "not",    "shy",    "reg",    "macr",   "deg",    "plusmn",
+    "sup2",   "sup3",   "acute",  "micro",  "para",   "middot", "cedil",  "sup1",   "ordm",
+    "raquo",  "frac14", "frac12", "frac34", "iquest", "Agrave", "Aacute", "Acirc",  "Atilde",
+    "Auml",   "Aring",  "AElig",  "Ccedil", "Egrave", "Eacute", "Ecirc",  "Euml",   "Igrave",
+    "Iacute", "Icirc",  "Iuml",   "ETH",    "Ntilde", "Ograve", "Oacute", "Ocirc",  "Otilde",
+    "Ouml",   "times",  "Oslash", "Ugrave", "Uacute", "Ucirc",  "Uuml",   "Yacute", "THORN",
+    "szlig",  "agrave", "aacute", "acirc",  "atilde", "auml",   "aring",  "aelig",  "ccedil",
+    "egrave", "eacute", "ecirc",  "euml",   "igrave", "iacute", "icirc",  "iuml",   "eth",
+    "ntilde", "ograve", "oacute", "ocirc",  "otilde", "ouml",   "divide", "oslash", "ugrave",
+    "uacute", "ucirc",  "uuml",   "yacute", "thorn",  "yuml",
 };
 
 /* Decodes the entity at s[0] == '&'; returns the bytes used (0: not an entity). */
@@ -131,12 +168,16 @@ static size_t entity(const char *s, size_t n, uint32_t *cp)
             if (c > 0x10ffff)
                 c = 0x110000;
         }
-        *cp = c == 0xa0 ? ' ' : c;
+        *cp = c;
         return end + 1;
     }
     for (size_t i = 0; i < sizeof(entities) / sizeof(entities[0]); i++)
         if (strlen(entities[i].name) == end - 1 && memcmp(s + 1, entities[i].name, end - 1) == 0)
             return *cp = entities[i].cp, end + 1;
+    for (size_t i = 0; i < 96; i++)
+        if (strlen(latin1_entities[i]) == end - 1 &&
+            memcmp(s + 1, latin1_entities[i], end - 1) == 0)
+            return *cp = 0xa0 + (uint32_t)i, end + 1;
     return 0;
 }
 
@@ -173,8 +214,14 @@ static void attr_value(const char *t, size_t n, const char *attr, char *out, siz
             j++;
         char q = j < n && (t[j] == '"' || t[j] == '\'') ? t[j++] : 0;
         size_t o = 0;
-        for (; j < n && o + 1 < cap && (q ? t[j] != q : !is_space(t[j])); j++)
-            out[o++] = t[j];
+        while (j < n && o + 5 < cap && (q ? t[j] != q : !is_space(t[j]))) {
+            uint32_t cp;
+            size_t used = t[j] == '&' ? entity(t + j, n - j, &cp) : 0;
+            if (used && cp > 0 && cp < 0x80) /* &amp; in a URL is its '&' */
+                out[o++] = (char)cp, j += used;
+            else
+                out[o++] = t[j++];
+        }
         out[o] = '\0';
         return;
     }
@@ -226,13 +273,25 @@ static char *tidy(const char *s, size_t n, bool left)
     return steal(&b);
 }
 
+/* Ends b with at least k line breaks (spaces after the last text do not count). */
+static void breaks(sb_buf_t *b, size_t k)
+{
+    size_t have = 0, i = b->len;
+    while (i > 0 && (b->data[i - 1] == ' ' || b->data[i - 1] == '\n'))
+        have += b->data[--i] == '\n';
+    if (i == 0) /* nothing written yet: no break needed */
+        return;
+    for (; have < k; have++)
+        sb_buf_append(b, "\n", 1);
+}
+
 char *sb__email_html_to_text(const char *s, size_t n)
 {
     sb_buf_t b;
     sb_buf_init(&b, 2 * n + 64);
     char href[1024] = "";
     size_t link_start = 0;
-    bool pre = false, space = false;
+    bool pre = false, space = false, mso = false;
     for (size_t i = 0; i < n;) {
         if (s[i] == '<') {
             if (n - i >= 4 && memcmp(s + i, "<!--", 4) == 0) {
@@ -294,10 +353,18 @@ char *sb__email_html_to_text(const char *s, size_t n)
             } else if (strcmp(name, "pre") == 0) {
                 pre = !closing;
             }
-            if (tag_is(name, block_tags) && !(closing && strcmp(name, "li") == 0)) {
+            if (strcmp(name, "p") == 0 && !closing) { /* Word's paragraphs have no margin */
+                char cls[64];
+                attr_value(s + body, tag_end - body, "class", cls, sizeof(cls));
+                mso = strncmp(cls, "Mso", 3) == 0;
+            }
+            if (strcmp(name, "br") == 0) {
                 sb_buf_append(&b, "\n", 1);
-                if (strcmp(name, "p") == 0 || (name[0] == 'h' && name[1] >= '1' && name[1] <= '6'))
-                    sb_buf_append(&b, "\n", 1);
+                space = false;
+            } else if (tag_is(name, block_tags) && !(closing && strcmp(name, "li") == 0)) {
+                bool para = (strcmp(name, "p") == 0 && !mso) ||
+                            (name[0] == 'h' && name[1] >= '1' && name[1] <= '6');
+                breaks(&b, para ? 2 : 1);
                 if (strcmp(name, "li") == 0 && !closing)
                     sb_buf_append(&b, "- ", 2);
                 space = false;
@@ -328,7 +395,16 @@ char *sb__email_html_to_text(const char *s, size_t n)
         sb_buf_append(&b, s + i, 1);
         i++;
     }
-    char *t = tidy(b.data ? b.data : "", b.len, true);
+    /* a no-break space counts as text until here (Word's empty paragraphs hold one) */
+    size_t o = 0;
+    for (size_t i = 0; i < b.len; i++) {
+        if ((unsigned char)b.data[i] == 0xc2 && i + 1 < b.len &&
+            (unsigned char)b.data[i + 1] == 0xa0)
+            b.data[o++] = ' ', i++;
+        else
+            b.data[o++] = b.data[i];
+    }
+    char *t = tidy(b.data ? b.data : "", o, true);
     sb_buf_dispose(&b);
     return t;
 }
@@ -392,15 +468,85 @@ typedef struct line {
     size_t n;
 } line_t;
 
+/* l without its leading spaces (Yahoo indents its attribution) */
+static line_t unindent(const line_t *l)
+{
+    line_t t = *l;
+    while (t.n > 0 && (t.s[0] == ' ' || t.s[0] == '\t'))
+        t.s++, t.n--;
+    return t;
+}
+
+static bool contains(const line_t *l, const char *p)
+{
+    size_t k = strlen(p);
+    for (size_t i = 0; i + k <= l->n; i++)
+        if (memcmp(l->s + i, p, k) == 0)
+            return true;
+    return false;
+}
+
 static bool attribution_end(const line_t *l)
 {
+    /* Apple Mail in German: "Am 01.12.2026 um 12:30 schrieb Name <address>:" */
     return ends(l->s, l->n, "wrote:") || ends(l->s, l->n, "schrieb:") ||
-           ends(l->s, l->n, "a écrit :") || ends(l->s, l->n, "a écrit:");
+           ends(l->s, l->n, "a écrit :") || ends(l->s, l->n, "a écrit:") ||
+           (ends(l->s, l->n, ">:") && contains(l, " schrieb "));
 }
 
 static bool attribution_start(const line_t *l)
 {
-    return starts(l->s, l->n, "On ") || starts(l->s, l->n, "Am ") || starts(l->s, l->n, "Le ");
+    line_t t = unindent(l);
+    return starts(t.s, t.n, "On ") || starts(t.s, t.n, "Am ") || starts(t.s, t.n, "Le ");
+}
+
+/*
+ * A separator line: dashes, a few words, dashes ("-----Original Message-----", Proton's
+ * "------- Original Message -------", Samsung's "-------- Original message --------",
+ * Gmail's "---------- Forwarded message ---------"), compared without case.
+ */
+static bool separator(const line_t *l)
+{
+    static const char *const words[] = {"original message",
+                                        "forwarded message",
+                                        "ursprüngliche nachricht",
+                                        "weitergeleitete nachricht",
+                                        "message d'origine",
+                                        "message transféré",
+                                        NULL};
+    line_t t = unindent(l);
+    size_t a = 0, z = t.n;
+    while (a < z && (t.s[a] == '-' || t.s[a] == ' '))
+        a++;
+    while (z > a && (t.s[z - 1] == '-' || t.s[z - 1] == ' '))
+        z--;
+    if (a < 2 || t.n - z < 2)
+        return false;
+    for (const char *const *w = words; *w; w++)
+        if (strlen(*w) == z - a && strncasecmp(t.s + a, *w, z - a) == 0)
+            return true;
+    return false;
+}
+
+/* The one line mobile and webmail clients sign with: "Sent from my iPhone" and kin. */
+static bool client_signature(const line_t *l)
+{
+    static const char *const sigs[] = {"Sent from my ",
+                                       "Sent from Yahoo Mail",
+                                       "Sent from Outlook",
+                                       "Sent from Mail for",
+                                       "Get Outlook for ",
+                                       "Sent with Proton Mail",
+                                       "Von meinem ",
+                                       "Envoyé de mon ",
+                                       "Enviado desde mi ",
+                                       "Enviado do meu ",
+                                       NULL};
+    line_t t = unindent(l);
+    for (const char *const *p = sigs; *p; p++)
+        if (starts(t.s, t.n, *p) && t.n < 80)
+            return true;
+    return false;
 }
 
 /* Does a quoted block start at line i? */
@@ -409,8 +555,8 @@ static bool quote_starts(const line_t *l, size_t count, size_t i)
     if (attribution_start(&l[i]) &&
         (attribution_end(&l[i]) || (i + 1 < count && attribution_end(&l[i + 1]))))
         return true;
-    if (starts(l[i].s, l[i].n, "-----Original Message-----") ||
-        starts(l[i].s, l[i].n, "-----Ursprüngliche Nachricht-----"))
+    if (separator(&l[i]) || client_signature(&l[i]) ||
+        starts(l[i].s, l[i].n, "Begin forwarded message:"))
         return true;
     if (l[i].n == 3 && memcmp(l[i].s, "-- ", 3) == 0)
         return true;

@@ -4,9 +4,13 @@
  * hand-written text work (text.c: HTML to text, quote splitting) on the same bytes.
  * Invariants: the parse answers 0 or one of its documented errors; every string of the
  * result is there (never NULL), valid UTF-8 and within its limit; at most
- * SB_MIME_MAX_PARTS attachments, each with a name and a type; HTML to text and the
- * quote split give valid UTF-8 no longer than what they were given allows.
+ * SB_MIME_MAX_PARTS attachments, each with a name and a type; the bounce facts (dsn.c)
+ * are empty unless the message is a DSN, the status is an RFC 3463 code or empty, the
+ * action a lower-case word, a permanent bounce is automatic mail; the fallback id is 64
+ * hex digits; HTML to text and the quote split give valid UTF-8 no longer than what they
+ * were given allows. The committed corpus links the fixtures of tests/fixtures/email.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +35,29 @@ static void check_str(const char *s, size_t max, const char *what)
     size_t n = strlen(s);
     if (n > max || !sb_utf8_valid(s, n))
         fail(what);
+}
+
+/* The bounce facts: present, bounded, and shaped as documented in mime.h. */
+static void check_bounce(const sb_mime_msg_t *m)
+{
+    check_str(m->bounce_message_id, SB_MIME_MAX_MSGID, "bounce_message_id");
+    check_str(m->bounce_recipient, SB_MAX_EMAIL, "bounce_recipient");
+    check_str(m->bounce_status, 15, "bounce_status");
+    check_str(m->bounce_action, 15, "bounce_action");
+    check_str(m->bounce_diagnostic, SB_MIME_MAX_DIAGNOSTIC, "bounce_diagnostic");
+    bool any = *m->bounce_message_id || *m->bounce_recipient || *m->bounce_status ||
+               *m->bounce_action || *m->bounce_diagnostic;
+    if (any && !(m->flags & SB_MIME_DSN))
+        fail("bounce facts without a DSN");
+    const char *st = m->bounce_status;
+    if (*st && !(st[0] >= '2' && st[0] <= '5' && st[1] == '.' && strchr(st + 2, '.') &&
+                 strspn(st, "0123456789.") == strlen(st)))
+        fail("a status that is no class.subject.detail code");
+    for (const char *p = m->bounce_action; *p; p++)
+        if (!islower((unsigned char)*p))
+            fail("an action that is no lower-case word");
+    if (sb_mime_is_permanent_bounce(m) && !sb_mime_is_automatic(m))
+        fail("a permanent bounce that is not automatic mail");
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,7 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (m.attachments[i].size > size)
             fail("an attachment larger than the message");
     }
+    check_bounce(&m);
     sb_mime_free(&m);
+    char id[SB_MIME_FALLBACK_ID_LEN];
+    sb_mime_fallback_id(raw, size, id);
+    if (strlen(id) != 64 || strspn(id, "0123456789abcdef") != 64)
+        fail("a fallback id that is not 64 hex digits");
 
     char *clean = sb__email_utf8_clean(raw, size);
     if (!sb_utf8_valid(clean, strlen(clean)))

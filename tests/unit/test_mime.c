@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * connectors/email/mime.c on messages shaped as real clients write them
- * (the .eml files of tests/fixtures/mail): headers decoded, the text chosen and made UTF-8, quoted
+ * (the .eml files of tests/fixtures/email): headers decoded, the text chosen and made UTF-8, quoted
  * history and signatures set apart, attachments listed, machine mail flagged, limits kept.
  */
 #include <stdarg.h>
@@ -298,6 +298,98 @@ static void test_mime_inline_text_parts_joined(void **state)
     sb_mime_free(&m);
 }
 
+static void test_mime_fallback_id(void **state)
+{
+    (void)state;
+    char a[SB_MIME_FALLBACK_ID_LEN], b[SB_MIME_FALLBACK_ID_LEN];
+    sb_mime_fallback_id("abc", 3, a);
+    assert_string_equal(a, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* the same bytes fetched again give the same key; one byte more does not */
+    const char *raw = "From: a@b.example\r\nSubject: x\r\n\r\nhi\r\n";
+    sb_mime_fallback_id(raw, strlen(raw), a);
+    sb_mime_fallback_id(raw, strlen(raw), b);
+    assert_string_equal(a, b);
+    sb_mime_fallback_id(raw, strlen(raw) - 1, b);
+    assert_string_not_equal(a, b);
+    sb_mime_fallback_id(NULL, 5, a);
+    assert_string_equal(a, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+static void test_mime_automatic_rule(void **state)
+{
+    (void)state;
+    assert_false(sb_mime_is_automatic(NULL));
+    assert_false(sb_mime_is_permanent_bounce(NULL));
+    sb_mime_msg_t m;
+    const char *human = "From: a@b.example\r\nAuto-Submitted: no\r\n\r\nhi\r\n";
+    assert_int_equal(sb_mime_parse(human, strlen(human), &m), 0);
+    assert_false(sb_mime_is_automatic(&m));
+    assert_false(sb_mime_is_permanent_bounce(&m));
+    for (unsigned bit = 1; bit <= SB_MIME_AUTO_RESPONSE_SUPPRESS; bit <<= 1) {
+        m.flags = bit;
+        assert_true(sb_mime_is_automatic(&m));
+    }
+    m.flags = SB_MIME_DSN;
+    /* only failed with a 5.x.x status is a bounce to act on */
+    const struct {
+        const char *action, *status;
+        bool permanent;
+    } cases[] = {{"failed", "5.1.1", true},
+                 {"failed", "4.4.1", false},
+                 {"delayed", "5.1.1", false},
+                 {"delayed", "4.4.7", false},
+                 {"failed", "", false}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        sb_free(m.bounce_action), sb_free(m.bounce_status);
+        m.bounce_action = sb_strdup(cases[i].action);
+        m.bounce_status = sb_strdup(cases[i].status);
+        assert_int_equal(sb_mime_is_permanent_bounce(&m), cases[i].permanent);
+    }
+    sb_mime_free(&m);
+}
+
+static void test_mime_dsn_status_fields(void **state)
+{
+    (void)state;
+    /* a status with a comment, an address in brackets without a type, tabs in the folding */
+    const char *raw =
+        "From: postmaster@mx.example\r\nContent-Type: multipart/report; "
+        "report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        "failed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example\r\n\r\nFinal-Recipient: <x@y.example>\r\n"
+        "ACTION: Failed\r\nStatus: 5.2.2 (mailbox full)\r\nDiagnostic-Code: smtp;\r\n\t552 "
+        "full\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: "
+        "<orig@shop.example>\r\nSubject: x\r\n--b--\r\n";
+    sb_mime_msg_t m;
+    assert_int_equal(sb_mime_parse(raw, strlen(raw), &m), 0);
+    assert_string_equal(m.bounce_recipient, "x@y.example");
+    assert_string_equal(m.bounce_action, "failed");
+    assert_string_equal(m.bounce_status, "5.2.2");
+    assert_string_equal(m.bounce_diagnostic, "552 full");
+    assert_string_equal(m.bounce_message_id, "orig@shop.example");
+    assert_true(sb_mime_is_permanent_bounce(&m));
+    sb_mime_free(&m);
+    /* a status that is no RFC 3463 code is left empty */
+    const char *odd = "From: postmaster@mx.example\r\nContent-Type: multipart/report; boundary=b"
+                      "\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+                      "Final-Recipient: rfc822; z@y.example\r\nAction: failed\r\nStatus: 550"
+                      "\r\n--b--\r\n";
+    assert_int_equal(sb_mime_parse(odd, strlen(odd), &m), 0);
+    assert_string_equal(m.bounce_recipient, "z@y.example");
+    assert_string_equal(m.bounce_status, "");
+    assert_false(sb_mime_is_permanent_bounce(&m));
+    sb_mime_free(&m);
+    /* returned headers with a broken field (libetpan's field parser leaked on it) */
+    const char *broken = "From: postmaster@mx.example\r\nContent-Type: multipart/report; boundary=b"
+                         "\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+                         "Final-Recipient: rfc822; z@y.example\r\nAction: failed\r\n"
+                         "\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+                         "Return-Path: <support@shop.exam\r\nMessage-Id:\r\n <x@y>\r\n--b--\r\n";
+    assert_int_equal(sb_mime_parse(broken, strlen(broken), &m), 0);
+    assert_string_equal(m.bounce_message_id, "x@y");
+    sb_mime_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -313,6 +405,9 @@ int main(void)
         cmocka_unit_test(test_mime_quote_shapes),
         cmocka_unit_test(test_mime_format_flowed),
         cmocka_unit_test(test_mime_inline_text_parts_joined),
+        cmocka_unit_test(test_mime_fallback_id),
+        cmocka_unit_test(test_mime_automatic_rule),
+        cmocka_unit_test(test_mime_dsn_status_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
