@@ -610,6 +610,127 @@ static void on_bounce_found(int status, json_t *result, const char *errmsg, void
     sb__em_unref(b->em);
 }
 
+/* ---- A staff member's answer by mail (to a notification's reply address) ---- */
+
+/* Looks at the recipients: a signed staff address, or a customer's plus address (a hint
+ * for threading). True for the first. */
+static bool staff_address(em_box_t *b, em_in_t *it)
+{
+    for (size_t i = 0; i < it->p->rcpt.n; i++) {
+        sb_staffaddr_t a;
+        if (!sb_staffaddr_parse(it->p->rcpt.addr[i], b->address, &a))
+            continue;
+        if (a.sig[0]) {
+            it->staff = a;
+            return true;
+        }
+        if (!it->hint[0])
+            snprintf(it->hint, sizeof(it->hint), "%s", a.cid);
+    }
+    return false;
+}
+
+static void on_refusal_noted(int status, json_t *result, const char *errmsg, void *data)
+{
+    (void)result, (void)errmsg;
+    em_box_t *b = data;
+    if (proceed(b, status == SB_ENOTFOUND ? 0 : status, "staff refusal", errmsg))
+        finish(b);
+    sb__em_unref(b->em);
+}
+
+/* A mail to a staff reply address that is not that staff member's answer: logged, noted
+ * on the conversation (internal: the customer never sees it), and passed. */
+static void refuse_staff(em_box_t *b, const char *why)
+{
+    em_in_t *it = b->head;
+    b->rejected++;
+    SB_LOG_WARN("email.in.staff_refused", "mailbox=%s uid=%u conv=%s from=%s reason=\"%s\"",
+                b->name, it->uid, it->staff.cid, it->p->mime.from_addr, why);
+    char *text = sb_asprintf("A mail from %s to this conversation's staff reply address was "
+                             "refused (%s). It did not reach the customer.",
+                             it->p->mime.from_addr[0] ? it->p->mime.from_addr : "(no sender)", why);
+    sb_actor_t sys = {.type = "system", .id = "email", .name = "Email"};
+    b->em->pending++;
+    int rc = sb_store_note(b->em->env.store, it->staff.cid, &sys, text, NULL, on_refusal_noted, b);
+    sb_free(text);
+    if (rc) {
+        b->em->pending--;
+        finish(b);
+    }
+}
+
+static void on_staff_replied(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_box_t *b = data;
+    em_in_t *it = b->head;
+    if (!proceed(b, status, "staff reply", errmsg)) {
+    } else if (status) {
+        refuse_staff(b, errmsg && *errmsg ? errmsg : sb_strerror(status));
+    } else {
+        json_t *m = json_object_get(result, "message");
+        const char *mid = json_string_value(json_object_get(m ? m : result, "id"));
+        snprintf(it->conv, sizeof(it->conv), "%s", it->staff.cid);
+        snprintf(it->msg, sizeof(it->msg), "%s", mid ? mid : "");
+        b->stored++;
+        SB_LOG_INFO("email.in.staff_reply", "mailbox=%s uid=%u conv=%s msg=%s", b->name, it->uid,
+                    it->conv, it->msg);
+        step_link(b);
+    }
+    sb__em_unref(b->em);
+}
+
+static void on_staff_list(int status, json_t *result, const char *errmsg, void *data)
+{
+    em_box_t *b = data;
+    em_in_t *it = b->head;
+    if (!proceed(b, status, "staff list", errmsg)) {
+        sb__em_unref(b->em);
+        return;
+    }
+    const sb_mime_msg_t *m = &it->p->mime;
+    json_t *staff = json_object_get(result, "staff"), *who = NULL;
+    for (size_t i = 0; i < json_array_size(staff); i++) {
+        const char *email = json_string_value(json_object_get(json_array_get(staff, i), "email"));
+        if (email && strcasecmp(email, m->from_addr) == 0)
+            who = json_array_get(staff, i);
+    }
+    const char *sid = json_string_value(json_object_get(who, "id"));
+    if (!who || !sid) {
+        refuse_staff(b, "the sender is not a staff member who gets notification mail");
+    } else if (!sb_staffaddr_verify(b->em->secret, b->em->secret_len, it->staff.cid, sid,
+                                    it->staff.sig)) {
+        refuse_staff(b, "the address was not made for this sender");
+    } else if (!m->text[0]) {
+        refuse_staff(b, "no text above the quoted part");
+    } else {
+        char key[80], hex[65];
+        sb_sha256_hex(it->p->ext_id, strlen(it->p->ext_id), hex);
+        snprintf(key, sizeof(key), "mail:%.40s", hex);
+        sb_actor_t actor = {
+            .type = "staff", .id = sid, .name = json_string_value(json_object_get(who, "name"))};
+        b->em->pending++;
+        int rc = sb_store_reply(b->em->env.store, it->staff.cid, &actor, m->text, key, NULL, true,
+                                on_staff_replied, b);
+        if (rc)
+            call_failed(b, rc, "staff reply");
+    }
+    sb__em_unref(b->em);
+}
+
+static void step_staff(em_box_t *b)
+{
+    if (b->head->p->mime.flags & (SB_MIME_DSN | SB_MIME_AUTOREPLY) ||
+        sb_mime_is_automatic(&b->head->p->mime)) {
+        refuse_staff(b, "automatic mail (an out-of-office or a bounce) is never an answer");
+        return;
+    }
+    b->em->pending++;
+    int rc = sb_store_notify_list(b->em->env.store, on_staff_list, b);
+    if (rc)
+        call_failed(b, rc, "staff list");
+}
+
 static void on_dedup(int status, json_t *result, const char *errmsg, void *data)
 {
     em_box_t *b = data;
