@@ -64,13 +64,15 @@ static int fail(sess_t *s, const char *fmt, ...)
     return is_stopping(s->m) ? STEP_STOP : STEP_ERR;
 }
 
-/* A libetpan failure: the command, the code, the server's text if it said something. */
+/* A libetpan failure: the command, what went wrong, the server's text if it said something. */
 static int imap_fail(sess_t *s, const char *what, int r)
 {
     const char *text = s->imap && s->imap->imap_response ? s->imap->imap_response : "";
-    if (r == MAILIMAP_ERROR_STREAM)
-        return fail(s, "%s: connection lost", what);
-    return fail(s, "%s failed (libetpan %d)%s%s", what, r, *text ? ": " : "", text);
+    const char *how = r == MAILIMAP_ERROR_STREAM      ? "connection lost"
+                      : r == MAILIMAP_ERROR_PARSE     ? "connection lost or unreadable answer"
+                      : r == MAILIMAP_ERROR_BAD_STATE ? "not allowed now"
+                                                      : "refused";
+    return fail(s, "%s: %s (libetpan %d)%s%s", what, how, r, *text ? ": " : "", text);
 }
 
 /* ---- Posting to the loop ---- */
@@ -596,6 +598,18 @@ static int wait_news(sess_t *s, bool *announced)
 
 /* ---- The thread ---- */
 
+/* log_level debug: the IMAP conversation, 200 bytes per chunk, never the LOGIN line. */
+static void wire_log(mailimap *imap, int type, const char *str, size_t size, void *ctx)
+{
+    sb_imap_t *m = ctx;
+    const char *dir = type == MAILSTREAM_LOG_TYPE_DATA_RECEIVED ? "in"
+                      : type == MAILSTREAM_LOG_TYPE_DATA_SENT   ? "out"
+                                                                : NULL;
+    if (dir)
+        SB_LOG_DEBUG("imap.wire", "mailbox=%s dir=%s data=\"%.*s\"", m->name, dir,
+                     (int)(size > 200 ? 200 : size), str);
+}
+
 static int run_connection(sess_t *s)
 {
     sb_imap_t *m = s->m;
@@ -606,14 +620,24 @@ static int run_connection(sess_t *s)
         return r;
     post_status(s, SB_IMAP_CONNECTED, "uidvalidity=%u last_uid=%u%s", m->uidvalidity, m->last_uid,
                 s->has_idle ? "" : " (no IDLE)");
-    bool announced = false;
+    bool announced = false, quick = false;
+    unsigned empty_wakes = 0;
     for (;;) {
+        uint32_t before = m->last_uid;
         if ((r = fetch_new(s)) != STEP_OK)
             return r;
         if (m->refetch_from)
             return fail(s, "the owner could not store uid %u", m->refetch_from);
+        /* A server that ends every IDLE at once with nothing new (Dovecot does, with "NO
+         * Internal error", once the open folder was deleted) would make this loop spin:
+         * after a few such turns, start over with a fresh connection, after a backoff. */
+        empty_wakes = quick && m->last_uid == before ? empty_wakes + 1 : 0;
+        if (empty_wakes >= 5)
+            return fail(s, "the server keeps ending IDLE at once with nothing new");
+        uint64_t t0 = sb_mono_ns() / 1000000;
         if ((r = wait_news(s, &announced)) != STEP_OK)
             return r;
+        quick = sb_mono_ns() / 1000000 - t0 < 1000;
         if (!take_credits(s, 0))
             return STEP_STOP;
         if (m->refetch_from)
@@ -651,6 +675,8 @@ void sb__imap_run(sb_worker_t *w, void *data)
     for (;;) {
         s.imap = mailimap_new(0, NULL);
         mailimap_set_timeout(s.imap, m->o.timeout_s);
+        if (sb_log_level >= SB_LOG_DEBUG)
+            mailimap_set_logger(s.imap, wire_log, m);
         s.why[0] = '\0';
         int r = run_connection(&s);
         close_connection(&s);

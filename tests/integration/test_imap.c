@@ -24,6 +24,7 @@
 #include "connectors/email/tls_verify.h"
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "tests/harness/dovecot.h"
 #include "tests/harness/harness.h"
 #include "tests/harness/testca.h"
@@ -260,6 +261,29 @@ static void test_imap_uidvalidity_change_refetches_all(void **state)
     for (unsigned k = 0; k < 2; k++) {
         assert_int_equal(f->got[k].uidvalidity, fresh);
         assert_body(f, k, (int)k + 1);
+    }
+}
+
+/* The folder is deleted and made again under a running session: Dovecot drops it, and the
+ * reconnect finds a new UIDVALIDITY and hands everything over again. */
+static void test_imap_uidvalidity_change_while_running(void **state)
+{
+    fx_t *f = *state;
+    start_dovecot(f, NULL, NULL, false);
+    assert_int_equal(sb_test_dovecot_create(&f->dv, "Support"), 0);
+    append(f, "Support", 0);
+    start_session(f, "Support", 0, 0);
+    WAIT(f, f->status_count[SB_IMAP_IDLING] == 1 && f->n == 1, 10000);
+    uint32_t old = f->got[0].uidvalidity;
+    assert_int_equal(sb_test_dovecot_recreate(&f->dv, "Support"), 0);
+    append(f, "Support", 1);
+    append(f, "Support", 2);
+    WAIT(f, f->n == 3 && f->status_count[SB_IMAP_UIDVALIDITY] == 1, 10000);
+    uint32_t fresh = sb_test_dovecot_uidvalidity(&f->dv, "Support");
+    assert_int_not_equal(old, fresh);
+    for (unsigned k = 1; k < 3; k++) {
+        assert_int_equal(f->got[k].uidvalidity, fresh);
+        assert_body(f, k, (int)k);
     }
 }
 
@@ -514,12 +538,16 @@ static void test_imap_url_parse(void **state)
 
 int main(void)
 {
+    if (getenv("SB_TEST_DEBUG")) /* the IMAP conversation on stderr */
+        sb_log_setup(SB_LOG_DEBUG, SB_LOG_TEXT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_imap_url_parse),
         cmocka_unit_test_setup_teardown(test_tls_verify_chain_and_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_backfill_in_uid_order_then_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_resume_fetches_only_newer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_uidvalidity_change_refetches_all, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_imap_uidvalidity_change_while_running, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_imap_dovecot_restart_mid_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_poll_without_idle, setup, teardown),
