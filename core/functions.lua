@@ -1077,7 +1077,10 @@ local function delivery_record(keys, argv)
     end
     local st = dlv_get(ctx, a.conv, a.mid)
     local final = a.ok == true or a.final == true
-    if st and (st.state == 'delivered' or (st.state == 'failed' and st.final and final)) then
+    -- a bounce (a.bounce: the recipient's side gave up after the provider took the message)
+    -- may follow a delivered; anything else stops at delivered or a final failure
+    if st and ((st.state == 'delivered' and not a.bounce) or
+               (st.state == 'failed' and st.final and final)) then
         return '{"recorded":false,"state":"' .. st.state .. '"}'
     end
     local seq, out = nil, false
@@ -1094,7 +1097,7 @@ local function delivery_record(keys, argv)
     else
         m = event_entry(ctx, c, 'delivery_failed', nil, {ref = a.mid, channel = a.channel,
             account = account, reason = nz(a.reason), final = final,
-            retry_at = retry_time(a, final)})
+            retry_at = retry_time(a, final), bounce = a.bounce == true or nil})
     end
     commit(ctx, c)
     local sj = dlv_put(ctx, a.conv, {mid = a.mid, seq = seq, channel = a.channel,

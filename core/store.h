@@ -342,9 +342,11 @@ int sb_store_serve(sb_store_t *st, const char *channel);
 typedef struct sb_delivery {
     const char *conv, *mid, *channel, *account; /* account "" (or NULL) when none */
     bool ok, final;                             /* final=false: will be retried at retry_at */
-    const char *reason;                         /* "" when ok */
-    const char *provider_id;                    /* "" when none */
-    uint64_t retry_at;                          /* ms; 0 when ok or final */
+    bool bounce;        /* a failure reported after the provider took it (a bounce): may follow a
+                           delivered; the event says bounce:true */
+    const char *reason; /* "" when ok */
+    const char *provider_id; /* "" when none */
+    uint64_t retry_at;       /* ms; 0 when ok or final */
 } sb_delivery_t;
 
 /**

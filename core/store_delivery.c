@@ -79,6 +79,8 @@ int sb_store_delivery_record(sb_store_t *s, const sb_delivery_t *d, sb_store_cb 
     json_object_set_new(a, "account", json_string(d->account ? d->account : ""));
     json_object_set_new(a, "ok", json_boolean(d->ok));
     json_object_set_new(a, "final", json_boolean(d->ok || d->final));
+    if (d->bounce && !d->ok)
+        json_object_set_new(a, "bounce", json_true());
     json_object_set_new(a, "reason", provider_text(d->ok ? NULL : d->reason));
     json_object_set_new(a, "provider_id", provider_text(d->provider_id));
     if (!d->ok && !d->final)

@@ -131,10 +131,11 @@ static void on_added(int status, json_t *result, const char *errmsg, void *data)
 
 void sb__em_followup_event(em_t *em, const json_t *ev)
 {
-    json_t *m = json_object_get(ev, "message"), *c = json_object_get(ev, "conversation");
+    /* an answer's channel is its conversation's (the events carry no conversation channel) */
+    json_t *m = json_object_get(ev, "message");
     const char *kind = json_string_value(json_object_get(m, "kind"));
     const char *dir = json_string_value(json_object_get(m, "dir"));
-    const char *channel = json_string_value(json_object_get(c, "channel"));
+    const char *channel = json_string_value(json_object_get(m, "channel"));
     const char *conv = json_string_value(json_object_get(ev, "conv"));
     const char *mid = json_string_value(json_object_get(m, "id"));
     const char *seq = json_string_value(json_object_get(m, "seq"));

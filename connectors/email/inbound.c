@@ -597,6 +597,7 @@ static void on_bounce_found(int status, json_t *result, const char *errmsg, void
                            .account = b->name,
                            .ok = false,
                            .final = true,
+                           .bounce = true,
                            .reason = reason,
                            .provider_id = ""};
         b->em->pending++;

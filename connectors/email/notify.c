@@ -24,7 +24,7 @@
 #include "core/err.h"
 #include "core/log.h"
 
-#define STAFF_TTL_MS   10000  /* the staff list is read again after this */
+#define STAFF_TTL_MS   2000   /* the staff list is read again after this */
 #define ONCE_TTL_S     604800 /* a week: longer than any events stream keeps an event */
 #define CURSOR_SAVE_MS 2000
 #define SEND_ATTEMPTS  3
@@ -173,17 +173,57 @@ typedef struct once_job {
     char *staff_name;
 } once_job_t;
 
+/* The first n bytes of s at most, cut on a character, "..." added when cut (sb_free). */
+static char *cut(const char *s, size_t n)
+{
+    size_t len = strlen(s);
+    if (len <= n)
+        return sb_strdup(s);
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    return sb_asprintf("%.*s...", (int)n, s);
+}
+
+/* The conversation's subject and customer for the mail, then it is written and sent. */
+static void on_note_conv(int status, json_t *result, const char *errmsg, void *data)
+{
+    (void)errmsg;
+    once_job_t *j = data;
+    em_note_t *n = j->n;
+    em_t *em = n->em;
+    if (!em->stopping && status == 0) {
+        const char *subject = json_string_value(json_object_get(result, "subject"));
+        const char *who =
+            json_string_value(json_object_get(json_object_get(result, "contact"), "name"));
+        n->subject = cut(subject && *subject ? subject : n->text ? n->text : "", 80);
+        n->who = who && *who ? sb_strdup(who) : NULL;
+        if (compose_note(n, j->staff_name))
+            send_note(n);
+        else
+            note_end(n);
+    } else {
+        note_end(n);
+    }
+    sb_free(j->staff_name);
+    sb_free(j);
+    sb__em_unref(em);
+}
+
 static void on_once(int status, json_t *result, const char *errmsg, void *data)
 {
     (void)errmsg;
     once_job_t *j = data;
     em_note_t *n = j->n;
     em_t *em = n->em;
-    if (!em->stopping && status == 0 && json_is_true(json_object_get(result, "first")) &&
-        compose_note(n, j->staff_name))
-        send_note(n);
-    else
-        note_end(n);
+    if (!em->stopping && status == 0 && json_is_true(json_object_get(result, "first"))) {
+        em->pending++;
+        if (sb_store_get(em->env.store, n->cid, on_note_conv, j) == 0) {
+            sb__em_unref(em);
+            return;
+        }
+        em->pending--;
+    }
+    note_end(n);
     sb_free(j->staff_name);
     sb_free(j);
     sb__em_unref(em);
@@ -194,7 +234,7 @@ static void notify_one(em_t *em, const json_t *staff, const json_t *ev, bool ass
 {
     const char *sid = json_string_value(json_object_get(staff, "id"));
     const char *to = json_string_value(json_object_get(staff, "email"));
-    json_t *m = json_object_get(ev, "message"), *c = json_object_get(ev, "conversation");
+    json_t *m = json_object_get(ev, "message");
     const char *cid = json_string_value(json_object_get(ev, "conv"));
     const char *seq = json_string_value(json_object_get(m, "seq"));
     if (!sid || !to || !*to || !cid || !seq)
@@ -206,15 +246,9 @@ static void notify_one(em_t *em, const json_t *staff, const json_t *ev, bool ass
     snprintf(n->event, sizeof(n->event), "%s", seq);
     n->to = sb_strdup(to);
     n->assigned = assigned;
-    const char *subject = json_string_value(json_object_get(c, "subject"));
     const char *text = json_string_value(json_object_get(m, "text"));
-    const char *who = json_string_value(json_object_get(json_object_get(c, "contact"), "name"));
     const char *box = json_string_value(json_object_get(json_object_get(m, "ext"), "mailbox"));
-    n->subject = sb_strdup(subject && *subject ? subject : text ? text : "");
-    if (strlen(n->subject) > 80)
-        strcpy(n->subject + 77, "...");
     n->text = text ? sb_strdup(text) : NULL;
-    n->who = who && *who ? sb_strdup(who) : NULL;
     n->mailbox = box ? sb_strdup(box) : NULL;
     n->timer = SB_NEW(uv_timer_t);
     uv_timer_init(em->env.loop, n->timer);
@@ -243,18 +277,28 @@ static void notify_one(em_t *em, const json_t *staff, const json_t *ev, bool ass
  * or an assignment. */
 static void dispatch(em_t *em, const json_t *ev)
 {
-    json_t *m = json_object_get(ev, "message"), *c = json_object_get(ev, "conversation");
+    json_t *m = json_object_get(ev, "message");
     const char *kind = json_string_value(json_object_get(m, "kind"));
     const char *type = json_string_value(json_object_get(m, "type"));
     const char *dir = json_string_value(json_object_get(m, "dir"));
-    bool created = kind && strcmp(kind, "message") == 0 && dir && strcmp(dir, "in") == 0 &&
-                   !json_is_true(json_object_get(m, "auto")) &&
-                   json_integer_value(json_object_get(m, "ts")) ==
-                       json_integer_value(json_object_get(c, "created_at"));
-    const char *assignee = json_string_value(json_object_get(m, "assignee"));
-    bool claimed =
-        kind && strcmp(kind, "event") == 0 && type && strcmp(type, "claimed") == 0 && assignee;
+    const char *cid = json_string_value(json_object_get(ev, "conv"));
+    if (!kind || !cid)
+        return;
     sb__em_followup_event(em, ev);
+    if (strcmp(kind, "event") == 0 && type && strcmp(type, "created") == 0) {
+        /* its first message follows in the same step: remember the conversation */
+        snprintf(em->created[em->created_next++ % SB__EM_CREATED], SB_ID_MAX, "%s", cid);
+        return;
+    }
+    bool created = false;
+    if (strcmp(kind, "message") == 0 && dir && strcmp(dir, "in") == 0)
+        for (size_t i = 0; i < SB__EM_CREATED; i++)
+            if (strcmp(em->created[i], cid) == 0) {
+                em->created[i][0] = '\0';
+                created = !json_is_true(json_object_get(m, "auto"));
+            }
+    const char *assignee = json_string_value(json_object_get(m, "assignee"));
+    bool claimed = strcmp(kind, "event") == 0 && type && strcmp(type, "claimed") == 0 && assignee;
     if (!created && !claimed)
         return;
     json_t *staff = json_object_get(em->staff, "staff");
@@ -310,7 +354,7 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     snprintf(em->cursor, em->cursor_cap, "%s", ev->cursor);
     em->cursor_dirty = true;
     if (!strstr(ev->json, "\"dir\":\"in\"") && !strstr(ev->json, "\"claimed\"") &&
-        !strstr(ev->json, "\"dir\":\"out\""))
+        !strstr(ev->json, "\"dir\":\"out\"") && !strstr(ev->json, "\"created\""))
         return; /* cheap filter before parsing */
     json_t *j = json_loadb(ev->json, ev->json_len, 0, NULL);
     if (!j)

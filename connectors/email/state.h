@@ -23,6 +23,7 @@
 
 #define SB__EM_CHANNEL "email"
 #define SB__EM_TAG_LEN 10 /* the subject tag: the last characters of the conversation id */
+#define SB__EM_CREATED 64 /* conversations just created whose first message is awaited */
 
 typedef struct em em_t;
 typedef struct em_in em_in_t;
@@ -78,11 +79,13 @@ struct em {
     size_t cursor_cap;
     bool cursor_dirty;
     uv_timer_t *save_timer;
-    json_t *staff; /* {"staff":[…]} (sb_store_notify_list), read again after 10 s */
+    json_t *staff; /* {"staff":[…]} (sb_store_notify_list), read again after 2 s */
     uint64_t staff_at;
     bool staff_loading;
     em_ev_t *ev_head, *ev_tail;
     em_note_t *notes; /* notification mails in flight or waiting to retry */
+    char created[SB__EM_CREATED][SB_ID_MAX];
+    unsigned created_next;
     /* Web chat answers that go on by mail (followup.c). */
     uint64_t followup_after_ms; /* webchat_email_after */
     uv_timer_t *fu_timer;

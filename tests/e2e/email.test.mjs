@@ -25,6 +25,7 @@ before(async () => {
 });
 
 after(async () => {
+  if (process.env.SB_E2E_LOG) (await import('node:fs')).writeFileSync(process.env.SB_E2E_LOG, d.log);
   await d?.stop();
   await smtp?.stop();
   await imap?.stop();
