@@ -78,6 +78,9 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
 first_valid_gid = 1
+# IDLE hears of new mail through inotify; where inotify is short (many servers at once),
+# Dovecot checks the folder this often instead of every 30 s
+mailbox_idle_check_interval = 1 secs
 default_internal_user = ${user}
 default_internal_group = ${group}
 default_login_user = ${login}
