@@ -234,6 +234,40 @@ static void test_record_delivered_is_idempotent(void **state)
     reset(&r);
 }
 
+/* A bounce comes after the provider took the mail: it turns a delivered into a final
+ * failure, once. */
+static void test_bounce_after_delivered(void **state)
+{
+    fixture_t *f = *state;
+    char conv[SB_ID_MAX], mid[SB_ID_MAX];
+    email_reply(f, conv, mid);
+    result_t r = {0};
+    sb_delivery_t ok = {.conv = conv, .mid = mid, .channel = "email", .ok = true};
+    record(f, &r, &ok);
+    assert_true(json_is_true(json_object_get(r.json, "recorded")));
+    sb_delivery_t bounce = {.conv = conv,
+                            .mid = mid,
+                            .channel = "email",
+                            .final = true,
+                            .bounce = true,
+                            .reason = "bounced: ana@example.org 5.1.1"};
+    record(f, &r, &bounce);
+    assert_int_equal(r.status, 0);
+    assert_true(json_is_true(json_object_get(r.json, "recorded")));
+    json_t *ev = json_object_get(r.json, "event");
+    assert_string_equal(jstr(ev, "type", NULL), "delivery_failed");
+    assert_true(json_is_true(json_object_get(ev, "bounce")));
+    state_of(f, &r, conv, mid);
+    assert_string_equal(jstr(r.json, "state", NULL), "failed");
+    assert_true(json_is_true(json_object_get(r.json, "final")));
+    /* the same bounce read again (a new UIDVALIDITY): nothing more */
+    long before = log_len(f, conv);
+    record(f, &r, &bounce);
+    assert_false(json_is_true(json_object_get(r.json, "recorded")));
+    assert_int_equal(log_len(f, conv), before);
+    reset(&r);
+}
+
 static void test_failures_and_retry(void **state)
 {
     fixture_t *f = *state;
@@ -408,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reply_unserved_channel_stores_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_record_delivered_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bounce_after_delivered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures_and_retry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_and_inbound_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_needs_a_serving_node, setup, teardown),
