@@ -20,7 +20,7 @@ static int run(const char *cmd)
 static int make_cert(const sb_test_ca_t *ca, const char *name, const char *cn, const char *san,
                      int self_signed, char *cert, char *key)
 {
-    char cmd[2048];
+    char cmd[8192];
     snprintf(key, 300, "%s/%s.key", ca->dir, name);
     snprintf(cert, 300, "%s/%s.pem", ca->dir, name);
     if (self_signed) {
