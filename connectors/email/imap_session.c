@@ -613,6 +613,7 @@ static void wire_log(mailimap *imap, int type, const char *str, size_t size, voi
 static int run_connection(sess_t *s)
 {
     sb_imap_t *m = s->m;
+    drain_wake(m); /* a failed done's wake-up is stale now; a stop is seen through `stopping` */
     int r = open_session(s);
     if (r == STEP_OK)
         r = login_and_examine(s);
