@@ -95,8 +95,8 @@ static void post_status(sess_t *s, int status, const char *fmt, ...)
     else if (status == SB_IMAP_UIDVALIDITY)
         SB_LOG_WARN("imap.uidvalidity", "mailbox=%s why=\"%s\"", m->name, buf);
     else
-        SB_LOG_INFO("imap.status", "mailbox=%s status=%s %s", m->name, sb_imap_status_name(status),
-                    buf);
+        SB_LOG_INFO("imap.status", "mailbox=%s status=%s why=\"%s\"", m->name,
+                    sb_imap_status_name(status), buf);
     sb_worker_post(s->w, it);
 }
 
