@@ -373,6 +373,35 @@ static void test_imap_failed_store_is_fetched_again(void **state)
     assert_true(f->status_count[SB_IMAP_ERROR] >= 1);
 }
 
+/* Over 25 MiB: listed with its size, never fetched; the next message comes as usual. */
+static void test_imap_too_big_is_reported_not_fetched(void **state)
+{
+    fx_t *f = *state;
+    start_dovecot(f, NULL, NULL, false);
+    size_t big = SB_IMAP_MAX_MESSAGE + 4096;
+    char *raw = sb_malloc(big);
+    const char *head = "From: a@example.com\r\nSubject: huge\r\nMessage-ID: <huge@x>\r\n\r\n";
+    size_t hl = strlen(head);
+    memcpy(raw, head, hl);
+    for (size_t i = hl; i < big; i += 100) {
+        size_t n = big - i < 100 ? big - i : 100;
+        memset(raw + i, 'x', n);
+        if (n >= 2)
+            memcpy(raw + i + n - 2, "\r\n", 2);
+    }
+    uint32_t huge = 0;
+    assert_int_equal(sb_test_dovecot_append(&f->dv, "INBOX", raw, big, &huge), 0);
+    sb_free(raw);
+    uint32_t small = append(f, "INBOX", 1);
+    start_session(f, "INBOX", 0, 0);
+    WAIT(f, f->n == 2 && f->status_count[SB_IMAP_IDLING] == 1, 20000);
+    assert_int_equal(f->got[0].uid, huge);
+    assert_null(f->got[0].raw);
+    assert_true(f->got[0].len > SB_IMAP_MAX_MESSAGE);
+    assert_int_equal(f->got[1].uid, small);
+    assert_body(f, 1, 1);
+}
+
 /* ---- TLS ---- */
 
 static void test_imap_tls_with_test_ca(void **state)
@@ -554,6 +583,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imap_stop_during_idle_is_prompt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_credits_bound_what_is_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_failed_store_is_fetched_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imap_too_big_is_reported_not_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_tls_with_test_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_starttls_with_test_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_tls_wrong_host_refused, setup, teardown),
