@@ -14,11 +14,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/pem.h>
+#include <poll.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "connectors/email/imap.h"
 #include "connectors/email/tls_verify.h"
@@ -335,6 +340,49 @@ static void test_imap_stop_during_idle_is_prompt(void **state)
     assert_true(sb_test_now_ms() - t0 < 500);
 }
 
+/* A server that greets and then never answers: the session blocks reading the answer to its
+ * CAPABILITY (with a long timeout), and a stop still ends it at once. */
+static void test_imap_stop_during_silent_server(void **state)
+{
+    fx_t *f = *state;
+    int port = sb_test_free_port();
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    char url[200];
+    snprintf(url, sizeof(url), "imap://u:p@127.0.0.1:%d/", port);
+    sb_imap_opts_t o = {.name = "silent", .url = url, .timeout_s = 60};
+    sb_imap_cbs_t cbs = {.on_message = on_message, .on_status = on_status};
+    assert_int_equal(sb_imap_start(&f->loop, &o, &cbs, f, &f->m), 0);
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    int c = accept(lfd, NULL, NULL);
+    assert_true(c >= 0);
+    const char *greeting = "* OK silent test server\r\n";
+    assert_int_equal(write(c, greeting, strlen(greeting)), (ssize_t)strlen(greeting));
+    /* Once its command arrives, the session waits for an answer that never comes. */
+    char got[256] = "";
+    size_t n = 0;
+    struct pollfd pc = {.fd = c, .events = POLLIN};
+    while (!strstr(got, "CAPABILITY\r\n") && n + 1 < sizeof(got) && poll(&pc, 1, 5000) == 1) {
+        ssize_t r = read(c, got + n, sizeof(got) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        got[n] = '\0';
+    }
+    assert_non_null(strstr(got, "CAPABILITY\r\n"));
+    uint64_t t0 = sb_test_now_ms();
+    stop_session(f);
+    assert_true(sb_test_now_ms() - t0 < 500);
+    assert_int_equal(f->status_count[SB_IMAP_ERROR], 0); /* a stop is no error */
+    close(c);
+    close(lfd);
+}
+
 static void test_imap_credits_bound_what_is_in_flight(void **state)
 {
     fx_t *f = *state;
@@ -581,6 +629,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imap_dovecot_restart_mid_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_poll_without_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_stop_during_idle_is_prompt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imap_stop_during_silent_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_credits_bound_what_is_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_failed_store_is_fetched_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_too_big_is_reported_not_fetched, setup, teardown),
