@@ -143,9 +143,10 @@ static int write_conf(sb_test_dovecot_t *d, const sb_test_dovecot_opts_t *o)
     if (!f)
         return -1;
     fprintf(f,
-            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = %s/run\nstate_dir = %s/state\n"
-            "log_path = %s\nssl = %s\n",
-            d->dir, d->dir, d->log, tls ? "yes" : "no");
+            "protocols = imap\nlisten = 127.0.0.1%s%s\nbase_dir = %s/run\n"
+            "state_dir = %s/state\nlog_path = %s\nssl = %s\n",
+            o && o->listen_also ? ", " : "", o && o->listen_also ? o->listen_also : "", d->dir,
+            d->dir, d->log, tls ? "yes" : "no");
     if (tls)
         fprintf(f, "ssl_cert = <%s\nssl_key = <%s\n", o->cert_pem, o->key_pem);
     fprintf(f,

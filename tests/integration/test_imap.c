@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
 #include <poll.h>
@@ -313,6 +314,42 @@ static void test_imap_dovecot_restart_mid_idle(void **state)
     for (unsigned a = 0; a < f->n; a++)
         for (unsigned b = a + 1; b < f->n; b++)
             assert_int_not_equal(f->got[a].uid, f->got[b].uid);
+}
+
+/* A local address that is not loopback ("" if the machine has none). */
+static void non_loopback_ipv4(char out[INET_ADDRSTRLEN])
+{
+    out[0] = '\0';
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (struct ifaddrs *i = ifs; i && !out[0]; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        const struct in_addr *in = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(in->s_addr) >> 24) != 127)
+            inet_ntop(AF_INET, in, out, INET_ADDRSTRLEN);
+    }
+    freeifaddrs(ifs);
+}
+
+/* imap:// to a server that offers no STARTTLS and is not on loopback: no LOGIN in clear. */
+static void test_imap_plain_refused_off_loopback(void **state)
+{
+    fx_t *f = *state;
+    char ip[INET_ADDRSTRLEN];
+    non_loopback_ipv4(ip);
+    if (!ip[0])
+        skip();
+    sb_test_dovecot_opts_t o = {.listen_also = ip};
+    assert_int_equal(sb_test_dovecot_start(&f->dv, &o), 0);
+    char url[400];
+    sb_test_dovecot_url(&f->dv, false, ip, "INBOX", url, sizeof(url));
+    start_session_with(f, url, NULL, 0, 0, 0);
+    WAIT(f, f->status_count[SB_IMAP_ERROR] >= 1, 10000);
+    assert_non_null(strstr(f->last_error, "offers no STARTTLS"));
+    assert_int_equal(f->status_count[SB_IMAP_CONNECTED], 0);
+    assert_int_equal(sb_test_dovecot_logins(&f->dv), 0);
 }
 
 static void test_imap_poll_without_idle(void **state)
@@ -627,6 +664,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imap_uidvalidity_change_while_running, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_imap_dovecot_restart_mid_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imap_plain_refused_off_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_poll_without_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_stop_during_idle_is_prompt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_stop_during_silent_server, setup, teardown),
