@@ -312,31 +312,32 @@ int sb_test_dovecot_deliver(sb_test_dovecot_t *d, const char *folder, const char
     return rename(tmp, dst);
 }
 
-int sb_test_dovecot_create(sb_test_dovecot_t *d, const char *folder)
+/* Logs in and runs verb "folder" for each verb, stopping at the first that fails. */
+static int folder_cmds(sb_test_dovecot_t *d, const char *folder, const char *const *verbs, size_t n)
 {
     cl_t c;
     if (cl_login(&c, d) < 0)
         return -1;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "CREATE \"%s\"", folder);
-    int rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "%s \"%s\"", verbs[i], folder);
+        rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
+    }
     cl_close(&c);
     return rc;
 }
 
+int sb_test_dovecot_create(sb_test_dovecot_t *d, const char *folder)
+{
+    const char *const verbs[] = {"CREATE"};
+    return folder_cmds(d, folder, verbs, 1);
+}
+
 int sb_test_dovecot_recreate(sb_test_dovecot_t *d, const char *folder)
 {
-    cl_t c;
-    if (cl_login(&c, d) < 0)
-        return -1;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "DELETE \"%s\"", folder);
-    int rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
-    snprintf(cmd, sizeof(cmd), "CREATE \"%s\"", folder);
-    if (rc == 0)
-        rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
-    cl_close(&c);
-    return rc;
+    const char *const verbs[] = {"DELETE", "CREATE"};
+    return folder_cmds(d, folder, verbs, 2);
 }
 
 uint32_t sb_test_dovecot_uidvalidity(sb_test_dovecot_t *d, const char *folder)
