@@ -19,7 +19,9 @@
 #include <libetpan/libetpan.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +211,16 @@ static int connect_addr(sess_t *s, const struct addrinfo *ai)
     }
     if (err == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
         err = errno;
+    if (err == 0) {
+        /* A NAT or firewall that forgets an idle connection drops it silently: keepalive
+         * probes after a minute of silence find that out in about 90 s, not at the next
+         * re-IDLE. */
+        int on = 1, idle = 60, intvl = 10, cnt = 3;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
     if (err) {
         publish_sock(m, -1);
         close(fd);
@@ -673,6 +685,13 @@ void sb__imap_run(sb_worker_t *w, void *data)
 {
     sb_imap_t *m = data;
     sess_t s = {.m = m, .w = w};
+    /* libetpan and GnuTLS write with plain send(2): a server that just went away (or a
+     * socket stop shut down) raises SIGPIPE, which would end the process where the embedder
+     * has not ignored it. Blocked on this thread, it stays pending and the write fails. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     for (;;) {
         s.imap = mailimap_new(0, NULL);
         mailimap_set_timeout(s.imap, m->o.timeout_s);
