@@ -518,6 +518,7 @@ static int wait_room(sess_t *s, uint32_t size)
 static int fetch_new(sess_t *s)
 {
     sb_imap_t *m = s->m;
+    uint32_t stuck = 0; /* the first UID of a listing that handed nothing over */
     for (;;) {
         pending_t *v;
         size_t n;
@@ -528,6 +529,14 @@ static int fetch_new(sess_t *s)
             sb_free(v);
             return STEP_OK;
         }
+        /* Listed twice, and no body either time (a message just expunged is listed once at
+         * most): rather than spin on it, fail and retry after a backoff. Never skipped: a
+         * message is not dropped without a word. */
+        if (stuck && v[0].uid == stuck) {
+            sb_free(v);
+            return fail(s, "the server lists uid %u but sends no body for it", stuck);
+        }
+        uint32_t first = v[0].uid, before = m->last_uid;
         for (size_t i = 0; i < n && r == STEP_OK;) {
             if ((r = wait_room(s, v[i].size)) != STEP_OK)
                 break;
@@ -552,6 +561,7 @@ static int fetch_new(sess_t *s)
         sb_free(v);
         if (r != STEP_OK)
             return r;
+        stuck = m->last_uid == before ? first : 0;
     }
 }
 
