@@ -14,7 +14,8 @@
  * docs/email.md ("IMAP in") describes the behaviour in full.
  *
  * Thread rules: sb_imap_start, sb_imap_done and sb_imap_stop belong to the loop thread, and
- * on_message / on_status run there; opts.parse runs on the worker thread.
+ * on_message / on_status run there; cbs.parse runs on the worker thread, which blocks
+ * SIGPIPE for itself (libetpan writes with plain send).
  */
 #ifndef SB_EMAIL_IMAP_H
 #define SB_EMAIL_IMAP_H

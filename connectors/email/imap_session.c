@@ -19,7 +19,9 @@
 #include <libetpan/libetpan.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,8 +97,8 @@ static void post_status(sess_t *s, int status, const char *fmt, ...)
     else if (status == SB_IMAP_UIDVALIDITY)
         SB_LOG_WARN("imap.uidvalidity", "mailbox=%s why=\"%s\"", m->name, buf);
     else
-        SB_LOG_INFO("imap.status", "mailbox=%s status=%s %s", m->name, sb_imap_status_name(status),
-                    buf);
+        SB_LOG_INFO("imap.status", "mailbox=%s status=%s why=\"%s\"", m->name,
+                    sb_imap_status_name(status), buf);
     sb_worker_post(s->w, it);
 }
 
@@ -209,6 +211,16 @@ static int connect_addr(sess_t *s, const struct addrinfo *ai)
     }
     if (err == 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0)
         err = errno;
+    if (err == 0) {
+        /* A NAT or firewall that forgets an idle connection drops it silently: keepalive
+         * probes after a minute of silence find that out in about 90 s, not at the next
+         * re-IDLE. */
+        int on = 1, idle = 60, intvl = 10, cnt = 3;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
     if (err) {
         publish_sock(m, -1);
         close(fd);
@@ -506,6 +518,7 @@ static int wait_room(sess_t *s, uint32_t size)
 static int fetch_new(sess_t *s)
 {
     sb_imap_t *m = s->m;
+    uint32_t stuck = 0; /* the first UID of a listing that handed nothing over */
     for (;;) {
         pending_t *v;
         size_t n;
@@ -516,6 +529,14 @@ static int fetch_new(sess_t *s)
             sb_free(v);
             return STEP_OK;
         }
+        /* Listed twice, and no body either time (a message just expunged is listed once at
+         * most): rather than spin on it, fail and retry after a backoff. Never skipped: a
+         * message is not dropped without a word. */
+        if (stuck && v[0].uid == stuck) {
+            sb_free(v);
+            return fail(s, "the server lists uid %u but sends no body for it", stuck);
+        }
+        uint32_t first = v[0].uid, before = m->last_uid;
         for (size_t i = 0; i < n && r == STEP_OK;) {
             if ((r = wait_room(s, v[i].size)) != STEP_OK)
                 break;
@@ -540,6 +561,7 @@ static int fetch_new(sess_t *s)
         sb_free(v);
         if (r != STEP_OK)
             return r;
+        stuck = m->last_uid == before ? first : 0;
     }
 }
 
@@ -613,6 +635,7 @@ static void wire_log(mailimap *imap, int type, const char *str, size_t size, voi
 static int run_connection(sess_t *s)
 {
     sb_imap_t *m = s->m;
+    drain_wake(m); /* a failed done's wake-up is stale now; a stop is seen through `stopping` */
     int r = open_session(s);
     if (r == STEP_OK)
         r = login_and_examine(s);
@@ -672,6 +695,13 @@ void sb__imap_run(sb_worker_t *w, void *data)
 {
     sb_imap_t *m = data;
     sess_t s = {.m = m, .w = w};
+    /* libetpan and GnuTLS write with plain send(2): a server that just went away (or a
+     * socket stop shut down) raises SIGPIPE, which would end the process where the embedder
+     * has not ignored it. Blocked on this thread, it stays pending and the write fails. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     for (;;) {
         s.imap = mailimap_new(0, NULL);
         mailimap_set_timeout(s.imap, m->o.timeout_s);

@@ -143,9 +143,10 @@ static int write_conf(sb_test_dovecot_t *d, const sb_test_dovecot_opts_t *o)
     if (!f)
         return -1;
     fprintf(f,
-            "protocols = imap\nlisten = 127.0.0.1\nbase_dir = %s/run\nstate_dir = %s/state\n"
-            "log_path = %s\nssl = %s\n",
-            d->dir, d->dir, d->log, tls ? "yes" : "no");
+            "protocols = imap\nlisten = 127.0.0.1%s%s\nbase_dir = %s/run\n"
+            "state_dir = %s/state\nlog_path = %s\nssl = %s\n",
+            o && o->listen_also ? ", " : "", o && o->listen_also ? o->listen_also : "", d->dir,
+            d->dir, d->log, tls ? "yes" : "no");
     if (tls)
         fprintf(f, "ssl_cert = <%s\nssl_key = <%s\n", o->cert_pem, o->key_pem);
     fprintf(f,
@@ -311,31 +312,32 @@ int sb_test_dovecot_deliver(sb_test_dovecot_t *d, const char *folder, const char
     return rename(tmp, dst);
 }
 
-int sb_test_dovecot_create(sb_test_dovecot_t *d, const char *folder)
+/* Logs in and runs verb "folder" for each verb, stopping at the first that fails. */
+static int folder_cmds(sb_test_dovecot_t *d, const char *folder, const char *const *verbs, size_t n)
 {
     cl_t c;
     if (cl_login(&c, d) < 0)
         return -1;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "CREATE \"%s\"", folder);
-    int rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char cmd[300];
+        snprintf(cmd, sizeof(cmd), "%s \"%s\"", verbs[i], folder);
+        rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
+    }
     cl_close(&c);
     return rc;
 }
 
+int sb_test_dovecot_create(sb_test_dovecot_t *d, const char *folder)
+{
+    const char *const verbs[] = {"CREATE"};
+    return folder_cmds(d, folder, verbs, 1);
+}
+
 int sb_test_dovecot_recreate(sb_test_dovecot_t *d, const char *folder)
 {
-    cl_t c;
-    if (cl_login(&c, d) < 0)
-        return -1;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "DELETE \"%s\"", folder);
-    int rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
-    snprintf(cmd, sizeof(cmd), "CREATE \"%s\"", folder);
-    if (rc == 0)
-        rc = cl_cmd(&c, cmd, NULL, 0, NULL, 0);
-    cl_close(&c);
-    return rc;
+    const char *const verbs[] = {"DELETE", "CREATE"};
+    return folder_cmds(d, folder, verbs, 2);
 }
 
 uint32_t sb_test_dovecot_uidvalidity(sb_test_dovecot_t *d, const char *folder)

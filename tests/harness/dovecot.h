@@ -19,6 +19,7 @@
 typedef struct sb_test_dovecot_opts {
     const char *cert_pem, *key_pem; /* TLS (imaps port + STARTTLS) when both are set */
     bool no_idle;                   /* leave IDLE out of the capability list */
+    const char *listen_also;        /* another local address to listen on besides 127.0.0.1 */
 } sb_test_dovecot_opts_t;
 
 typedef struct sb_test_dovecot {

@@ -14,11 +14,17 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <openssl/pem.h>
+#include <poll.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "connectors/email/imap.h"
 #include "connectors/email/tls_verify.h"
@@ -310,6 +316,42 @@ static void test_imap_dovecot_restart_mid_idle(void **state)
             assert_int_not_equal(f->got[a].uid, f->got[b].uid);
 }
 
+/* A local address that is not loopback ("" if the machine has none). */
+static void non_loopback_ipv4(char out[INET_ADDRSTRLEN])
+{
+    out[0] = '\0';
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return;
+    for (struct ifaddrs *i = ifs; i && !out[0]; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        const struct in_addr *in = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+        if ((ntohl(in->s_addr) >> 24) != 127)
+            inet_ntop(AF_INET, in, out, INET_ADDRSTRLEN);
+    }
+    freeifaddrs(ifs);
+}
+
+/* imap:// to a server that offers no STARTTLS and is not on loopback: no LOGIN in clear. */
+static void test_imap_plain_refused_off_loopback(void **state)
+{
+    fx_t *f = *state;
+    char ip[INET_ADDRSTRLEN];
+    non_loopback_ipv4(ip);
+    if (!ip[0])
+        skip();
+    sb_test_dovecot_opts_t o = {.listen_also = ip};
+    assert_int_equal(sb_test_dovecot_start(&f->dv, &o), 0);
+    char url[400];
+    sb_test_dovecot_url(&f->dv, false, ip, "INBOX", url, sizeof(url));
+    start_session_with(f, url, NULL, 0, 0, 0);
+    WAIT(f, f->status_count[SB_IMAP_ERROR] >= 1, 10000);
+    assert_non_null(strstr(f->last_error, "offers no STARTTLS"));
+    assert_int_equal(f->status_count[SB_IMAP_CONNECTED], 0);
+    assert_int_equal(sb_test_dovecot_logins(&f->dv), 0);
+}
+
 static void test_imap_poll_without_idle(void **state)
 {
     fx_t *f = *state;
@@ -333,6 +375,49 @@ static void test_imap_stop_during_idle_is_prompt(void **state)
     uint64_t t0 = sb_test_now_ms();
     stop_session(f);
     assert_true(sb_test_now_ms() - t0 < 500);
+}
+
+/* A server that greets and then never answers: the session blocks reading the answer to its
+ * CAPABILITY (with a long timeout), and a stop still ends it at once. */
+static void test_imap_stop_during_silent_server(void **state)
+{
+    fx_t *f = *state;
+    int port = sb_test_free_port();
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+    char url[200];
+    snprintf(url, sizeof(url), "imap://u:p@127.0.0.1:%d/", port);
+    sb_imap_opts_t o = {.name = "silent", .url = url, .timeout_s = 60};
+    sb_imap_cbs_t cbs = {.on_message = on_message, .on_status = on_status};
+    assert_int_equal(sb_imap_start(&f->loop, &o, &cbs, f, &f->m), 0);
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 5000), 1);
+    int c = accept(lfd, NULL, NULL);
+    assert_true(c >= 0);
+    const char *greeting = "* OK silent test server\r\n";
+    assert_int_equal(write(c, greeting, strlen(greeting)), (ssize_t)strlen(greeting));
+    /* Once its command arrives, the session waits for an answer that never comes. */
+    char got[256] = "";
+    size_t n = 0;
+    struct pollfd pc = {.fd = c, .events = POLLIN};
+    while (!strstr(got, "CAPABILITY\r\n") && n + 1 < sizeof(got) && poll(&pc, 1, 5000) == 1) {
+        ssize_t r = read(c, got + n, sizeof(got) - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        got[n] = '\0';
+    }
+    assert_non_null(strstr(got, "CAPABILITY\r\n"));
+    uint64_t t0 = sb_test_now_ms();
+    stop_session(f);
+    assert_true(sb_test_now_ms() - t0 < 500);
+    assert_int_equal(f->status_count[SB_IMAP_ERROR], 0); /* a stop is no error */
+    close(c);
+    close(lfd);
 }
 
 static void test_imap_credits_bound_what_is_in_flight(void **state)
@@ -371,6 +456,35 @@ static void test_imap_failed_store_is_fetched_again(void **state)
     assert_int_equal(f->got[2].uid, b); /* again, after the owner said it was not stored */
     assert_int_equal(f->n, 3);
     assert_true(f->status_count[SB_IMAP_ERROR] >= 1);
+}
+
+/* Over 25 MiB: listed with its size, never fetched; the next message comes as usual. */
+static void test_imap_too_big_is_reported_not_fetched(void **state)
+{
+    fx_t *f = *state;
+    start_dovecot(f, NULL, NULL, false);
+    size_t big = SB_IMAP_MAX_MESSAGE + 4096;
+    char *raw = sb_malloc(big);
+    const char *head = "From: a@example.com\r\nSubject: huge\r\nMessage-ID: <huge@x>\r\n\r\n";
+    size_t hl = strlen(head);
+    memcpy(raw, head, hl);
+    for (size_t i = hl; i < big; i += 100) {
+        size_t n = big - i < 100 ? big - i : 100;
+        memset(raw + i, 'x', n);
+        if (n >= 2)
+            memcpy(raw + i + n - 2, "\r\n", 2);
+    }
+    uint32_t huge = 0;
+    assert_int_equal(sb_test_dovecot_append(&f->dv, "INBOX", raw, big, &huge), 0);
+    sb_free(raw);
+    uint32_t small = append(f, "INBOX", 1);
+    start_session(f, "INBOX", 0, 0);
+    WAIT(f, f->n == 2 && f->status_count[SB_IMAP_IDLING] == 1, 20000);
+    assert_int_equal(f->got[0].uid, huge);
+    assert_null(f->got[0].raw);
+    assert_true(f->got[0].len > SB_IMAP_MAX_MESSAGE);
+    assert_int_equal(f->got[1].uid, small);
+    assert_body(f, 1, 1);
 }
 
 /* ---- TLS ---- */
@@ -550,10 +664,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_imap_uidvalidity_change_while_running, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_imap_dovecot_restart_mid_idle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imap_plain_refused_off_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_poll_without_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_stop_during_idle_is_prompt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imap_stop_during_silent_server, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_credits_bound_what_is_in_flight, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_failed_store_is_fetched_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_imap_too_big_is_reported_not_fetched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_tls_with_test_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_starttls_with_test_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_imap_tls_wrong_host_refused, setup, teardown),
