@@ -9,15 +9,21 @@
  * sends none carries none of their pages; core/curl_dl.c loads the shared library then.
  * Each request owns its easy handle, header list, a copy of the body and two capped
  * buffers (answer body, answer headers).
+ *
+ * Mail (RFC 5321 SMTP) goes through the same multi: libcurl hands the server's reply
+ * lines to the header callback, so they land in the answer-headers buffer and the last one
+ * is kept apart as the reply a caller reports; the message is uploaded from the body copy.
  */
 #include "core/httpc.h"
 
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -33,18 +39,25 @@ struct sock {
     sock_t *prev, *next;
 };
 
+/* The longest SMTP reply line kept as the reply (RFC 5321 §4.5.3.1.5 says 512 with CRLF). */
+#define REPLY_MAX 512
+
 struct sb_httpc_req {
     sb_httpc_t *h;
     sb_httpc_req_t *prev, *next;
     CURL *easy;
-    struct curl_slist *headers;
-    char *body; /* the request body (owned copy) */
+    struct curl_slist *headers; /* HTTP: request headers; mail: the recipients */
+    char *body;                 /* the request body or the mail (owned copy) */
+    size_t body_len, sent;      /* mail: bytes of body handed to libcurl so far */
     sb_buf_t resp, resp_headers;
     size_t max_response;
     bool too_big, attached; /* attached: easy is in the multi */
+    bool mail;
     sb_httpc_cb cb;
     void *data;
     char errbuf[CURL_ERROR_SIZE];
+    char reply[REPLY_MAX];     /* mail: the last reply line, without its CRLF */
+    char err_reply[REPLY_MAX]; /* mail: the last final line of an error reply (4xx, 5xx) */
 };
 
 struct sb_httpc {
@@ -54,6 +67,7 @@ struct sb_httpc {
     uv_timer_t timer;
     bool timer_open;
     unsigned handles_open, inflight;
+    unsigned host_limit; /* CURLMOPT_MAX_HOST_CONNECTIONS; 0 = none */
     sock_t *socks;
     sb_httpc_req_t *reqs;
     char *user_agent;
@@ -75,6 +89,13 @@ int sb_httpc_new(uv_loop_t *loop, const char *user_agent, sb_httpc_t **out)
     h->handles_open = 1;
     *out = h;
     return 0;
+}
+
+void sb_httpc_limit_host(sb_httpc_t *h, unsigned n)
+{
+    h->host_limit = n;
+    if (h->multi)
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
 }
 
 unsigned sb_httpc_inflight(const sb_httpc_t *h)
@@ -99,6 +120,8 @@ static bool curl_ready(sb_httpc_t *h)
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    if (h->host_limit)
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->host_limit);
     return true;
 }
 
@@ -121,6 +144,24 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
 {
     sb_httpc_req_t *r = data;
     size_t len = size * n;
+    if (r->mail) { /* one SMTP reply line */
+        sb_buf_append(&r->resp_headers, p, len);
+        if (len >= 4 && strncmp(p, "221 ", 4) == 0)
+            return len; /* the answer to QUIT: says nothing about the mail */
+        size_t k = len;
+        while (k > 0 && (p[k - 1] == '\r' || p[k - 1] == '\n'))
+            k--;
+        k = k < REPLY_MAX - 1 ? k : REPLY_MAX - 1;
+        memcpy(r->reply, p, k);
+        r->reply[k] = '\0';
+        for (size_t i = 0; i < k; i++)
+            if ((unsigned char)r->reply[i] < 0x20 || r->reply[i] == 0x7f)
+                r->reply[i] = ' '; /* a server's text, shown to staff and logged */
+        /* The error a failed send reports, whatever follows it. */
+        if ((p[0] == '4' || p[0] == '5') && (k == 3 || (k > 3 && r->reply[3] == ' ')))
+            memcpy(r->err_reply, r->reply, k + 1);
+        return len;
+    }
     if (len >= 5 && strncmp(p, "HTTP/", 5) == 0)
         sb_buf_reset(&r->resp_headers); /* a new answer (after 100 Continue, say) */
     else
@@ -208,28 +249,28 @@ static void set_options(sb_httpc_req_t *r, const sb_httpc_request_t *req)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers);
 }
 
-int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, void *data,
-                  sb_httpc_req_t **out)
+/* A request with its easy handle and buffers, not yet attached (NULL: no easy handle). */
+static sb_httpc_req_t *req_new(sb_httpc_t *h, size_t max_response, sb_httpc_cb cb, void *data)
 {
-    if (h->stopping)
-        return SB_ECANCELED;
-    if (!url_ok(req->url))
-        return SB_EINVAL;
-    if (!curl_ready(h))
-        return SB_EINTERNAL;
     sb_httpc_req_t *r = SB_NEW(sb_httpc_req_t);
     r->h = h;
     r->cb = cb;
     r->data = data;
-    r->max_response = req->max_response ? req->max_response : SB_HTTPC_MAX_RESPONSE;
+    r->max_response = max_response;
     sb_buf_init(&r->resp, r->max_response);
     sb_buf_init(&r->resp_headers, SB_HTTPC_MAX_HEADERS);
     r->easy = curl_easy_init();
     if (!r->easy) {
         req_free(r);
-        return SB_EINTERNAL;
+        return NULL;
     }
-    set_options(r, req);
+    return r;
+}
+
+/* Hands a set-up request to the multi (frees it on failure). */
+static int req_start(sb_httpc_req_t *r, sb_httpc_req_t **out)
+{
+    sb_httpc_t *h = r->h;
     CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
     if (mc != CURLM_OK) {
         SB_LOG_ERROR("httpc.send", "err=\"%s\"", curl_multi_strerror(mc));
@@ -245,6 +286,174 @@ int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, 
     if (out)
         *out = r;
     return 0;
+}
+
+int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, void *data,
+                  sb_httpc_req_t **out)
+{
+    if (h->stopping)
+        return SB_ECANCELED;
+    if (!url_ok(req->url))
+        return SB_EINVAL;
+    if (!curl_ready(h))
+        return SB_EINTERNAL;
+    sb_httpc_req_t *r =
+        req_new(h, req->max_response ? req->max_response : SB_HTTPC_MAX_RESPONSE, cb, data);
+    if (!r)
+        return SB_EINTERNAL;
+    set_options(r, req);
+    return req_start(r, out);
+}
+
+/* ---- Mail ---- */
+
+/* A field we put on an SMTP command line: no CR, LF, angle brackets or other controls. */
+static bool mail_field_ok(const char *s, bool empty_ok)
+{
+    if (!s || (!*s && !empty_ok) || strlen(s) > 320)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x21 || *p == 0x7f || *p == '<' || *p == '>')
+            return false;
+    return true;
+}
+
+/* The host of "smtp[s]://host[:port]" into out; false when the URL is not of that shape. */
+static bool mail_url_host(const char *url, bool *tls, char *out, size_t cap)
+{
+    const char *p;
+    if (strncasecmp(url, "smtps://", 8) == 0)
+        p = url + 8, *tls = true;
+    else if (strncasecmp(url, "smtp://", 7) == 0)
+        p = url + 7, *tls = false;
+    else
+        return false;
+    if (strpbrk(p, " \t\r\n@?#") || !*p)
+        return false;
+    const char *end = p + strcspn(p, "/");
+    if (*end && end[1])
+        return false; /* a path: the EHLO name is ours to set */
+    const char *host_end = end;
+    if (*p == '[') {
+        const char *rb = memchr(p, ']', (size_t)(end - p));
+        if (!rb)
+            return false;
+        p++, host_end = rb;
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (colon)
+            host_end = colon;
+    }
+    size_t n = (size_t)(host_end - p);
+    if (n == 0 || n >= cap)
+        return false;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return true;
+}
+
+/* localhost, 127.0.0.0/8 and ::1: the only hosts that may go without STARTTLS. */
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+static size_t on_mail_read(char *buf, size_t size, size_t n, void *data)
+{
+    sb_httpc_req_t *r = data;
+    size_t len = size * n, left = r->body_len - r->sent;
+    len = len < left ? len : left;
+    memcpy(buf, r->body + r->sent, len);
+    r->sent += len;
+    return len;
+}
+
+static void set_mail_options(sb_httpc_req_t *r, const sb_httpc_mail_t *m, bool tls, bool loopback)
+{
+    CURL *c = r->easy;
+    const char *at = strrchr(m->mail_from, '@');
+    const char *helo = m->helo ? m->helo : at && at[1] ? at + 1 : "localhost";
+    char url[1024];
+    size_t ul = strlen(m->url);
+    snprintf(url, sizeof(url), "%.*s/%s", (int)(m->url[ul - 1] == '/' ? ul - 1 : ul), m->url, helo);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (m->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, m->ca_file);
+    if (!tls) /* STARTTLS: required, except on loopback (see httpc.h) */
+        curl_easy_setopt(c, CURLOPT_USE_SSL, (long)(loopback ? CURLUSESSL_TRY : CURLUSESSL_ALL));
+    if (m->username) {
+        curl_easy_setopt(c, CURLOPT_USERNAME, m->username);
+        curl_easy_setopt(c, CURLOPT_PASSWORD, m->password);
+    }
+    char from[340];
+    snprintf(from, sizeof(from), "<%s>", m->mail_from);
+    curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
+    for (size_t i = 0; m->rcpt[i]; i++) {
+        char to[340];
+        snprintf(to, sizeof(to), "<%s>", m->rcpt[i]);
+        r->headers = curl_slist_append(r->headers, to);
+    }
+    curl_easy_setopt(c, CURLOPT_MAIL_RCPT, r->headers);
+    r->body = sb_malloc(m->message_len);
+    memcpy(r->body, m->message, m->message_len);
+    r->body_len = m->message_len;
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, on_mail_read);
+    curl_easy_setopt(c, CURLOPT_READDATA, r);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)m->message_len);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    uint32_t ms = m->timeout_ms ? m->timeout_ms : SB_HTTPC_TIMEOUT_MS;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ms);
+    /* Each reply's wait, also the QUIT's when a failed connection closes: that one only
+     * knows this limit (120 s by default) and blocks while it waits (docs/libraries.md). */
+    curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)((ms + 999) / 1000));
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, r);
+}
+
+int sb_httpc_mail_check(const sb_httpc_mail_t *m)
+{
+    bool tls;
+    char host[256];
+    if (!m->url || !mail_url_host(m->url, &tls, host, sizeof(host)) ||
+        !mail_field_ok(m->mail_from, true) || (m->helo && !mail_field_ok(m->helo, false)) ||
+        (m->helo && strchr(m->helo, '/')) || !m->rcpt || !m->rcpt[0] || !m->message ||
+        m->message_len == 0 || !m->username != !m->password)
+        return SB_EINVAL;
+    for (size_t i = 0; m->rcpt[i]; i++)
+        if (!mail_field_ok(m->rcpt[i], false))
+            return SB_EINVAL;
+    return 0;
+}
+
+int sb_httpc_send_mail(sb_httpc_t *h, const sb_httpc_mail_t *m, sb_httpc_cb cb, void *data,
+                       sb_httpc_req_t **out)
+{
+    if (h->stopping)
+        return SB_ECANCELED;
+    bool tls;
+    char host[256];
+    if (sb_httpc_mail_check(m) != 0 || !mail_url_host(m->url, &tls, host, sizeof(host)))
+        return SB_EINVAL;
+    if (!curl_ready(h))
+        return SB_EINTERNAL;
+    sb_httpc_req_t *r = req_new(h, 1, cb, data);
+    if (!r)
+        return SB_EINTERNAL;
+    r->mail = true;
+    set_mail_options(r, m, tls, host_is_loopback(host));
+    return req_start(r, out);
 }
 
 void sb_httpc_cancel(sb_httpc_req_t *r)
@@ -280,15 +489,43 @@ const char *sb_httpc_header(const sb_httpc_response_t *res, const char *name, ch
     return NULL;
 }
 
+static sb_httpc_cause_t cause_of(const sb_httpc_req_t *r, CURLcode res, long code)
+{
+    switch (res) {
+    case CURLE_OK:
+        return SB_HTTPC_CAUSE_NONE;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_USE_SSL_FAILED: /* STARTTLS required and not offered */
+        return SB_HTTPC_CAUSE_TLS;
+    case CURLE_LOGIN_DENIED:
+    case CURLE_AUTH_ERROR:
+        return r->mail ? SB_HTTPC_CAUSE_LOGIN : SB_HTTPC_CAUSE_NETWORK;
+    default:
+        return r->mail && code >= 400 && res != CURLE_OPERATION_TIMEDOUT ? SB_HTTPC_CAUSE_REPLY
+                                                                         : SB_HTTPC_CAUSE_NETWORK;
+    }
+}
+
 /* Runs the callback of a finished request and frees it. */
 static void complete(sb_httpc_req_t *r, CURLcode res)
 {
     long code = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-    sb_httpc_response_t out = {.code = code, .error = ""};
+    sb_httpc_response_t out = {.code = code, .error = "", .reply = r->mail ? r->reply : ""};
+    if (r->mail && res != CURLE_OK && r->err_reply[0])
+        out.reply = r->err_reply;
+    out.cause = cause_of(r, res, code);
     if (r->too_big || res == CURLE_FILESIZE_EXCEEDED) {
         out.status = SB_ETOOBIG;
         out.error = "response too large";
+        out.cause = SB_HTTPC_CAUSE_NONE;
     } else if (res == CURLE_OPERATION_TIMEDOUT) {
         out.status = SB_ETIMEDOUT;
         out.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(res);
@@ -450,11 +687,15 @@ void sb_httpc_stop(sb_httpc_t *h, void (*cb)(void *data), void *data)
     h->stopping = true;
     h->stop_cb = cb;
     h->stop_data = data;
+    /* Connections in use end now: libcurl says QUIT to an SMTP server as it drops one and
+     * waits for the answer without returning, up to a whole reply timeout. */
+    for (sock_t *k = h->socks; k; k = k->next)
+        shutdown(k->fd, SHUT_RDWR);
     while (h->reqs) {
         sb_httpc_req_t *r = h->reqs;
         unlink_req(r);
         sb_httpc_response_t out = {
-            .status = SB_ECANCELED, .error = "canceled", .body = "", .headers = ""};
+            .status = SB_ECANCELED, .error = "canceled", .body = "", .headers = "", .reply = ""};
         r->cb(&out, r->data);
         req_free(r);
     }
