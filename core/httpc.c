@@ -16,6 +16,7 @@
  */
 #include "core/httpc.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <arpa/inet.h>
@@ -328,8 +329,11 @@ static bool mail_url_host(const char *url, bool *tls, char *out, size_t cap)
         p = url + 7, *tls = false;
     else
         return false;
-    if (strpbrk(p, " \t\r\n@?#") || !*p)
+    if (strpbrk(p, "@?#%") || !*p)
         return false;
+    for (const char *q = p; *q; q++)
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f)
+            return false;
     const char *end = p + strcspn(p, "/");
     if (*end && end[1])
         return false; /* a path: the EHLO name is ours to set */
@@ -349,6 +353,17 @@ static bool mail_url_host(const char *url, bool *tls, char *out, size_t cap)
         return false;
     memcpy(out, p, n);
     out[n] = '\0';
+    return true;
+}
+
+/* An EHLO name: a host name or an address literal (it goes into the URL's path). */
+static bool helo_ok(const char *s)
+{
+    if (!*s || strlen(s) > 255)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(".-_:[]", *s))
+            return false;
     return true;
 }
 
@@ -378,7 +393,7 @@ static void set_mail_options(sb_httpc_req_t *r, const sb_httpc_mail_t *m, bool t
 {
     CURL *c = r->easy;
     const char *at = strrchr(m->mail_from, '@');
-    const char *helo = m->helo ? m->helo : at && at[1] ? at + 1 : "localhost";
+    const char *helo = m->helo ? m->helo : at && at[1] && helo_ok(at + 1) ? at + 1 : "localhost";
     char url[1024];
     size_t ul = strlen(m->url);
     snprintf(url, sizeof(url), "%.*s/%s", (int)(m->url[ul - 1] == '/' ? ul - 1 : ul), m->url, helo);
@@ -427,9 +442,8 @@ int sb_httpc_mail_check(const sb_httpc_mail_t *m)
     bool tls;
     char host[256];
     if (!m->url || !mail_url_host(m->url, &tls, host, sizeof(host)) ||
-        !mail_field_ok(m->mail_from, true) || (m->helo && !mail_field_ok(m->helo, false)) ||
-        (m->helo && strchr(m->helo, '/')) || !m->rcpt || !m->rcpt[0] || !m->message ||
-        m->message_len == 0 || !m->username != !m->password)
+        !mail_field_ok(m->mail_from, true) || (m->helo && !helo_ok(m->helo)) || !m->rcpt ||
+        !m->rcpt[0] || !m->message || m->message_len == 0 || !m->username != !m->password)
         return SB_EINVAL;
     for (size_t i = 0; m->rcpt[i]; i++)
         if (!mail_field_ok(m->rcpt[i], false))

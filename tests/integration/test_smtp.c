@@ -500,6 +500,8 @@ static void test_smtp_bad_requests(void **state)
     REFUSED(rcpt, bad_rcpt);
     REFUSED(rcpt, none);
     REFUSED(helo, "bad helo");
+    REFUSED(helo, "a%0d%0aRSET"); /* the EHLO name goes into the URL, which curl decodes */
+    REFUSED(url, "smtp://127.0.0.1%0d%0a:1");
     REFUSED(message_len, 0);
     REFUSED(username, "only-user");
 #undef REFUSED
