@@ -70,7 +70,8 @@ int sb_test_smtp_start(sb_test_smtp_t *s, const sb_test_smtp_opts_t *opts)
     if (sb_test_mkdtemp(s->dir, "smtp") != 0)
         return -1;
     s->port = sb_test_free_port();
-    snprintf(s->url, sizeof(s->url), "%s://127.0.0.1:%d", o->implicit_tls ? "smtps" : "smtp",
+    const char *host = o->host ? o->host : "127.0.0.1";
+    snprintf(s->url, sizeof(s->url), "%s://%s:%d", o->implicit_tls ? "smtps" : "smtp", host,
              s->port);
     char port[16], fail[16], auth[256], log[300];
     snprintf(port, sizeof(port), "%d", s->port);
@@ -80,6 +81,7 @@ int sb_test_smtp_start(sb_test_smtp_t *s, const sb_test_smtp_opts_t *opts)
     char *argv[32];
     int argc = 0;
     add_arg(argv, &argc, "/usr/bin/python3", SB_SMTP_SERVER_PY);
+    add_arg(argv, &argc, "--host", host);
     add_arg(argv, &argc, "--port", port);
     add_arg(argv, &argc, "--dir", s->dir);
     add_arg(argv, &argc, "--fail-data", fail);

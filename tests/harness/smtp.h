@@ -23,11 +23,12 @@ typedef struct sb_test_smtp_opts {
     const char *data_reply;         /* NULL: "451 4.3.0 try later" */
     const char *rcpt_reply;         /* every RCPT gets this ("550 5.1.1 no such user") */
     const char *hang;               /* "greeting" or "data": never answer there */
+    const char *host;               /* the IPv4 address to listen on; NULL: 127.0.0.1 */
 } sb_test_smtp_opts_t;
 
 typedef struct sb_test_smtp {
     char dir[256];
-    char url[64]; /* smtp://127.0.0.1:PORT (smtps:// with implicit_tls) */
+    char url[64]; /* smtp://HOST:PORT (smtps:// with implicit_tls) */
     int port;
     pid_t pid;
 } sb_test_smtp_t;

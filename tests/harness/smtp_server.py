@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """A real SMTP server for the integration tests (tests/harness/smtp.c starts it).
 
-aiosmtpd (Debian's python3-aiosmtpd; run it with /usr/bin/python3) on 127.0.0.1:PORT,
+aiosmtpd (Debian's python3-aiosmtpd; run it with /usr/bin/python3) on 127.0.0.1:PORT
+(or --host),
 writing every accepted message into the Maildir DIR/mail (tmp/ then new/, named
 000001.smtp, 000002.smtp... in the order they arrived) with the envelope on top:
 X-MailFrom, X-RcptTo (comma-separated), X-Conn (which connection carried it, from 1),
@@ -63,6 +64,7 @@ class Handler:
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--tls-cert")
@@ -123,7 +125,7 @@ def main():
     async def serve():
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            factory, "127.0.0.1", args.port, ssl=ctx if args.implicit_tls else None,
+            factory, args.host, args.port, ssl=ctx if args.implicit_tls else None,
             reuse_address=True)
         write_atomic(os.path.join(args.dir, "ready"), "%d\n" % os.getpid())
         async with server:

@@ -14,6 +14,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +229,42 @@ static void test_smtp_starttls(void **state)
     assert_int_equal(r.cause, SB_HTTPC_CAUSE_TLS);
     assert_int_equal(r.kind, SB_OUTCOME_AUTH);
     assert_int_equal(sb_test_smtp_count(&f->srv), 1);
+}
+
+/* A non-loopback IPv4 address of this machine, or false when it has none. */
+static bool outside_address(char *out, size_t cap)
+{
+    struct ifaddrs *all;
+    bool found = false;
+    if (getifaddrs(&all) != 0)
+        return false;
+    for (struct ifaddrs *i = all; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET || !(i->ifa_flags & IFF_UP))
+            continue;
+        struct in_addr a = ((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
+        if ((ntohl(a.s_addr) >> 24) == 127)
+            continue;
+        found = inet_ntop(AF_INET, &a, out, (socklen_t)cap) != NULL;
+    }
+    freeifaddrs(all);
+    return found;
+}
+
+/* Off loopback, smtp:// means STARTTLS or nothing: a server that does not offer it gets
+ * no mail (and no password), and the account pauses. */
+static void test_smtp_starttls_required(void **state)
+{
+    fixture_t *f = *state;
+    char addr[64];
+    if (!outside_address(addr, sizeof(addr)))
+        skip(); /* no address but loopback here */
+    start(f, &(sb_test_smtp_opts_t){.host = addr, .user = "support", .password = "s3cret"});
+    result_t r;
+    send_one(f, (sb_httpc_mail_t){.username = "support", .password = "s3cret"}, &r);
+    assert_int_equal(r.status, SB_EIO);
+    assert_int_equal(r.cause, SB_HTTPC_CAUSE_TLS);
+    assert_int_equal(r.kind, SB_OUTCOME_AUTH);
+    assert_int_equal(sb_test_smtp_count(&f->srv), 0);
 }
 
 static void test_smtp_implicit_tls(void **state)
@@ -519,6 +558,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_smtp_plain_loopback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_starttls, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_smtp_starttls_required, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_implicit_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_wrong_certificate_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_smtp_auth, setup, teardown),
