@@ -67,8 +67,9 @@ typedef enum sb_httpc_cause {
  * Mail: status is 0 only when the server took the message (a 2xx after the data); an
  * error reply to any command is SB_EIO with cause SB_HTTPC_CAUSE_REPLY (or _LOGIN) and
  * code the reply's code. code is the last reply's code (0 when none came), reply that
- * reply's last line ("250 2.0.0 Ok: queued as 4Xz", "" when none) and headers every
- * reply line of the exchange, CRLF-ended; body is "".
+ * reply's last line ("250 2.0.0 Ok: queued as 4Xz"; after a failure the last error reply,
+ * never the 221 to the QUIT libcurl sends then; "" when none) and headers every reply
+ * line of the exchange, CRLF-ended; body is "".
  */
 typedef struct sb_httpc_response {
     int status;

@@ -40,10 +40,12 @@ typedef struct sb_email_compose {
     bool reply;                        /* an answer: "Re: " in front, once */
     const char *msg_id;                /* our message id ("m_…"): the Message-ID's left part */
     const char *domain;                /* its right part; NULL = from_addr's domain */
-    const char *in_reply_to;           /* the message answered (no brackets), or NULL */
-    const char *const *references;     /* its References, oldest first (no brackets) */
+    /* The customer's ids, untrusted, as sb_mime_parse gives them (no brackets). */
+    const char *in_reply_to;       /* the message answered (no brackets), or NULL */
+    const char *const *references; /* its References, oldest first (no brackets) */
     size_t n_references;
-    int64_t date_ms;           /* the Date header, Unix ms (UTC is written) */
+    int64_t date_ms;           /* the Date header, Unix ms (UTC is written): the message's own
+                                  time, not now, so a resend is the same */
     sb_email_auto_t automatic; /* Auto-Submitted */
     const char *conversation;  /* X-Switchboard-Conversation, or NULL */
     const char *text;          /* the body, UTF-8, lines ending in LF (or CRLF) */
@@ -52,9 +54,12 @@ typedef struct sb_email_compose {
 /**
  * Builds the mail. Returns 0 and *out (NUL-terminated, sb_free) with *out_len, or
  * SB_EINVAL: a required field missing (from_addr, to_addr, msg_id, text), an address that
- * is not a plain local@domain, a header value (name, subject, id, conversation) with a CR,
- * LF or another control character or bytes that are not UTF-8, an id with a space or an
- * angle bracket; or SB_ETOOBIG past SB_EMAIL_COMPOSE_MAX. On error *out is NULL.
+ * sb_email_check refuses, a header value (name, subject, id, conversation) with a CR, LF
+ * or another control character or bytes that are not UTF-8, a msg_id, domain or
+ * conversation that is not letters, digits and "._-", text that is not UTF-8; or
+ * SB_ETOOBIG past SB_EMAIL_COMPOSE_MAX. On error *out is NULL. Customer ids that cannot
+ * be msg-ids (a space, an angle bracket, non-ASCII) are left out of In-Reply-To and
+ * References rather than refused: they could not thread anything.
  */
 int sb_email_compose(const sb_email_compose_t *c, char **out, size_t *out_len);
 
