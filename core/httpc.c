@@ -16,6 +16,7 @@
  */
 #include "core/httpc.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <stdbool.h>
 #include <arpa/inet.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
@@ -66,6 +68,7 @@ struct sb_httpc {
     uv_timer_t timer;
     bool timer_open;
     unsigned handles_open, inflight;
+    unsigned host_limit; /* CURLMOPT_MAX_HOST_CONNECTIONS; 0 = none */
     sock_t *socks;
     sb_httpc_req_t *reqs;
     char *user_agent;
@@ -87,6 +90,13 @@ int sb_httpc_new(uv_loop_t *loop, const char *user_agent, sb_httpc_t **out)
     h->handles_open = 1;
     *out = h;
     return 0;
+}
+
+void sb_httpc_limit_host(sb_httpc_t *h, unsigned n)
+{
+    h->host_limit = n;
+    if (h->multi)
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
 }
 
 unsigned sb_httpc_inflight(const sb_httpc_t *h)
@@ -111,6 +121,8 @@ static bool curl_ready(sb_httpc_t *h)
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    if (h->host_limit)
+        curl_multi_setopt(h->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->host_limit);
     return true;
 }
 
@@ -317,8 +329,11 @@ static bool mail_url_host(const char *url, bool *tls, char *out, size_t cap)
         p = url + 7, *tls = false;
     else
         return false;
-    if (strpbrk(p, " \t\r\n@?#") || !*p)
+    if (strpbrk(p, "@?#%") || !*p)
         return false;
+    for (const char *q = p; *q; q++)
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f)
+            return false;
     const char *end = p + strcspn(p, "/");
     if (*end && end[1])
         return false; /* a path: the EHLO name is ours to set */
@@ -338,6 +353,17 @@ static bool mail_url_host(const char *url, bool *tls, char *out, size_t cap)
         return false;
     memcpy(out, p, n);
     out[n] = '\0';
+    return true;
+}
+
+/* An EHLO name: a host name or an address literal (it goes into the URL's path). */
+static bool helo_ok(const char *s)
+{
+    if (!*s || strlen(s) > 255)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(".-_:[]", *s))
+            return false;
     return true;
 }
 
@@ -367,7 +393,7 @@ static void set_mail_options(sb_httpc_req_t *r, const sb_httpc_mail_t *m, bool t
 {
     CURL *c = r->easy;
     const char *at = strrchr(m->mail_from, '@');
-    const char *helo = m->helo ? m->helo : at && at[1] ? at + 1 : "localhost";
+    const char *helo = m->helo ? m->helo : at && at[1] && helo_ok(at + 1) ? at + 1 : "localhost";
     char url[1024];
     size_t ul = strlen(m->url);
     snprintf(url, sizeof(url), "%.*s/%s", (int)(m->url[ul - 1] == '/' ? ul - 1 : ul), m->url, helo);
@@ -416,9 +442,8 @@ int sb_httpc_mail_check(const sb_httpc_mail_t *m)
     bool tls;
     char host[256];
     if (!m->url || !mail_url_host(m->url, &tls, host, sizeof(host)) ||
-        !mail_field_ok(m->mail_from, true) || (m->helo && !mail_field_ok(m->helo, false)) ||
-        (m->helo && strchr(m->helo, '/')) || !m->rcpt || !m->rcpt[0] || !m->message ||
-        m->message_len == 0 || !m->username != !m->password)
+        !mail_field_ok(m->mail_from, true) || (m->helo && !helo_ok(m->helo)) || !m->rcpt ||
+        !m->rcpt[0] || !m->message || m->message_len == 0 || !m->username != !m->password)
         return SB_EINVAL;
     for (size_t i = 0; m->rcpt[i]; i++)
         if (!mail_field_ok(m->rcpt[i], false))
@@ -676,6 +701,10 @@ void sb_httpc_stop(sb_httpc_t *h, void (*cb)(void *data), void *data)
     h->stopping = true;
     h->stop_cb = cb;
     h->stop_data = data;
+    /* Connections in use end now: libcurl says QUIT to an SMTP server as it drops one and
+     * waits for the answer without returning, up to a whole reply timeout. */
+    for (sock_t *k = h->socks; k; k = k->next)
+        shutdown(k->fd, SHUT_RDWR);
     while (h->reqs) {
         sb_httpc_req_t *r = h->reqs;
         unlink_req(r);

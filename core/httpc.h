@@ -67,8 +67,9 @@ typedef enum sb_httpc_cause {
  * Mail: status is 0 only when the server took the message (a 2xx after the data); an
  * error reply to any command is SB_EIO with cause SB_HTTPC_CAUSE_REPLY (or _LOGIN) and
  * code the reply's code. code is the last reply's code (0 when none came), reply that
- * reply's last line ("250 2.0.0 Ok: queued as 4Xz", "" when none) and headers every
- * reply line of the exchange, CRLF-ended; body is "".
+ * reply's last line ("250 2.0.0 Ok: queued as 4Xz"; after a failure the last error reply,
+ * never the 221 to the QUIT libcurl sends then; "" when none) and headers every reply
+ * line of the exchange, CRLF-ended; body is "".
  */
 typedef struct sb_httpc_response {
     int status;
@@ -133,6 +134,12 @@ int sb_httpc_mail_check(const sb_httpc_mail_t *m);
 
 /** Aborts a request in flight; its callback never runs. Accepts NULL. */
 void sb_httpc_cancel(sb_httpc_req_t *r);
+
+/**
+ * At most n connections to one server at a time (0, the default: no limit); requests over
+ * the limit wait for a connection to come free, within their own deadline.
+ */
+void sb_httpc_limit_host(sb_httpc_t *h, unsigned n);
 
 /** Requests in flight. */
 unsigned sb_httpc_inflight(const sb_httpc_t *h);
