@@ -220,7 +220,7 @@ static void em_free(em_t *em)
 
 void sb__em_maybe_free(em_t *em)
 {
-    if (em->stopping && em->pending == 0 && em->imap_running == 0 && em->timers == 0 && !em->httpc)
+    if (em->stopping && em->pending == 0 && em->imap_running == 0 && em->timers == 0 && !em->smtp)
         em_free(em);
 }
 
@@ -303,10 +303,10 @@ static int configure(em_t *em, const sb_config_t *cfg)
     return load_secret(em, cfg);
 }
 
-static void on_httpc_stopped(void *data)
+static void on_smtp_stopped(void *data)
 {
     em_t *em = data;
-    em->httpc = NULL;
+    em->smtp = NULL;
     sb__em_maybe_free(em);
 }
 
@@ -321,7 +321,7 @@ static int start(const sb_connector_env_t *env, void **state)
     em->env = *env;
     int rc = configure(em, env->cfg);
     if (!rc)
-        rc = sb_httpc_new(env->loop, "switchboard-email", &em->httpc);
+        rc = sb_email_smtp_start(env->loop, &em->smtp);
     for (size_t i = 0; !rc && i < em->nboxes; i++)
         rc = sb__em_in_start(&em->boxes[i]);
     if (!rc)
@@ -367,8 +367,8 @@ static void stop(void *state, sb_connector_stopped_cb done, void *data)
         if (b->imap)
             sb_imap_stop(b->imap, on_imap_stopped, b);
     }
-    if (em->httpc)
-        sb_httpc_stop(em->httpc, on_httpc_stopped, em);
+    if (em->smtp)
+        sb_email_smtp_stop(em->smtp, on_smtp_stopped, em);
     sb__em_unref(em);
 }
 

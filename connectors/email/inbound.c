@@ -820,12 +820,7 @@ static void on_status(sb_imap_t *m, int status, const char *reason, void *data)
     em_box_t *b = data;
     b->status = status;
     snprintf(b->reason, sizeof(b->reason), "%s", reason ? reason : "");
-    if (status == SB_IMAP_ERROR || status == SB_IMAP_UIDVALIDITY)
-        SB_LOG_WARN("email.imap", "mailbox=%s status=%s reason=\"%s\"", b->name,
-                    sb_imap_status_name(status), b->reason);
-    else
-        SB_LOG_INFO("email.imap", "mailbox=%s status=%s %s", b->name, sb_imap_status_name(status),
-                    b->reason);
+    /* the session logs its own changes (imap.status, imap.error, imap.uidvalidity) */
 }
 
 static void start_session(em_box_t *b, uint32_t uidvalidity, uint32_t last_uid)

@@ -117,7 +117,7 @@ static void send_note(em_note_t *n)
                          .timeout_ms = 60000};
     n->attempts++;
     n->em->pending++;
-    int rc = sb_httpc_send_mail(n->em->httpc, &m, on_note_sent, n, NULL);
+    int rc = sb_email_smtp_send(n->em->smtp, &m, on_note_sent, n);
     if (rc) {
         n->em->pending--;
         SB_LOG_WARN("email.notify.failed", "conv=%s staff=%s err=%s", n->cid, n->sid,

@@ -105,7 +105,7 @@ static void send_mail(em_out_t *o)
                          .message = o->mail,
                          .message_len = o->mail_len,
                          .timeout_ms = SEND_TIMEOUT_MS};
-    int rc = sb_httpc_send_mail(o->em->httpc, &m, on_sent, o, NULL);
+    int rc = sb_email_smtp_send(o->em->smtp, &m, on_sent, o);
     if (rc)
         end(o, SB_OUTCOME_TEMPORARY, sb_strerror(rc), NULL);
 }
@@ -170,7 +170,8 @@ static void compose(em_out_t *o)
                              .in_reply_to = in_reply_to,
                              .references = refs,
                              .n_references = n,
-                             .date_ms = sb_now_ms(),
+                             /* the answer's own time: an attempt repeated sends the same bytes */
+                             .date_ms = json_integer_value(json_object_get(o->m, "ts")),
                              .automatic = SB_EMAIL_HUMAN,
                              .conversation = o->conv,
                              .text = text};

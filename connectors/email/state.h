@@ -19,6 +19,7 @@
 
 #include "connectors/connector.h"
 #include "connectors/email/imap.h"
+#include "connectors/email/smtp.h"
 #include "core/httpc.h"
 
 #define SB__EM_CHANNEL "email"
@@ -58,10 +59,10 @@ struct em {
     sb_connector_env_t env;
     em_box_t *boxes;
     size_t nboxes;
-    char *tls_ca;   /* mailbox_tls_ca, or NULL */
-    char *data_dir; /* attachments (core/attach.h) */
-    sb_httpc_t *httpc;
-    unsigned pending; /* store calls and sends in flight */
+    char *tls_ca;          /* mailbox_tls_ca, or NULL */
+    char *data_dir;        /* attachments (core/attach.h) */
+    sb_email_smtp_t *smtp; /* the sending thread (smtp.h) */
+    unsigned pending;      /* store calls and sends in flight */
     bool stopping;
     unsigned imap_running; /* sessions not yet stopped */
     unsigned timers;       /* uv timers not yet closed */
