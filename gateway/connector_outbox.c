@@ -18,7 +18,9 @@
  */
 #include "gateway/connector_outbox.h"
 
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,9 +72,39 @@ static void lane_deliver(sb_outbox_lane_t *lane, const sb_outbox_entry_t *e, sb_
     }
 }
 
+#ifdef SB_TESTING
+/* Test builds: SWITCHBOARD_TEST_KILL_AFTER_RECORD=1 kills the daemon once a delivery is
+ * recorded and before the entry is acked (tests/e2e/email.test.mjs: nothing is sent twice). */
+typedef struct kill_ctx {
+    sb_outbox_done_cb cb;
+    void *data;
+} kill_ctx_t;
+
+static void kill_after_record(int status, json_t *result, const char *errmsg, void *data)
+{
+    kill_ctx_t k = *(kill_ctx_t *)data;
+    sb_free(data);
+    if (status == 0) {
+        SB_LOG_WARN("test.kill", "after recording a delivery, before its ack");
+        raise(SIGKILL);
+    }
+    k.cb(status, result, errmsg, k.data);
+}
+#endif
+
 int sb_connector_outbox_record(void *ctx, const sb_outbox_record_t *r, sb_outbox_done_cb cb,
                                void *cbdata)
 {
+#ifdef SB_TESTING
+    const char *kill_env = getenv("SWITCHBOARD_TEST_KILL_AFTER_RECORD");
+    if (kill_env && *kill_env == '1' && r->ok) {
+        kill_ctx_t *k = SB_NEW(kill_ctx_t);
+        k->cb = cb;
+        k->data = cbdata;
+        cb = kill_after_record;
+        cbdata = k;
+    }
+#endif
     sb_delivery_t d = {.conv = r->conv,
                        .mid = r->mid,
                        .channel = r->channel,
@@ -82,7 +114,12 @@ int sb_connector_outbox_record(void *ctx, const sb_outbox_record_t *r, sb_outbox
                        .reason = r->reason,
                        .provider_id = r->provider_id,
                        .retry_at = r->retry_at};
-    return sb_store_delivery_record(ctx, &d, cb, cbdata);
+    int rc = sb_store_delivery_record(ctx, &d, cb, cbdata);
+#ifdef SB_TESTING
+    if (rc && cb == kill_after_record)
+        sb_free(cbdata);
+#endif
+    return rc;
 }
 
 /* The store's state ({"state":"delivered",…} or null) is the answer the engine reads. */

@@ -154,22 +154,28 @@ service stats {
   }
 }
 
-// aiosmtpd with STARTTLS required, each accepted message a file in a Maildir (with the
-// envelope as X-MailFrom / X-RcptTo headers).
+// The tests' SMTP server (tests/harness/smtp_server.py, on Debian's aiosmtpd) with STARTTLS
+// required: each accepted message a file in a Maildir, with the envelope on top (X-MailFrom,
+// X-RcptTo). opts.args passes its scripted answers (--fail-data N, --rcpt-reply REPLY…).
+const SMTP_SERVER = path.join(path.dirname(new URL(import.meta.url).pathname),
+  '../harness/smtp_server.py');
+
 export class Smtp {
-  static async start(ca) {
+  static async start(ca, { args = [] } = {}) {
     const s = new Smtp();
     s.dir = tmpdir('smtp');
-    for (const sub of ['new', 'cur', 'tmp']) fs.mkdirSync(`${s.dir}/maildir/${sub}`, { recursive: true });
     s.port = await freePort();
     s.log = '';
-    s.proc = spawn('/usr/bin/python3', ['-m', 'aiosmtpd', '-n', '-l', `127.0.0.1:${s.port}`,
-      '--tlscert', ca.cert, '--tlskey', ca.key, '-c', 'aiosmtpd.handlers.Mailbox',
-      `${s.dir}/maildir`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    s.proc = spawn('/usr/bin/python3', [SMTP_SERVER, '--port', String(s.port), '--dir', s.dir,
+      '--tls-cert', ca.cert, '--tls-key', ca.key, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     s.proc.stdout.on('data', (b) => { s.log += b; });
     s.proc.stderr.on('data', (b) => { s.log += b; });
     s.exited = new Promise((r) => s.proc.on('exit', r));
-    await waitPort(s.port);
+    const until = Date.now() + 10000;
+    while (!fs.existsSync(`${s.dir}/ready`)) {
+      if (Date.now() > until) throw new Error(`smtp server not ready:\n${s.log}`);
+      await sleep(20);
+    }
     return s;
   }
 
@@ -177,7 +183,7 @@ export class Smtp {
 
   // Every message received so far, oldest first: {raw, headers (lower-case names), body}.
   messages() {
-    const dir = `${this.dir}/maildir/new`;
+    const dir = `${this.dir}/mail/new`;
     return fs.readdirSync(dir)
       .map((f) => ({ f, t: fs.statSync(`${dir}/${f}`).mtimeMs }))
       .sort((a, b) => a.t - b.t || a.f.localeCompare(b.f))
