@@ -16,6 +16,16 @@ char *sb__email_utf8_clean(const char *s, size_t n);
 /** The longest prefix of UTF-8 s[0..n) that is at most max bytes and ends on a character. */
 size_t sb__email_utf8_cut(const char *s, size_t n, size_t max);
 /**
+ * s[0..n) in charset (a MIME label, NULL or "" when none) as clean UTF-8 (as
+ * sb__email_utf8_clean). Labels are read as browsers read them: Latin-1, ASCII and no
+ * label mean Windows-1252, Shift_JIS means CP932, GB2312 and GBK mean GB18030, EUC-KR and
+ * ks_c_5601-1987 mean CP949. Bytes that are valid UTF-8 stay UTF-8 under no label, an
+ * unknown one or a single-byte one (web forms label their UTF-8 as Latin-1; multi-byte
+ * UTF-8 is all but impossible in real single-byte text); bytes that are not UTF-8 under
+ * a label no converter knows are read as Windows-1252. Never NULL (sb_free).
+ */
+char *sb__email_to_utf8(const char *charset, const char *s, size_t n);
+/**
  * A header-like value s[0..n) as one clean line: made UTF-8 (as sb__email_utf8_clean), runs
  * of white space and line breaks collapsed to one space, trimmed, cut to max bytes on a
  * character. Never NULL (sb_free).

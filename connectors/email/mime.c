@@ -4,8 +4,9 @@
  *
  * libetpan does the parsing: mailmime_parse splits the message and its parts and parses
  * the headers (mailimf), mailmime_part_parse undoes quoted-printable and base64,
- * charconv_buffer converts every charset to UTF-8 and mailmime_encoded_phrase_parse
- * decodes RFC 2047 words. What is written here by hand, and why:
+ * charconv_buffer converts every charset to UTF-8 (charset.c, with the labels read as
+ * browsers read them) and mailmime_encoded_phrase_parse decodes RFC 2047 words. What is
+ * written here by hand, and why:
  *  - RFC 2231 parameters (filename*=UTF-8''…, continuations filename*0*=…): libetpan hands
  *    them over as raw parameters; we join the pieces, undo the %XX and convert the charset.
  *  - HTML to text and the splitting of quoted history and signatures (text.c): libetpan has
@@ -14,6 +15,8 @@
  *  - A nesting bound before parsing: libetpan's parser recurses once per nested multipart
  *    or message and has no limit of its own. Every level needs a "multipart" or "message/"
  *    in the raw text, so counting those (case-insensitive) bounds its recursion.
+ *  - Dropping header-block lines that are no field: libetpan ends the header block there.
+ *  - The bounces' delivery-status and returned headers (dsn.c): libetpan reads neither.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -54,62 +57,6 @@ static char *decode_words(const char *s, size_t max)
         if (*p == '\n' || *p == '\t')
             *p = ' ';
     return out;
-}
-
-/*
- * The decoder a label really means (as browsers do, WHATWG Encoding): mail labelled
- * Latin-1 or ASCII is written in Windows-1252, Shift_JIS in its Windows form CP932,
- * GB2312 in GBK (GB18030 holds both), EUC-KR and Outlook's ks_c_5601-1987 in CP949.
- */
-static const char *decoder_for(const char *label)
-{
-    static const struct {
-        const char *label, *decoder;
-    } map[] = {
-        {"iso-8859-1", "CP1252"}, {"iso8859-1", "CP1252"}, {"latin1", "CP1252"},
-        {"us-ascii", "CP1252"},   {"ascii", "CP1252"},     {"windows-1252", "CP1252"},
-        {"shift_jis", "CP932"},   {"shift-jis", "CP932"},  {"sjis", "CP932"},
-        {"x-sjis", "CP932"},      {"gb2312", "GB18030"},   {"gbk", "GB18030"},
-        {"x-gbk", "GB18030"},     {"euc-kr", "CP949"},     {"ks_c_5601-1987", "CP949"},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcasecmp(label, map[i].label) == 0)
-            return map[i].decoder;
-    return label;
-}
-
-static bool single_byte(const char *decoder)
-{
-    return strcmp(decoder, "CP1252") == 0 || strncasecmp(decoder, "iso-8859-", 9) == 0 ||
-           strncasecmp(decoder, "windows-125", 11) == 0 || strcasecmp(decoder, "koi8-r") == 0 ||
-           strcasecmp(decoder, "koi8-u") == 0;
-}
-
-/*
- * Converts s[0..n) from charset to clean UTF-8. Bytes that are valid UTF-8 stay UTF-8 when
- * the label is missing, unknown or a single-byte charset (web forms label their UTF-8 as
- * Latin-1; multi-byte UTF-8 is all but impossible in real single-byte text); bytes that
- * are not UTF-8 under no label or an unknown one are read as Windows-1252.
- */
-static char *to_utf8(const char *charset, const char *s, size_t n)
-{
-    const char *dec = charset && *charset ? decoder_for(charset) : "CP1252";
-    bool utf8 = sb_utf8_valid(s, n);
-    if (strcasecmp(dec, "utf-8") == 0 || strcasecmp(dec, "utf8") == 0 || (utf8 && single_byte(dec)))
-        return sb__email_utf8_clean(s, n);
-    char *conv = NULL;
-    size_t len = 0;
-    if (charconv_buffer("utf-8", dec, s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
-        char *out = sb__email_utf8_clean(conv, len);
-        charconv_buffer_free(conv);
-        return out;
-    }
-    if (!utf8 && charconv_buffer("utf-8", "CP1252", s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
-        char *out = sb__email_utf8_clean(conv, len);
-        charconv_buffer_free(conv);
-        return out;
-    }
-    return sb__email_utf8_clean(s, n);
 }
 
 /* ---- headers ---- */
@@ -363,7 +310,7 @@ static char *param_value(const param_t *p, size_t n, const char *base)
     }
     char *out = NULL;
     if (found)
-        out = to_utf8(charset[0] ? charset : "utf-8", b.data ? b.data : "", b.len);
+        out = sb__email_to_utf8(charset[0] ? charset : "utf-8", b.data ? b.data : "", b.len);
     else if (plain)
         out = decode_words(plain, SB_MAX_NAME);
     sb_buf_dispose(&b);
@@ -392,7 +339,7 @@ static bool param_is(const param_t *p, size_t n, const char *name, const char *v
 static char *text_body(const char *type, const param_t *p, size_t np, const char *charset,
                        const char *dec, size_t len)
 {
-    char *t = to_utf8(charset, dec, len);
+    char *t = sb__email_to_utf8(charset, dec, len);
     if (strcmp(type, "text/plain") != 0 || !param_is(p, np, "format", "flowed"))
         return t;
     char *u = sb__email_unflow(t, strlen(t), param_is(p, np, "delsp", "yes"));
