@@ -26,6 +26,13 @@ size_t sb__email_utf8_cut(const char *s, size_t n, size_t max);
  */
 char *sb__email_to_utf8(const char *charset, const char *s, size_t n);
 /**
+ * A header value s[0..n) with its RFC 2047 encoded words decoded (words.c): adjacent words
+ * of one charset are joined before conversion (a character split between two words
+ * survives), white space between encoded words dropped, other text UTF-8 when it is,
+ * else Windows-1252. Not cut, not unfolded; never NULL (sb_free).
+ */
+char *sb__email_decode_words(const char *s, size_t n);
+/**
  * A header-like value s[0..n) as one clean line: made UTF-8 (as sb__email_utf8_clean), runs
  * of white space and line breaks collapsed to one space, trimmed, cut to max bytes on a
  * character. Never NULL (sb_free).
@@ -52,6 +59,21 @@ char *sb__email_unflow(const char *s, size_t n, bool delsp);
  * and a "-- " signature. Both are new strings (sb_free), trimmed of blank edges.
  */
 void sb__email_split_quoted(const char *text, char **fresh, char **quoted);
+
+/* ---- raw.c: the raw bytes around libetpan ---- */
+
+/** How many "multipart" or "message/" s[0..n) holds, in any case (bounds libetpan's depth). */
+size_t sb__email_nesting_words(const char *s, size_t n);
+/**
+ * A copy of raw[0..n) without the header-block lines that are no field (*out_n bytes,
+ * sb_free), or NULL when every line is one.
+ */
+char *sb__email_repair_headers(const char *raw, size_t n, size_t *out_n);
+/**
+ * The boundary of a multipart body that names none: from its first line "--<boundary>"
+ * (at most 70 characters, no quote). Sets *b into s and returns its length, 0 when none.
+ */
+size_t sb__email_guess_boundary(const char *s, size_t n, const char **b);
 
 /* ---- dsn.c: delivery status notifications ---- */
 

@@ -313,6 +313,7 @@ char *sb__email_html_to_text(const char *s, size_t n)
             name[k] = '\0';
             if (k == 0 && !(j < n && (s[j] == '!' || s[j] == '?'))) { /* a lone '<' */
                 sb_buf_append(&b, "<", 1);
+                space = false;
                 i++;
                 continue;
             }

@@ -220,6 +220,11 @@ static void test_mime_html_details(void **state)
     assert_int_equal(sb_mime_parse(raw, strlen(raw), &m), 0);
     assert_string_equal(m.text, "Price 10€ € <b> https://x.example/\n\nbye");
     sb_mime_free(&m);
+    /* a lone '<' is text, and the space after it stays */
+    const char *lt = "From: a@b.example\r\nContent-Type: text/html\r\n\r\n3 < 4 &amp; 5 > 2<br/>ok";
+    assert_int_equal(sb_mime_parse(lt, strlen(lt), &m), 0);
+    assert_string_equal(m.text, "3 < 4 & 5 > 2\nok");
+    sb_mime_free(&m);
 }
 
 static void test_mime_quote_shapes(void **state)
@@ -296,6 +301,22 @@ static void test_mime_inline_text_parts_joined(void **state)
     assert_string_equal(m.attachments[0].name, "handle.png");
     assert_string_equal(m.attachments[0].type, "image/png");
     sb_mime_free(&m);
+}
+
+static void test_mime_qp_cut_inside_an_escape(void **state)
+{
+    (void)state;
+    /* the message ends inside a quoted-printable escape: nothing is read past its end */
+    const char *text = "From: a@b.example\r\nContent-Type: text/plain\r\n"
+                       "Content-Transfer-Encoding: quoted-printable\r\n\r\nprice =3D 5 =3";
+    size_t n = strlen(text);
+    char *raw = sb_malloc(n);
+    memcpy(raw, text, n);
+    sb_mime_msg_t m;
+    assert_int_equal(sb_mime_parse(raw, n, &m), 0);
+    assert_true(strncmp(m.text, "price = 5 ", 10) == 0);
+    sb_mime_free(&m);
+    sb_free(raw);
 }
 
 static void test_mime_fallback_id(void **state)
@@ -405,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_mime_quote_shapes),
         cmocka_unit_test(test_mime_format_flowed),
         cmocka_unit_test(test_mime_inline_text_parts_joined),
+        cmocka_unit_test(test_mime_qp_cut_inside_an_escape),
         cmocka_unit_test(test_mime_fallback_id),
         cmocka_unit_test(test_mime_automatic_rule),
         cmocka_unit_test(test_mime_dsn_status_fields),

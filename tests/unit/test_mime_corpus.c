@@ -64,6 +64,14 @@ static void expect_dispose(expect_t *e)
     e->n = 0;
 }
 
+/* The block value being read becomes the last entry's value. */
+static void end_block(expect_t *e, sb_buf_t *block)
+{
+    char *v = sb_buf_steal(block, NULL);
+    e->kv[e->n - 1].value = v ? v : sb_strdup("");
+    sb_buf_dispose(block);
+}
+
 /* Parses an .expect file's text; a malformed line goes to *err (and is skipped). */
 static void expect_parse(const char *s, expect_t *e, sb_buf_t *err, const char *name)
 {
@@ -83,10 +91,7 @@ static void expect_parse(const char *s, expect_t *e, sb_buf_t *err, const char *
                 sb_buf_append(&block, p + skip, len - skip);
         } else {
             if (in_block) {
-                e->kv[e->n - 1].value = sb_buf_steal(&block, NULL);
-                if (!e->kv[e->n - 1].value)
-                    e->kv[e->n - 1].value = sb_strdup("");
-                sb_buf_dispose(&block);
+                end_block(e, &block);
                 in_block = false;
             }
             const char *colon = memchr(p, ':', len);
@@ -107,14 +112,10 @@ static void expect_parse(const char *s, expect_t *e, sb_buf_t *err, const char *
                 }
             }
         }
-        p = eol ? eol + 1 : p + len;
+        p = eol ? eol + 1 : p + strlen(p);
     }
-    if (in_block) {
-        e->kv[e->n - 1].value = sb_buf_steal(&block, NULL);
-        if (!e->kv[e->n - 1].value)
-            e->kv[e->n - 1].value = sb_strdup("");
-        sb_buf_dispose(&block);
-    }
+    if (in_block)
+        end_block(e, &block);
 }
 
 /* The value of key (the first one), NULL when the expectation leaves it out. */
