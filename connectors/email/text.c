@@ -196,6 +196,19 @@ static size_t find_ci(const char *s, size_t n, const char *needle)
     return n;
 }
 
+/* n without the incomplete UTF-8 sequence s[0..n) may end with. */
+static size_t whole_chars(const char *s, size_t n)
+{
+    size_t i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
+        i--;
+    if (i == 0 || (unsigned char)s[i - 1] < 0xc0)
+        return n;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    return i - 1 + len > n ? i - 1 : n;
+}
+
 /* The value of attribute attr in the tag body t[0..n), copied into out (≤ cap-1). */
 static void attr_value(const char *t, size_t n, const char *attr, char *out, size_t cap)
 {
@@ -222,6 +235,7 @@ static void attr_value(const char *t, size_t n, const char *attr, char *out, siz
             else
                 out[o++] = t[j++];
         }
+        o = whole_chars(out, o); /* the cap may have cut a character */
         out[o] = '\0';
         return;
     }

@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/util.h"
 
 static char *slurp(const char *name, size_t *n)
 {
@@ -220,6 +221,19 @@ static void test_mime_html_details(void **state)
     assert_int_equal(sb_mime_parse(raw, strlen(raw), &m), 0);
     assert_string_equal(m.text, "Price 10€ € <b> https://x.example/\n\nbye");
     sb_mime_free(&m);
+    /* a link longer than the URL buffer is cut on a character, not inside one */
+    sb_buf_t b;
+    sb_buf_init(&b, 1 << 16);
+    sb_buf_puts(&b, "From: a@b.example\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                    "<a href=\"https://x.example/");
+    for (int i = 0; i < 600; i++)
+        sb_buf_puts(&b, "é");
+    sb_buf_puts(&b, "\">label</a>");
+    assert_int_equal(sb_mime_parse(b.data, b.len, &m), 0);
+    assert_true(sb_utf8_valid(m.text, strlen(m.text)));
+    assert_true(strncmp(m.text, "label (https://x.example/éé", 29) == 0);
+    sb_mime_free(&m);
+    sb_buf_dispose(&b);
     /* a lone '<' is text, and the space after it stays */
     const char *lt = "From: a@b.example\r\nContent-Type: text/html\r\n\r\n3 < 4 &amp; 5 > 2<br/>ok";
     assert_int_equal(sb_mime_parse(lt, strlen(lt), &m), 0);

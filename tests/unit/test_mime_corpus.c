@@ -11,8 +11,8 @@
  * checked. Keys: rc, from, from-name, subject, date, message-id, in-reply-to, references
  * (ids separated by spaces) or references-count/-first/-last, flags (names or "none"),
  * automatic, permanent-bounce, truncated (yes/no), text, quoted or quoted-prefix,
- * attachment (`type size name`, one line each, in order), bounce-message-id,
- * bounce-recipient, bounce-status, bounce-action, bounce-diagnostic.
+ * attachment (`type size name`, or `type size` without a name, one line each, in order),
+ * bounce-message-id, bounce-recipient, bounce-status, bounce-action, bounce-diagnostic.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -220,6 +220,12 @@ static void references(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
     sb_buf_dispose(&b);
 }
 
+/* "type size name", or "type size" for an attachment without a name */
+static void attachment_text(const sb_mime_attachment_t *a, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s %zu%s%s", a->type, a->size, *a->name ? " " : "", a->name);
+}
+
 static void attachments(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
 {
     size_t k = 0;
@@ -228,8 +234,7 @@ static void attachments(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
         if (strcmp(e->kv[i].key, "attachment") != 0)
             continue;
         if (k < m->n_attachments) {
-            const sb_mime_attachment_t *a = &m->attachments[k];
-            snprintf(got, sizeof(got), "%s %zu %s", a->type, a->size, a->name);
+            attachment_text(&m->attachments[k], got, sizeof(got));
         } else {
             snprintf(got, sizeof(got), "(none)");
         }
@@ -238,8 +243,7 @@ static void attachments(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
         k++;
     }
     for (; k < m->n_attachments; k++) {
-        const sb_mime_attachment_t *a = &m->attachments[k];
-        snprintf(got, sizeof(got), "%s %zu %s", a->type, a->size, a->name);
+        attachment_text(&m->attachments[k], got, sizeof(got));
         differ(c, "attachment", "(none)", got);
     }
 }
