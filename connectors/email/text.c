@@ -299,6 +299,19 @@ static void breaks(sb_buf_t *b, size_t k)
         sb_buf_append(b, "\n", 1);
 }
 
+/* Turns every U+00A0 in s[0..n) into a space, in place; returns the new length. */
+static size_t nbsp_to_space(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] == 0xa0)
+            s[o++] = ' ', i++;
+        else
+            s[o++] = s[i];
+    }
+    return o;
+}
+
 char *sb__email_html_to_text(const char *s, size_t n)
 {
     sb_buf_t b;
@@ -411,15 +424,7 @@ char *sb__email_html_to_text(const char *s, size_t n)
         i++;
     }
     /* a no-break space counts as text until here (Word's empty paragraphs hold one) */
-    size_t o = 0;
-    for (size_t i = 0; i < b.len; i++) {
-        if ((unsigned char)b.data[i] == 0xc2 && i + 1 < b.len &&
-            (unsigned char)b.data[i + 1] == 0xa0)
-            b.data[o++] = ' ', i++;
-        else
-            b.data[o++] = b.data[i];
-    }
-    char *t = tidy(b.data ? b.data : "", o, true);
+    char *t = tidy(b.data ? b.data : "", nbsp_to_space(b.data, b.len), true);
     sb_buf_dispose(&b);
     return t;
 }
