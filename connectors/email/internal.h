@@ -16,6 +16,23 @@ char *sb__email_utf8_clean(const char *s, size_t n);
 /** The longest prefix of UTF-8 s[0..n) that is at most max bytes and ends on a character. */
 size_t sb__email_utf8_cut(const char *s, size_t n, size_t max);
 /**
+ * s[0..n) in charset (a MIME label, NULL or "" when none) as clean UTF-8 (as
+ * sb__email_utf8_clean). Labels are read as browsers read them: Latin-1, ASCII and no
+ * label mean Windows-1252, Shift_JIS means CP932, GB2312 and GBK mean GB18030, EUC-KR and
+ * ks_c_5601-1987 mean CP949. Bytes that are valid UTF-8 stay UTF-8 under no label, an
+ * unknown one or a single-byte one (web forms label their UTF-8 as Latin-1; multi-byte
+ * UTF-8 is all but impossible in real single-byte text); bytes that are not UTF-8 under
+ * a label no converter knows are read as Windows-1252. Never NULL (sb_free).
+ */
+char *sb__email_to_utf8(const char *charset, const char *s, size_t n);
+/**
+ * A header value s[0..n) with its RFC 2047 encoded words decoded (words.c): adjacent words
+ * of one charset are joined before conversion (a character split between two words
+ * survives), white space between encoded words dropped, other text UTF-8 when it is,
+ * else Windows-1252. Not cut, not unfolded; never NULL (sb_free).
+ */
+char *sb__email_decode_words(const char *s, size_t n);
+/**
  * A header-like value s[0..n) as one clean line: made UTF-8 (as sb__email_utf8_clean), runs
  * of white space and line breaks collapsed to one space, trimmed, cut to max bytes on a
  * character. Never NULL (sb_free).
@@ -42,6 +59,21 @@ char *sb__email_unflow(const char *s, size_t n, bool delsp);
  * and a "-- " signature. Both are new strings (sb_free), trimmed of blank edges.
  */
 void sb__email_split_quoted(const char *text, char **fresh, char **quoted);
+
+/* ---- raw.c: the raw bytes around libetpan ---- */
+
+/** How many "multipart" or "message/" s[0..n) holds, in any case (bounds libetpan's depth). */
+size_t sb__email_nesting_words(const char *s, size_t n);
+/**
+ * A copy of raw[0..n) without the header-block lines that are no field (*out_n bytes,
+ * sb_free), or NULL when every line is one.
+ */
+char *sb__email_repair_headers(const char *raw, size_t n, size_t *out_n);
+/**
+ * The boundary of a multipart body that names none: from its first line "--<boundary>"
+ * (at most 70 characters, no quote). Sets *b into s and returns its length, 0 when none.
+ */
+size_t sb__email_guess_boundary(const char *s, size_t n, const char **b);
 
 /* ---- dsn.c: delivery status notifications ---- */
 

@@ -4,8 +4,10 @@
  *
  * libetpan does the parsing: mailmime_parse splits the message and its parts and parses
  * the headers (mailimf), mailmime_part_parse undoes quoted-printable and base64,
- * charconv_buffer converts every charset to UTF-8 and mailmime_encoded_phrase_parse
- * decodes RFC 2047 words. What is written here by hand, and why:
+ * and charconv_buffer converts every charset to UTF-8 (charset.c, with the labels read
+ * as browsers read them). What is written here by hand, and why:
+ *  - RFC 2047 words (words.c): libetpan converts each word alone, which breaks a
+ *    character split between two words.
  *  - RFC 2231 parameters (filename*=UTF-8''…, continuations filename*0*=…): libetpan hands
  *    them over as raw parameters; we join the pieces, undo the %XX and convert the charset.
  *  - HTML to text and the splitting of quoted history and signatures (text.c): libetpan has
@@ -14,6 +16,8 @@
  *  - A nesting bound before parsing: libetpan's parser recurses once per nested multipart
  *    or message and has no limit of its own. Every level needs a "multipart" or "message/"
  *    in the raw text, so counting those (case-insensitive) bounds its recursion.
+ *  - Dropping header-block lines that are no field: libetpan ends the header block there.
+ *  - The bounces' delivery-status and returned headers (dsn.c): libetpan reads neither.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -41,75 +45,14 @@ static char *decode_words(const char *s, size_t max)
 {
     if (!s)
         return sb_strdup("");
-    size_t idx = 0;
-    char *dec = NULL;
-    /* unencoded 8-bit: UTF-8 when it is, else what old clients meant (Latin-1) */
-    const char *plain = sb_utf8_valid(s, strlen(s)) ? "utf-8" : "iso-8859-1";
-    if (mailmime_encoded_phrase_parse(plain, s, strlen(s), &idx, "utf-8", &dec) != MAILIMF_NO_ERROR)
-        dec = NULL;
-    char *out = dup_cut(dec ? dec : s, max);
-    free(dec);
+    char *dec = sb__email_decode_words(s, strlen(s));
+    char *out = dup_cut(dec, max);
+    sb_free(dec);
     /* unfolded: a header's line breaks are not part of its value */
     for (char *p = out; *p; p++)
         if (*p == '\n' || *p == '\t')
             *p = ' ';
     return out;
-}
-
-/*
- * The decoder a label really means (as browsers do, WHATWG Encoding): mail labelled
- * Latin-1 or ASCII is written in Windows-1252, Shift_JIS in its Windows form CP932,
- * GB2312 in GBK (GB18030 holds both), EUC-KR and Outlook's ks_c_5601-1987 in CP949.
- */
-static const char *decoder_for(const char *label)
-{
-    static const struct {
-        const char *label, *decoder;
-    } map[] = {
-        {"iso-8859-1", "CP1252"}, {"iso8859-1", "CP1252"}, {"latin1", "CP1252"},
-        {"us-ascii", "CP1252"},   {"ascii", "CP1252"},     {"windows-1252", "CP1252"},
-        {"shift_jis", "CP932"},   {"shift-jis", "CP932"},  {"sjis", "CP932"},
-        {"x-sjis", "CP932"},      {"gb2312", "GB18030"},   {"gbk", "GB18030"},
-        {"x-gbk", "GB18030"},     {"euc-kr", "CP949"},     {"ks_c_5601-1987", "CP949"},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcasecmp(label, map[i].label) == 0)
-            return map[i].decoder;
-    return label;
-}
-
-static bool single_byte(const char *decoder)
-{
-    return strcmp(decoder, "CP1252") == 0 || strncasecmp(decoder, "iso-8859-", 9) == 0 ||
-           strncasecmp(decoder, "windows-125", 11) == 0 || strcasecmp(decoder, "koi8-r") == 0 ||
-           strcasecmp(decoder, "koi8-u") == 0;
-}
-
-/*
- * Converts s[0..n) from charset to clean UTF-8. Bytes that are valid UTF-8 stay UTF-8 when
- * the label is missing, unknown or a single-byte charset (web forms label their UTF-8 as
- * Latin-1; multi-byte UTF-8 is all but impossible in real single-byte text); bytes that
- * are not UTF-8 under no label or an unknown one are read as Windows-1252.
- */
-static char *to_utf8(const char *charset, const char *s, size_t n)
-{
-    const char *dec = charset && *charset ? decoder_for(charset) : "CP1252";
-    bool utf8 = sb_utf8_valid(s, n);
-    if (strcasecmp(dec, "utf-8") == 0 || strcasecmp(dec, "utf8") == 0 || (utf8 && single_byte(dec)))
-        return sb__email_utf8_clean(s, n);
-    char *conv = NULL;
-    size_t len = 0;
-    if (charconv_buffer("utf-8", dec, s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
-        char *out = sb__email_utf8_clean(conv, len);
-        charconv_buffer_free(conv);
-        return out;
-    }
-    if (!utf8 && charconv_buffer("utf-8", "CP1252", s, n, &conv, &len) == MAIL_CHARCONV_NO_ERROR) {
-        char *out = sb__email_utf8_clean(conv, len);
-        charconv_buffer_free(conv);
-        return out;
-    }
-    return sb__email_utf8_clean(s, n);
 }
 
 /* ---- headers ---- */
@@ -122,9 +65,13 @@ static char *msgid(const char *s)
 static void format_date(const struct mailimf_date_time *d, char *out, size_t cap)
 {
     int z = d->dt_zone < 0 ? -d->dt_zone : d->dt_zone;
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", d->dt_year, d->dt_month,
-             d->dt_day, d->dt_hour, d->dt_min, d->dt_sec, d->dt_zone < 0 ? '-' : '+',
-             (z / 100) % 100, z % 100);
+    /* obsolete two- and three-digit years (RFC 5322 §4.3) */
+    int year = d->dt_year < 50     ? d->dt_year + 2000
+               : d->dt_year < 1000 ? d->dt_year + 1900
+                                   : d->dt_year;
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d%c%02d:%02d", year, d->dt_month, d->dt_day,
+             d->dt_hour, d->dt_min, d->dt_sec, d->dt_zone < 0 ? '-' : '+', (z / 100) % 100,
+             z % 100);
 }
 
 static bool value_is(const char *v, const char *word)
@@ -363,7 +310,7 @@ static char *param_value(const param_t *p, size_t n, const char *base)
     }
     char *out = NULL;
     if (found)
-        out = to_utf8(charset[0] ? charset : "utf-8", b.data ? b.data : "", b.len);
+        out = sb__email_to_utf8(charset[0] ? charset : "utf-8", b.data ? b.data : "", b.len);
     else if (plain)
         out = decode_words(plain, SB_MAX_NAME);
     sb_buf_dispose(&b);
@@ -377,6 +324,7 @@ typedef struct walk {
     char *plain, *html; /* the inline text/plain and text/html, UTF-8 */
     bool mixed;         /* the part being read is a child of a multipart/mixed */
     char *returned_id;  /* a bounce's returned original's Message-ID */
+    bool guessed;       /* a missing boundary was guessed once already */
 } walk_t;
 
 static bool param_is(const param_t *p, size_t n, const char *name, const char *value)
@@ -392,7 +340,7 @@ static bool param_is(const param_t *p, size_t n, const char *name, const char *v
 static char *text_body(const char *type, const param_t *p, size_t np, const char *charset,
                        const char *dec, size_t len)
 {
-    char *t = to_utf8(charset, dec, len);
+    char *t = sb__email_to_utf8(charset, dec, len);
     if (strcmp(type, "text/plain") != 0 || !param_is(p, np, "format", "flowed"))
         return t;
     char *u = sb__email_unflow(t, strlen(t), param_is(p, np, "delsp", "yes"));
@@ -482,6 +430,23 @@ static char *message_name(const struct mailmime *part)
     return sb_strdup("message.eml");
 }
 
+/*
+ * A part's bytes with its transfer encoding undone (mailmime_decoded_part_free), NULL on
+ * failure. libetpan's quoted-printable decoder reads two bytes past a part that ends
+ * inside an escape ("…=3"), so it reads a copy followed by zeros, never the message.
+ */
+static char *decode_part(const struct mailmime_data *d, size_t *len)
+{
+    size_t n = d->dt_data.dt_text.dt_length, idx = 0;
+    char *copy = sb_malloc(n + 4), *dec = NULL;
+    memcpy(copy, d->dt_data.dt_text.dt_data, n);
+    memset(copy + n, 0, 4);
+    if (mailmime_part_parse(copy, n, &idx, d->dt_encoding, &dec, len) != MAILIMF_NO_ERROR)
+        dec = NULL;
+    sb_free(copy);
+    return dec;
+}
+
 static void single(walk_t *w, struct mailmime *part)
 {
     char type[128];
@@ -495,10 +460,9 @@ static void single(walk_t *w, struct mailmime *part)
     const param_t *params = pi.params;
     size_t np = pi.np;
     bool attachment = pi.attachment;
-    size_t idx = 0, len = 0;
-    char *dec = NULL;
-    if (mailmime_part_parse(d->dt_data.dt_text.dt_data, d->dt_data.dt_text.dt_length, &idx,
-                            d->dt_encoding, &dec, &len) != MAILIMF_NO_ERROR) {
+    size_t len = 0;
+    char *dec = decode_part(d, &len);
+    if (!dec) {
         sb_free(name);
         return;
     }
@@ -539,14 +503,59 @@ static char *returned_id(const struct mailimf_fields *fields)
     return NULL;
 }
 
+static int walk(walk_t *w, struct mailmime *part, int depth);
+
+/*
+ * A multipart without a boundary parameter, which libetpan leaves one part: the boundary
+ * is guessed from the first line that looks like one and the part is parsed again (once
+ * per message, so a hostile message cannot make copy after copy). False when this is no
+ * such part or nothing could be guessed; *rc is walk's answer otherwise.
+ */
+static bool guessed_multipart(walk_t *w, struct mailmime *part, int depth, int *rc)
+{
+    char type[128];
+    type_of(part->mm_content_type, type, sizeof(type));
+    const struct mailmime_data *d = part->mm_data.mm_single;
+    if (w->guessed || strncmp(type, "multipart/", 10) != 0 || !d ||
+        d->dt_type != MAILMIME_DATA_TEXT)
+        return false;
+    w->guessed = true;
+    const char *s = d->dt_data.dt_text.dt_data, *bd = NULL;
+    size_t n = d->dt_data.dt_text.dt_length, bn = sb__email_guess_boundary(s, n, &bd);
+    if (!bn)
+        return false;
+    sb_buf_t b;
+    sb_buf_init(&b, n + 256);
+    sb_buf_printf(&b, "Content-Type: %s; boundary=\"%.*s\"\r\n\r\n", type, (int)bn, bd);
+    sb_buf_append(&b, s, n);
+    size_t idx = 0;
+    struct mailmime *root = NULL;
+    bool done = false;
+    if (b.data && mailmime_parse(b.data, b.len, &idx, &root) == MAILIMF_NO_ERROR && root) {
+        struct mailmime *body =
+            root->mm_type == MAILMIME_MESSAGE ? root->mm_data.mm_message.mm_msg_mime : root;
+        if (body && body->mm_type == MAILMIME_MULTIPLE) {
+            *rc = walk(w, body, depth);
+            done = true;
+        }
+    }
+    if (root)
+        mailmime_free(root);
+    sb_buf_dispose(&b);
+    return done;
+}
+
 static int walk(walk_t *w, struct mailmime *part, int depth)
 {
     if (depth > SB_MIME_MAX_DEPTH)
         return SB_EDEPTH;
     switch (part->mm_type) {
-    case MAILMIME_SINGLE:
-        single(w, part);
-        return 0;
+    case MAILMIME_SINGLE: {
+        int rc = 0;
+        if (!guessed_multipart(w, part, depth, &rc))
+            single(w, part);
+        return rc;
+    }
     case MAILMIME_MULTIPLE: {
         char type[128];
         type_of(part->mm_content_type, type, sizeof(type));
@@ -579,71 +588,6 @@ static int walk(walk_t *w, struct mailmime *part, int depth)
     default:
         return 0;
     }
-}
-
-/* Is s[0..n) a header field's first line: a name of printable ASCII, then ':'? */
-static bool field_line(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n && s[i] > ' ' && s[i] < 127 && s[i] != ':')
-        i++;
-    while (i < n && (s[i] == ' ' || s[i] == '\t'))
-        i++;
-    return i > 0 && i < n && s[i] == ':';
-}
-
-/*
- * libetpan ends the header block at the first line that is not a field, and reads the
- * rest as the body. Real mail has such lines (an mbox "From " line, a script's stray
- * text); they are dropped from a copy. NULL when the header block is fine.
- */
-static char *repair_headers(const char *raw, size_t n, size_t *out_n)
-{
-    size_t i = 0, bad = 0;
-    for (;;) {
-        const char *nl = memchr(raw + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - raw) : n, z = e > i && raw[e - 1] == '\r' ? e - 1 : e;
-        if (z == i) /* the blank line: the body follows */
-            break;
-        if (raw[i] != ' ' && raw[i] != '\t' && !field_line(raw + i, z - i))
-            bad++;
-        if (!nl)
-            break;
-        i = e + 1;
-    }
-    if (!bad)
-        return NULL;
-    char *out = sb_malloc(n + 1);
-    size_t o = 0;
-    for (i = 0; i < n;) {
-        const char *nl = memchr(raw + i, '\n', n - i);
-        size_t e = nl ? (size_t)(nl - raw) + 1 : n, z = e;
-        while (z > i && (raw[z - 1] == '\n' || raw[z - 1] == '\r'))
-            z--;
-        if (z == i) { /* the body, as it is */
-            memcpy(out + o, raw + i, n - i);
-            o += n - i;
-            break;
-        }
-        if (raw[i] == ' ' || raw[i] == '\t' || field_line(raw + i, z - i)) {
-            memcpy(out + o, raw + i, e - i);
-            o += e - i;
-        }
-        i = e;
-    }
-    *out_n = o;
-    return out;
-}
-
-/* How many "multipart" or "message/" the raw text holds (a bound on the nesting). */
-static size_t nesting_words(const char *s, size_t n)
-{
-    size_t count = 0;
-    for (size_t i = 0; i + 8 <= n; i++)
-        if ((s[i] | 0x20) == 'm' && ((n - i >= 9 && strncasecmp(s + i, "multipart", 9) == 0) ||
-                                     strncasecmp(s + i, "message/", 8) == 0))
-            count++;
-    return count;
 }
 
 /* libetpan recurses once per such word at most; 64 levels are harmless to its stack */
@@ -692,12 +636,12 @@ int sb_mime_parse(const char *raw, size_t n, sb_mime_msg_t *m)
         m->text = sb_strdup(""), m->quoted = sb_strdup("");
         return SB_ETOOBIG;
     }
-    if (nesting_words(raw, n) > SB_MIME_MAX_NESTING_WORDS) {
+    if (sb__email_nesting_words(raw, n) > SB_MIME_MAX_NESTING_WORDS) {
         m->text = sb_strdup(""), m->quoted = sb_strdup("");
         return SB_EDEPTH;
     }
     size_t idx = 0, fixed_n = 0;
-    char *fixed = repair_headers(raw, n, &fixed_n);
+    char *fixed = sb__email_repair_headers(raw, n, &fixed_n);
     if (fixed)
         raw = fixed, n = fixed_n;
     struct mailmime *root = NULL;

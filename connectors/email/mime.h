@@ -85,7 +85,7 @@ int sb_mime_parse(const char *raw, size_t n, sb_mime_msg_t *out);
 void sb_mime_free(sb_mime_msg_t *m);
 
 /**
- * Was m sent by a machine? True when any flag but none of the human ones is set: an
+ * Was m sent by a machine? True when any of its flags is set (false for NULL): an
  * Auto-Submitted other than "no", Precedence bulk/junk/list, X-Autoreply/X-Autorespond,
  * List-Id, a multipart/report, a mailer-daemon or postmaster sender or the null
  * Return-Path, or X-Auto-Response-Suppress (Exchange puts it on its own out-of-office
@@ -97,7 +97,7 @@ bool sb_mime_is_automatic(const sb_mime_msg_t *m);
 /**
  * Is m a bounce to act on: a DSN whose reported recipient has Action "failed" and a 5.x.x
  * Status (permanent)? A "delayed" action or a 4.x.x status is the server still trying:
- * automatic mail, but nothing to mark on the contact yet.
+ * automatic mail, but nothing to mark on the contact yet. False for NULL.
  */
 bool sb_mime_is_permanent_bounce(const sb_mime_msg_t *m);
 

@@ -196,6 +196,19 @@ static size_t find_ci(const char *s, size_t n, const char *needle)
     return n;
 }
 
+/* n without the incomplete UTF-8 sequence s[0..n) may end with. */
+static size_t whole_chars(const char *s, size_t n)
+{
+    size_t i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && n - i < 3)
+        i--;
+    if (i == 0 || (unsigned char)s[i - 1] < 0xc0)
+        return n;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t len = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+    return i - 1 + len > n ? i - 1 : n;
+}
+
 /* The value of attribute attr in the tag body t[0..n), copied into out (≤ cap-1). */
 static void attr_value(const char *t, size_t n, const char *attr, char *out, size_t cap)
 {
@@ -222,6 +235,7 @@ static void attr_value(const char *t, size_t n, const char *attr, char *out, siz
             else
                 out[o++] = t[j++];
         }
+        o = whole_chars(out, o); /* the cap may have cut a character */
         out[o] = '\0';
         return;
     }
@@ -285,6 +299,19 @@ static void breaks(sb_buf_t *b, size_t k)
         sb_buf_append(b, "\n", 1);
 }
 
+/* Turns every U+00A0 in s[0..n) into a space, in place; returns the new length. */
+static size_t nbsp_to_space(char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] == 0xa0)
+            s[o++] = ' ', i++;
+        else
+            s[o++] = s[i];
+    }
+    return o;
+}
+
 char *sb__email_html_to_text(const char *s, size_t n)
 {
     sb_buf_t b;
@@ -313,6 +340,7 @@ char *sb__email_html_to_text(const char *s, size_t n)
             name[k] = '\0';
             if (k == 0 && !(j < n && (s[j] == '!' || s[j] == '?'))) { /* a lone '<' */
                 sb_buf_append(&b, "<", 1);
+                space = false;
                 i++;
                 continue;
             }
@@ -396,15 +424,7 @@ char *sb__email_html_to_text(const char *s, size_t n)
         i++;
     }
     /* a no-break space counts as text until here (Word's empty paragraphs hold one) */
-    size_t o = 0;
-    for (size_t i = 0; i < b.len; i++) {
-        if ((unsigned char)b.data[i] == 0xc2 && i + 1 < b.len &&
-            (unsigned char)b.data[i + 1] == 0xa0)
-            b.data[o++] = ' ', i++;
-        else
-            b.data[o++] = b.data[i];
-    }
-    char *t = tidy(b.data ? b.data : "", o, true);
+    char *t = tidy(b.data ? b.data : "", nbsp_to_space(b.data, b.len), true);
     sb_buf_dispose(&b);
     return t;
 }

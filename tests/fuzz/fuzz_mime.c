@@ -8,7 +8,9 @@
  * are empty unless the message is a DSN, the status is an RFC 3463 code or empty, the
  * action a lower-case word, a permanent bounce is automatic mail; the fallback id is 64
  * hex digits; HTML to text and the quote split give valid UTF-8 no longer than what they
- * were given allows. The committed corpus links the fixtures of tests/fixtures/email.
+ * were given allows. The same bytes also go straight to the RFC 2047 word decoder
+ * (words.c) and the delivery-status reader (dsn.c). The committed corpus links the fixtures of
+ * tests/fixtures/email.
  */
 #include <ctype.h>
 #include <stdint.h>
@@ -93,6 +95,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sb_mime_fallback_id(raw, size, id);
     if (strlen(id) != 64 || strspn(id, "0123456789abcdef") != 64)
         fail("a fallback id that is not 64 hex digits");
+
+    /* the hand-written readers on the raw bytes: encoded words and a delivery status */
+    char *words = sb__email_decode_words(raw, size);
+    check_str(words, 4 * size + 16, "decode_words");
+    sb_free(words);
+    sb_mime_msg_t d = {.bounce_message_id = sb_strdup(""),
+                       .bounce_recipient = sb_strdup(""),
+                       .bounce_status = sb_strdup(""),
+                       .bounce_action = sb_strdup(""),
+                       .bounce_diagnostic = sb_strdup(""),
+                       .flags = SB_MIME_DSN};
+    sb__email_dsn_status(&d, raw, size);
+    check_bounce(&d);
+    sb_free(d.bounce_message_id), sb_free(d.bounce_recipient), sb_free(d.bounce_status);
+    sb_free(d.bounce_action), sb_free(d.bounce_diagnostic);
 
     char *clean = sb__email_utf8_clean(raw, size);
     if (!sb_utf8_valid(clean, strlen(clean)))

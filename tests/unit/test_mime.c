@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/util.h"
 
 static char *slurp(const char *name, size_t *n)
 {
@@ -220,6 +221,24 @@ static void test_mime_html_details(void **state)
     assert_int_equal(sb_mime_parse(raw, strlen(raw), &m), 0);
     assert_string_equal(m.text, "Price 10€ € <b> https://x.example/\n\nbye");
     sb_mime_free(&m);
+    /* a link longer than the URL buffer is cut on a character, not inside one */
+    sb_buf_t b;
+    sb_buf_init(&b, 1 << 16);
+    sb_buf_puts(&b, "From: a@b.example\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+                    "<a href=\"https://x.example/");
+    for (int i = 0; i < 600; i++)
+        sb_buf_puts(&b, "é");
+    sb_buf_puts(&b, "\">label</a>");
+    assert_int_equal(sb_mime_parse(b.data, b.len, &m), 0);
+    assert_true(sb_utf8_valid(m.text, strlen(m.text)));
+    assert_true(strncmp(m.text, "label (https://x.example/éé", 29) == 0);
+    sb_mime_free(&m);
+    sb_buf_dispose(&b);
+    /* a lone '<' is text, and the space after it stays */
+    const char *lt = "From: a@b.example\r\nContent-Type: text/html\r\n\r\n3 < 4 &amp; 5 > 2<br/>ok";
+    assert_int_equal(sb_mime_parse(lt, strlen(lt), &m), 0);
+    assert_string_equal(m.text, "3 < 4 & 5 > 2\nok");
+    sb_mime_free(&m);
 }
 
 static void test_mime_quote_shapes(void **state)
@@ -296,6 +315,22 @@ static void test_mime_inline_text_parts_joined(void **state)
     assert_string_equal(m.attachments[0].name, "handle.png");
     assert_string_equal(m.attachments[0].type, "image/png");
     sb_mime_free(&m);
+}
+
+static void test_mime_qp_cut_inside_an_escape(void **state)
+{
+    (void)state;
+    /* the message ends inside a quoted-printable escape: nothing is read past its end */
+    const char *text = "From: a@b.example\r\nContent-Type: text/plain\r\n"
+                       "Content-Transfer-Encoding: quoted-printable\r\n\r\nprice =3D 5 =3";
+    size_t n = strlen(text);
+    char *raw = sb_malloc(n);
+    memcpy(raw, text, n);
+    sb_mime_msg_t m;
+    assert_int_equal(sb_mime_parse(raw, n, &m), 0);
+    assert_true(strncmp(m.text, "price = 5 ", 10) == 0);
+    sb_mime_free(&m);
+    sb_free(raw);
 }
 
 static void test_mime_fallback_id(void **state)
@@ -405,6 +440,7 @@ int main(void)
         cmocka_unit_test(test_mime_quote_shapes),
         cmocka_unit_test(test_mime_format_flowed),
         cmocka_unit_test(test_mime_inline_text_parts_joined),
+        cmocka_unit_test(test_mime_qp_cut_inside_an_escape),
         cmocka_unit_test(test_mime_fallback_id),
         cmocka_unit_test(test_mime_automatic_rule),
         cmocka_unit_test(test_mime_dsn_status_fields),

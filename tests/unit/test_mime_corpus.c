@@ -11,8 +11,8 @@
  * checked. Keys: rc, from, from-name, subject, date, message-id, in-reply-to, references
  * (ids separated by spaces) or references-count/-first/-last, flags (names or "none"),
  * automatic, permanent-bounce, truncated (yes/no), text, quoted or quoted-prefix,
- * attachment (`type size name`, one line each, in order), bounce-message-id,
- * bounce-recipient, bounce-status, bounce-action, bounce-diagnostic.
+ * attachment (`type size name`, or `type size` without a name, one line each, in order),
+ * bounce-message-id, bounce-recipient, bounce-status, bounce-action, bounce-diagnostic.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,6 +64,14 @@ static void expect_dispose(expect_t *e)
     e->n = 0;
 }
 
+/* The block value being read becomes the last entry's value. */
+static void end_block(expect_t *e, sb_buf_t *block)
+{
+    char *v = sb_buf_steal(block, NULL);
+    e->kv[e->n - 1].value = v ? v : sb_strdup("");
+    sb_buf_dispose(block);
+}
+
 /* Parses an .expect file's text; a malformed line goes to *err (and is skipped). */
 static void expect_parse(const char *s, expect_t *e, sb_buf_t *err, const char *name)
 {
@@ -83,10 +91,7 @@ static void expect_parse(const char *s, expect_t *e, sb_buf_t *err, const char *
                 sb_buf_append(&block, p + skip, len - skip);
         } else {
             if (in_block) {
-                e->kv[e->n - 1].value = sb_buf_steal(&block, NULL);
-                if (!e->kv[e->n - 1].value)
-                    e->kv[e->n - 1].value = sb_strdup("");
-                sb_buf_dispose(&block);
+                end_block(e, &block);
                 in_block = false;
             }
             const char *colon = memchr(p, ':', len);
@@ -107,14 +112,10 @@ static void expect_parse(const char *s, expect_t *e, sb_buf_t *err, const char *
                 }
             }
         }
-        p = eol ? eol + 1 : p + len;
+        p = eol ? eol + 1 : p + strlen(p);
     }
-    if (in_block) {
-        e->kv[e->n - 1].value = sb_buf_steal(&block, NULL);
-        if (!e->kv[e->n - 1].value)
-            e->kv[e->n - 1].value = sb_strdup("");
-        sb_buf_dispose(&block);
-    }
+    if (in_block)
+        end_block(e, &block);
 }
 
 /* The value of key (the first one), NULL when the expectation leaves it out. */
@@ -219,6 +220,12 @@ static void references(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
     sb_buf_dispose(&b);
 }
 
+/* "type size name", or "type size" for an attachment without a name */
+static void attachment_text(const sb_mime_attachment_t *a, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s %zu%s%s", a->type, a->size, *a->name ? " " : "", a->name);
+}
+
 static void attachments(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
 {
     size_t k = 0;
@@ -227,8 +234,7 @@ static void attachments(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
         if (strcmp(e->kv[i].key, "attachment") != 0)
             continue;
         if (k < m->n_attachments) {
-            const sb_mime_attachment_t *a = &m->attachments[k];
-            snprintf(got, sizeof(got), "%s %zu %s", a->type, a->size, a->name);
+            attachment_text(&m->attachments[k], got, sizeof(got));
         } else {
             snprintf(got, sizeof(got), "(none)");
         }
@@ -237,8 +243,7 @@ static void attachments(check_t *c, const expect_t *e, const sb_mime_msg_t *m)
         k++;
     }
     for (; k < m->n_attachments; k++) {
-        const sb_mime_attachment_t *a = &m->attachments[k];
-        snprintf(got, sizeof(got), "%s %zu %s", a->type, a->size, a->name);
+        attachment_text(&m->attachments[k], got, sizeof(got));
         differ(c, "attachment", "(none)", got);
     }
 }
