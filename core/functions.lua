@@ -409,7 +409,9 @@ local function ingest(keys, argv)
         if d then return d end
     end
     local cid = a.conv
-    if not cid or cid == '' then
+    if (not cid or cid == '') and not a.fresh then
+        -- a.fresh: a new conversation whatever the contact's latest is (a mail that threads
+        -- nowhere); else the contact's latest on this channel continues
         cid = redis.call('HGET', pre .. 'cl:' .. a.contact.id, a.channel)
     end
     local packed = cid and redis.call('HGET', pre .. 'conv:' .. cid, 's')

@@ -59,6 +59,9 @@ typedef struct sb_ingest {
     /* with conv: that conversation may be on another channel (a web chat continued by
      * mail: the message keeps its own channel); the contact must still be its own */
     bool cross_channel;
+    /* without conv: always a new conversation, never the contact's latest on the channel
+     * (a mail that threads nowhere is a new matter, as in any helpdesk) */
+    bool new_conversation;
 } sb_ingest_t;
 
 /** Who acts: {"type":"staff"|"bot"|"system","id":…,"name":…}. */

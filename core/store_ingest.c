@@ -180,6 +180,8 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
         sb_buf_puts(a, ",\"auto\":true");
     if (in->cross_channel)
         sb_buf_puts(a, ",\"cross\":true");
+    if (in->new_conversation && !(in->conv && *in->conv))
+        sb_buf_puts(a, ",\"fresh\":true");
     sb_buf_puts(a, "}");
     message_tail(&q->tail, in);
     sb_key_t key, pre; /* pre is the start of key: it fits when key does */
@@ -212,7 +214,8 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
     size_t lens[SB_ARRAY_LEN(argv)];
     for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
         lens[i] = i == 4 ? a->len : i == 5 ? q->tail.len : strlen(argv[i]);
-    int argc = in->automatic ? 6 : (int)SB_ARRAY_LEN(argv);
+    /* the fast path appends to an existing conversation: not for these */
+    int argc = in->automatic || in->new_conversation ? 6 : (int)SB_ARRAY_LEN(argv);
     int rc = key.err ? key.err
                      : sb_redis_command_argv(st->redis, sb__store_on_fcall, c, 0, argc, argv, lens);
     sb_free(dedup);

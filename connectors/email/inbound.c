@@ -325,6 +325,7 @@ static void step_ingest(em_box_t *b)
         .ext = ext,
         .automatic = sb_mime_is_automatic(m),
         .cross_channel = it->cross,
+        .new_conversation = !it->conv[0],
     };
     if (in.automatic)
         b->automatic++;

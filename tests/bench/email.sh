@@ -11,6 +11,7 @@ cd "$(dirname "$0")/../.."
 B=build/release
 [ -x $B/switchboard ] || { cmake --preset release >/dev/null && cmake --build $B -j2; }
 tmp=$(mktemp -d)
+chmod 755 $tmp # Dovecot runs its mail processes as another user when run as root
 freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 rport=$(freeport)
 redis-server --port $rport --bind 127.0.0.1 --save '' --appendonly no --dir $tmp --daemonize yes \

@@ -158,3 +158,23 @@ test('a new UIDVALIDITY: every mail is read again, none is stored twice', async 
     await smtp.stop();
   }
 });
+
+test('credentials from mailbox_password_file serve IMAP and SMTP AUTH', async () => {
+  const smtp = await Smtp.start(ca, { args: ['--auth', 'helpdesk:secret'] });
+  const fs = await import('node:fs');
+  const pwFile = `${smtp.dir}/help.pass`;
+  fs.writeFileSync(pwFile, 'secret\n');
+  const imapUrl = imap.url('upw').replace(':secret@', '@'); // no password in the URL
+  const d = await Daemon.start(`mailbox help ${imapUrl} smtp://helpdesk@localhost:${smtp.port} ` +
+    `${ADDR}\nmailbox_password_file help ${pwFile}\nmailbox_tls_ca ${ca.ca}`);
+  try {
+    await answered(d, 'upw', 'Authenticated answer.');
+    const m = await until('the mail', async () => smtp.messages()
+      .find((x) => x.body.includes('Authenticated answer.')));
+    assert.equal(m.headers['x-auth'], 'helpdesk');
+    assert.equal(m.headers['x-tls'], 'yes');
+  } finally {
+    await d.stop();
+    await smtp.stop();
+  }
+});

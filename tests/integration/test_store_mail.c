@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Web chat answers that go on by mail (core/store_followup.c, functions.lua: followup): a
- * scheduled answer comes out when due unless the visitor saw it; taking it puts it into
- * outbox:email once, however many nodes try; and an email message may continue a web
- * chat conversation of the same contact (cross_channel), never another contact's.
+ * What the store does for the email connector. Web chat answers that go on by mail
+ * (core/store_followup.c, functions.lua: followup): a scheduled answer comes out when due
+ * unless the visitor saw it; taking it puts it into outbox:email once, however many nodes
+ * try. An email message may continue a web chat conversation of the same contact
+ * (cross_channel), never another contact's. A mail that threads nowhere starts a new
+ * conversation (new_conversation) instead of joining the contact's latest.
  */
 #include "tests/integration/store_fixture.h"
 
@@ -139,12 +141,34 @@ static void test_cross_channel(void **state)
     reset(&r);
 }
 
+static void test_new_conversation(void **state)
+{
+    fixture_t *f = *state;
+    char ct[SB_ID_MAX], first[SB_ID_MAX];
+    sb_id_new("ct_", ct);
+    ingest_on(f, "email", ct, "my printer", first);
+    result_t r = {0};
+    /* by default the contact's latest conversation on the channel continues */
+    sb_ingest_t in = {.channel = "email", .contact_id = ct, .text = "still broken"};
+    call_ok(f, &r, sb_store_ingest(f->store, &in, on_result, &r));
+    assert_string_equal(jstr(r.json, "conversation.id"), first);
+    reset(&r);
+    /* a new matter */
+    in.text = "and my invoice";
+    in.new_conversation = true;
+    call_ok(f, &r, sb_store_ingest(f->store, &in, on_result, &r));
+    assert_true(json_is_true(json_object_get(r.json, "created")));
+    assert_string_not_equal(jstr(r.json, "conversation.id"), first);
+    reset(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_due_unless_seen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_send_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_conversation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
