@@ -1216,3 +1216,18 @@ local function followup(keys, argv)
 end
 
 redis.register_function('sb_followup', followup)
+
+-- rejected: something addressed to this conversation was refused and never reached the
+-- customer (a forged staff answer by mail, say): a `rejected` event with who sent it and
+-- why, in the transcript and the feeds, changing nothing else.
+local function rejected(keys, argv)
+    local a, ctx, e = conv_call(argv)
+    if e then return e end
+    local c = load_conv(ctx, a.conv)
+    local m = event_entry(ctx, c, 'rejected', a.author, {channel = a.channel,
+        from = a.from, reason = a.reason})
+    commit(ctx, c)
+    return result({{'event', m.json}})
+end
+
+redis.register_function('sb_rejected', rejected)

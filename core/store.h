@@ -131,6 +131,14 @@ int sb_store_reply(sb_store_t *st, const char *conv, const sb_actor_t *who, cons
                    const char *client_id, const char *based_on, bool force, sb_store_cb cb,
                    void *data);
 
+/**
+ * Something addressed to conv over channel was refused and never reached the customer (a
+ * forged staff answer by mail): a `rejected` event {channel, from, reason} by the system.
+ * Result {"event":{…}}. SB_ENOTFOUND for an unknown conversation.
+ */
+int sb_store_rejected(sb_store_t *st, const char *conv, const char *channel, const char *from,
+                      const char *reason, sb_store_cb cb, void *data);
+
 /** An internal note. */
 int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const char *text,
                   const char *client_id, sb_store_cb cb, void *data);

@@ -72,6 +72,19 @@ int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const
     return sb__store_fcall_msg(st, "sb_note", sb_store_shard(st, conv), a, cb, data);
 }
 
+int sb_store_rejected(sb_store_t *st, const char *conv, const char *channel, const char *from,
+                      const char *reason, sb_store_cb cb, void *data)
+{
+    if (!sb_id_valid(conv, "c_") || !channel || !reason)
+        return SB_EINVAL;
+    sb_actor_t sys = {.type = "system", .name = channel};
+    json_t *a = conv_args(conv, &sys);
+    json_object_set_new(a, "channel", json_string(channel));
+    json_object_set_new(a, "from", json_string(from ? from : ""));
+    json_object_set_new(a, "reason", json_string(reason));
+    return sb__store_fcall(st, "sb_rejected", sb_store_shard(st, conv), a, 1, cb, data);
+}
+
 int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_actor_t *who,
                  json_t *args, sb_store_cb cb, void *data)
 {

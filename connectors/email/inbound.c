@@ -641,21 +641,17 @@ static void on_refusal_noted(int status, json_t *result, const char *errmsg, voi
     sb__em_unref(b->em);
 }
 
-/* A mail to a staff reply address that is not that staff member's answer: logged, noted
- * on the conversation (internal: the customer never sees it), and passed. */
+/* A mail to a staff reply address that is not that staff member's answer: logged, a
+ * `rejected` event on the conversation (the customer never sees it), and passed. */
 static void refuse_staff(em_box_t *b, const char *why)
 {
     em_in_t *it = b->head;
     b->rejected++;
     SB_LOG_WARN("email.in.staff_refused", "mailbox=%s uid=%u conv=%s from=%s reason=\"%s\"",
                 b->name, it->uid, it->staff.cid, it->p->mime.from_addr, why);
-    char *text = sb_asprintf("A mail from %s to this conversation's staff reply address was "
-                             "refused (%s). It did not reach the customer.",
-                             it->p->mime.from_addr[0] ? it->p->mime.from_addr : "(no sender)", why);
-    sb_actor_t sys = {.type = "system", .id = "email", .name = "Email"};
     b->em->pending++;
-    int rc = sb_store_note(b->em->env.store, it->staff.cid, &sys, text, NULL, on_refusal_noted, b);
-    sb_free(text);
+    int rc = sb_store_rejected(b->em->env.store, it->staff.cid, SB__EM_CHANNEL,
+                               it->p->mime.from_addr, why, on_refusal_noted, b);
     if (rc) {
         b->em->pending--;
         finish(b);

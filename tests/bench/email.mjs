@@ -62,7 +62,9 @@ try {
   fileMails(imap, 'support', MAILS, bigMail);
   const r0 = redisCpuUs();
   const t0 = performance.now();
-  d = await Daemon.start(conf(['support']));
+  // a second mailbox, empty, for (b): a folder of 10,000 mails never moved out of new/ (the
+  // daemon only reads) makes Dovecot itself slow to notice the next one
+  d = await Daemon.start(conf(['support', 'live']));
   const c0 = procCpuUs(d.proc.pid);
   while ((await metric(d, 'switchboard_email_stored_total')) +
     (await metric(d, 'switchboard_email_duplicates_total')) < MAILS) await sleep(100);
@@ -98,7 +100,7 @@ try {
   const appendAsync = (raw) => new Promise((resolve, reject) => {
     const f = `${imap.dir}/lat-${process.hrtime.bigint()}.eml`;
     fs.writeFileSync(f, raw.replace(/\n/g, '\r\n'));
-    execFile('curl', ['-sS', '--cacert', ca.ca, '-u', `support:${imap.password}`, '-T', f,
+    execFile('curl', ['-sS', '--cacert', ca.ca, '-u', `live:${imap.password}`, '-T', f,
       `imaps://localhost:${imap.port}/INBOX`], (err) => { fs.rmSync(f); err ? reject(err) : resolve(); });
   });
   const sentAt = new Map();
@@ -113,7 +115,7 @@ try {
   ctl.abort();
   await feed;
   const lat = [...sentAt].filter(([id]) => seen.has(id)).map(([id, t]) => seen.get(id) - t);
-  console.log(`== (b) IMAP APPEND (curl, a new TLS connection each) to the live event, ${LAT} mails one at a time`);
+  console.log(`== (b) IMAP APPEND (curl, a new TLS connection each) to the live event, ${LAT} mails one at a time, second mailbox`);
   console.log(`latency: seen=${lat.length}/${LAT} p50=${pct(lat, 0.5).toFixed(0)}ms ` +
     `p99=${pct(lat, 0.99).toFixed(0)}ms max=${Math.max(...lat).toFixed(0)}ms (target p99 <= 2000ms)`);
 

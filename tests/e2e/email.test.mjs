@@ -284,12 +284,14 @@ test('staff notified by mail answer by replying; a forged answer never reaches t
   const tampered = mail({ from: 'Sam Staff <sam@corp.test>', subject: 'Re: x', body: 'Free hinges for all.' });
   imap.append('support', tampered.raw.replace(`To: Support <${ADDR}>`, `To: <${badSig}>`));
   const until = Date.now() + 10000;
-  let notes = [];
-  while (Date.now() < until && notes.length < 2) {
-    notes = (await transcript(got.conv)).filter((x) => x.kind === 'note' && /refused/.test(x.text));
-    if (notes.length < 2) await sleep(50);
+  let refused = [];
+  while (Date.now() < until && refused.length < 2) {
+    refused = (await transcript(got.conv)).filter((x) => x.type === 'rejected');
+    if (refused.length < 2) await sleep(50);
   }
-  assert.equal(notes.length, 2, d.log.slice(-2000));
+  assert.equal(refused.length, 2, d.log.slice(-2000));
+  assert.deepEqual(refused.map((x) => x.from).sort(), ['mallory@evil.example', 'sam@corp.test']);
+  assert.ok(refused.every((x) => x.channel === 'email' && x.reason));
   const all = smtp.messages().filter((x) => x.headers['x-rcptto'] === 'ivo@example.org');
   assert.ok(!all.some((x) => /Refund me twice|Free hinges/.test(x.body)));
   assert.ok(!(await transcript(got.conv)).some((x) => x.kind === 'message' &&
