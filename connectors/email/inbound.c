@@ -15,10 +15,7 @@
 
 #include <jansson.h>
 
-#include "connectors/email/mime.h"
-#include "connectors/email/rcpt.h"
-#include "connectors/email/staffaddr.h"
-#include "connectors/email/state.h"
+#include "connectors/email/inbound.h"
 #include "core/alloc.h"
 #include "core/attach.h"
 #include "core/channel.h"
@@ -30,32 +27,6 @@
 #define RETRY_MIN_MS 250
 #define RETRY_MAX_MS 30000
 #define MAX_REFS     20 /* References entries looked up, newest first */
-#define EXT_ID_MAX   (SB_MIME_MAX_MSGID + 8)
-
-/* What the worker thread makes of one raw message. */
-typedef struct em_parsed {
-    int rc; /* sb_mime_parse's */
-    sb_mime_msg_t mime;
-    char ext_id[EXT_ID_MAX]; /* the Message-ID, else the SHA-256 of the raw bytes (hex) */
-    json_t *attachments;     /* [{name,type,size,sha256,stored}] or NULL */
-    sb_rcpt_t rcpt;          /* To, Cc and the envelope headers */
-    int attach_rc;           /* an attachment could not be written (listed as not stored) */
-} em_parsed_t;
-
-struct em_in {
-    em_in_t *next;
-    uint32_t uidvalidity, uid;
-    size_t size;
-    em_parsed_t *p; /* NULL: too big, not fetched */
-    char contact[SB_ID_MAX], conv[SB_ID_MAX], msg[SB_ID_MAX];
-    bool tried_without_conv;
-    char hint[SB_ID_MAX]; /* the conversation our plus address names (a customer's mail) */
-    sb_staffaddr_t staff; /* the staff reply address it was sent to, if any */
-    char *refused;        /* why a mail to a staff reply address was refused */
-    char cont_conv[SB_ID_MAX], cont_contact[SB_ID_MAX]; /* a chat it may continue */
-    size_t cont_next;
-    bool cross; /* it continues a conversation of another channel (a chat) */
-};
 
 /* ---- Worker thread ---- */
 
@@ -105,12 +76,11 @@ static void free_parsed(void *parsed, void *data)
 }
 
 /* ---- The line ----
- * Every store call counts in em->pending; its callback does its work only when proceed()
+ * Every store call counts in em->pending; its callback does its work only when sb__em_in_proceed()
  * says so, and ends with sb__em_unref (which may free the connector, b with it). */
 
 static void next(em_box_t *b);
 static void step_dedup(em_box_t *b);
-static void finish(em_box_t *b);
 
 static bool transient(int status)
 {
@@ -145,17 +115,17 @@ static void retry_later(em_box_t *b, int status, const char *step, const char *e
         uv_timer_start(b->retry, on_retry, b->retry_ms, 0);
 }
 
-static void reject(em_box_t *b, const char *why)
+void sb__em_in_reject(em_box_t *b, const char *why)
 {
     em_in_t *it = b->head;
     b->rejected++;
     SB_LOG_WARN("email.in.rejected", "mailbox=%s uid=%u message_id=\"%s\" reason=\"%s\"", b->name,
                 it->uid, it->p ? it->p->ext_id : "", why);
-    finish(b);
+    sb__em_in_finish(b);
 }
 
 /* May the callback of step go on? Not when stopping or when the store is away. */
-static bool proceed(em_box_t *b, int status, const char *step, const char *errmsg)
+bool sb__em_in_proceed(em_box_t *b, int status, const char *step, const char *errmsg)
 {
     if (b->em->stopping) {
         b->busy = false;
@@ -169,13 +139,13 @@ static bool proceed(em_box_t *b, int status, const char *step, const char *errms
 }
 
 /* A store call that failed before being sent: as if its callback had the error. */
-static void call_failed(em_box_t *b, int rc, const char *step)
+void sb__em_in_call_failed(em_box_t *b, int rc, const char *step)
 {
     b->em->pending--;
     if (transient(rc))
         retry_later(b, rc, step, sb_strerror(rc));
     else
-        reject(b, sb_strerror(rc));
+        sb__em_in_reject(b, sb_strerror(rc));
 }
 
 /* The parsed message is the session's (it frees it at sb_imap_done or when it stops). */
@@ -191,7 +161,7 @@ static void on_cursor(int status, json_t *result, const char *errmsg, void *data
 {
     (void)result;
     em_box_t *b = data;
-    if (proceed(b, status, "cursor", errmsg)) {
+    if (sb__em_in_proceed(b, status, "cursor", errmsg)) {
         if (status)
             SB_LOG_WARN("email.in.cursor", "mailbox=%s err=%s", b->name, sb_err_name(status));
         em_in_t *it = b->head;
@@ -209,7 +179,7 @@ static void on_cursor(int status, json_t *result, const char *errmsg, void *data
 }
 
 /* The head is done with (stored, a duplicate, or refused for good): save the UID state. */
-static void finish(em_box_t *b)
+void sb__em_in_finish(em_box_t *b)
 {
     em_in_t *it = b->head;
     char v[16], u[16], name[128];
@@ -232,15 +202,15 @@ static void on_linked(int status, json_t *result, const char *errmsg, void *data
 {
     (void)result;
     em_box_t *b = data;
-    if (proceed(b, status, "link", errmsg)) {
+    if (sb__em_in_proceed(b, status, "link", errmsg)) {
         if (status)
             SB_LOG_WARN("email.in.link", "mailbox=%s err=%s", b->name, sb_err_name(status));
-        finish(b);
+        sb__em_in_finish(b);
     }
     sb__em_unref(b->em);
 }
 
-static void step_link(em_box_t *b)
+void sb__em_in_link(em_box_t *b)
 {
     em_in_t *it = b->head;
     const char *ids[] = {it->p->ext_id};
@@ -248,24 +218,22 @@ static void step_link(em_box_t *b)
     int rc = sb_store_thread_link(b->em->env.store, it->conv, it->msg[0] ? it->msg : NULL, ids, 1,
                                   on_linked, b);
     if (rc)
-        call_failed(b, rc, "link");
+        sb__em_in_call_failed(b, rc, "link");
 }
-
-static void step_ingest(em_box_t *b);
 
 static void on_ingested(int status, json_t *result, const char *errmsg, void *data)
 {
     em_box_t *b = data;
     em_in_t *it = b->head;
-    if (!proceed(b, status, "ingest", errmsg)) {
+    if (!sb__em_in_proceed(b, status, "ingest", errmsg)) {
     } else if (status == SB_ECONFLICT && it->conv[0] && !it->tried_without_conv) {
         /* the conversation found is no longer this contact's: a new one */
         it->tried_without_conv = true;
         it->conv[0] = '\0';
         it->cross = false;
-        step_ingest(b);
+        sb__em_in_ingest(b);
     } else if (status) {
-        reject(b, errmsg && *errmsg ? errmsg : sb_strerror(status));
+        sb__em_in_reject(b, errmsg && *errmsg ? errmsg : sb_strerror(status));
     } else {
         json_t *m = json_object_get(result, "message"),
                *c = json_object_get(result, "conversation");
@@ -283,14 +251,14 @@ static void on_ingested(int status, json_t *result, const char *errmsg, void *da
         SB_LOG_DEBUG("email.in.stored", "mailbox=%s uid=%u conv=%s msg=%s auto=%d", b->name,
                      it->uid, it->conv, it->msg, sb_mime_is_automatic(&it->p->mime));
         if (it->conv[0])
-            step_link(b);
+            sb__em_in_link(b);
         else
-            finish(b);
+            sb__em_in_finish(b);
     }
     sb__em_unref(b->em);
 }
 
-static void step_ingest(em_box_t *b)
+void sb__em_in_ingest(em_box_t *b)
 {
     em_in_t *it = b->head;
     const sb_mime_msg_t *m = &it->p->mime;
@@ -333,106 +301,13 @@ static void step_ingest(em_box_t *b)
     int rc = sb_store_ingest(b->em->env.store, &in, on_ingested, b);
     json_decref(ext);
     if (rc)
-        call_failed(b, rc, "ingest");
-}
-
-/* ---- A web chat answered by mail: our mail went to the address the visitor left, and
- * its answer names our Message-ID; the conversation is a chat of another contact than the
- * one the From address resolves to, so it continues only when that contact's address is
- * the sender's (the same rule as a participant, through the address we wrote to). ---- */
-
-#define CONT_TRIES 4 /* In-Reply-To and the newest References entries looked at */
-
-static const char *ref_at(const sb_mime_msg_t *m, size_t i)
-{
-    if (m->in_reply_to[0]) {
-        if (i == 0)
-            return m->in_reply_to;
-        i--;
-    }
-    return i < m->n_references ? m->references[m->n_references - 1 - i] : NULL;
-}
-
-static void try_continue(em_box_t *b);
-
-static void on_cont_contact(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    em_in_t *it = b->head;
-    const char *email = json_string_value(json_object_get(result, "email"));
-    if (!proceed(b, status == SB_ENOTFOUND ? 0 : status, "continue", errmsg)) {
-    } else if (status == 0 && email && strcasecmp(email, it->p->mime.from_addr) == 0) {
-        snprintf(it->conv, sizeof(it->conv), "%s", it->cont_conv);
-        snprintf(it->contact, sizeof(it->contact), "%s", it->cont_contact);
-        it->cross = true;
-        SB_LOG_INFO("email.in.continue", "mailbox=%s uid=%u conv=%s: a chat answered by mail",
-                    b->name, it->uid, it->conv);
-        step_ingest(b);
-    } else {
-        try_continue(b);
-    }
-    sb__em_unref(b->em);
-}
-
-static void on_cont_conv(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    em_in_t *it = b->head;
-    json_t *c =
-        json_object_get(result, "conversation") ? json_object_get(result, "conversation") : result;
-    const char *ch = json_string_value(json_object_get(c, "channel"));
-    const char *ct = json_string_value(json_object_get(json_object_get(c, "contact"), "id"));
-    if (!proceed(b, status == SB_ENOTFOUND ? 0 : status, "continue", errmsg)) {
-    } else if (status == 0 && ch && strcmp(ch, SB__EM_CHANNEL) != 0 && ct) {
-        snprintf(it->cont_contact, sizeof(it->cont_contact), "%s", ct);
-        b->em->pending++;
-        int rc = sb_store_contact_get(b->em->env.store, ct, on_cont_contact, b);
-        if (rc)
-            call_failed(b, rc, "continue");
-    } else {
-        try_continue(b);
-    }
-    sb__em_unref(b->em);
-}
-
-static void on_cont_ref(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    em_in_t *it = b->head;
-    const char *conv = json_string_value(json_object_get(result, "conv"));
-    if (!proceed(b, status, "continue", errmsg)) {
-    } else if (status == 0 && conv) {
-        snprintf(it->cont_conv, sizeof(it->cont_conv), "%s", conv);
-        b->em->pending++;
-        int rc = sb_store_get(b->em->env.store, conv, on_cont_conv, b);
-        if (rc)
-            call_failed(b, rc, "continue");
-    } else {
-        try_continue(b);
-    }
-    sb__em_unref(b->em);
-}
-
-/* The next reference to try; a new conversation when none is left. */
-static void try_continue(em_box_t *b)
-{
-    em_in_t *it = b->head;
-    const char *ref = it->cont_next < CONT_TRIES ? ref_at(&it->p->mime, it->cont_next) : NULL;
-    if (!ref) {
-        step_ingest(b);
-        return;
-    }
-    it->cont_next++;
-    b->em->pending++;
-    int rc = sb_store_thread_get(b->em->env.store, ref, on_cont_ref, b);
-    if (rc)
-        call_failed(b, rc, "continue");
+        sb__em_in_call_failed(b, rc, "ingest");
 }
 
 static void on_threaded(int status, json_t *result, const char *errmsg, void *data)
 {
     em_box_t *b = data;
-    if (proceed(b, status, "thread", errmsg)) {
+    if (sb__em_in_proceed(b, status, "thread", errmsg)) {
         em_in_t *it = b->head;
         const char *cid = json_string_value(json_object_get(result, "conv"));
         json_int_t rejected = json_integer_value(json_object_get(result, "rejected"));
@@ -442,9 +317,9 @@ static void on_threaded(int status, json_t *result, const char *errmsg, void *da
                          "mailbox=%s uid=%u from=%s rejected=%lld: another contact's, or a chat",
                          b->name, it->uid, it->p->mime.from_addr, (long long)rejected);
             it->cont_next = 0;
-            try_continue(b);
+            sb__em_in_continue(b);
         } else {
-            step_ingest(b);
+            sb__em_in_ingest(b);
         }
     }
     sb__em_unref(b->em);
@@ -482,15 +357,15 @@ static void step_thread(em_box_t *b)
     int rc = sb_store_thread_find(b->em->env.store, SB__EM_CHANNEL, it->contact, refs, n, convs,
                                   it->hint[0] ? 1 : 0, on_threaded, b);
     if (rc)
-        call_failed(b, rc, "thread");
+        sb__em_in_call_failed(b, rc, "thread");
 }
 
 static void on_contact(int status, json_t *result, const char *errmsg, void *data)
 {
     em_box_t *b = data;
-    if (!proceed(b, status, "contact", errmsg)) {
+    if (!sb__em_in_proceed(b, status, "contact", errmsg)) {
     } else if (status || !json_string_value(json_object_get(result, "id"))) {
-        reject(b, errmsg && *errmsg ? errmsg : "the sender's contact could not be made");
+        sb__em_in_reject(b, errmsg && *errmsg ? errmsg : "the sender's contact could not be made");
     } else {
         snprintf(b->head->contact, sizeof(b->head->contact), "%s",
                  json_string_value(json_object_get(result, "id")));
@@ -499,13 +374,13 @@ static void on_contact(int status, json_t *result, const char *errmsg, void *dat
     sb__em_unref(b->em);
 }
 
-static void step_contact(em_box_t *b)
+void sb__em_in_contact(em_box_t *b)
 {
     const sb_mime_msg_t *m = &b->head->p->mime;
     char addr[SB_MAX_EMAIL + 1];
     size_t n = strlen(m->from_addr);
     if (n == 0 || n > SB_MAX_EMAIL || !strchr(m->from_addr, '@')) {
-        reject(b, "no usable From address");
+        sb__em_in_reject(b, "no usable From address");
         return;
     }
     for (size_t i = 0; i <= n; i++)
@@ -515,242 +390,27 @@ static void step_contact(em_box_t *b)
                                       m->from_name[0] ? m->from_name : NULL, m->from_addr,
                                       on_contact, b);
     if (rc)
-        call_failed(b, rc, "contact");
+        sb__em_in_call_failed(b, rc, "contact");
 }
 
 /* A bounce of one of our mails: a delivery_failed on the message it bounced from, and the
  * address flagged on its contact. */
-static void on_bounce_flagged(int status, json_t *result, const char *errmsg, void *data)
-{
-    (void)result;
-    em_box_t *b = data;
-    if (proceed(b, status, "bounce flag", errmsg)) {
-        if (status)
-            SB_LOG_WARN("email.in.bounce", "mailbox=%s flag err=%s", b->name, sb_err_name(status));
-        finish(b);
-    }
-    sb__em_unref(b->em);
-}
-
-static void on_bounce_contact(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    const char *ct = json_string_value(json_object_get(result, "id"));
-    if (!proceed(b, status, "bounce contact", errmsg)) {
-    } else if (status || !ct) {
-        finish(b); /* nobody has that address any more */
-    } else {
-        const sb_mime_msg_t *m = &b->head->p->mime;
-        char *v = sb_asprintf("%s %s", m->bounce_recipient, m->bounce_status);
-        b->em->pending++;
-        int rc =
-            sb_store_contact_set(b->em->env.store, ct, "email_bounced", v, on_bounce_flagged, b);
-        sb_free(v);
-        if (rc)
-            call_failed(b, rc, "bounce flag");
-    }
-    sb__em_unref(b->em);
-}
-
-static void on_bounce_recorded(int status, json_t *result, const char *errmsg, void *data)
-{
-    (void)result;
-    em_box_t *b = data;
-    if (!proceed(b, status, "bounce record", errmsg)) {
-    } else if (status) {
-        /* not one of our outbound messages after all: keep it as automatic mail */
-        step_contact(b);
-    } else {
-        const sb_mime_msg_t *m = &b->head->p->mime;
-        b->bounces++;
-        SB_LOG_INFO("email.in.bounce", "mailbox=%s uid=%u conv=%s msg=%s recipient=%s status=%s",
-                    b->name, b->head->uid, b->head->conv, b->head->msg, m->bounce_recipient,
-                    m->bounce_status);
-        b->em->pending++;
-        int rc = sb_store_ident_get(b->em->env.store, "email", m->bounce_recipient,
-                                    on_bounce_contact, b);
-        if (rc) {
-            b->em->pending--;
-            finish(b);
-        }
-    }
-    sb__em_unref(b->em);
-}
-
-static void on_bounce_found(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    em_in_t *it = b->head;
-    const char *conv = json_string_value(json_object_get(result, "conv"));
-    const char *msg = json_string_value(json_object_get(result, "msg"));
-    if (!proceed(b, status, "bounce find", errmsg)) {
-    } else if (status || !conv || !msg) {
-        step_contact(b); /* not a bounce of ours: automatic mail like any other */
-    } else {
-        const sb_mime_msg_t *m = &it->p->mime;
-        snprintf(it->conv, sizeof(it->conv), "%s", conv);
-        snprintf(it->msg, sizeof(it->msg), "%s", msg);
-        char *reason = sb_asprintf("bounced: %s %s%s%s", m->bounce_recipient, m->bounce_status,
-                                   m->bounce_diagnostic[0] ? ": " : "", m->bounce_diagnostic);
-        sb_delivery_t d = {.conv = conv,
-                           .mid = msg,
-                           .channel = SB__EM_CHANNEL,
-                           .account = b->name,
-                           .ok = false,
-                           .final = true,
-                           .bounce = true,
-                           .reason = reason,
-                           .provider_id = ""};
-        b->em->pending++;
-        int rc = sb_store_delivery_record(b->em->env.store, &d, on_bounce_recorded, b);
-        sb_free(reason);
-        if (rc) {
-            b->em->pending--;
-            step_contact(b);
-        }
-    }
-    sb__em_unref(b->em);
-}
-
-/* ---- A staff member's answer by mail (to a notification's reply address) ---- */
-
-/* Looks at the recipients: a signed staff address, or a customer's plus address (a hint
- * for threading). True for the first. */
-static bool staff_address(em_box_t *b, em_in_t *it)
-{
-    for (size_t i = 0; i < it->p->rcpt.n; i++) {
-        sb_staffaddr_t a;
-        if (!sb_staffaddr_parse(it->p->rcpt.addr[i], b->address, &a))
-            continue;
-        if (a.sig[0]) {
-            it->staff = a;
-            return true;
-        }
-        if (!it->hint[0])
-            snprintf(it->hint, sizeof(it->hint), "%s", a.cid);
-    }
-    return false;
-}
-
-static void on_refusal_noted(int status, json_t *result, const char *errmsg, void *data)
-{
-    (void)result, (void)errmsg;
-    em_box_t *b = data;
-    if (proceed(b, status == SB_ENOTFOUND ? 0 : status, "staff refusal", errmsg))
-        finish(b);
-    sb__em_unref(b->em);
-}
-
-/* A mail to a staff reply address that is not that staff member's answer: logged, a
- * `rejected` event on the conversation (the customer never sees it), and passed. */
-static void refuse_staff(em_box_t *b, const char *why)
-{
-    em_in_t *it = b->head;
-    b->rejected++;
-    SB_LOG_WARN("email.in.staff_refused", "mailbox=%s uid=%u conv=%s from=%s reason=\"%s\"",
-                b->name, it->uid, it->staff.cid, it->p->mime.from_addr, why);
-    b->em->pending++;
-    int rc = sb_store_rejected(b->em->env.store, it->staff.cid, SB__EM_CHANNEL,
-                               it->p->mime.from_addr, why, on_refusal_noted, b);
-    if (rc) {
-        b->em->pending--;
-        finish(b);
-    }
-}
-
-static void on_staff_replied(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    em_in_t *it = b->head;
-    if (!proceed(b, status, "staff reply", errmsg)) {
-    } else if (status) {
-        refuse_staff(b, errmsg && *errmsg ? errmsg : sb_strerror(status));
-    } else {
-        json_t *m = json_object_get(result, "message");
-        const char *mid = json_string_value(json_object_get(m ? m : result, "id"));
-        snprintf(it->conv, sizeof(it->conv), "%s", it->staff.cid);
-        snprintf(it->msg, sizeof(it->msg), "%s", mid ? mid : "");
-        b->stored++;
-        SB_LOG_INFO("email.in.staff_reply", "mailbox=%s uid=%u conv=%s msg=%s", b->name, it->uid,
-                    it->conv, it->msg);
-        step_link(b);
-    }
-    sb__em_unref(b->em);
-}
-
-static void on_staff_list(int status, json_t *result, const char *errmsg, void *data)
-{
-    em_box_t *b = data;
-    em_in_t *it = b->head;
-    if (!proceed(b, status, "staff list", errmsg)) {
-        sb__em_unref(b->em);
-        return;
-    }
-    const sb_mime_msg_t *m = &it->p->mime;
-    json_t *staff = json_object_get(result, "staff"), *who = NULL;
-    for (size_t i = 0; i < json_array_size(staff); i++) {
-        const char *email = json_string_value(json_object_get(json_array_get(staff, i), "email"));
-        if (email && strcasecmp(email, m->from_addr) == 0)
-            who = json_array_get(staff, i);
-    }
-    const char *sid = json_string_value(json_object_get(who, "id"));
-    if (!who || !sid) {
-        refuse_staff(b, "the sender is not a staff member who gets notification mail");
-    } else if (!sb_staffaddr_verify(b->em->secret, b->em->secret_len, it->staff.cid, sid,
-                                    it->staff.sig)) {
-        refuse_staff(b, "the address was not made for this sender");
-    } else if (!m->text[0]) {
-        refuse_staff(b, "no text above the quoted part");
-    } else {
-        char key[80], hex[65];
-        sb_sha256_hex(it->p->ext_id, strlen(it->p->ext_id), hex);
-        snprintf(key, sizeof(key), "mail:%.40s", hex);
-        sb_actor_t actor = {
-            .type = "staff", .id = sid, .name = json_string_value(json_object_get(who, "name"))};
-        b->em->pending++;
-        int rc = sb_store_reply(b->em->env.store, it->staff.cid, &actor, m->text, key, NULL, true,
-                                on_staff_replied, b);
-        if (rc)
-            call_failed(b, rc, "staff reply");
-    }
-    sb__em_unref(b->em);
-}
-
-static void step_staff(em_box_t *b)
-{
-    if (b->head->p->mime.flags & (SB_MIME_DSN | SB_MIME_AUTOREPLY) ||
-        sb_mime_is_automatic(&b->head->p->mime)) {
-        refuse_staff(b, "automatic mail (an out-of-office or a bounce) is never an answer");
-        return;
-    }
-    b->em->pending++;
-    int rc = sb_store_notify_list(b->em->env.store, on_staff_list, b);
-    if (rc)
-        call_failed(b, rc, "staff list");
-}
-
 static void on_dedup(int status, json_t *result, const char *errmsg, void *data)
 {
     em_box_t *b = data;
     em_in_t *it = b->head;
-    if (!proceed(b, status, "dedup", errmsg)) {
+    if (!sb__em_in_proceed(b, status, "dedup", errmsg)) {
     } else if (status == 0 && json_string_value(json_object_get(result, "msg"))) {
         b->duplicates++;
         SB_LOG_DEBUG("email.in.duplicate", "mailbox=%s uid=%u message_id=\"%s\"", b->name, it->uid,
                      it->p->ext_id);
-        finish(b);
-    } else if (staff_address(b, it)) {
-        step_staff(b);
+        sb__em_in_finish(b);
+    } else if (sb__em_in_staff_address(b, it)) {
+        sb__em_in_staff(b);
     } else if (sb_mime_is_permanent_bounce(&it->p->mime) && it->p->mime.bounce_message_id[0]) {
-        b->em->pending++;
-        int rc = sb_store_thread_get(b->em->env.store, it->p->mime.bounce_message_id,
-                                     on_bounce_found, b);
-        if (rc) {
-            b->em->pending--;
-            step_contact(b);
-        }
+        sb__em_in_bounce(b);
     } else {
-        step_contact(b);
+        sb__em_in_contact(b);
     }
     sb__em_unref(b->em);
 }
@@ -764,11 +424,11 @@ static void step_dedup(em_box_t *b)
         char why[96];
         snprintf(why, sizeof(why), "%zu bytes: over the %u byte limit, not fetched", it->size,
                  (unsigned)SB_MIME_MAX_INPUT);
-        reject(b, why);
+        sb__em_in_reject(b, why);
         return;
     }
     if (it->p->rc) {
-        reject(b, "not a MIME message");
+        sb__em_in_reject(b, "not a MIME message");
         return;
     }
     if (it->p->attach_rc)
@@ -779,7 +439,7 @@ static void step_dedup(em_box_t *b)
     b->em->pending++;
     int rc = sb_store_thread_get(b->em->env.store, it->p->ext_id, on_dedup, b);
     if (rc)
-        call_failed(b, rc, "dedup");
+        sb__em_in_call_failed(b, rc, "dedup");
 }
 
 static void next(em_box_t *b)
