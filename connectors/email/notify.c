@@ -24,7 +24,8 @@
 #include "core/err.h"
 #include "core/log.h"
 
-#define STAFF_TTL_MS   2000   /* the staff list is read again after this */
+#define STAFF_TTL_MS                                                                               \
+    250 /* the staff list is read again after this (preference changes count at once) */
 #define ONCE_TTL_S     604800 /* a week: longer than any events stream keeps an event */
 #define CURSOR_SAVE_MS 2000
 #define SEND_ATTEMPTS  3

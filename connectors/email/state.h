@@ -80,7 +80,7 @@ struct em {
     size_t cursor_cap;
     bool cursor_dirty;
     uv_timer_t *save_timer;
-    json_t *staff; /* {"staff":[…]} (sb_store_notify_list), read again after 2 s */
+    json_t *staff; /* {"staff":[…]} (sb_store_notify_list), read again after 250 ms */
     uint64_t staff_at;
     bool staff_loading;
     em_ev_t *ev_head, *ev_tail;

@@ -114,10 +114,24 @@ service stats {
     return d;
   }
 
+  // Dovecot's master and the processes it starts run in a process group of their own, so
+  // kill() ends them all at once (a child left holding the port would take the restart's).
   async run() {
-    this.proc = spawn('dovecot', ['-c', this.conf, '-F'], { stdio: 'ignore' });
+    this.proc = spawn('dovecot', ['-c', this.conf, '-F'], { stdio: 'ignore', detached: true });
     this.exited = new Promise((r) => this.proc.on('exit', r));
     await waitPort(this.port);
+    // listening is not logging in yet: wait until a command goes through
+    const until = Date.now() + 10000;
+    for (;;) {
+      try {
+        execFileSync('curl', ['-sS', '--cacert', this.ca.ca, '-u', `probe:${this.password}`,
+          '-X', 'NOOP', `imaps://localhost:${this.port}/`], { stdio: 'ignore' });
+        return;
+      } catch (e) {
+        if (Date.now() > until) throw e;
+        await sleep(50);
+      }
+    }
   }
 
   // imaps URL for a user, as a `mailbox` line takes it.
@@ -139,10 +153,12 @@ service stats {
   }
 
   async kill() {
-    this.proc.kill('SIGKILL');
+    process.kill(-this.proc.pid, 'SIGKILL');
     await this.exited;
-    // the master's children exit on their own once it is gone; its pid file stays
-    fs.rmSync(`${this.dir}/run/master.pid`, { force: true });
+    for (const until = Date.now() + 10000; Date.now() < until; await sleep(20)) {
+      try { process.kill(-this.proc.pid, 0); } catch { break; } // the whole group is gone
+    }
+    fs.rmSync(`${this.dir}/run/master.pid`, { force: true }); // a pid file stays after a kill
   }
 
   async stop() {
@@ -150,6 +166,7 @@ service stats {
       this.proc.kill('SIGTERM');
       await this.exited;
     }
+    try { process.kill(-this.proc.pid, 'SIGKILL'); } catch { /* all gone */ }
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
