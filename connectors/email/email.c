@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connectors/email/internal.h"
 #include "connectors/email/state.h"
 #include "core/alloc.h"
 #include "core/err.h"
@@ -86,33 +87,9 @@ static bool check_password_file(int argc, char *const *argv, char *why, size_t c
     return true;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static char *pct_decode(const char *s, size_t n)
-{
-    char *out = sb_malloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        int h, l;
-        if (s[i] == '%' && i + 2 < n && (h = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (l = hexval((unsigned char)s[i + 2])) >= 0) {
-            *o++ = (char)(h * 16 + l);
-            i += 2;
-        } else {
-            *o++ = s[i];
-        }
-    }
-    *o = '\0';
-    return out;
-}
-
-/* Takes user:password out of an smtp(s) URL: b->smtp_bare is the URL without them. */
-static void split_smtp_url(em_box_t *b)
+/* Takes user:password out of an smtp(s) URL: b->smtp_bare is the URL without them. false
+ * when a %XX in them is broken. */
+static bool split_smtp_url(em_box_t *b)
 {
     const char *u = b->smtp_url, *host = strstr(u, "://") + 3;
     const char *end = host + strcspn(host, "/?#"), *at = NULL;
@@ -121,13 +98,14 @@ static void split_smtp_url(em_box_t *b)
             at = p;
     if (!at) {
         b->smtp_bare = sb_strdup(u);
-        return;
+        return true;
     }
     const char *colon = memchr(host, ':', (size_t)(at - host));
-    b->smtp_user = pct_decode(host, (size_t)((colon ? colon : at) - host));
+    b->smtp_user = sb__email_pct_decode(host, (size_t)((colon ? colon : at) - host));
     if (colon)
-        b->smtp_pass = pct_decode(colon + 1, (size_t)(at - colon - 1));
+        b->smtp_pass = sb__email_pct_decode(colon + 1, (size_t)(at - colon - 1));
     b->smtp_bare = sb_asprintf("%.*s%s", (int)(host - u), u, at + 1);
+    return b->smtp_user && (!colon || b->smtp_pass);
 }
 
 static int read_password(const char *path, char **out)
@@ -259,7 +237,13 @@ static int configure(em_t *em, const sb_config_t *cfg)
         b->smtp_url = sb_strdup(w[2]);
         b->address = sb_strdup(w[3]);
         b->domain = sb_strdup(strrchr(w[3], '@') + 1);
-        split_smtp_url(b);
+        if (!split_smtp_url(b)) {
+            SB_LOG_ERROR("email.config",
+                         "mailbox=%s err=\"a broken %%XX in the SMTP URL's user "
+                         "or password\"",
+                         b->name);
+            return SB_ECONFIG;
+        }
         for (size_t j = 0; j < em->nboxes - 1; j++)
             if (strcmp(em->boxes[j].name, b->name) == 0) {
                 SB_LOG_ERROR("email.config", "mailbox=%s err=\"named twice\"", b->name);

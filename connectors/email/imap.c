@@ -7,6 +7,7 @@
  * TLS handshake, a backoff) returns at once. The thread's body is imap_session.c.
  */
 #include "connectors/email/imap.h"
+#include "connectors/email/internal.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -38,38 +39,6 @@ const char *sb_imap_status_name(int status)
 }
 
 /* ---- URL ---- */
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-/* s[0..n) %-decoded; NULL if a %XX is broken or decodes to NUL. */
-static char *pct_decode(const char *s, size_t n)
-{
-    char *out = sb_malloc(n + 1), *o = out;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] != '%') {
-            *o++ = s[i];
-            continue;
-        }
-        if (i + 2 >= n)
-            goto bad;
-        int a = hexval((unsigned char)s[i + 1]), b = hexval((unsigned char)s[i + 2]);
-        if (a < 0 || b < 0 || (a == 0 && b == 0))
-            goto bad;
-        *o++ = (char)(a << 4 | b);
-        i += 2;
-    }
-    *o = '\0';
-    return out;
-bad:
-    sb_free(out);
-    return NULL;
-}
 
 void sb_imap_url_dispose(sb_imap_url_t *u)
 {
@@ -173,10 +142,10 @@ int sb_imap_url_parse(const char *url, sb_imap_url_t *out, char *why, size_t why
     if (at) {
         const char *colon = memchr(rest, ':', (size_t)(at - rest));
         const char *uend = colon ? colon : at;
-        out->user = pct_decode(rest, (size_t)(uend - rest));
+        out->user = sb__email_pct_decode(rest, (size_t)(uend - rest));
         if (!out->user)
             return url_fail(out, why, why_len, "bad %-escape in the user name");
-        if (colon && !(out->pass = pct_decode(colon + 1, (size_t)(at - colon - 1))))
+        if (colon && !(out->pass = sb__email_pct_decode(colon + 1, (size_t)(at - colon - 1))))
             return url_fail(out, why, why_len, "bad %-escape in the password");
         hs = at + 1;
     } else {
@@ -189,7 +158,7 @@ int sb_imap_url_parse(const char *url, sb_imap_url_t *out, char *why, size_t why
         const char *fend = slash + 1 + strcspn(slash + 1, "?#");
         if (*fend)
             return url_fail(out, why, why_len, "a query or fragment in the URL");
-        out->folder = pct_decode(slash + 1, (size_t)(fend - slash - 1));
+        out->folder = sb__email_pct_decode(slash + 1, (size_t)(fend - slash - 1));
         if (!out->folder)
             return url_fail(out, why, why_len, "bad %-escape in the folder");
     } else {

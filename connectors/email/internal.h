@@ -90,4 +90,8 @@ void sb__email_dsn_status(sb_mime_msg_t *m, const char *s, size_t n);
  */
 char *sb__email_headers_msgid(const char *s, size_t n);
 
+/** s[0..n) %-decoded (URL user names and passwords); NULL if a %XX is broken or decodes to
+ * NUL. sb_free. */
+char *sb__email_pct_decode(const char *s, size_t n);
+
 #endif

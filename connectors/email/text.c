@@ -4,6 +4,7 @@
  * input once): UTF-8 clean-up, HTML to readable text, and splitting a reply's new text from
  * its quoted history and signature. See connectors/email/mime.c for why these are ours.
  */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -631,4 +632,38 @@ void sb__email_split_quoted(const char *text, char **fresh, char **quoted)
     *quoted = tidy(q.data ? q.data : "", q.len, false);
     sb_buf_dispose(&f);
     sb_buf_dispose(&q);
+}
+
+/* ---- URLs ---- */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* s[0..n) %-decoded; NULL if a %XX is broken or decodes to NUL. */
+char *sb__email_pct_decode(const char *s, size_t n)
+{
+    char *out = sb_malloc(n + 1), *o = out;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') {
+            *o++ = s[i];
+            continue;
+        }
+        if (i + 2 >= n)
+            goto bad;
+        int a = hexval((unsigned char)s[i + 1]), b = hexval((unsigned char)s[i + 2]);
+        if (a < 0 || b < 0 || (a == 0 && b == 0))
+            goto bad;
+        *o++ = (char)(a << 4 | b);
+        i += 2;
+    }
+    *o = '\0';
+    return out;
+bad:
+    sb_free(out);
+    return NULL;
 }
