@@ -1165,7 +1165,7 @@ redis.register_function('sb_delivery_retry', delivery_retry)
 -- cid -> the seq of the newest message a visitor's widget showed.
 
 local function seq_parts(s)
-    local ms, n = string.match(s or '', '^(%d+)-(%d+)$')
+    local ms, n = string.match(s or '', '^(%d+)%-?(%d*)$') -- "<ms>" or "<ms>-<n>"
     return tonumber(ms) or 0, tonumber(n) or 0
 end
 

@@ -10,25 +10,13 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/msg.h"
 #include "core/store_internal.h"
 #include "core/util.h"
 
-static bool seq_ok(const char *seq)
-{
-    if (!seq || !*seq || strlen(seq) > 40)
-        return false;
-    const char *dash = strchr(seq, '-');
-    if (!dash || dash == seq || !dash[1])
-        return false;
-    for (const char *p = seq; *p; p++)
-        if ((*p < '0' || *p > '9') && p != dash)
-            return false;
-    return true;
-}
-
 static json_t *entry_args(const char *op, const char *conv, const char *mid, const char *seq)
 {
-    if (!sb_id_valid(conv, "c_") || (mid && !sb_id_valid(mid, "m_")) || !seq_ok(seq))
+    if (!sb_id_valid(conv, "c_") || (mid && !sb_id_valid(mid, "m_")) || !sb_seq_valid(seq))
         return NULL;
     json_t *a = json_pack("{s:s, s:s, s:s}", "op", op, "conv", conv, "seq", seq);
     if (mid)

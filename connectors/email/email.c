@@ -7,15 +7,13 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "connectors/email/internal.h"
 #include "connectors/email/state.h"
 #include "core/alloc.h"
+#include "core/attach.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -31,18 +29,6 @@ static bool url_is(const char *url, const char *const *schemes)
             return true;
     }
     return false;
-}
-
-/* An address as we send from it: local@domain, printable ASCII, no spaces. */
-static bool address_ok(const char *a)
-{
-    const char *at = strrchr(a, '@');
-    if (!at || at == a || !at[1] || strlen(a) > SB_MAX_EMAIL)
-        return false;
-    for (const char *p = a; *p; p++)
-        if (*p <= ' ' || *p >= 0x7f || *p == '<' || *p == '>' || *p == ',' || *p == '"')
-            return false;
-    return true;
 }
 
 static bool check_mailbox(int argc, char *const *argv, char *why, size_t cap)
@@ -70,7 +56,7 @@ static bool check_mailbox(int argc, char *const *argv, char *why, size_t cap)
         snprintf(why, cap, "'%s' is not an smtps:// or smtp:// URL", argv[2]);
         return false;
     }
-    if (!address_ok(argv[3])) {
+    if (sb_email_check(argv[3]) != 0) {
         snprintf(why, cap, "'%s' is not an address (local@domain)", argv[3]);
         return false;
     }
@@ -125,9 +111,9 @@ static int read_password(const char *path, char **out)
 }
 
 /*
- * The key that signs staff reply addresses: mailbox_reply_secret, else 32 random bytes
- * kept in <data_dir>/email.key (made at first start, mode 0600). Nodes that answer the same
- * mailboxes must share it: the same data_dir, or the config key.
+ * The key that signs staff reply addresses: mailbox_reply_secret, else one derived from
+ * the node key the attachments already keep (attachment_secret, or the key file under
+ * data_dir: core/attach.h), so nodes that share it agree without another file.
  */
 static int load_secret(em_t *em, const sb_config_t *cfg)
 {
@@ -137,31 +123,13 @@ static int load_secret(em_t *em, const sb_config_t *cfg)
         memcpy(em->secret, s, em->secret_len);
         return 0;
     }
-    char *path = sb_asprintf("%s/email.key", em->data_dir);
-    mkdir(em->data_dir, 0700);
-    int fd = open(path, O_RDONLY);
-    ssize_t n = fd >= 0 ? read(fd, em->secret, sizeof(em->secret)) : -1;
-    if (fd >= 0)
-        close(fd);
-    if (n != (ssize_t)sizeof(em->secret)) {
-        sb_random_bytes(em->secret, sizeof(em->secret));
-        char *tmp = sb_asprintf("%s.tmp", path);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        bool ok = fd >= 0 &&
-                  write(fd, em->secret, sizeof(em->secret)) == (ssize_t)sizeof(em->secret) &&
-                  fsync(fd) == 0;
-        if (fd >= 0)
-            close(fd);
-        ok = ok && rename(tmp, path) == 0;
-        sb_free(tmp);
-        if (!ok) {
-            SB_LOG_ERROR("email.config", "key=%s err=%s", path, strerror(errno));
-            sb_free(path);
-            return SB_ECONFIG;
-        }
-    }
-    em->secret_len = sizeof(em->secret);
-    sb_free(path);
+    sb_attach_key_t node;
+    int rc = sb_attach_key_load(&node, em->data_dir, cfg->attachment_secret);
+    if (rc)
+        return SB_ECONFIG;
+    static const char label[] = "sb-email-reply-v1";
+    sb_hmac_sha256(node.bytes, sizeof(node.bytes), label, sizeof(label) - 1, em->secret);
+    em->secret_len = 32;
     return 0;
 }
 
@@ -278,7 +246,7 @@ static int configure(em_t *em, const sb_config_t *cfg)
         em->notify_from = sb_strndup(lt + 1, (size_t)(strchr(lt, '>') - lt - 1));
     else if (nf && *nf)
         em->notify_from = sb_strdup(nf);
-    if (em->notify_from && !address_ok(em->notify_from)) {
+    if (em->notify_from && sb_email_check(em->notify_from) != 0) {
         SB_LOG_ERROR("email.config", "notify_from=\"%s\" err=\"not an address\"", nf);
         return SB_ECONFIG;
     }
@@ -402,8 +370,8 @@ static const sb_config_key_t config_keys[] = {
      "the URLs.",
      check_password_file},
     {"mailbox_reply_secret", SB_CONFIG_STRING, NULL, 16, 0, "<secret>",
-     "Signs staff reply addresses (at least 16 characters); unset: a key made in "
-     "<data_dir>/email.key. Nodes sharing mailboxes need the same one.",
+     "Signs staff reply addresses (at least 16 characters); unset: derived from the "
+     "attachments' node key (attachment_secret or <data_dir>/attachment.key).",
      NULL},
     {"webchat_email_after", SB_CONFIG_DURATION, "2m", 0, 7 * 24 * 3600 * 1000ULL, "<duration>",
      "A staff answer in a web chat the visitor has not seen after this long goes to the "

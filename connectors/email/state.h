@@ -71,7 +71,7 @@ struct em {
     void *stopped_data;
     uint64_t sent, send_failed;
     /* Staff by email (notify.c, inbound.c). */
-    unsigned char secret[32]; /* signs reply addresses: mailbox_reply_secret or a key file */
+    unsigned char secret[32]; /* signs reply addresses: mailbox_reply_secret or the node key */
     size_t secret_len;
     char *notify_from; /* notify_from, or NULL: the mailbox's address */
     char *public_url;  /* links to the console */
