@@ -69,8 +69,7 @@ static void on_conv(int status, json_t *result, const char *errmsg, void *data)
     (void)errmsg;
     fu_job_t *j = data;
     em_t *em = j->em;
-    json_t *c =
-        json_object_get(result, "conversation") ? json_object_get(result, "conversation") : result;
+    json_t *c = result; /* sb_store_get answers the conversation itself */
     const char *ct = json_string_value(json_object_get(json_object_get(c, "contact"), "id"));
     if (em->stopping || status == SB_EUNAVAILABLE || status == SB_ETIMEDOUT) {
         sb_free(j);

@@ -152,7 +152,6 @@ void sb__em_in_call_failed(em_box_t *b, int rc, const char *step)
 static void in_free(em_in_t *it, em_box_t *b)
 {
     (void)b;
-    sb_free(it->refused);
     sb_free(it);
 }
 

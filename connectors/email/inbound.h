@@ -35,7 +35,6 @@ struct em_in {
     bool tried_without_conv;
     char hint[SB_ID_MAX]; /* the conversation our plus address names (a customer's mail) */
     sb_staffaddr_t staff; /* the staff reply address it was sent to, if any */
-    char *refused;        /* why a mail to a staff reply address was refused */
     char cont_conv[SB_ID_MAX], cont_contact[SB_ID_MAX]; /* a chat it may continue */
     size_t cont_next;
     bool cross; /* it continues a conversation of another channel (a chat) */

@@ -55,8 +55,7 @@ static void on_cont_conv(int status, json_t *result, const char *errmsg, void *d
 {
     em_box_t *b = data;
     em_in_t *it = b->head;
-    json_t *c =
-        json_object_get(result, "conversation") ? json_object_get(result, "conversation") : result;
+    json_t *c = result; /* sb_store_get answers the conversation itself */
     const char *ch = json_string_value(json_object_get(c, "channel"));
     const char *ct = json_string_value(json_object_get(json_object_get(c, "contact"), "id"));
     if (!sb__em_in_proceed(b, status == SB_ENOTFOUND ? 0 : status, "continue", errmsg)) {

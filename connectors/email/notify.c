@@ -281,23 +281,11 @@ static void dispatch(em_t *em, const json_t *ev)
     json_t *m = json_object_get(ev, "message");
     const char *kind = json_string_value(json_object_get(m, "kind"));
     const char *type = json_string_value(json_object_get(m, "type"));
-    const char *dir = json_string_value(json_object_get(m, "dir"));
-    const char *cid = json_string_value(json_object_get(ev, "conv"));
-    if (!kind || !cid)
+    if (!kind || !json_string_value(json_object_get(ev, "conv")))
         return;
-    sb__em_followup_event(em, ev);
-    if (strcmp(kind, "event") == 0 && type && strcmp(type, "created") == 0) {
-        /* its first message follows in the same step: remember the conversation */
-        snprintf(em->created[em->created_next++ % SB__EM_CREATED], SB_ID_MAX, "%s", cid);
-        return;
-    }
-    bool created = false;
-    if (strcmp(kind, "message") == 0 && dir && strcmp(dir, "in") == 0)
-        for (size_t i = 0; i < SB__EM_CREATED; i++)
-            if (strcmp(em->created[i], cid) == 0) {
-                em->created[i][0] = '\0';
-                created = !json_is_true(json_object_get(m, "auto"));
-            }
+    /* on_event marked a new conversation's first customer message */
+    bool created = json_is_true(json_object_get(ev, "first")) && strcmp(kind, "message") == 0 &&
+                   !json_is_true(json_object_get(m, "auto"));
     const char *assignee = json_string_value(json_object_get(m, "assignee"));
     bool claimed = strcmp(kind, "event") == 0 && type && strcmp(type, "claimed") == 0 && assignee;
     if (!created && !claimed)
@@ -348,18 +336,51 @@ static void on_staff(int status, json_t *result, const char *errmsg, void *data)
     sb__em_unref(em);
 }
 
+/* Is cid a conversation whose created event was just seen? (then forgotten) */
+static bool take_created(em_t *em, const char *cid)
+{
+    for (size_t i = 0; i < SB__EM_CREATED; i++)
+        if (strcmp(em->created[i], cid) == 0) {
+            em->created[i][0] = '\0';
+            return true;
+        }
+    return false;
+}
+
+/*
+ * Every event of every conversation passes here (web chat at full speed too), so most are
+ * let go on a substring test, without parsing: only a conversation's creation and its
+ * first customer message, an assignment, and a staff answer in a web chat matter.
+ */
 static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
 {
     (void)sub;
     em_t *em = data;
     snprintf(em->cursor, em->cursor_cap, "%s", ev->cursor);
     em->cursor_dirty = true;
-    if (!strstr(ev->json, "\"dir\":\"in\"") && !strstr(ev->json, "\"claimed\"") &&
-        !strstr(ev->json, "\"dir\":\"out\"") && !strstr(ev->json, "\"created\""))
-        return; /* cheap filter before parsing */
+    const char *js = ev->json;
+    bool first = strstr(js, "\"dir\":\"in\"") && take_created(em, ev->conv);
+    bool marked = strstr(js, "\"created\"") || strstr(js, "\"claimed\"");
+    bool answer = strstr(js, "\"dir\":\"out\"") && strstr(js, "\"channel\":\"webchat\"");
+    if (!first && !marked && !answer)
+        return;
     json_t *j = json_loadb(ev->json, ev->json_len, 0, NULL);
     if (!j)
         return;
+    json_t *m = json_object_get(j, "message");
+    const char *kind = json_string_value(json_object_get(m, "kind"));
+    const char *type = json_string_value(json_object_get(m, "type"));
+    bool event = kind && strcmp(kind, "event") == 0 && type;
+    if (answer)
+        sb__em_followup_event(em, j);
+    if (event && strcmp(type, "created") == 0) /* its first message follows: remember it */
+        snprintf(em->created[em->created_next++ % SB__EM_CREATED], SB_ID_MAX, "%s", ev->conv);
+    if (first)
+        json_object_set_new(j, "first", json_true());
+    if (!first && !(event && strcmp(type, "claimed") == 0)) {
+        json_decref(j);
+        return; /* nothing for the staff list */
+    }
     em_ev_t *e = SB_NEW(em_ev_t);
     e->json = j;
     if (em->ev_tail)

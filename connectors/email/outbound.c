@@ -238,8 +238,7 @@ static void on_conv(int status, json_t *result, const char *errmsg, void *data)
         end_store(o, status, errmsg, "conversation");
         return;
     }
-    o->c = json_incref(
-        json_object_get(result, "conversation") ? json_object_get(result, "conversation") : result);
+    o->c = json_incref(result); /* the conversation itself */
     int rc = sb_store_public_page(o->em->env.store, o->conv, NULL, NULL, PAGE_ITEMS, PAGE_BYTES,
                                   on_page, o);
     if (rc)
