@@ -118,6 +118,8 @@ static int parse_ranges(sb_calendar_t *cal, unsigned mask, const char *w, char *
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         int s = n == 11 && p[5] == '-' ? parse_hhmm(p, 5, false) : -1;
         int e = s >= 0 ? parse_hhmm(p + 6, 5, true) : -1;
+        if ((s < 0 || e < 0) && n == 0)
+            return fail(err, errlen, "bad ranges", w);
         if (s < 0 || e < 0) {
             char word[64];
             snprintf(word, sizeof(word), "%.*s", (int)(n < 60 ? n : 60), p);
