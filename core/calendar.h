@@ -13,6 +13,7 @@
  * holiday closes the periods that start on it). Local times a DST change skips are open
  * nowhere; a repeated hour is open twice. All times are ms since the epoch (UTC).
  * Overlapping or repeated periods are merged (their union is open), not refused.
+ * A calendar is read-only once its holidays are added: any thread may query it.
  */
 #ifndef SB_CALENDAR_H
 #define SB_CALENDAR_H
