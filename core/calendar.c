@@ -412,7 +412,7 @@ int64_t sb_calendar_open_ms(const sb_calendar_t *cal, int64_t from_ms, int64_t t
     if (to_ms <= from_ms)
         return 0;
     if (!cal)
-        return to_ms - from_ms; /* callers' instants are ms of this era: no overflow */
+        return from_ms < 0 && to_ms > INT64_MAX + from_ms ? INT64_MAX : to_ms - from_ms;
     from_ms = clamp_ms(from_ms), to_ms = clamp_ms(to_ms);
     int64_t sum = 0;
     spans_t s = {0};
