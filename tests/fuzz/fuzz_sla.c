@@ -4,12 +4,12 @@
  * configuration text: each line `<key> <words…>` with key calendar, holiday, sla or
  * escalate becomes an entry of file fuzz.conf and the whole goes through sb_sla_conf_load.
  * Any other input is the JSON state sb_sla_tick hands the engine, planned with
- * sb_sla_plan_json under a fixed conf. Invariants: a refused conf has one `fuzz.conf:`
- * line per problem and no conf, an accepted one none, and every policy steps at distinct
- * increasing percents in 1..1000 with 100 among them; a refused state has a reason, a
- * plan has every documented field, its steps sorted by time, each of a running clock and
- * a configured percent, the 100 % step at the clock's due time, and queue_at the due time
- * of the response clock.
+ * sb_sla_plan_json under a fixed conf (a business-hours policy and a 24/7 one). Invariants: a
+ * refused conf has one `fuzz.conf:` line per problem and no conf, an accepted one none, and every
+ * policy steps at distinct increasing percents in 1..1000 with 100 among them; a refused state has
+ * a reason, a plan has every documented field, its steps sorted by time, each of a running clock
+ * and a configured percent, the 100 % step at the clock's due time, and queue_at the due time of
+ * the response clock.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -113,7 +113,11 @@ static const sb_sla_conf_t *fixed_conf(void)
     static sb_sla_conf_t *conf;
     if (conf)
         return conf;
-    static const char text[] = "sla chat channel=webchat priority=* first=1m next=5m resolve=1h\n"
+    static const char text[] = "calendar office Europe/Berlin mon-fri 09:00-12:30,13:30-17:30 "
+                               "sat 10:00-14:00 sun 22:00-02:00\n"
+                               "holiday office 2026-12-24 2026-12-25\n"
+                               "sla chat channel=webchat priority=* first=1m next=5m resolve=1h "
+                               "calendar=office\n"
                                "sla rest channel=* priority=* first=4h next=8h resolve=3d\n"
                                "escalate chat 50% assignee\n"
                                "escalate * 150% everyone,role:exec\n";

@@ -278,18 +278,21 @@ static void test_sla_conf_reports_all_errors(void **state)
     add_line(&c, "/etc/sb.conf", 3, "sla a channel=* priority=* first=1m next=1m resolve=1m");
     add_line(&c, "/etc/sb.conf", 7, "sla b channel=* priority=* first=1x next=1m");
     add_line(&c, "env:SWITCHBOARD_ESCALATE", 2, "escalate a 2000% everyone");
-    add_line(&c, "/etc/sb.conf", 5, "escalate b 50% everyone");
+    add_line(&c, "/etc/sb.conf", 5, "escalate c 50% everyone");
+    add_line(&c, "/etc/sb.conf", 6, "escalate b 50% everyone"); /* b is refused: not again */
     add_line(&c, "/etc/sb.conf", 9, "holiday office 2026-12-24");
+    add_line(&c, "/etc/sb.conf", 10, "sla b channel=* priority=* first=1m next=1m resolve=1m");
     sb_sla_conf_t *conf = NULL;
     sb_buf_t errors;
     sb_buf_init(&errors, 1 << 16);
     assert_int_equal(sb_sla_conf_load(&c, &conf, &errors), SB_EINVAL);
     assert_null(conf);
     assert_string_equal(errors.data,
-                        "/etc/sb.conf:5: escalate: unknown sla 'b'\n"
+                        "/etc/sb.conf:5: escalate: unknown sla 'c'\n"
                         "/etc/sb.conf:7: sla: first=1x: not a duration from 1ms to 365d (45s, "
                         "5m, 2h, 1d)\n"
                         "/etc/sb.conf:9: holiday: unknown calendar 'office'\n"
+                        "/etc/sb.conf:10: sla: 'b' is defined twice\n"
                         "env:SWITCHBOARD_ESCALATE: entry 2: escalate: '2000%' is not a "
                         "percentage from 1% to 1000%\n");
     /* errors NULL: the same verdict, nothing written */
@@ -567,6 +570,10 @@ static void test_sla_plan_refuses_bad_state(void **state)
         {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
          "{\"resolution\":{\"gen\":1,\"since\":null,\"segs\":{\"a\":1}}}}",
          "segs is not an array"},
+        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
+         "{\"resolution\":{\"gen\":1,\"since\":null,\"segs\":[[0,200000000000],"
+         "[300000000000,500000000000]]}}}",
+         "segs cover more than 10 years"},
     };
     sb_sla_conf_t *conf = compile_ok(quick_conf);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -600,6 +607,199 @@ static void test_sla_plan_refuses_bad_state(void **state)
     sb_sla_conf_free(conf);
 }
 
+/* ---- Calendars ---- */
+
+static void test_sla_conf_calendars_and_holidays(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "calendar office Europe/Berlin mon-fri 09:00-12:30,13:30-17:30 sat 10:00-14:00",
+        "calendar night UTC mon-sun 22:00-06:00",
+        "holiday office 2026-12-24 2026-12-25",
+        "holiday office 2026-12-31",
+        "sla biz channel=email priority=* first=4h next=8h resolve=3d calendar=office",
+        "sla all channel=* priority=* first=1h next=1h resolve=1d",
+        NULL,
+    };
+    sb_sla_conf_t *conf = compile_ok(lines);
+    const sb_calendar_t *office = sb_sla_calendar(conf, "office");
+    assert_non_null(office);
+    assert_string_equal(sb_calendar_name(office), "office");
+    assert_non_null(sb_sla_calendar(conf, "night"));
+    assert_null(sb_sla_calendar(conf, "home"));
+    assert_ptr_equal(sb_sla_match(conf, "email", "low")->cal, office);
+    assert_null(sb_sla_match(conf, "webchat", "low")->cal);
+    /* the holidays reached the calendar: Thursday 2026-12-24 10:00 in Berlin is closed */
+    assert_false(sb_calendar_is_open(office, 1798102800000LL));
+    assert_true(sb_calendar_is_open(office, 1798102800000LL - 7 * 24 * 3600000LL));
+    sb_sla_conf_free(conf);
+}
+
+static void test_sla_conf_calendar_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line, *want;
+    } cases[] = {
+        {"calendar x Mars/Olympus mon-fri 09:00-17:00", "sb.conf:2: calendar: "},
+        {"calendar x UTC mon-fri 25:00-26:00", "sb.conf:2: calendar: bad range 25:00-26:00\n"},
+        {"calendar x UTC mon-fry 09:00-17:00", "sb.conf:2: calendar: bad days mon-fry\n"},
+        {"calendar x UTC mon-fri 09:00-17:00 sat", "sb.conf:2: calendar: "},
+        {"calendar office UTC mon 09:00-17:00", "sb.conf:2: calendar: 'office' is defined twice\n"},
+        {"holiday office 2026-13-01", "sb.conf:2: holiday: bad date 2026-13-01\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *lines[] = {"calendar office Europe/Berlin mon-fri 09:00-17:00", cases[i].line,
+                               NULL};
+        sb_sla_conf_t *conf = NULL;
+        sb_buf_t errors;
+        sb_buf_init(&errors, 1 << 16);
+        assert_int_equal(compile(lines, &conf, &errors), SB_EINVAL);
+        assert_null(conf);
+        const char *want = cases[i].want;
+        size_t n = strlen(want);
+        bool whole = want[n - 1] == '\n';
+        if (!errors.data || (whole ? strcmp(errors.data, want) : strncmp(errors.data, want, n)) ||
+            strchr(errors.data, '\n') != errors.data + errors.len - 1)
+            fail_msg("%s\n got:  %s want: %s", cases[i].line, errors.data ? errors.data : "-",
+                     want);
+        sb_buf_dispose(&errors);
+    }
+}
+
+/* A line naming a refused calendar or policy is not reported again. */
+static void test_sla_conf_no_cascade(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "calendar office Mars/Olympus mon-fri 09:00-17:00",
+        "holiday office 2026-12-24",
+        "sla biz channel=* priority=* first=1h next=1h resolve=1h calendar=office",
+        "sla slow channel=* priority=* first=1h next=1h resolve=1x",
+        "escalate slow 50% assignee",
+        "escalate biz 50% assignee",
+        NULL,
+    };
+    sb_sla_conf_t *conf = NULL;
+    sb_buf_t errors;
+    sb_buf_init(&errors, 1 << 16);
+    assert_int_equal(compile(lines, &conf, &errors), SB_EINVAL);
+    assert_null(conf);
+    assert_string_equal(errors.data,
+                        "sb.conf:1: calendar: unknown time zone Mars/Olympus\n"
+                        "sb.conf:4: sla: resolve=1x: not a duration from 1ms to 365d (45s, 5m, "
+                        "2h, 1d)\n");
+    sb_buf_dispose(&errors);
+}
+
+static const char *const biz_conf[] = {
+    "calendar office Europe/Berlin mon-fri 09:00-17:00",
+    "sla biz channel=* priority=* first=2h next=4h resolve=2d calendar=office",
+    "escalate biz 50% assignee",
+    "escalate * 200% role:exec",
+    NULL,
+};
+
+#define FRI_1630 1795793400000LL /* 2026-11-27 16:30 in Berlin (CET) */
+#define FRI_1600 1795791600000LL
+#define FRI_1800 1795798800000LL
+#define MON_0900 1796025600000LL /* 2026-11-30 */
+#define MON_1100 1796032800000LL
+#define MON_1230 1796038200000LL
+
+/* Friday 16:30 + 2 h on a 09:00-17:00 calendar: half an hour Friday, due Monday 10:30. */
+static void test_sla_plan_business_hours(void **state)
+{
+    (void)state;
+    sb_sla_conf_t *conf = compile_ok(biz_conf);
+    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":1,\"channel\":\"email\","
+                                 "\"priority\":\"normal\",\"clocks\":{"
+                                 "\"first_response\":{\"gen\":1,\"used\":0,\"segs\":[],"
+                                 "\"since\":1795793400000,\"done\":false}},\"fired\":{}}");
+    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":1,\"policy\":\"biz\","
+                      "\"due\":{\"first_response\":1796031000000,\"next_response\":null,"
+                      "\"resolution\":null},\"paused\":false,\"fold\":{},"
+                      "\"steps\":["
+                      "{\"at\":1796027400000,\"clock\":\"first_response\",\"gen\":1,"
+                      "\"percent\":50,\"targets\":[\"assignee\"]},"
+                      "{\"at\":1796031000000,\"clock\":\"first_response\",\"gen\":1,"
+                      "\"percent\":100,\"targets\":[]},"
+                      "{\"at\":1796038200000,\"clock\":\"first_response\",\"gen\":1,"
+                      "\"percent\":200,\"targets\":[\"role:exec\"]}],"
+                      "\"queue_at\":1796031000000}");
+    json_decref(plan);
+    sb_sla_conf_free(conf);
+}
+
+/* A holiday on the Monday moves every step to Tuesday. */
+static void test_sla_plan_business_hours_holiday(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "calendar office Europe/Berlin mon-fri 09:00-17:00",
+        "holiday office 2026-11-30",
+        "sla biz channel=* priority=* first=2h next=4h resolve=2d calendar=office",
+        "escalate biz 50% assignee",
+        NULL,
+    };
+    sb_sla_conf_t *conf = compile_ok(lines);
+    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":1,\"channel\":\"email\","
+                                 "\"priority\":\"normal\",\"clocks\":{"
+                                 "\"first_response\":{\"gen\":1,\"used\":0,\"segs\":[],"
+                                 "\"since\":1795793400000,\"done\":false}},\"fired\":{}}");
+    json_t *steps = json_object_get(plan, "steps");
+    assert_int_equal(json_array_size(steps), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(steps, 0), "at")),
+                     1796113800000LL); /* Tuesday 09:30 */
+    assert_int_equal(json_integer_value(json_object_get(plan, "queue_at")),
+                     1796117400000LL); /* Tuesday 10:30 */
+    json_decref(plan);
+    sb_sla_conf_free(conf);
+}
+
+/* Only open time counts in a segment and in the fold: Friday 16:00-18:00 is one hour. */
+static void test_sla_plan_business_hours_segments(void **state)
+{
+    (void)state;
+    sb_sla_conf_t *conf = compile_ok(biz_conf);
+    char text[512];
+    snprintf(text, sizeof(text),
+             "{\"conv\":\"c_1\",\"rev\":1,\"channel\":\"email\",\"priority\":\"normal\","
+             "\"clocks\":{\"first_response\":{\"gen\":1,\"used\":0,\"segs\":[[%lld,%lld]],"
+             "\"since\":%lld,\"done\":false}},\"fired\":{\"first_response:1:50\":1}}",
+             FRI_1600, FRI_1800, MON_0900);
+    json_t *plan = plan_of(conf, text);
+    json_t *fold = json_object_get(json_object_get(plan, "fold"), "first_response");
+    assert_int_equal(json_integer_value(json_object_get(fold, "used")), 3600000);
+    assert_int_equal(json_integer_value(json_object_get(fold, "n")), 1);
+    assert_int_equal(json_integer_value(json_object_get(plan, "queue_at")),
+                     MON_0900 + 3600000); /* the second hour on Monday */
+    json_decref(plan);
+
+    /* Friday 16:30 to Monday 11:00 holds 2.5 h open: crossed 2 h at Monday 10:30; the
+       200 % mark is 1.5 h after the clock ran again at 12:30 */
+    snprintf(text, sizeof(text),
+             "{\"conv\":\"c_1\",\"rev\":1,\"channel\":\"email\",\"priority\":\"normal\","
+             "\"clocks\":{\"first_response\":{\"gen\":1,\"used\":0,\"segs\":[[%lld,%lld]],"
+             "\"since\":%lld,\"done\":false}},\"fired\":{}}",
+             FRI_1630, MON_1100, MON_1230);
+    plan = plan_of(conf, text);
+    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":1,\"policy\":\"biz\","
+                      "\"due\":{\"first_response\":1796031000000,\"next_response\":null,"
+                      "\"resolution\":null},\"paused\":false,"
+                      "\"fold\":{\"first_response\":{\"used\":9000000,\"n\":1}},"
+                      "\"steps\":["
+                      "{\"at\":1796027400000,\"clock\":\"first_response\",\"gen\":1,"
+                      "\"percent\":50,\"targets\":[\"assignee\"]},"
+                      "{\"at\":1796031000000,\"clock\":\"first_response\",\"gen\":1,"
+                      "\"percent\":100,\"targets\":[]},"
+                      "{\"at\":1796043600000,\"clock\":\"first_response\",\"gen\":1,"
+                      "\"percent\":200,\"targets\":[\"role:exec\"]}],"
+                      "\"queue_at\":1796031000000}");
+    json_decref(plan);
+    sb_sla_conf_free(conf);
+}
+
 int main(void)
 {
     sb_alloc_init();
@@ -619,6 +819,12 @@ int main(void)
         cmocka_unit_test(test_sla_plan_no_policy),
         cmocka_unit_test(test_sla_plan_empty_tables_and_done),
         cmocka_unit_test(test_sla_plan_refuses_bad_state),
+        cmocka_unit_test(test_sla_conf_calendars_and_holidays),
+        cmocka_unit_test(test_sla_conf_calendar_errors),
+        cmocka_unit_test(test_sla_conf_no_cascade),
+        cmocka_unit_test(test_sla_plan_business_hours),
+        cmocka_unit_test(test_sla_plan_business_hours_holiday),
+        cmocka_unit_test(test_sla_plan_business_hours_segments),
     };
     return cmocka_run_group_tests_name("core/sla", tests, NULL, NULL);
 }
