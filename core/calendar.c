@@ -11,6 +11,8 @@
  * The walk gathers the open intervals of a week of UTC time at a time (every date that can
  * reach into it, holidays left out), sorts and merges them (overlapping periods, an
  * overnight period meeting the next day's, simply unite), and consumes them in order.
+ * A week that no holiday and no zone transition can reach is not gathered: its open time
+ * is the weekly total computed at parse time (long targets cost a few µs, not one per day).
  */
 #include "core/calendar.h"
 
@@ -50,6 +52,7 @@ struct sb_calendar {
     int ndays[7];
     int64_t *holidays; /* day numbers since 1970-01-01, ascending, unique */
     size_t nholidays;
+    int64_t week_ms; /* open time of a week without holidays or zone transitions */
 };
 
 static const char *const day_names[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
@@ -118,6 +121,8 @@ static int parse_ranges(sb_calendar_t *cal, unsigned mask, const char *w, char *
         size_t n = comma ? (size_t)(comma - p) : strlen(p);
         int s = n == 11 && p[5] == '-' ? parse_hhmm(p, 5, false) : -1;
         int e = s >= 0 ? parse_hhmm(p + 6, 5, true) : -1;
+        if ((s < 0 || e < 0) && n == 0)
+            return fail(err, errlen, "bad ranges", w);
         if (s < 0 || e < 0) {
             char word[64];
             snprintf(word, sizeof(word), "%.*s", (int)(n < 60 ? n : 60), p);
@@ -136,6 +141,23 @@ static int parse_ranges(sb_calendar_t *cal, unsigned mask, const char *w, char *
             return 0;
         p = comma + 1;
     }
+}
+
+/* The open minutes of a week at a fixed offset: the union of every period, mod 7 days. */
+static int64_t week_open_ms(const sb_calendar_t *cal)
+{
+    enum { WEEK_MIN = 7 * 1440 };
+    unsigned char *open = sb_calloc(WEEK_MIN, 1);
+    int64_t n = 0;
+    for (int d = 0; d < 7; d++)
+        for (int i = 0; i < cal->ndays[d]; i++)
+            for (int m = cal->days[d][i].start; m < cal->days[d][i].end; m++) {
+                int k = (d * 1440 + m) % WEEK_MIN;
+                n += !open[k];
+                open[k] = 1;
+            }
+    sb_free(open);
+    return n * 60000;
 }
 
 int sb_calendar_parse(int argc, char *const *argv, sb_calendar_t **out, char *err, size_t errlen)
@@ -169,6 +191,7 @@ int sb_calendar_parse(int argc, char *const *argv, sb_calendar_t **out, char *er
         rc = fail(err, errlen, "no open time", NULL);
         goto fail;
     }
+    cal->week_ms = week_open_ms(cal);
     *out = cal;
     return 0;
 fail:
@@ -321,6 +344,31 @@ static void gather(const sb_calendar_t *cal, int64_t from, int64_t to, spans_t *
     out->n = n;
 }
 
+/*
+ * Whether the week [from, from + 7 days) is plain: no holiday among the dates that can
+ * reach into it and no zone transition while they can. Its open time is then week_ms: the
+ * weekly pattern at one offset is periodic, and any 7 days of it hold one period.
+ */
+static bool plain_week(const sb_calendar_t *cal, int64_t from)
+{
+    int64_t from_s = floor_div(from, 1000), to_s = from_s + CAL_CHUNK_S + 1;
+    int64_t d0 = floor_div(from_s - SB_TZ_MAX_OFFSET, 86400) - 2;
+    int64_t d1 = floor_div(to_s + SB_TZ_MAX_OFFSET, 86400) + 1;
+    size_t lo = 0, hi = cal->nholidays; /* the first holiday >= d0 */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cal->holidays[mid] < d0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < cal->nholidays && cal->holidays[lo] <= d1)
+        return false;
+    int64_t next;
+    return sb_tz_next_transition(cal->tz, d0 * 86400 - SB_TZ_MAX_OFFSET, &next) != 0 ||
+           next > (d1 + 2) * 86400 + SB_TZ_MAX_OFFSET;
+}
+
 static int64_t clamp_ms(int64_t t)
 {
     return t < CAL_MIN_MS ? CAL_MIN_MS : t > CAL_MAX_MS ? CAL_MAX_MS : t;
@@ -339,6 +387,11 @@ int64_t sb_calendar_add(const sb_calendar_t *cal, int64_t start_ms, int64_t dur_
     spans_t s = {0};
     while (t < horizon && t < CAL_MAX_MS && due == SB_CALENDAR_NEVER) {
         int64_t end = t + CAL_CHUNK_S * 1000LL;
+        if (left > cal->week_ms && plain_week(cal, t)) {
+            left -= cal->week_ms;
+            t = end;
+            continue;
+        }
         gather(cal, t, end, &s);
         for (size_t i = 0; i < s.n; i++) {
             int64_t len = s.v[i].b - s.v[i].a;
@@ -359,12 +412,17 @@ int64_t sb_calendar_open_ms(const sb_calendar_t *cal, int64_t from_ms, int64_t t
     if (to_ms <= from_ms)
         return 0;
     if (!cal)
-        return to_ms - from_ms; /* callers' instants are ms of this era: no overflow */
+        return from_ms < 0 && to_ms > INT64_MAX + from_ms ? INT64_MAX : to_ms - from_ms;
     from_ms = clamp_ms(from_ms), to_ms = clamp_ms(to_ms);
     int64_t sum = 0;
     spans_t s = {0};
     for (int64_t t = from_ms; t < to_ms;) {
         int64_t end = to_ms - t > CAL_CHUNK_S * 1000LL ? t + CAL_CHUNK_S * 1000LL : to_ms;
+        if (end - t == CAL_CHUNK_S * 1000LL && plain_week(cal, t)) {
+            sum += cal->week_ms;
+            t = end;
+            continue;
+        }
         gather(cal, t, end, &s);
         for (size_t i = 0; i < s.n; i++)
             sum += s.v[i].b - s.v[i].a;

@@ -12,6 +12,8 @@
  * wall time on some local date D lies in one of D's periods and D is not a holiday (a
  * holiday closes the periods that start on it). Local times a DST change skips are open
  * nowhere; a repeated hour is open twice. All times are ms since the epoch (UTC).
+ * Overlapping or repeated periods are merged (their union is open), not refused.
+ * A calendar is read-only once its holidays are added: any thread may query it.
  */
 #ifndef SB_CALENDAR_H
 #define SB_CALENDAR_H

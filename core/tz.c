@@ -242,11 +242,17 @@ static bool parse_rule(const char *s, size_t len, tz_rule_t *r)
     return c.s == c.end;
 }
 
-/* Up to 6 changes of years y-1…y+1 in time order: instant and whether DST starts. */
-static size_t rule_events(const tz_rule_t *r, int64_t y, int64_t at[6], bool dst[6])
+/*
+ * The changes of years y-2…y+2 in time order: instant and whether DST starts. A year's
+ * changes lie within a week or so of that year (times up to 167 h), and may even fall
+ * into a neighbour year, so two years on each side make the answer for any instant of
+ * year y the same as over all years.
+ */
+#define TZ_EVENTS 10
+static size_t rule_events(const tz_rule_t *r, int64_t y, int64_t at[TZ_EVENTS], bool dst[TZ_EVENTS])
 {
     size_t n = 0;
-    for (int64_t k = y - 1; k <= y + 1; k++) {
+    for (int64_t k = y - 2; k <= y + 2; k++) {
         int64_t e = rule_instant(&r->end, k, r->dst_off);
         int64_t s = rule_instant(&r->start, k, r->std_off);
         /* equal instants: the end first, so that a zone in DST all year stays there */
@@ -279,8 +285,8 @@ static bool rule_isdst(const tz_rule_t *r, int64_t t)
     if (!r->has_dst)
         return false;
     t = t < -TZ_RULE_LIMIT ? -TZ_RULE_LIMIT : t > TZ_RULE_LIMIT ? TZ_RULE_LIMIT : t;
-    int64_t at[6];
-    bool dst[6];
+    int64_t at[TZ_EVENTS];
+    bool dst[TZ_EVENTS];
     size_t n = rule_events(r, year_of(t + r->std_off), at, dst);
     bool in = !dst[0]; /* before the first change: the state it changes */
     for (size_t i = 0; i < n && at[i] <= t; i++)
@@ -294,8 +300,8 @@ static bool rule_next(const tz_rule_t *r, int64_t after, int64_t *out)
         return false;
     if (after < -TZ_RULE_LIMIT)
         after = -TZ_RULE_LIMIT;
-    int64_t at[6];
-    bool dst[6];
+    int64_t at[TZ_EVENTS];
+    bool dst[TZ_EVENTS];
     for (int64_t y = year_of(after + r->std_off);; y++) { /* at most two rounds */
         size_t n = rule_events(r, y, at, dst);
         for (size_t i = 0; i < n; i++)
@@ -554,7 +560,7 @@ static tz_type_t lookup(const sb_tz_t *tz, int64_t t)
 {
     ptrdiff_t i = tz->ntimes ? find(tz, t) : -1;
     bool tail = tz->ntimes ? i == (ptrdiff_t)tz->ntimes - 1 : true;
-    if (tz->has_rule && tail && (tz->ntimes == 0 || t > tz->times[i])) {
+    if (tz->has_rule && tail && (tz->ntimes == 0 || t >= tz->times[i])) {
         bool dst = rule_isdst(&tz->rule, t);
         return (tz_type_t){dst ? tz->rule.dst_off : tz->rule.std_off, dst};
     }

@@ -12,7 +12,7 @@ PKGS=(
     libcmocka-dev redis-server redis-tools
     dovecot-imapd python3-aiosmtpd
     nodejs npm chromium
-    clang-format
+    clang-format tzdata
     clang libclang-rt-14-dev
 )
 

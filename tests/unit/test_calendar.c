@@ -367,7 +367,7 @@ static void test_calendar_parse_refuses(void **state)
     refused("c UTC mon 24:00-05:00", "bad range 24:00-05:00");
     refused("c UTC mon 09:00-24:01", "bad range 09:00-24:01");
     refused("c UTC mon 9:00-10:00", "bad range 9:00-10:00");
-    refused("c UTC mon 09:00-10:00,", "bad range ");
+    refused("c UTC mon 09:00-10:00,", "bad ranges 09:00-10:00,");
     refused("c UTC mon 09:00-10:00 tue", "missing open periods after tue");
     refused("c", "calendar needs a name, a time zone and open periods");
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -236,7 +237,15 @@ static void test_tz_refuses_bad_files(void **state)
     assert_int_equal(sb_tz_load("/etc/localtime", &tz, err, sizeof(err)), SB_EINVAL);
     assert_int_equal(sb_tz_load("Nowhere/Atlantis", &tz, err, sizeof(err)), SB_EINVAL);
     assert_string_equal(err, "unknown time zone Nowhere/Atlantis");
-    assert_int_equal(sb_tz_load("zone.tab", &tz, err, sizeof(err)), SB_EINVAL); /* not TZif */
+    assert_int_equal(sb_tz_load("zone.tab", &tz, err, sizeof(err)), SB_EINVAL); /* a '.' */
+    assert_int_equal(sb_tz_load("leapseconds", &tz, err, sizeof(err)), SB_EINVAL);
+    assert_string_equal(err, "time zone leapseconds: not a TZif file");
+    assert_int_equal(sb_tz_load("posix", &tz, err, sizeof(err)), SB_EINVAL); /* a directory */
+    if (access("/usr/share/zoneinfo/right/Europe/Berlin", R_OK) == 0 && !getenv("TZDIR")) {
+        assert_int_equal(sb_tz_load("right/Europe/Berlin", &tz, err, sizeof(err)), SB_EINVAL);
+        assert_string_equal(err,
+                            "time zone right/Europe/Berlin: leap-second zones are not supported");
+    }
     assert_null(tz);
     sb_tz_free(NULL);
 }
