@@ -46,7 +46,9 @@ typedef struct sb_sla_policy {
     int64_t target_ms[SB_CLOCKS];
     const sb_calendar_t *cal; /* NULL = always open */
     size_t nsteps;
-    sb_sla_step_t *steps; /* from the escalate lines naming it or `*`, by percent */
+    /* from the escalate lines naming it or `*`, by percent; always one at 100 (no
+       targets when no line names 100 %) */
+    sb_sla_step_t *steps;
 } sb_sla_policy_t;
 
 typedef struct sb_sla_conf sb_sla_conf_t;

@@ -46,6 +46,8 @@ typedef struct compile {
     sb_sla_conf_t *conf;
     size_t nerr;
     problem_t *problems;
+    size_t nbroken;
+    char **broken; /* "calendar:<name>", "sla:<name>": defined but refused (owned) */
 } compile_t;
 
 static void report(compile_t *c, const sb_config_entry_t *e, const char *key, const char *fmt, ...)
@@ -95,6 +97,26 @@ static void flush_problems(compile_t *c, sb_buf_t *errors)
     sb_free(c->problems);
 }
 
+/*
+ * A refused definition's name is remembered: naming it again is a repeat, and a line that
+ * refers to it is not reported a second time (the definition's own error says it).
+ */
+static void mark_broken(compile_t *c, const char *kind, const char *name)
+{
+    c->broken = sb_realloc(c->broken, (c->nbroken + 1) * sizeof(char *));
+    c->broken[c->nbroken++] = sb_asprintf("%s:%s", kind, name);
+}
+
+static bool is_broken(const compile_t *c, const char *kind, const char *name)
+{
+    size_t kl = strlen(kind);
+    for (size_t i = 0; i < c->nbroken; i++)
+        if (!strncmp(c->broken[i], kind, kl) && c->broken[i][kl] == ':' &&
+            !strcmp(c->broken[i] + kl + 1, name))
+            return true;
+    return false;
+}
+
 /* A policy or calendar name: 1..64 of [A-Za-z0-9_.-]. */
 static bool name_valid(const char *s)
 {
@@ -132,13 +154,14 @@ static void add_calendar(compile_t *c, const sb_config_entry_t *e)
         report(c, e, "calendar", "'%.100s' is not a name (letters, digits, _ . -)", e->argv[0]);
         return;
     }
-    if (sb_sla_calendar(c->conf, e->argv[0])) {
+    if (sb_sla_calendar(c->conf, e->argv[0]) || is_broken(c, "calendar", e->argv[0])) {
         report(c, e, "calendar", "'%s' is defined twice", e->argv[0]);
         return;
     }
     sb_calendar_t *cal = NULL;
     if (sb_calendar_parse(e->argc, e->argv, &cal, err, sizeof(err)) != 0) {
         report(c, e, "calendar", "%s", err[0] ? err : "invalid");
+        mark_broken(c, "calendar", e->argv[0]);
         return;
     }
     sb_sla_conf_t *conf = c->conf;
@@ -150,9 +173,10 @@ static void add_holidays(compile_t *c, const sb_config_entry_t *e)
 {
     char err[256] = "";
     sb_calendar_t *cal = find_calendar(c->conf, e->argv[0]);
-    if (!cal)
-        report(c, e, "holiday", "unknown calendar '%.100s'", e->argv[0]);
-    else if (sb_calendar_add_holidays(cal, e->argc - 1, e->argv + 1, err, sizeof(err)) != 0)
+    if (!cal) {
+        if (!is_broken(c, "calendar", e->argv[0])) /* else the calendar line says it */
+            report(c, e, "holiday", "unknown calendar '%.100s'", e->argv[0]);
+    } else if (sb_calendar_add_holidays(cal, e->argc - 1, e->argv + 1, err, sizeof(err)) != 0)
         report(c, e, "holiday", "%s", err[0] ? err : "invalid date");
 }
 
@@ -206,6 +230,8 @@ static bool sla_setting(compile_t *c, const sb_config_entry_t *e, sb_sla_policy_
         p->priority = strcmp(v, "*") ? sb_strdup(v) : NULL;
     } else {
         p->cal = sb_sla_calendar(c->conf, v);
+        if (!p->cal && is_broken(c, "calendar", v))
+            return false; /* the calendar line's error says it */
         if (!p->cal) {
             report(c, e, "sla", "unknown calendar '%.100s'", v);
             return false;
@@ -234,7 +260,7 @@ static void add_policy(compile_t *c, const sb_config_entry_t *e)
         report(c, e, "sla", "'%.100s' is not a name (letters, digits, _ . -)", name);
         return;
     }
-    if (find_policy(c->conf, name)) {
+    if (find_policy(c->conf, name) || is_broken(c, "sla", name)) {
         report(c, e, "sla", "'%s' is defined twice", name);
         return;
     }
@@ -252,6 +278,7 @@ static void add_policy(compile_t *c, const sb_config_entry_t *e)
     }
     if (!ok) {
         policy_dispose(&p);
+        mark_broken(c, "sla", name);
         return;
     }
     p.name = sb_strdup(name);
@@ -342,7 +369,8 @@ static void add_escalation(compile_t *c, const sb_config_entry_t *e)
     unsigned percent;
     bool ok = true;
     if (strcmp(name, "*") != 0 && !find_policy(c->conf, name)) {
-        report(c, e, "escalate", "unknown sla '%.100s'", name);
+        if (!is_broken(c, "sla", name)) /* else the sla line's error says it */
+            report(c, e, "escalate", "unknown sla '%.100s'", name);
         ok = false;
     }
     if (!parse_percent(e->argv[1], &percent)) {
@@ -388,6 +416,9 @@ int sb_sla_conf_load(const sb_config_t *cfg, sb_sla_conf_t **out, sb_buf_t *erro
         step_add(&c.conf->policies[i], 100, NULL);
     size_t nerr = c.nerr;
     flush_problems(&c, errors);
+    for (size_t i = 0; i < c.nbroken; i++)
+        sb_free(c.broken[i]);
+    sb_free(c.broken);
     if (nerr) {
         sb_sla_conf_free(c.conf);
         *out = NULL;

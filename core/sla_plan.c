@@ -26,6 +26,8 @@ const char *const sb_clock_names[SB_CLOCKS] = {"first_response", "next_response"
 #define GEN_MAX    1000000000LL
 #define REV_MAX    9007199254740991LL /* 2^53 - 1: exact in a Lua number */
 #define STRING_MAX 128
+/* The most wall-clock time a clock's segs may cover together: what is measured in them. */
+#define SEGS_SPAN_MAX (10LL * 366 * 24 * 3600 * 1000)
 
 typedef struct clock_facts {
     bool present, done;
@@ -33,6 +35,7 @@ typedef struct clock_facts {
     int64_t gen, used, since;
     size_t nsegs;
     int64_t segs[SEGS_MAX][2];
+    int64_t open[SEGS_MAX]; /* each seg's open time under the policy's calendar */
 } clock_facts_t;
 
 typedef struct state {
@@ -113,10 +116,9 @@ static bool read_segs(const char *name, const json_t *segs, clock_facts_t *c, ch
         return fail(err, errlen, "clocks.%s.segs is not an array", name);
     if (json_array_size(segs) > SEGS_MAX)
         return fail(err, errlen, "clocks.%s has more than %d segs", name, SEGS_MAX);
-    size_t i;
-    const json_t *seg;
-    json_array_foreach(segs, i, seg)
-    {
+    int64_t span = 0;
+    for (size_t i = 0; i < json_array_size(segs); i++) {
+        const json_t *seg = json_array_get(segs, i);
         int64_t a, b;
         if (!json_is_array(seg) || json_array_size(seg) != 2 ||
             !get_int(json_array_get(seg, 0), 0, TIME_MAX, &a) ||
@@ -125,6 +127,9 @@ static bool read_segs(const char *name, const json_t *segs, clock_facts_t *c, ch
                         i);
         c->segs[i][0] = a;
         c->segs[i][1] = b;
+        span += b - a;
+        if (span > SEGS_SPAN_MAX)
+            return fail(err, errlen, "clocks.%s.segs cover more than 10 years", name);
     }
     c->nsegs = json_array_size(segs);
     return true;
@@ -200,12 +205,17 @@ static bool read_state(const json_t *j, state_t *st, char *err, size_t errlen)
 
 /* ---- Measuring ---- */
 
-/* The clock's open time so far: folded plus its segments', the running interval aside. */
-static int64_t used_total(const sb_calendar_t *cal, const clock_facts_t *c)
+/*
+ * Measures each segment's open time into c->open; returns the clock's open time so far,
+ * folded plus its segments', the running interval aside.
+ */
+static int64_t measure(const sb_calendar_t *cal, clock_facts_t *c)
 {
     int64_t used = c->used;
-    for (size_t i = 0; i < c->nsegs; i++)
-        used += sb_calendar_open_ms(cal, c->segs[i][0], c->segs[i][1]);
+    for (size_t i = 0; i < c->nsegs; i++) {
+        c->open[i] = sb_calendar_open_ms(cal, c->segs[i][0], c->segs[i][1]);
+        used += c->open[i];
+    }
     return used;
 }
 
@@ -223,10 +233,9 @@ static int64_t reach(const sb_calendar_t *cal, const clock_facts_t *c, int64_t t
     if (x <= acc)
         return c->nsegs ? c->segs[0][0] : c->since;
     for (size_t i = 0; i < c->nsegs; i++) {
-        int64_t open = sb_calendar_open_ms(cal, c->segs[i][0], c->segs[i][1]);
-        if (acc + open >= x)
+        if (acc + c->open[i] >= x)
             return sb_calendar_add(cal, c->segs[i][0], x - acc);
-        acc += open;
+        acc += c->open[i];
     }
     return c->since; /* not reached: x <= total */
 }
@@ -271,7 +280,7 @@ static json_t *step_json(const state_t *st, const planned_t *p)
 }
 
 /* The plan's fields for policy p: due, paused, fold, steps, queue_at. */
-static void plan_policy(const sb_sla_policy_t *p, const state_t *st, json_t *plan)
+static void plan_policy(const sb_sla_policy_t *p, state_t *st, json_t *plan)
 {
     json_t *due = json_object(), *fold = json_object(), *steps = json_array();
     int64_t dues[SB_CLOCKS];
@@ -279,8 +288,8 @@ static void plan_policy(const sb_sla_policy_t *p, const state_t *st, json_t *pla
     size_t n = 0;
     planned_t *list = sb_calloc(SB_CLOCKS * p->nsteps + 1, sizeof(*list));
     for (int k = 0; k < SB_CLOCKS; k++) {
-        const clock_facts_t *c = &st->clocks[k];
-        int64_t total = used_total(p->cal, c);
+        clock_facts_t *c = &st->clocks[k];
+        int64_t total = measure(p->cal, c);
         dues[k] = SB_CALENDAR_NEVER;
         if (c->nsegs) {
             json_t *f = json_object();

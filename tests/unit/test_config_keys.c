@@ -24,6 +24,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "core/sla.h"
 #include "core/store.h"
 #include "core/util.h"
 #include "tests/unit/config_fixture.h"
@@ -114,6 +115,13 @@ static void test_config_example_file_is_valid(void **state)
     assert_int_equal(c.escalate.n, 2);
     assert_non_null(c.tls_cert);
     assert_non_null(c.notify_from);
+    /* its SLA section compiles (calendar, holiday, policy, escalation steps) */
+    sb_sla_conf_t *sla = NULL;
+    if (sb_sla_conf_load(&c, &sla, &errors) != 0)
+        fail_msg("the example's SLA lines do not compile:\n%s", errors.data);
+    assert_true(sb_sla_conf_active(sla));
+    assert_non_null(sb_sla_calendar(sla, "office"));
+    sb_sla_conf_free(sla);
     sb_config_dispose(&c);
 
     sb_buf_dispose(&on);

@@ -1,121 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SLA policies (core/sla_conf.c) and plans (core/sla_plan.c): the config lines compiled,
- * every config mistake reported as `file:line: what`, the first matching policy chosen,
- * and the plan of a conversation's clocks (due times, escalation steps, folds) computed
- * from the clock facts as docs/sla.md "Plan" says, on 24/7 and business-hours policies.
+ * SLA configuration (core/sla_conf.c): the calendar, holiday, sla and escalate lines
+ * compiled into calendars and policies, every mistake reported as `file:line: what` (all
+ * at once, in line order, none twice), and the first matching policy chosen.
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "core/alloc.h"
-#include "core/err.h"
-#include "core/sla.h"
-
-#define MIN 60000LL
-#define T0  1732270000000LL /* 2024-11-22 10:06:40 UTC, a Friday */
-
-/* ---- Helpers ---- */
-
-static sb_config_list_t *list_named(sb_config_t *c, const char *key)
-{
-    if (!strcmp(key, "sla"))
-        return &c->sla;
-    if (!strcmp(key, "calendar"))
-        return &c->calendar;
-    if (!strcmp(key, "holiday"))
-        return &c->holiday;
-    if (!strcmp(key, "escalate"))
-        return &c->escalate;
-    fail_msg("no list key %s", key);
-    return NULL;
-}
-
-/* Adds a config line (words split on spaces) as an entry of file at line. */
-static void add_line(sb_config_t *c, const char *file, int line, const char *text)
-{
-    char *copy = sb_strdup(text), *save = NULL;
-    char *key = strtok_r(copy, " ", &save);
-    sb_config_list_t *list = list_named(c, key);
-    list->items = sb_realloc(list->items, (list->n + 1) * sizeof(*list->items));
-    sb_config_entry_t *e = &list->items[list->n++];
-    memset(e, 0, sizeof(*e));
-    for (char *w; (w = strtok_r(NULL, " ", &save));) {
-        e->argv = sb_realloc(e->argv, (size_t)(e->argc + 1) * sizeof(char *));
-        e->argv[e->argc++] = sb_strdup(w);
-    }
-    e->file = sb_strdup(file);
-    e->line = line;
-    sb_free(copy);
-}
-
-/* Compiles the lines (NULL-terminated, file "sb.conf", lines numbered from 1). */
-static int compile(const char *const *lines, sb_sla_conf_t **conf, sb_buf_t *errors)
-{
-    sb_config_t c;
-    sb_config_init(&c);
-    for (int i = 0; lines[i]; i++)
-        add_line(&c, "sb.conf", i + 1, lines[i]);
-    int rc = sb_sla_conf_load(&c, conf, errors);
-    sb_config_dispose(&c);
-    return rc;
-}
-
-static sb_sla_conf_t *compile_ok(const char *const *lines)
-{
-    sb_sla_conf_t *conf = NULL;
-    sb_buf_t errors;
-    sb_buf_init(&errors, 1 << 16);
-    if (compile(lines, &conf, &errors) != 0)
-        fail_msg("conf refused:\n%.*s", (int)errors.len, errors.data ? errors.data : "");
-    sb_buf_dispose(&errors);
-    assert_non_null(conf);
-    return conf;
-}
-
-/* The plan of a state given as JSON text; fails the test when it is refused. */
-static json_t *plan_of(const sb_sla_conf_t *conf, const char *state_text)
-{
-    json_error_t jerr;
-    json_t *state = json_loads(state_text, 0, &jerr);
-    if (!state)
-        fail_msg("bad test JSON: %s: %s", jerr.text, state_text);
-    char err[256] = "";
-    json_t *plan = sb_sla_plan_json(conf, state, T0, err, sizeof(err));
-    json_decref(state);
-    if (!plan)
-        fail_msg("state refused: %s", err);
-    return plan;
-}
-
-static void assert_json(json_t *got, const char *want_text)
-{
-    json_t *want = json_loads(want_text, 0, NULL);
-    assert_non_null(want);
-    if (!json_equal(got, want)) {
-        char *g = json_dumps(got, JSON_SORT_KEYS), *w = json_dumps(want, JSON_SORT_KEYS);
-        fprintf(stderr, "got:  %s\nwant: %s\n", g, w);
-        free(g);
-        free(w);
-        fail();
-    }
-    json_decref(want);
-}
-
-static const char *const quick_conf[] = {
-    "sla quick channel=* priority=* first=10m next=20m resolve=1d",
-    "escalate quick 50% assignee",
-    "escalate quick 100% everyone",
-    "escalate * 200% role:exec",
-    NULL,
-};
+#include "tests/unit/sla_fixture.h"
 
 /* ---- Configuration ---- */
 
@@ -278,18 +167,21 @@ static void test_sla_conf_reports_all_errors(void **state)
     add_line(&c, "/etc/sb.conf", 3, "sla a channel=* priority=* first=1m next=1m resolve=1m");
     add_line(&c, "/etc/sb.conf", 7, "sla b channel=* priority=* first=1x next=1m");
     add_line(&c, "env:SWITCHBOARD_ESCALATE", 2, "escalate a 2000% everyone");
-    add_line(&c, "/etc/sb.conf", 5, "escalate b 50% everyone");
+    add_line(&c, "/etc/sb.conf", 5, "escalate c 50% everyone");
+    add_line(&c, "/etc/sb.conf", 6, "escalate b 50% everyone"); /* b is refused: not again */
     add_line(&c, "/etc/sb.conf", 9, "holiday office 2026-12-24");
+    add_line(&c, "/etc/sb.conf", 10, "sla b channel=* priority=* first=1m next=1m resolve=1m");
     sb_sla_conf_t *conf = NULL;
     sb_buf_t errors;
     sb_buf_init(&errors, 1 << 16);
     assert_int_equal(sb_sla_conf_load(&c, &conf, &errors), SB_EINVAL);
     assert_null(conf);
     assert_string_equal(errors.data,
-                        "/etc/sb.conf:5: escalate: unknown sla 'b'\n"
+                        "/etc/sb.conf:5: escalate: unknown sla 'c'\n"
                         "/etc/sb.conf:7: sla: first=1x: not a duration from 1ms to 365d (45s, "
                         "5m, 2h, 1d)\n"
                         "/etc/sb.conf:9: holiday: unknown calendar 'office'\n"
+                        "/etc/sb.conf:10: sla: 'b' is defined twice\n"
                         "env:SWITCHBOARD_ESCALATE: entry 2: escalate: '2000%' is not a "
                         "percentage from 1% to 1000%\n");
     /* errors NULL: the same verdict, nothing written */
@@ -298,306 +190,89 @@ static void test_sla_conf_reports_all_errors(void **state)
     sb_config_dispose(&c);
 }
 
-/* ---- Plans on a 24/7 policy ---- */
+/* ---- Calendars ---- */
 
-static void test_sla_plan_running_first_response(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":7,\"channel\":\"webchat\","
-                                 "\"priority\":\"normal\",\"status\":\"open\",\"assignee\":null,"
-                                 "\"clocks\":{\"first_response\":{\"gen\":1,\"key\":\"x\","
-                                 "\"used\":0,\"segs\":[],\"since\":1732270000000,\"done\":false},"
-                                 "\"resolution\":{\"gen\":1,\"used\":0,\"segs\":[],"
-                                 "\"since\":1732270000000,\"done\":false}},\"fired\":{}}");
-    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":7,\"policy\":\"quick\","
-                      "\"due\":{\"first_response\":1732270600000,\"next_response\":null,"
-                      "\"resolution\":1732356400000},"
-                      "\"paused\":false,\"fold\":{},"
-                      "\"steps\":["
-                      "{\"at\":1732270300000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":50,\"targets\":[\"assignee\"]},"
-                      "{\"at\":1732270600000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":100,\"targets\":[\"everyone\"]},"
-                      "{\"at\":1732271200000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":200,\"targets\":[\"role:exec\"]},"
-                      "{\"at\":1732313200000,\"clock\":\"resolution\",\"gen\":1,"
-                      "\"percent\":50,\"targets\":[\"assignee\"]},"
-                      "{\"at\":1732356400000,\"clock\":\"resolution\",\"gen\":1,"
-                      "\"percent\":100,\"targets\":[\"everyone\"]},"
-                      "{\"at\":1732442800000,\"clock\":\"resolution\",\"gen\":1,"
-                      "\"percent\":200,\"targets\":[\"role:exec\"]}],"
-                      "\"queue_at\":1732270600000}");
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-static void test_sla_plan_paused_clock(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":2,\"channel\":\"email\","
-                                 "\"priority\":\"low\",\"status\":\"pending\",\"clocks\":{"
-                                 "\"first_response\":{\"gen\":3,\"used\":120000,\"segs\":[],"
-                                 "\"since\":null,\"done\":false}},\"fired\":{}}");
-    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":2,\"policy\":\"quick\","
-                      "\"due\":{\"first_response\":null,\"next_response\":null,"
-                      "\"resolution\":null},\"paused\":true,\"fold\":{},\"steps\":[],"
-                      "\"queue_at\":null}");
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-/* Two segments (1 min and 30 s) on top of 10 s folded: the fold, and the rest counted. */
-static void test_sla_plan_folds_segments(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":3,\"channel\":\"email\","
-                                 "\"priority\":\"low\",\"clocks\":{"
-                                 "\"first_response\":{\"gen\":1,\"used\":10000,"
-                                 "\"segs\":[[1732270000000,1732270060000],"
-                                 "[1732270100000,1732270130000]],"
-                                 "\"since\":1732271000000,\"done\":false}},"
-                                 "\"fired\":{\"first_response:1:50\":1}}");
-    /* 100 s used: 100 % at since + 500 s, 200 % at since + 1100 s; 50 % fired */
-    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":3,\"policy\":\"quick\","
-                      "\"due\":{\"first_response\":1732271500000,\"next_response\":null,"
-                      "\"resolution\":null},\"paused\":false,"
-                      "\"fold\":{\"first_response\":{\"used\":100000,\"n\":2}},"
-                      "\"steps\":["
-                      "{\"at\":1732271500000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":100,\"targets\":[\"everyone\"]},"
-                      "{\"at\":1732272100000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":200,\"targets\":[\"role:exec\"]}],"
-                      "\"queue_at\":1732271500000}");
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-/* fired names clock, gen and percent: another wait (gen) plans the step again. */
-static void test_sla_plan_fired_steps_excluded(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":3,\"channel\":\"email\","
-                                 "\"priority\":\"low\",\"clocks\":{"
-                                 "\"first_response\":{\"gen\":2,\"used\":0,\"segs\":[],"
-                                 "\"since\":1732270000000,\"done\":false}},"
-                                 "\"fired\":{\"first_response:2:50\":1,\"first_response:2:100\":"
-                                 "1,\"first_response:1:200\":1,\"resolution:2:200\":1}}");
-    json_t *steps = json_object_get(plan, "steps");
-    assert_int_equal(json_array_size(steps), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(steps, 0), "percent")), 200);
-    assert_int_equal(json_integer_value(json_object_get(json_array_get(steps, 0), "gen")), 2);
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-/* The same facts under another priority: another policy, its targets, time kept. */
-static void test_sla_plan_priority_change(void **state)
+static void test_sla_conf_calendars_and_holidays(void **state)
 {
     (void)state;
     static const char *const lines[] = {
-        "sla urgent channel=* priority=urgent first=1m next=2m resolve=1h",
-        "sla rest channel=* priority=* first=1h next=2h resolve=1d",
+        "calendar office Europe/Berlin mon-fri 09:00-12:30,13:30-17:30 sat 10:00-14:00",
+        "calendar night UTC mon-sun 22:00-06:00",
+        "holiday office 2026-12-24 2026-12-25",
+        "holiday office 2026-12-31",
+        "sla biz channel=email priority=* first=4h next=8h resolve=3d calendar=office",
+        "sla all channel=* priority=* first=1h next=1h resolve=1d",
         NULL,
     };
     sb_sla_conf_t *conf = compile_ok(lines);
-#define PRIORITY_STATE(p)                                                                          \
-    "{\"conv\":\"c_1\",\"rev\":3,\"channel\":\"email\",\"priority\":\"" p "\","                    \
-    "\"clocks\":{\"first_response\":{\"gen\":1,\"used\":30000,\"segs\":[],"                        \
-    "\"since\":1732270000000,\"done\":false}}}"
-    const char *text = PRIORITY_STATE("normal");
-    json_t *plan = plan_of(conf, text);
-    assert_string_equal(json_string_value(json_object_get(plan, "policy")), "rest");
-    assert_int_equal(json_integer_value(json_object_get(plan, "queue_at")), T0 + 60 * MIN - 30000);
-    json_decref(plan);
-    plan = plan_of(conf, PRIORITY_STATE("urgent"));
-    assert_string_equal(json_string_value(json_object_get(plan, "policy")), "urgent");
-    assert_int_equal(json_integer_value(json_object_get(plan, "queue_at")), T0 + 30000);
-    json_decref(plan);
+    const sb_calendar_t *office = sb_sla_calendar(conf, "office");
+    assert_non_null(office);
+    assert_string_equal(sb_calendar_name(office), "office");
+    assert_non_null(sb_sla_calendar(conf, "night"));
+    assert_null(sb_sla_calendar(conf, "home"));
+    assert_ptr_equal(sb_sla_match(conf, "email", "low")->cal, office);
+    assert_null(sb_sla_match(conf, "webchat", "low")->cal);
+    /* the holidays reached the calendar: Thursday 2026-12-24 10:00 in Berlin is closed */
+    assert_false(sb_calendar_is_open(office, 1798102800000LL));
+    assert_true(sb_calendar_is_open(office, 1798102800000LL - 7 * 24 * 3600000LL));
     sb_sla_conf_free(conf);
 }
 
-/* Marks passed long ago keep their instants: the due time is when the clock crossed. */
-static void test_sla_plan_breached_clock_keeps_crossing(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    /* 4 min folded, then 4 min, then 8 min in segments: 50 % (5 min) in the first
-       segment, 100 % (10 min) in the second, 200 % (20 min) still ahead */
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":3,\"channel\":\"email\","
-                                 "\"priority\":\"low\",\"clocks\":{"
-                                 "\"first_response\":{\"gen\":1,\"used\":240000,"
-                                 "\"segs\":[[1732270000000,1732270240000],"
-                                 "[1732271000000,1732271480000]],"
-                                 "\"since\":1732272000000,\"done\":false}},\"fired\":{}}");
-    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":3,\"policy\":\"quick\","
-                      "\"due\":{\"first_response\":1732271120000,\"next_response\":null,"
-                      "\"resolution\":null},\"paused\":false,"
-                      "\"fold\":{\"first_response\":{\"used\":960000,\"n\":2}},"
-                      "\"steps\":["
-                      "{\"at\":1732270060000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":50,\"targets\":[\"assignee\"]},"
-                      "{\"at\":1732271120000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":100,\"targets\":[\"everyone\"]},"
-                      "{\"at\":1732272240000,\"clock\":\"first_response\",\"gen\":1,"
-                      "\"percent\":200,\"targets\":[\"role:exec\"]}],"
-                      "\"queue_at\":1732271120000}");
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-/* A step whose time has passed while the clock ran keeps its past time (fires next tick). */
-static void test_sla_plan_past_step_keeps_past_at(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":3,\"channel\":\"email\","
-                                 "\"priority\":\"low\",\"clocks\":{"
-                                 "\"next_response\":{\"gen\":4,\"used\":0,\"segs\":[],"
-                                 "\"since\":1732260000000,\"done\":false},"
-                                 "\"first_response\":{\"gen\":1,\"used\":0,\"segs\":[],"
-                                 "\"since\":null,\"done\":true}},\"fired\":{}}");
-    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":3,\"policy\":\"quick\","
-                      "\"due\":{\"first_response\":null,\"next_response\":1732261200000,"
-                      "\"resolution\":null},\"paused\":false,\"fold\":{},"
-                      "\"steps\":["
-                      "{\"at\":1732260600000,\"clock\":\"next_response\",\"gen\":4,"
-                      "\"percent\":50,\"targets\":[\"assignee\"]},"
-                      "{\"at\":1732261200000,\"clock\":\"next_response\",\"gen\":4,"
-                      "\"percent\":100,\"targets\":[\"everyone\"]},"
-                      "{\"at\":1732262400000,\"clock\":\"next_response\",\"gen\":4,"
-                      "\"percent\":200,\"targets\":[\"role:exec\"]}],"
-                      "\"queue_at\":1732261200000}");
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-static void test_sla_plan_no_policy(void **state)
-{
-    (void)state;
-    static const char *const lines[] = {
-        "sla chat channel=webchat priority=* first=1m next=2m resolve=1h",
-        NULL,
-    };
-    sb_sla_conf_t *conf = compile_ok(lines);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_9\",\"rev\":1,\"channel\":\"email\","
-                                 "\"priority\":\"normal\",\"clocks\":{"
-                                 "\"first_response\":{\"gen\":1,\"used\":0,"
-                                 "\"segs\":[[1,2]],\"since\":5,\"done\":false}},\"fired\":[]}");
-    assert_json(plan, "{\"conv\":\"c_9\",\"rev\":1,\"policy\":null,"
-                      "\"due\":{\"first_response\":null,\"next_response\":null,"
-                      "\"resolution\":null},\"paused\":false,\"fold\":{},\"steps\":[],"
-                      "\"queue_at\":null}");
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-/* Empty Lua tables arrive as {} or []: both are empty; done clocks plan nothing. */
-static void test_sla_plan_empty_tables_and_done(void **state)
-{
-    (void)state;
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
-    json_t *plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":0,\"channel\":null,"
-                                 "\"priority\":null,\"clocks\":{\"resolution\":{\"gen\":0,"
-                                 "\"segs\":{},\"since\":7,\"done\":true}}}");
-    assert_json(plan, "{\"conv\":\"c_1\",\"rev\":0,\"policy\":\"quick\","
-                      "\"due\":{\"first_response\":null,\"next_response\":null,"
-                      "\"resolution\":null},\"paused\":false,\"fold\":{},\"steps\":[],"
-                      "\"queue_at\":null}");
-    json_decref(plan);
-    plan = plan_of(conf, "{\"conv\":\"c_1\",\"rev\":1.0,\"channel\":\"api\",\"priority\":\"high\","
-                         "\"clocks\":[],\"fired\":[]}");
-    assert_int_equal(json_integer_value(json_object_get(plan, "rev")), 1);
-    assert_int_equal(json_array_size(json_object_get(plan, "steps")), 0);
-    json_decref(plan);
-    sb_sla_conf_free(conf);
-}
-
-static void test_sla_plan_refuses_bad_state(void **state)
+static void test_sla_conf_calendar_errors(void **state)
 {
     (void)state;
     static const struct {
-        const char *json, *why;
+        const char *line, *want;
     } cases[] = {
-        {"[]", "state is not an object"},
-        {"{\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{}}", "conv"},
-        {"{\"conv\":\"\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{}}", "conv"},
-        {"{\"conv\":\"c\",\"rev\":-1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{}}", "rev"},
-        {"{\"conv\":\"c\",\"rev\":1.5,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{}}", "rev"},
-        {"{\"conv\":\"c\",\"rev\":\"1\",\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{}}",
-         "rev"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":3,\"priority\":\"b\",\"clocks\":{}}", "channel"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":[],\"clocks\":{}}", "priority"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\"}", "clocks"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{},"
-         "\"fired\":[1]}",
-         "fired"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{},"
-         "\"status\":1}",
-         "status"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":{\"x\":{}}}",
-         "clock other than"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"since\":null}}}",
-         "gen"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1}}}",
-         "since"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":-5}}}",
-         "since"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":1e300}}}",
-         "since"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":null,\"done\":1}}}",
-         "done"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":null,\"used\":-1}}}",
-         "used"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":null,\"segs\":[[5,4]]}}}",
-         "segs[0]"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":null,\"segs\":[[1,2,3]]}}}",
-         "segs[0]"},
-        {"{\"conv\":\"c\",\"rev\":1,\"channel\":\"a\",\"priority\":\"b\",\"clocks\":"
-         "{\"resolution\":{\"gen\":1,\"since\":null,\"segs\":{\"a\":1}}}}",
-         "segs is not an array"},
+        {"calendar x Mars/Olympus mon-fri 09:00-17:00", "sb.conf:2: calendar: "},
+        {"calendar x UTC mon-fri 25:00-26:00", "sb.conf:2: calendar: bad range 25:00-26:00\n"},
+        {"calendar x UTC mon-fry 09:00-17:00", "sb.conf:2: calendar: bad days mon-fry\n"},
+        {"calendar x UTC mon-fri 09:00-17:00 sat", "sb.conf:2: calendar: "},
+        {"calendar office UTC mon 09:00-17:00", "sb.conf:2: calendar: 'office' is defined twice\n"},
+        {"holiday office 2026-13-01", "sb.conf:2: holiday: bad date 2026-13-01\n"},
     };
-    sb_sla_conf_t *conf = compile_ok(quick_conf);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_t *s = json_loads(cases[i].json, JSON_DECODE_ANY, NULL);
-        assert_non_null(s);
-        char err[256] = "";
-        json_t *plan = sb_sla_plan_json(conf, s, T0, err, sizeof(err));
-        if (plan || !strstr(err, cases[i].why))
-            fail_msg("%s: plan %p, err '%s', want '%s'", cases[i].json, (void *)plan, err,
-                     cases[i].why);
-        json_decref(s);
+        const char *lines[] = {"calendar office Europe/Berlin mon-fri 09:00-17:00", cases[i].line,
+                               NULL};
+        sb_sla_conf_t *conf = NULL;
+        sb_buf_t errors;
+        sb_buf_init(&errors, 1 << 16);
+        assert_int_equal(compile(lines, &conf, &errors), SB_EINVAL);
+        assert_null(conf);
+        const char *want = cases[i].want;
+        size_t n = strlen(want);
+        bool whole = want[n - 1] == '\n';
+        if (!errors.data || (whole ? strcmp(errors.data, want) : strncmp(errors.data, want, n)) ||
+            strchr(errors.data, '\n') != errors.data + errors.len - 1)
+            fail_msg("%s\n got:  %s want: %s", cases[i].line, errors.data ? errors.data : "-",
+                     want);
+        sb_buf_dispose(&errors);
     }
-    /* 256 segments are fine, 257 are not */
-    json_t *segs = json_array();
-    for (int i = 0; i < 257; i++)
-        json_array_append_new(segs, json_pack("[I,I]", (json_int_t)i * 10, (json_int_t)i * 10 + 1));
-    json_t *s =
-        json_pack("{s:s,s:i,s:s,s:s,s:{s:{s:i,s:n,s:o}}}", "conv", "c", "rev", 1, "channel", "a",
-                  "priority", "b", "clocks", "resolution", "gen", 1, "since", "segs", segs);
-    char err[256] = "";
-    assert_null(sb_sla_plan_json(conf, s, T0, err, sizeof(err)));
-    assert_non_null(strstr(err, "more than 256 segs"));
-    json_array_remove(segs, 0);
-    json_t *plan = sb_sla_plan_json(conf, s, T0, err, sizeof(err));
-    assert_non_null(plan);
-    assert_int_equal(json_integer_value(json_object_get(
-                         json_object_get(json_object_get(plan, "fold"), "resolution"), "n")),
-                     256);
-    json_decref(plan);
-    json_decref(s);
-    sb_sla_conf_free(conf);
+}
+
+/* A line naming a refused calendar or policy is not reported again. */
+static void test_sla_conf_no_cascade(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "calendar office Mars/Olympus mon-fri 09:00-17:00",
+        "holiday office 2026-12-24",
+        "sla biz channel=* priority=* first=1h next=1h resolve=1h calendar=office",
+        "sla slow channel=* priority=* first=1h next=1h resolve=1x",
+        "escalate slow 50% assignee",
+        "escalate biz 50% assignee",
+        NULL,
+    };
+    sb_sla_conf_t *conf = NULL;
+    sb_buf_t errors;
+    sb_buf_init(&errors, 1 << 16);
+    assert_int_equal(compile(lines, &conf, &errors), SB_EINVAL);
+    assert_null(conf);
+    assert_string_equal(errors.data,
+                        "sb.conf:1: calendar: unknown time zone Mars/Olympus\n"
+                        "sb.conf:4: sla: resolve=1x: not a duration from 1ms to 365d (45s, 5m, "
+                        "2h, 1d)\n");
+    sb_buf_dispose(&errors);
 }
 
 int main(void)
@@ -609,16 +284,9 @@ int main(void)
         cmocka_unit_test(test_sla_conf_first_match_wins),
         cmocka_unit_test(test_sla_conf_reports_each_error),
         cmocka_unit_test(test_sla_conf_reports_all_errors),
-        cmocka_unit_test(test_sla_plan_running_first_response),
-        cmocka_unit_test(test_sla_plan_paused_clock),
-        cmocka_unit_test(test_sla_plan_folds_segments),
-        cmocka_unit_test(test_sla_plan_fired_steps_excluded),
-        cmocka_unit_test(test_sla_plan_priority_change),
-        cmocka_unit_test(test_sla_plan_breached_clock_keeps_crossing),
-        cmocka_unit_test(test_sla_plan_past_step_keeps_past_at),
-        cmocka_unit_test(test_sla_plan_no_policy),
-        cmocka_unit_test(test_sla_plan_empty_tables_and_done),
-        cmocka_unit_test(test_sla_plan_refuses_bad_state),
+        cmocka_unit_test(test_sla_conf_calendars_and_holidays),
+        cmocka_unit_test(test_sla_conf_calendar_errors),
+        cmocka_unit_test(test_sla_conf_no_cascade),
     };
     return cmocka_run_group_tests_name("core/sla", tests, NULL, NULL);
 }
