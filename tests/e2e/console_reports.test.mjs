@@ -66,6 +66,7 @@ test('the Reports view shows response times, breaches, people and who waits', as
   await page.click(sb('nav-reports'));
   await page.locator(`${sb('reports')}[data-state="ready"]`).waitFor();
   assert.equal(await page.locator(sb('queue')).isVisible(), false, 'the queue makes room');
+  assert.doesNotMatch(await page.locator(sb('report-body')).textContent(), /null|undefined|NaN/);
   const frt = (key) => page.locator(`${sb('report-frt')}[data-key="${key}"]`);
   assert.equal(await frt('webchat').locator(sb('p50')).textContent(), '4m 12s');
   assert.equal(await frt('email').locator(sb('p90')).textContent(), '1h 5m');

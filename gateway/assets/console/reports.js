@@ -109,7 +109,7 @@ export class ReportsView {
       el('td', {}, w.subject || ''),
       el('td', {}, w.assignee ? this.ctx.nameOf(w.assignee) : 'nobody')));
     const body = $(sb('report-body'), this.root);
-    body.replaceChildren(
+    body.replaceChildren(...[
       rep.truncated ? el('p', { class: 'error', 'data-sb': 'report-truncated' },
         `Only the first ${rep.scanned} facts were counted: pick a shorter range.`) : null,
       el('h3', {}, 'First response by channel'),
@@ -125,6 +125,7 @@ export class ReportsView {
       el('h3', {}, 'People'),
       table('report-people', ['', 'answered', 'first responses', 'resolved'], people, 'Nobody answered in this range.'),
       el('h3', {}, 'Waiting now'),
-      table('report-waiting-list', ['customer', 'waiting', 'channel', 'subject', 'assignee'], waiting, 'Nobody is waiting.'));
+      table('report-waiting-list', ['customer', 'waiting', 'channel', 'subject', 'assignee'], waiting, 'Nobody is waiting.'),
+    ].filter(Boolean));
   }
 }
