@@ -59,6 +59,7 @@ local function context(args)
     local ctx = {a = args, pre = args.prefix .. '{' .. args.shard .. '}:', now = caller_now(args),
                  ids = args.ids or {}, nid = 0, events = {}}
     ctx.maxlen = args.events_maxlen or 100000
+    ctx.sla = args.sla == true -- some `sla` policy is configured: keep the clocks (docs/sla.md)
     return ctx
 end
 
@@ -96,19 +97,20 @@ local CONV_FIELDS = {'id', 'channel', 'status', 'priority', 'assignee', 'contact
 -- MessagePack array. One HGET/HSET and C-speed (de)serialisation instead of 19 hash
 -- fields: turning each field of a reply into a Lua string was the largest single cost.
 
-local function conv_from(s)
+local function conv_from(s, o)
     local vals = cmsgpack.unpack(s)
-    local c = {_packed = s}
+    local c = {_packed = s, o = o}
     for i, f in ipairs(CONV_FIELDS) do c[f] = vals[i] or '' end
     c._was = {status = c.status, awaiting_since = c.awaiting_since, priority = c.priority,
-              snooze_until = c.snooze_until}
+              snooze_until = c.snooze_until, first_response_at = c.first_response_at}
     return c
 end
 
+-- A conversation's state, with its public SLA object (field o, written by sb_sla_set).
 local function load_conv(ctx, cid)
-    local s = redis.call('HGET', conv_key(ctx, cid), 's')
-    if not s then return nil end
-    return conv_from(s)
+    local r = redis.call('HMGET', conv_key(ctx, cid), 's', 'o')
+    if not r[1] then return nil end
+    return conv_from(r[1], r[2] or nil)
 end
 
 local function save_conv(ctx, c)
@@ -138,6 +140,9 @@ local function jn(v)
     return v
 end
 
+local NO_SLA = '{"policy":null,"first_response_due":null,"next_response_due":null,' ..
+    '"resolution_due":null,"breaches":[],"paused":false}'
+
 -- The conversation as docs/contract.md §4 JSON. Written by hand: cjson on this table costs more
 -- than all the Redis calls of an ingest together.
 local function conv_json(c)
@@ -153,8 +158,7 @@ local function conv_json(c)
         ',"resolved_at":', jn(c.resolved_at), ',"snooze_until":', jn(c.snooze_until),
         ',"message_count":', jn(c.msgs ~= '' and c.msgs or '0'),
         ',"last_message_at":', jn(c.last_message_at),
-        ',"sla":{"policy":null,"first_response_due":null,"next_response_due":null,',
-        '"resolution_due":null,"breaches":[]},"tags":', c.tags ~= '' and c.tags or '[]', '}'})
+        ',"sla":', c.o or NO_SLA, ',"tags":', c.tags ~= '' and c.tags or '[]', '}'})
 end
 
 -- The part of a conversation's state that changes with its transcript: what every event
@@ -265,11 +269,150 @@ local function append(ctx, c, m)
     return m
 end
 
+-- ---- SLA clock facts (docs/sla.md) ----
+--
+-- Field k of conv:<cid>: JSON {rev, dirty, opens, policy, clocks = {<clock> = {gen, key,
+-- used, segs, since, done}}, fired = {"<clock>:<gen>:<percent>" = 1}, breaches, steps,
+-- due}. This side records when each clock ran (wall-clock intervals); C turns that into
+-- due times in business hours (core/sla.h) and hands back a plan (sb_sla_set).
+
+local CLOCKS = {'first_response', 'next_response', 'resolution'}
+
+local function k_load(ctx, cid)
+    local s = redis.call('HGET', conv_key(ctx, cid), 'k')
+    if s then
+        local k = cjson.decode(s)
+        if k.policy == cjson.null then k.policy = nil end
+        for _, cl in pairs(k.clocks or {}) do
+            if cl.since == cjson.null then cl.since = nil end
+        end
+        for name, d in pairs(k.due or {}) do
+            if d == cjson.null then k.due[name] = nil end
+        end
+        k.clocks = k.clocks or {}
+        k.fired = k.fired or {}
+        k.breaches = k.breaches or {}
+        k.steps = k.steps or {}
+        k.due = k.due or {}
+        return k
+    end
+    return {rev = 0, opens = 0, clocks = {}, fired = {}, breaches = {}, steps = {}, due = {}}
+end
+
+-- cjson writes an empty Lua table as {}: arrays go out through encode()'s marker.
+local function arr(t) return #t > 0 and t or EMPTY end
+
+local function k_save(ctx, cid, k)
+    local clocks = {}
+    for name, cl in pairs(k.clocks) do
+        clocks[name] = {gen = cl.gen, key = cl.key, used = cl.used, segs = arr(cl.segs),
+                        since = cl.since or cjson.null, done = cl.done}
+    end
+    local fired = next(k.fired) and k.fired or nil -- absent = none (an object when present)
+    redis.call('HSET', conv_key(ctx, cid), 'k', encode({rev = k.rev, dirty = k.dirty,
+        opens = k.opens, policy = k.policy or cjson.null, clocks = clocks, fired = fired,
+        breaches = arr(k.breaches), steps = arr(k.steps), due = k.due, paused = k.paused}))
+end
+
+-- The public `sla` object of the conversation (docs/contract.md §4), kept in field o.
+local function o_save(ctx, cid, k)
+    local d = k.due or {}
+    local o = encode({policy = k.policy or cjson.null,
+        first_response_due = d.first_response or cjson.null,
+        next_response_due = d.next_response or cjson.null,
+        resolution_due = d.resolution or cjson.null,
+        breaches = arr(k.breaches), paused = k.paused == true})
+    redis.call('HSET', conv_key(ctx, cid), 'o', o)
+    return o
+end
+
+-- Which clocks have a period now (live) and count now (run), and which wait each one
+-- measures (key: a new key starts the clock over, with a new gen).
+local function clock_want(c, opens)
+    local open, waiting = c.status == 'open', c.awaiting_since ~= ''
+    local answered = c.first_response_at ~= ''
+    return {
+        first_response = {live = waiting and not answered, run = open and waiting and not answered,
+                          key = 'f' .. opens, from = tonumber(c.awaiting_since)},
+        next_response = {live = waiting and answered, run = open and waiting and answered,
+                         key = 'n' .. c.awaiting_since, from = tonumber(c.awaiting_since)},
+        resolution = {live = c.status ~= 'resolved', run = open, key = 'r' .. opens,
+                      from = opens == 0 and tonumber(c.created_at) or nil},
+    }
+end
+
+-- Records what the change to c did to its clocks; a change marks it for planning.
+local function sla_update(ctx, c)
+    if not ctx.sla then return end
+    local was = c._was
+    if was and was.status == c.status and was.awaiting_since == c.awaiting_since and
+        was.priority == c.priority and was.first_response_at == c.first_response_at and
+        not c._k then
+        return -- nothing a clock depends on moved (and no k is loaded to save)
+    end
+    local k = c._k or k_load(ctx, c.id)
+    c._k = k
+    local changed = not was or was.priority ~= c.priority
+    if was and was.status == 'resolved' and c.status ~= 'resolved' then
+        k.opens = (k.opens or 0) + 1
+        changed = true
+    end
+    local want = clock_want(c, k.opens or 0)
+    for _, name in ipairs(CLOCKS) do
+        local w, cl = want[name], k.clocks[name]
+        if w.live then
+            if not cl or cl.done or cl.key ~= w.key then
+                local from = w.run and math.min(w.from or ctx.now, ctx.now) or nil
+                k.clocks[name] = {gen = ((cl and cl.gen) or 0) + 1, key = w.key, used = 0,
+                                  segs = {}, since = from, done = false}
+                changed = true
+            elseif w.run and not cl.since then -- resumed
+                cl.since = ctx.now
+                changed = true
+            elseif not w.run and cl.since then -- paused
+                cl.segs[#cl.segs + 1] = {cl.since, ctx.now}
+                cl.since = nil
+                changed = true
+            end
+        elseif cl and not cl.done then -- answered, resolved: stopped for good
+            if cl.since then cl.segs[#cl.segs + 1] = {cl.since, ctx.now} end
+            cl.since = nil
+            cl.done = true
+            changed = true
+        end
+    end
+    if changed then
+        k.rev = (k.rev or 0) + 1
+        k.dirty = true
+        k_save(ctx, c.id, k)
+        redis.call('ZADD', ctx.pre .. 'sla', ctx.now, c.id)
+    end
+end
+
+-- A fact for reports (docs/sla.md: the facts stream), entry id = now.
+local function fact(ctx, fields)
+    local argv = {'XADD', ctx.pre .. 'facts', 'MAXLEN', '~', 1000000, '*'}
+    for i = 1, #fields, 2 do
+        argv[#argv + 1] = fields[i]
+        argv[#argv + 1] = fields[i + 1] or ''
+    end
+    redis.call(unpack(argv))
+end
+
+-- The policy a conversation's clocks were last planned with ('' when none).
+local function policy_of(ctx, c)
+    if not ctx.sla then return '' end
+    local k = c._k or k_load(ctx, c.id)
+    c._k = k
+    return k.policy or ''
+end
+
 -- Writes c back and publishes the pending events, each with the conversation's state.
 -- Returns the conversation's state JSON (encoded once, shared by events and the result).
 local function commit(ctx, c)
     save_conv(ctx, c)
     reindex(ctx, c)
+    sla_update(ctx, c)
     local cj = conv_state_json(c)
     local head = '{"conv":"' .. c.id .. '","conversation":' .. cj .. ',"type":"'
     for _, ev in ipairs(ctx.events) do
@@ -377,7 +520,9 @@ local function ingest_fast(argv)
     -- A conversation named by the caller must be this contact's on this channel: else the
     -- general path answers the error.
     if conv ~= '' and (v[6] ~= ctid or v[2] ~= channel) then return nil end
-    if v[3] == 'open' and (name == '' or name == v[7]) and (v[9] ~= '' or argv[8] == '') then
+    -- (with SLA clocks kept, a message that starts a wait takes the general path: commit)
+    if v[3] == 'open' and (name == '' or name == v[7]) and (v[9] ~= '' or argv[8] == '') and
+        not (argv[13] == '1' and v[13] == '') then
         return fast_append({now = argv[10], ids = {argv[11]}, tail = argv[2],
                             dedup_ttl = tonumber(argv[12])}, pre, dk, v)
     end
@@ -436,7 +581,7 @@ local function ingest(keys, argv)
                        tostring(a.channel))
         end
         if not a.auto and v[3] == 'open' and (not a.contact.name or a.contact.name == v[7]) and
-            (v[9] ~= '' or not a.subject) then
+            (v[9] ~= '' or not a.subject) and not (a.sla == true and v[13] == '') then
             return fast_append(a, pre, dk, v)
         end
     end
@@ -519,10 +664,13 @@ local function post_start(a)
 end
 
 -- The common end of reply and note: write back, publish, remember the client_id.
-local function post_finish(ctx, c, m, dk, a)
+local function post_finish(ctx, c, m, dk, a, first_ms)
     local cj = commit(ctx, c)
     if dk then redis.call('SET', dk, c.id .. ' ' .. m.seq, 'EX', a.dedup_ttl or 604800) end
-    return result({{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}})
+    local r = {{'duplicate', 'false'}, {'message', m.json}, {'conversation', cj}}
+    -- this reply was the conversation's first human response: how long it took (/metrics)
+    if first_ms then r[#r + 1] = {'first_response_ms', string.format('%d', first_ms)} end
+    return result(r)
 end
 
 -- Whether a running connector serves a channel: a.served lists them (the calling node's
@@ -563,12 +711,22 @@ local function reply(keys, argv)
         attachments = a.attachments, client_id = a.client_id})
     c.msgs = tostring((tonumber(c.msgs) or 0) + 1)
     c.last_message_at = tostring(ctx.now)
+    local first_ms
     if a.author.type == 'staff' then
+        local wait = c.awaiting_since ~= '' and ctx.now - tonumber(c.awaiting_since) or 0
         if c.awaiting_since ~= '' then -- a response time sample for honest wait estimates
             redis.call('XADD', ctx.pre .. 'rt', 'MAXLEN', '~', 1000, '*',
-                       'ms', ctx.now - tonumber(c.awaiting_since), 'channel', c.channel,
+                       'ms', wait, 'channel', c.channel,
                        'first', c.first_response_at == '' and '1' or '0')
         end
+        local policy = policy_of(ctx, c)
+        if c.first_response_at == '' and c.awaiting_since ~= '' then
+            first_ms = wait
+            fact(ctx, {'t', 'first', 'ms', wait, 'channel', c.channel, 'policy', policy,
+                       'staff', a.author.id, 'conv', c.id})
+        end
+        fact(ctx, {'t', 'answer', 'ms', wait, 'channel', c.channel, 'policy', policy,
+                   'staff', a.author.id, 'conv', c.id})
         c.awaiting_since = ''
         if c.first_response_at == '' then c.first_response_at = tostring(ctx.now) end
     end
@@ -580,7 +738,7 @@ local function reply(keys, argv)
             seq = m.seq, channel = c.channel, account = '', state = 'pending', final = false,
             attempts = 0, retries = 0, updated_at = ctx.now}))
     end
-    return post_finish(ctx, c, m, dk, a)
+    return post_finish(ctx, c, m, dk, a, first_ms)
 end
 
 -- note: an internal note (never sent to the customer).
@@ -622,6 +780,9 @@ end
 
 function ACTIONS.resolve(ctx, c, a)
     if c.status == 'resolved' then return nil end
+    fact(ctx, {'t', 'resolved', 'ms', ctx.now - (tonumber(c.created_at) or ctx.now),
+               'channel', c.channel, 'policy', policy_of(ctx, c),
+               'staff', a.author.type == 'staff' and a.author.id or '', 'conv', c.id})
     c.status = 'resolved'
     c.resolved_at = tostring(ctx.now)
     c.awaiting_since = ''
@@ -636,6 +797,18 @@ function ACTIONS.reopen(ctx, c, a)
     c.resolved_at = ''
     c.snooze_until = ''
     return event_entry(ctx, c, 'reopened', a.author, {from = from})
+end
+
+-- pending: waiting on the customer (SLA clocks pause); their next message opens it again.
+function ACTIONS.pending(ctx, c, a)
+    if c.status == 'pending' then return nil end
+    if c.status == 'resolved' then
+        return err('CONFLICT', 'conversation ' .. c.id .. ' is resolved: reopen it first')
+    end
+    local from = c.status
+    c.status = 'pending'
+    c.snooze_until = ''
+    return event_entry(ctx, c, 'pending', a.author, {from = from})
 end
 
 function ACTIONS.snooze(ctx, c, a)
@@ -983,6 +1156,165 @@ local function presence(keys, argv)
     return 0
 end
 
+-- ---- SLA timers (docs/sla.md "Functions") ----
+
+-- A step's targets with `assignee` made the assignee's id (everyone when nobody holds it).
+local function step_targets(targets, assignee)
+    local out, seen = {}, {}
+    for _, t in ipairs(type(targets) == 'table' and targets or {}) do
+        if t == 'assignee' then t = assignee ~= '' and assignee or 'everyone' end
+        if type(t) == 'string' and not seen[t] then
+            seen[t] = true
+            out[#out + 1] = t
+        end
+    end
+    return arr(out)
+end
+
+-- Fires c's planned steps that are due: an event each, once per "<clock>:<gen>:<percent>".
+-- Returns how many fired and when the next one is due (nil: none left).
+local function sla_fire(ctx, c, k)
+    ctx.events = {}
+    local n, rest, next_at, breach = 0, {}, nil, false
+    for _, st in ipairs(k.steps) do
+        local fk = st.clock .. ':' .. st.gen .. ':' .. st.percent
+        if k.fired[fk] then
+            -- fired already (a plan made before it fired, applied after)
+        elseif st.at <= ctx.now then
+            k.fired[fk] = 1
+            if ctx.late then ctx.late[#ctx.late + 1] = string.format('%d', ctx.now - st.at) end
+            local etype = st.percent < 100 and 'sla_warning' or
+                (st.percent == 100 and 'sla_breach' or 'escalated')
+            event_entry(ctx, c, etype, nil, {clock = st.clock, percent = st.percent,
+                policy = k.policy or cjson.null, due = k.due[st.clock] or cjson.null,
+                targets = step_targets(st.targets, c.assignee)})
+            if st.percent == 100 then
+                local known = false
+                for _, b in ipairs(k.breaches) do known = known or b == st.clock end
+                if not known then k.breaches[#k.breaches + 1] = st.clock end
+                breach = true
+                redis.call('HINCRBY', ctx.pre .. 'counts', 'breaches', 1)
+                fact(ctx, {'t', 'breach', 'clock', st.clock, 'channel', c.channel,
+                           'policy', k.policy or '', 'conv', c.id})
+            end
+            n = n + 1
+        else
+            rest[#rest + 1] = st
+            if not next_at or st.at < next_at then next_at = st.at end
+        end
+    end
+    k.steps = rest
+    if n > 0 then
+        c._k = k
+        commit(ctx, c)
+        k_save(ctx, c.id, k)
+        if breach then o_save(ctx, c.id, k) end
+    end
+    return n, next_at
+end
+
+-- The facts of a conversation to plan (core/sla.h sb_sla_plan_json).
+local function plan_state(c, k)
+    local clocks = {}
+    for name, cl in pairs(k.clocks) do
+        clocks[#clocks + 1] = cjson.encode(name) .. ':' .. encode({gen = cl.gen, used = cl.used or 0,
+            segs = arr(cl.segs or {}), since = cl.since or cjson.null, done = cl.done == true})
+    end
+    return table.concat({'{"conv":"', c.id, '","rev":', string.format('%d', k.rev or 0),
+        ',"channel":"', c.channel, '","priority":"', c.priority, '","status":"', c.status,
+        '","assignee":', jq(c.assignee), ',"clocks":{', table.concat(clocks, ','),
+        '},"fired":', next(k.fired) and cjson.encode(k.fired) or '{}', '}'})
+end
+
+-- sla_tick: the shard's conversations whose SLA work is due: dirty ones come back to be
+-- planned (and are leased for 5 s), planned steps that are due fire.
+local function sla_tick(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local z = ctx.pre .. 'sla'
+    local due = redis.call('ZRANGE', z, '-inf', ctx.now, 'BYSCORE', 'LIMIT', 0,
+                           tonumber(a.limit) or 200)
+    local plans, fired, more = {}, 0, #due == (tonumber(a.limit) or 200)
+    ctx.late = {} -- how late each step fired (ms), for the engine's histogram
+    for _, cid in ipairs(due) do
+        local c = load_conv(ctx, cid)
+        local k = c and k_load(ctx, cid)
+        if not c or k.rev == 0 then
+            redis.call('ZREM', z, cid)
+        elseif k.dirty then
+            plans[#plans + 1] = plan_state(c, k)
+            redis.call('ZADD', z, ctx.now + 5000, cid)
+        else
+            -- each event needs an id from the caller: stop when they would run out
+            local need = 0
+            for _, st in ipairs(k.steps) do
+                if st.at <= ctx.now then need = need + 1 end
+            end
+            if need > #ctx.ids - ctx.nid then
+                more = true
+                break
+            end
+            local n, next_at = sla_fire(ctx, c, k)
+            fired = fired + n
+            if next_at then redis.call('ZADD', z, next_at, cid) else redis.call('ZREM', z, cid) end
+        end
+    end
+    return '{"plan":[' .. table.concat(plans, ',') .. '],"fired":' .. fired ..
+           ',"late":[' .. table.concat(ctx.late, ',') .. '],"more":' .. bool(more) .. '}'
+end
+
+-- sla_set: stores plans (docs/sla.md "Plan") whose rev still matches; {"applied":N}.
+local function sla_set(keys, argv)
+    local a = cjson.decode(argv[1])
+    local ctx = context(a)
+    local z = ctx.pre .. 'sla'
+    local applied = 0
+    for _, p in ipairs(a.plans or {}) do
+        local c = type(p.conv) == 'string' and load_conv(ctx, p.conv)
+        local k = c and k_load(ctx, p.conv)
+        if k and k.dirty and k.rev == p.rev then
+            for name, f in pairs(type(p.fold) == 'table' and p.fold or {}) do
+                local cl = k.clocks[name]
+                local n = tonumber(f.n) or 0
+                if cl and n > 0 and n <= #cl.segs then
+                    local segs = {}
+                    for i = n + 1, #cl.segs do segs[#segs + 1] = cl.segs[i] end
+                    cl.segs = segs
+                    cl.used = tonumber(f.used) or cl.used
+                end
+            end
+            k.policy = p.policy ~= cjson.null and p.policy or nil
+            k.due = {}
+            for name, d in pairs(type(p.due) == 'table' and p.due or {}) do
+                if d ~= cjson.null then k.due[name] = d end
+            end
+            k.paused = p.paused == true
+            k.steps = {}
+            local next_at
+            for _, st in ipairs(type(p.steps) == 'table' and p.steps or {}) do
+                local fk = tostring(st.clock) .. ':' .. tostring(st.gen) .. ':' .. tostring(st.percent)
+                if not k.fired[fk] and tonumber(st.at) then
+                    k.steps[#k.steps + 1] = {at = st.at, clock = st.clock, gen = st.gen,
+                                             percent = st.percent, targets = arr(st.targets or {})}
+                    if not next_at or st.at < next_at then next_at = st.at end
+                end
+            end
+            k.dirty = false
+            k_save(ctx, c.id, k)
+            o_save(ctx, c.id, k)
+            if next_at then redis.call('ZADD', z, next_at, c.id) else redis.call('ZREM', z, c.id) end
+            if index_of(c.status, c.awaiting_since) == 'queue' then
+                local q = tonumber(p.queue_at)
+                redis.call('ZADD', ctx.pre .. 'queue', q or queue_score(c.awaiting_since, c.priority), c.id)
+            end
+            applied = applied + 1
+        end
+    end
+    return '{"applied":' .. applied .. '}'
+end
+
+redis.register_function('sb_sla_tick', sla_tick)
+redis.register_function('sb_sla_set', sla_set)
 redis.register_function('sb_ingest', ingest)
 redis.register_function('sb_reply', reply)
 redis.register_function('sb_note', note)

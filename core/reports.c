@@ -35,8 +35,12 @@ void sb_frt_hist_observe(sb_frt_hist_t *h, const char *channel, int64_t ms)
 bool sb_frt_hist_observe_reply(sb_frt_hist_t *h, const json_t *reply_result)
 {
     const json_t *ms = json_object_get(reply_result, "first_response_ms");
-    const char *channel = json_string_value(
-        json_object_get(json_object_get(reply_result, "conversation"), "channel"));
+    /* the reply's channel: its message's (the result's conversation is a short state) */
+    const char *channel =
+        json_string_value(json_object_get(json_object_get(reply_result, "message"), "channel"));
+    if (!channel)
+        channel = json_string_value(
+            json_object_get(json_object_get(reply_result, "conversation"), "channel"));
     if (!json_is_integer(ms) || json_integer_value(ms) < 0 || sb_channel_index(channel) < 0)
         return false;
     sb_frt_hist_observe(h, channel, json_integer_value(ms));

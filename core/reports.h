@@ -63,7 +63,8 @@ void sb_frt_hist_observe(sb_frt_hist_t *h, const char *channel, int64_t ms);
 
 /**
  * Counts a reply result's `first_response_ms` (a top-level integer >= 0, set when the reply
- * was the conversation's first human response) on `conversation.channel`. Returns true when
+ * was the conversation's first human response) on `message.channel` (else
+ * `conversation.channel`). Returns true when
  * it counted one; a result without the field, or a malformed one, counts nothing.
  */
 bool sb_frt_hist_observe_reply(sb_frt_hist_t *h, const json_t *reply_result);

@@ -210,6 +210,8 @@ int sb__store_fcall(sb_store_t *st, const char *fn, unsigned shard, json_t *args
     json_object_set_new(args, "dedup_ttl", json_integer(st->opts.dedup_ttl_s));
     /* The functions' clock is the caller's (core/sys.h), never Redis TIME. */
     json_object_set_new(args, "now", json_integer((json_int_t)sb_now_ms()));
+    if (st->opts.sla)
+        json_object_set_new(args, "sla", json_true()); /* keep SLA clocks (docs/sla.md) */
     char *js;
     int jrc = sb_json_dumps(args, JSON_COMPACT, &js, NULL);
     json_decref(args);

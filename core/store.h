@@ -36,6 +36,7 @@ typedef struct sb_store_opts {
     uint64_t events_maxlen;   /* default 100000 */
     uint32_t dedup_ttl_s;     /* default 7 days */
     uint32_t thread_ttl_s;    /* threading ids (sb_store_thread_link) expire; 0 = kept */
+    bool sla;                 /* some SLA policy is configured: keep clocks (docs/sla.md) */
 } sb_store_opts_t;
 
 /** A customer message to ingest. Strings are borrowed for the call. */
@@ -316,6 +317,20 @@ int sb_store_followup_due(sb_store_t *st, unsigned shard, unsigned limit, sb_sto
  */
 int sb_store_followup_take(sb_store_t *st, const char *conv, const char *mid, const char *seq,
                            bool send, sb_store_cb cb, void *data);
+
+/* ---- SLA timers (store_sla.c; docs/sla.md) ---- */
+
+/**
+ * A shard's due SLA work, up to limit (0: 200) conversations: those whose clocks changed
+ * come back to be planned ({"plan":[state…]}, leased for 5 s), planned steps that are due
+ * fire as events (nids message ids are passed for them; "more":true when they ran out or
+ * the limit was reached). Result {"plan":[…],"fired":N,"more":b}.
+ */
+int sb_store_sla_tick(sb_store_t *st, unsigned shard, unsigned limit, unsigned nids,
+                      sb_store_cb cb, void *data);
+
+/** Stores plans (a JSON array, stolen; core/sla.h) made for a shard: {"applied":N}. */
+int sb_store_sla_set(sb_store_t *st, unsigned shard, json_t *plans, sb_store_cb cb, void *data);
 
 /* ---- Staff as connectors see them (store_staff.c) ---- */
 

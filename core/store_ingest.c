@@ -182,6 +182,8 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
         sb_buf_puts(a, ",\"cross\":true");
     if (in->new_conversation && !(in->conv && *in->conv))
         sb_buf_puts(a, ",\"fresh\":true");
+    if (st->opts.sla)
+        sb_buf_puts(a, ",\"sla\":true");
     sb_buf_puts(a, "}");
     message_tail(&q->tail, in);
     sb_key_t key, pre; /* pre is the start of key: it fits when key does */
@@ -210,7 +212,8 @@ static int ingest(sb_store_t *st, const sb_ingest_t *in, sb__store_call_t *c)
                           dedup ? dedup : opt,
                           nowtxt,
                           ids[0],
-                          ttl};
+                          ttl,
+                          st->opts.sla ? "1" : opt};
     size_t lens[SB_ARRAY_LEN(argv)];
     for (size_t i = 0; i < SB_ARRAY_LEN(argv); i++)
         lens[i] = i == 4 ? a->len : i == 5 ? q->tail.len : strlen(argv[i]);

@@ -3,7 +3,7 @@
  * Conversation endpoints of the REST API (docs/contract.md §5): GET /v1/conversations (the list
  * across shards, most urgent first, paged by cursor), GET /v1/conversations/{id}, its messages,
  * staff/bot replies with the `based_on` collision check, notes, state changes (claim, release,
- * resolve, reopen, snooze, priority, tags) and handoff (bot -> humans).
+ * resolve, reopen, pending, snooze, priority, tags) and handoff (bot -> humans).
  *
  * Roles (checked by sb__api_authenticate from the minimum each handler names):
  * bots (SB_ROLE_BOT) may post inbound messages, replies, notes and handoffs; everything
@@ -453,7 +453,7 @@ void sb__api_conv_routes(sb_app_t *app)
     sb_http_route(s, "POST", "/v1/conversations/{id}/typing", h_typing, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/messages/{mid}/retry", h_retry, app);
     static const char *const actions[] = {"claim",  "release",  "resolve", "reopen",
-                                          "snooze", "priority", "tags"};
+                                          "pending", "snooze",  "priority", "tags"};
     for (size_t i = 0; i < SB_ARRAY_LEN(actions); i++) {
         char pattern[80];
         snprintf(pattern, sizeof(pattern), "/v1/conversations/{id}/%s", actions[i]);

@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/keys.h"
 #include "core/reports.h"
+#include "core/sla_engine.h"
 #include "core/util.h"
 #include "gateway/internal.h"
 #include "gateway/version.h"
@@ -140,6 +141,7 @@ static void render(scrape_t *sc)
                       sc->queue_depth);
     sb_frt_hist_render(sb_store_frt_hist(app->store), &b);
     sb_webhooks_metrics(app->webhooks, &b);
+    sb_sla_engine_metrics(app->sla_engine, &b);
     sb_app_connectors_metrics(app, &b);
     sb_http_req_t *req = sc->c->req;
     if (req) {

@@ -35,6 +35,8 @@ typedef struct sb_app {
     sb_http_server_t *http;
     sb_api_t *api;
     sb_webhooks_t *webhooks;             /* outbound webhooks (gateway/webhooks.h) */
+    struct sb_sla_conf *sla;             /* SLA policies and calendars (core/sla.h) */
+    struct sb_sla_engine *sla_engine;    /* SLA timers; NULL without policies */
     sb_connector_host_t *connector_host; /* freed after the HTTP server stopped */
     sb_connector_env_t connector_env;
     struct conn_outbox *conn_outbox; /* the connectors' outbox lanes (connector_outbox.h) */

@@ -20,6 +20,8 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sla.h"
+#include "core/sla_engine.h"
 #include "core/util.h"
 #include "gateway/app.h"
 #include "gateway/version.h"
@@ -120,6 +122,8 @@ static void shutdown_app(void)
     sb_app_waker_stop();
     sb_webhooks_stop(app.webhooks); /* frees itself once its Redis replies are in */
     app.webhooks = NULL;
+    sb_sla_engine_stop(app.sla_engine); /* likewise */
+    app.sla_engine = NULL;
     sb_app_connectors_stop(&app, on_connectors_stopped, NULL);
     sb_api_free(app.api);
     app.api = NULL;
@@ -164,8 +168,11 @@ static int start(void)
     sb_store_opts_t so = {.prefix = cfg->prefix,
                           .shards = cfg->shards,
                           .reopen_window_ms = cfg->reopen_window_ms,
-                          .events_maxlen = cfg->events_maxlen};
+                          .events_maxlen = cfg->events_maxlen,
+                          .sla = sb_sla_conf_active(app.sla)};
     sb_store_new(app.redis, &so, &app.store);
+    if (so.sla && (rc = sb_sla_engine_start(app.loop, app.store, app.sla, 0, &app.sla_engine)) != 0)
+        return rc;
     if ((rc = sb_events_new(app.loop, app.redis_block, app.redis, cfg->prefix, cfg->shards,
                             &app.events)) != 0)
         return rc;
@@ -234,7 +241,11 @@ int main(int argc, char **argv)
     sb_buf_t errors;
     sb_buf_init(&errors, 64 * 1024);
     int rc = sb_config_load_with(&cfg, path, sb_connectors_config(), &errors);
+    sb_sla_conf_t *sla = NULL;
+    if (rc == 0 && sb_sla_conf_load(&cfg, &sla, &errors) != 0)
+        rc = SB_ECONFIG; /* SLA lines are compiled here so that --check reports them */
     if (rc != 0 || check) {
+        sb_sla_conf_free(sla);
         if (errors.len)
             fputs(errors.data, stderr);
         if (rc == 0)
@@ -248,6 +259,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     app.cfg = &cfg;
+    app.sla = sla;
     app.loop = uv_default_loop();
     app.started_ms = sb_now_ms();
     uv_signal_init(app.loop, &sig_int);
@@ -274,6 +286,7 @@ int main(int argc, char **argv)
     if (uv_loop_close(app.loop) != 0)
         SB_LOG_WARN("shutdown", "loop=busy");
     SB_LOG_INFO("shutdown", "phase=done");
+    sb_sla_conf_free(app.sla);
     sb_config_dispose(&cfg);
     return exit_code;
 }

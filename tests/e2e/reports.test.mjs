@@ -159,6 +159,20 @@ test('sbctl stats prints durations a person reads', async () => {
   assert.match(out, /first_response:\n\s+api:\n\s+p50: 4m 12s\n\s+p90: 4m 12s\n\s+n: 1\n/, out);
   assert.doesNotMatch(out, /_ms\b/, out);
   assert.doesNotMatch(out, /252000/, out);
+  // the reply went into the facts: the report counts it (through the real functions)
+  const rep = (await get('/v1/reports')).json;
+  // (the test clock moves with real time: a few ms pass between the two requests)
+  const api1 = rep.first_response.by_channel.api;
+  assert.equal(api1.n, 1);
+  assert.ok(api1.p50 >= 252_000 && api1.p50 < 260_000 && api1.p90 === api1.p50, JSON.stringify(api1));
+  assert.equal(rep.people.find((p) => p.id === tok.agentId).answered, 5);
+  assert.equal(rep.people.find((p) => p.id === tok.agentId).first_responses, 5);
+  // resolving it adds a resolution by the agent
+  const res = await api(d, 'POST', `/v1/conversations/${m.json.conv}/resolve`, { token: tok.agent });
+  assert.equal(res.status, 200, res.text);
+  const after = (await get('/v1/reports')).json;
+  assert.equal(after.resolution.by_channel.api.n, 1);
+  assert.equal(after.people.find((p) => p.id === tok.agentId).resolved, 1);
 });
 
 test('/metrics has the first-response histogram by channel', async () => {
@@ -168,5 +182,10 @@ test('/metrics has the first-response histogram by channel', async () => {
   for (const le of ['10', '60', '3600', '86400', '\\+Inf']) {
     assert.match(text, new RegExp(`^switchboard_first_response_seconds_bucket\\{channel="webchat",le="${le}"\\} \\d+$`, 'm'));
   }
-  assert.match(text, /^switchboard_first_response_seconds_count\{channel="email"\} \d+$/m);
+  assert.match(text, /^switchboard_first_response_seconds_count\{channel="email"\} 0$/m);
+  // the one first response of the test above: 4 min 12 s, in the api channel's (120, 300] bucket
+  assert.match(text, /^switchboard_first_response_seconds_bucket\{channel="api",le="120"\} 0$/m);
+  assert.match(text, /^switchboard_first_response_seconds_bucket\{channel="api",le="300"\} 1$/m);
+  assert.match(text, /^switchboard_first_response_seconds_sum\{channel="api"\} 25\d\.\d{3}$/m);
+  assert.match(text, /^switchboard_first_response_seconds_count\{channel="api"\} 1$/m);
 });

@@ -148,7 +148,7 @@ static void test_keys_c_and_lua_agree(void **state)
     for (size_t i = 0; i < all->elements; i++) {
         const char *key = all->element[i]->str;
         bool named = false;
-        static const char *const lua_own[] = {"cl:", "cc:", "counts", "idle"};
+        static const char *const lua_own[] = {"cl:", "cc:", "counts", "idle", "facts"};
         if (strncmp(key, pre.str, pre.len) == 0) {
             const char *rest = key + pre.len;
             for (size_t j = 0; j < SB_ARRAY_LEN(lua_own); j++)

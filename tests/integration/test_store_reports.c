@@ -204,6 +204,17 @@ static void test_waiting(void **state)
         sb_store_reply(f->store, convs[2], &bob, "hello", NULL, NULL, false, on_result, &r), 0);
     wait(f, &r);
     assert_int_equal(r.status, 0);
+    /* the first human response: its wait in the result, counted in the histogram
+     * (6000 s: the bucket up to 4 h) */
+    assert_int_equal(geti(r.json, "first_response_ms"), 6000 * 1000);
+    const sb_frt_hist_t *h = sb_store_frt_hist(f->store);
+    assert_int_equal(h->count[sb_channel_index("webchat")][8], 1);
+    reset(&r);
+    assert_int_equal(
+        sb_store_reply(f->store, convs[2], &bob, "more", NULL, NULL, false, on_result, &r), 0);
+    wait(f, &r);
+    assert_null(json_object_get(r.json, "first_response_ms")); /* not the first any more */
+    assert_int_equal(h->count[sb_channel_index("webchat")][8], 1);
     reset(&r);
 
     sb_report_query_t q = {.from_ms = 0, .to_ms = t0, .waiting = 3};

@@ -48,11 +48,16 @@ static void test_hist_reply_field(void **state)
     assert_false(
         observe(&h, "{\"first_response_ms\":5,\"conversation\":{\"channel\":\"pigeon\"}}"));
     assert_false(observe(&h, "{\"first_response_ms\":5}"));
+    /* sb_reply's own shape: the channel is the message's */
+    assert_true(observe(&h, "{\"duplicate\":false,\"message\":{\"channel\":\"webchat\",\"dir\":"
+                            "\"out\"},\"conversation\":{\"status\":\"open\"},"
+                            "\"first_response_ms\":20000}"));
     assert_int_equal(h.count[wc][0], 1); /* 4 s <= 10 s */
+    assert_int_equal(h.count[wc][1], 1); /* 20 s in (10 s, 30 s] */
     assert_int_equal(h.count[wc][2], 1); /* 45 s in (30 s, 60 s] */
     assert_int_equal(h.count[em][0], 1);
     assert_int_equal(h.count[em][SB_FRT_BUCKETS], 1); /* over a day: +Inf only */
-    assert_true(h.sum_s[wc] > 48.99 && h.sum_s[wc] < 49.01);
+    assert_true(h.sum_s[wc] > 68.99 && h.sum_s[wc] < 69.01);
 }
 
 static void test_hist_render(void **state)
