@@ -1563,3 +1563,43 @@ local function rejected(keys, argv)
 end
 
 redis.register_function('sb_rejected', rejected)
+
+-- ---- Who waits longest now (core/store_reports.c; docs/sla.md "Reports") ----
+
+-- sb_waiting {limit, channel?, channels?}: of the first 5000 conversations of the shard's
+-- queue, the `limit` (at most 200) whose customer has waited longest (oldest
+-- awaiting_since), oldest first, each {conv, channel, contact_name, assignee, subject,
+-- awaiting_since}. `channel` keeps one channel, `channels` (a list) a token's scope.
+-- Read-only; registered without a local of its own, so the library's chunk does not
+-- grow by one more local variable.
+redis.register_function{function_name = 'sb_waiting', flags = {'no-writes'},
+    callback = function(keys, argv)
+        local a = cjson.decode(argv[1])
+        local pre = a.prefix .. '{' .. a.shard .. '}:'
+        local limit = math.min(tonumber(a.limit) or 20, 200)
+        local allow
+        if type(a.channels) == 'table' then
+            allow = {}
+            for _, ch in ipairs(a.channels) do allow[ch] = true end
+        end
+        local rows = {}
+        for _, cid in ipairs(redis.call('ZRANGE', pre .. 'queue', 0, 4999)) do
+            local s = redis.call('HGET', pre .. 'conv:' .. cid, 's')
+            local c = s and conv_from(s)
+            local since = c and tonumber(c.awaiting_since)
+            if since and (type(a.channel) ~= 'string' or a.channel == c.channel) and
+                (not allow or allow[c.channel]) then
+                rows[#rows + 1] = {since, c}
+            end
+        end
+        table.sort(rows, function(x, y) return x[1] < y[1] end)
+        local out = {}
+        for i = 1, math.min(limit, #rows) do
+            local c = rows[i][2]
+            out[i] = '{"conv":' .. js(c.id) .. ',"channel":' .. js(c.channel) ..
+                     ',"contact_name":' .. js(c.contact_name) .. ',"assignee":' ..
+                     js(c.assignee) .. ',"subject":' .. js(c.subject) ..
+                     ',"awaiting_since":' .. string.format('%d', rows[i][1]) .. '}'
+        end
+        return '{"waiting":[' .. table.concat(out, ',') .. ']}'
+    end}

@@ -45,12 +45,36 @@ static void set_client_dedup(json_t *a, const sb_actor_t *who, const char *clien
     }
 }
 
+/* A reply's caller, answered after its first_response_ms is counted (core/reports.h). */
+typedef struct reply_ctx {
+    sb_store_t *st;
+    sb_store_cb cb;
+    void *data;
+} reply_ctx_t;
+
+static void on_reply(int status, json_t *res, const char *errmsg, void *data)
+{
+    reply_ctx_t *rc = data;
+    if (status == 0 && res)
+        sb__store_frt_observe(rc->st, res);
+    if (rc->cb)
+        rc->cb(status, res, errmsg, rc->data);
+    else if (status)
+        SB_LOG_WARN("store.reply", "err=%s reply=\"%s\"", sb_err_name(status),
+                    errmsg ? errmsg : "");
+    sb_free(rc);
+}
+
 int sb_store_reply(sb_store_t *st, const char *conv, const sb_actor_t *who, const char *text,
                    const char *client_id, const char *based_on, bool force, sb_store_cb cb,
                    void *data)
 {
     if (!conv || !text)
         return SB_EINVAL;
+    reply_ctx_t *rc = SB_NEW(reply_ctx_t);
+    rc->st = st;
+    rc->cb = cb;
+    rc->data = data;
     json_t *a = conv_args(conv, who);
     json_object_set_new(a, "text", json_string(text));
     set_client_dedup(a, who, client_id);
@@ -58,7 +82,10 @@ int sb_store_reply(sb_store_t *st, const char *conv, const sb_actor_t *who, cons
     if (force)
         json_object_set_new(a, "force", json_true());
     json_object_set(a, "served", st->served);
-    return sb__store_fcall_msg(st, "sb_reply", sb_store_shard(st, conv), a, cb, data);
+    int err = sb__store_fcall_msg(st, "sb_reply", sb_store_shard(st, conv), a, on_reply, rc);
+    if (err)
+        sb_free(rc); /* not sent: no callback */
+    return err;
 }
 
 int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const char *text,

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "core/redis.h"
+#include "core/reports.h"
 #include "core/store.h"
 
 struct redisReply;
@@ -21,6 +22,7 @@ struct sb_store {
     bool ready;
     uint64_t generation; /* bumps on every connect, so a stale load reply is ignored */
     json_t *served;      /* channels a reply may go out on (store_delivery.c) */
+    sb_frt_hist_t frt;   /* first responses of this node's replies (store_reports.c) */
 };
 
 /** An ingest's arguments, kept with its call to follow a redirect (store_ingest.c). */
@@ -80,6 +82,9 @@ sb_redis_t *sb__store_redis(sb_store_t *st);
 /** The channels a reply may go out on, a JSON array owned by the store (store_delivery.c
  * adds to it; reply and retry send it to the functions). */
 json_t *sb__store_served(sb_store_t *st);
+
+/** Counts a reply result's first_response_ms in the store's histogram (store_reports.c). */
+void sb__store_frt_observe(sb_store_t *st, const json_t *reply_result);
 
 /** {"type","id","name"} of an actor (new reference). */
 json_t *sb__store_actor_json(const sb_actor_t *who);

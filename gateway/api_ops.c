@@ -13,6 +13,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "core/keys.h"
+#include "core/reports.h"
 #include "core/sla_engine.h"
 #include "core/util.h"
 #include "gateway/internal.h"
@@ -138,6 +139,7 @@ static void render(scrape_t *sc)
                       "# HELP switchboard_queue_depth Open conversations awaiting a reply.\n"
                       "# TYPE switchboard_queue_depth gauge\nswitchboard_queue_depth %lld\n",
                       sc->queue_depth);
+    sb_frt_hist_render(sb_store_frt_hist(app->store), &b);
     sb_webhooks_metrics(app->webhooks, &b);
     sb_sla_engine_metrics(app->sla_engine, &b);
     sb_app_connectors_metrics(app, &b);

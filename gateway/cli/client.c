@@ -118,6 +118,15 @@ static int call(const sbc_opts_t *o, const char *method, const char *path, json_
     return SBC_OK;
 }
 
+int sbc_get_json(const sbc_opts_t *o, const char *path, json_t **out)
+{
+    resp_t r;
+    int code = call(o, "GET", path, NULL, &r);
+    *out = code == SBC_OK ? json_incref(r.json) : NULL;
+    resp_dispose(&r);
+    return code;
+}
+
 /* --json output: JSON escapes C0 controls; on a terminal, \u-escape everything non-ASCII
  * too (C1 controls and bidi overrides are UTF-8 characters that jansson leaves as they are). */
 static void print_json(json_t *j)
@@ -402,26 +411,6 @@ static int cmd_post(const sbc_opts_t *o, const char *verb, const char *id, const
     return code;
 }
 
-/* Prints a JSON object as indented `key: value` lines. */
-static void print_tree(json_t *j, int depth)
-{
-    const char *k;
-    json_t *v;
-    json_object_foreach(j, k, v)
-    {
-        char *key = safe(k, 0);
-        if (json_is_object(v)) {
-            printf("%*s%s:\n", depth * 2, "", key);
-            print_tree(v, depth + 1);
-        } else {
-            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
-            printf("%*s%s: %s\n", depth * 2, "", key, s ? s : "?");
-            free(s);
-        }
-        sb_free(key);
-    }
-}
-
 static int cmd_stats(const sbc_opts_t *o)
 {
     resp_t r;
@@ -429,7 +418,7 @@ static int cmd_stats(const sbc_opts_t *o)
     if (code == SBC_OK && o->json)
         print_json(r.json);
     else if (code == SBC_OK)
-        print_tree(r.json, 0);
+        sbc_print_stats(r.json);
     resp_dispose(&r);
     return code;
 }
@@ -602,8 +591,8 @@ static int cmd_tail(const sbc_opts_t *o)
 
 /* ---- dispatch ---- */
 
-static const char *const commands[] = {"queue",   "show",    "reply", "note",  "claim",
-                                       "release", "resolve", "tail",  "stats", "connectors"};
+static const char *const commands[] = {"queue",   "show", "reply", "note",       "claim", "release",
+                                       "resolve", "tail", "stats", "connectors", "report"};
 
 bool sbc_is_command(const char *cmd)
 {
@@ -617,7 +606,7 @@ int sbc_run(const sbc_opts_t *o, int n, char **w)
 {
     const char *cmd = w[0], *id = n > 1 ? w[1] : NULL, *arg = n > 2 ? w[2] : NULL;
     bool needs_id = strcmp(cmd, "queue") && strcmp(cmd, "tail") && strcmp(cmd, "stats") &&
-                    strcmp(cmd, "connectors");
+                    strcmp(cmd, "connectors") && strcmp(cmd, "report");
     int max = strcmp(cmd, "reply") == 0 || strcmp(cmd, "note") == 0 ? 3 : needs_id ? 2 : 1;
     if ((needs_id && !id) || n > max || (strcmp(cmd, "note") == 0 && (!arg || !*arg))) {
         fprintf(stderr, "sbctl: %s: wrong arguments (see sbctl --help)\n", cmd);
@@ -641,6 +630,8 @@ int sbc_run(const sbc_opts_t *o, int n, char **w)
         code = cmd_stats(o);
     else if (strcmp(cmd, "connectors") == 0)
         code = cmd_connectors(o);
+    else if (strcmp(cmd, "report") == 0)
+        code = sbc_report(o);
     else
         code = cmd_post(o, cmd, id, arg);
     curl_global_cleanup();

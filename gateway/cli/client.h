@@ -7,6 +7,7 @@
 #ifndef SB_CLI_CLIENT_H
 #define SB_CLI_CLIENT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 enum {
@@ -27,6 +28,9 @@ typedef struct sbc_opts {
     bool json;            /* print the API's JSON as is */
     bool force;           /* reply: send with force */
     bool steal;           /* claim: steal (admins) */
+    const char *from;     /* report: ms, "now" or a time ago ("7d") */
+    const char *to;       /* report: likewise */
+    const char *channel;  /* report: one channel */
 } sbc_opts_t;
 
 /** True if `cmd` is one of the HTTP client commands. */
@@ -34,5 +38,19 @@ bool sbc_is_command(const char *cmd);
 
 /** Runs the client command words[0] with arguments words[1..n-1]; returns an exit code. */
 int sbc_run(const sbc_opts_t *o, int n, char **words);
+
+/**
+ * GET path: on SBC_OK *out is the parsed JSON answer (a new reference), else NULL and the
+ * error was printed; returns an exit code.
+ */
+int sbc_get_json(const sbc_opts_t *o, const char *path, json_t **out);
+
+/* ---- report.c ---- */
+
+/** report: GET /v1/reports over o->from..o->to (o->channel) printed as tables. */
+int sbc_report(const sbc_opts_t *o);
+
+/** Prints GET /v1/stats as indented lines, durations as a person reads them ("4m 12s"). */
+void sbc_print_stats(json_t *stats);
 
 #endif

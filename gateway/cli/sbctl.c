@@ -15,6 +15,7 @@
  *   (--channels webchat,email: the token sees only those channels' conversations)
  *   sbctl queue | show ID | reply ID [TEXT|-] | note ID TEXT | claim ID [--steal]
  *   sbctl release ID | resolve ID | tail [--after ID] | stats
+ *   sbctl report [--from T] [--to T] [--channel C]   (T: ms, now, or a time ago: 7d)
  *
  * Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 Redis or server
  * unreachable, 4 conflict (409), 5 not found (404), 6 unauthorized or forbidden (401/403).
@@ -82,6 +83,9 @@ static void usage(FILE *f)
                "  resolve ID             mark resolved\n"
                "  tail [--after ID]      live feed, one line per message, until Ctrl-C\n"
                "  stats                  queue depth and response times\n"
+               "  report [--from T] [--to T] [--channel C]\n"
+               "                         response times, breaches, who answered, who waits\n"
+               "                         (T: ms, now, or a time ago like 7d; default 7d..now)\n"
                "  connectors             connectors and their outbox lanes (admin): paused\n"
                "                         lanes with the reason, counts, dead letters\n"
                "options:\n"
@@ -634,7 +638,10 @@ static int parse(int argc, char **argv, args_t *a)
         O_STEAL,
         O_AFTER,
         O_BASED,
-        O_CHANNELS
+        O_CHANNELS,
+        O_FROM,
+        O_TO,
+        O_CHANNEL
     };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"role", required_argument, NULL, 'r'},
@@ -652,6 +659,9 @@ static int parse(int argc, char **argv, args_t *a)
                                              {"after", required_argument, NULL, O_AFTER},
                                              {"based-on", required_argument, NULL, O_BASED},
                                              {"channels", required_argument, NULL, O_CHANNELS},
+                                             {"from", required_argument, NULL, O_FROM},
+                                             {"to", required_argument, NULL, O_TO},
+                                             {"channel", required_argument, NULL, O_CHANNEL},
                                              {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -700,6 +710,15 @@ static int parse(int argc, char **argv, args_t *a)
             break;
         case O_BASED:
             a->http.based_on = optarg;
+            break;
+        case O_FROM:
+            a->http.from = optarg;
+            break;
+        case O_TO:
+            a->http.to = optarg;
+            break;
+        case O_CHANNEL:
+            a->http.channel = optarg;
             break;
         case 'h':
             usage(stdout);

@@ -8,6 +8,7 @@
 import { Api } from './api.js';
 import { Queue } from './queue.js';
 import { ConvView } from './conv.js';
+import { ReportsView } from './reports.js';
 import { el, $, sb, paintSla } from './util.js';
 
 const TOKEN_KEY = 'switchboard.console.token';
@@ -42,6 +43,11 @@ const conv = new ConvView($(sb('conv-view')), {
   onChanged: () => queue.scheduleRefresh(0),
   open: (id) => { location.hash = `#/c/${id}`; },
   back: () => { location.hash = '#/'; },
+});
+
+const reports = new ReportsView($(sb('reports')), {
+  get api() { return state.api; },
+  nameOf,
 });
 
 // ---- names and typing ----
@@ -223,7 +229,11 @@ function signOut(message) {
 function route() {
   if (!state.api) return;
   const m = /^#\/c\/(c_[A-Za-z0-9]+)$/.exec(location.hash);
-  if (m) {
+  $(sb('reports')).hidden = location.hash !== '#/reports';
+  if (location.hash === '#/reports') {
+    document.body.dataset.view = 'reports';
+    reports.open();
+  } else if (m) {
     document.body.dataset.view = 'conv';
     queue.selected = m[1];
     queue.markOpen(m[1]);
