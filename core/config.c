@@ -149,13 +149,19 @@ static const option_t options[] = {
      "Largest attachment whose bytes are stored; larger ones are listed without them."},
     {"attachment_url_ttl", OPT_DURATION, FIELD(attachment_url_ttl_ms), "15m", 1000, 7 * MS_PER_DAY,
      NULL, NULL, "<duration>", "How long a signed attachment URL handed to staff stays valid."},
-    LIST(sla, 2, "<name> [channel=..] [priority=..] first=.. next=.. resolution=.. [calendar=..]",
+    LIST(calendar, 4, "<name> <IANA-zone> <days> <HH:MM-HH:MM>[,...] [<days> <ranges>...]",
+         "Business hours an SLA can count in: a time zone and weekly open periods "
+         "(docs/sla.md)."),
+    LIST(holiday, 2, "<calendar> <YYYY-MM-DD>...",
+         "Dates on which a calendar's periods do not open."),
+    LIST(sla, 2,
+         "<name> channel=<channel|*> priority=<priority|*> first=<dur> next=<dur> "
+         "resolve=<dur> [calendar=<name>]",
          "An SLA policy; the first policy matching a conversation's channel and priority "
          "wins."),
-    LIST(calendar, 2, "<name> tz=<zone> <days>=<hh:mm-hh:mm,...> [holidays=<date,...>]",
-         "Business hours an SLA can count in."),
-    LIST(escalate, 2, "<percent>%=<target>...",
-         "Escalation ladder: at each percentage of an SLA target, notify that target."),
+    LIST(escalate, 3, "<sla-name|*> <percent>% <target>[,<target>...]",
+         "Escalation step: at that percentage of an SLA clock's target, notify the targets "
+         "(assignee, everyone, role:<role>, st_<id>)."),
 };
 
 #define NOPTS SB_ARRAY_LEN(options)

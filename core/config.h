@@ -6,7 +6,7 @@
  * table drives parsing, defaults, env overrides and `--check`.
  *
  * Single-valued keys appear at most once (a repeat is an error); list keys (webhook,
- * sla, calendar, escalate, and connectors' keys such as web chat's site) may repeat and
+ * sla, calendar, holiday, escalate, and connectors' keys such as web chat's site) may repeat and
  * keep their words. For a list key the env override holds entries separated by ';'.
  *
  * Core holds no channel's keys: a connector describes its own as sb_config_key_t rows
@@ -78,7 +78,7 @@ typedef struct sb_config {
     char *attachment_secret;        /* signs attachment URLs; NULL: <data_dir>/attachment.key */
     uint64_t attachment_max_bytes;  /* an attachment's bytes stored up to this, default 25 MiB */
     uint32_t attachment_url_ttl_ms; /* lifetime of a signed attachment URL, default 15 min */
-    sb_config_list_t webhook, sla, calendar, escalate;
+    sb_config_list_t webhook, sla, calendar, holiday, escalate;
     struct sb_config_ext *ext; /* the values of the keys added by connectors (owned) */
     size_t next;
 } sb_config_t;

@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sla.h"
 #include "core/util.h"
 #include "gateway/app.h"
 #include "gateway/version.h"
@@ -234,6 +235,10 @@ int main(int argc, char **argv)
     sb_buf_t errors;
     sb_buf_init(&errors, 64 * 1024);
     int rc = sb_config_load_with(&cfg, path, sb_connectors_config(), &errors);
+    sb_sla_conf_t *sla = NULL;
+    if (rc == 0 && sb_sla_conf_load(&cfg, &sla, &errors) != 0)
+        rc = SB_ECONFIG; /* SLA lines are compiled here so that --check reports them */
+    sb_sla_conf_free(sla);
     if (rc != 0 || check) {
         if (errors.len)
             fputs(errors.data, stderr);

@@ -93,9 +93,10 @@ static void test_config_file_parse(void **state)
                    "mastodon social https://mastodon.social /etc/token\n"
                    "bluesky bsky https://bsky.social /etc/creds\n"
                    "webhook https://hooks.x/sb whsec created resolved\n"
-                   "sla email-normal channel=email first=4h next=8h resolution=3d\n"
-                   "calendar office tz=Europe/Berlin mon-fri=09:00-17:00\n"
-                   "escalate 50%=assignee 100%=on_duty 200%=exec\n");
+                   "sla email-normal channel=email priority=* first=4h next=8h resolve=3d\n"
+                   "calendar office Europe/Berlin mon-fri 09:00-17:00\n"
+                   "holiday office 2026-12-24 2026-12-25\n"
+                   "escalate * 200% role:exec\n");
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
@@ -133,10 +134,12 @@ static void test_config_file_parse(void **state)
     assert_int_equal(list_of(&c, "mastodon")->n, 1);
     assert_int_equal(list_of(&c, "bluesky")->n, 1);
     assert_int_equal(c.webhook.items[0].argc, 4);
-    assert_int_equal(c.sla.items[0].argc, 5);
-    assert_int_equal(c.calendar.items[0].argc, 3);
+    assert_int_equal(c.sla.items[0].argc, 6);
+    assert_int_equal(c.calendar.items[0].argc, 4);
+    assert_int_equal(c.holiday.items[0].argc, 3);
+    assert_string_equal(c.holiday.items[0].argv[2], "2026-12-25");
     assert_int_equal(c.escalate.items[0].argc, 3);
-    assert_string_equal(c.escalate.items[0].argv[2], "200%=exec");
+    assert_string_equal(c.escalate.items[0].argv[2], "role:exec");
     sb_config_dispose(&c);
     sb_buf_dispose(&errors);
 }
@@ -210,8 +213,9 @@ static void test_config_error_kinds(void **state)
         {"bluesky a https://bsky.social\n", 1, "bluesky: needs at least 3 words"},
         {"webhook https://h.example\n", 1, "webhook: needs at least 2 words"},
         {"sla only-a-name\n", 1, "sla: needs at least 2 words"},
-        {"calendar office\n", 1, "calendar: needs at least 2 words"},
-        {"escalate\n", 1, "escalate: needs at least 2 words"},
+        {"calendar office Europe/Berlin mon-fri\n", 1, "calendar: needs at least 4 words"},
+        {"holiday office\n", 1, "holiday: needs at least 2 words"},
+        {"escalate * 50%\n", 1, "escalate: needs at least 3 words"},
         {"notify_from \"open\n", 1, "unterminated quote"},
         {"notify_from \"a\"b\n", 1, "text right after a closing quote"},
         {"data_dir \"\"\n", 1, "data_dir: empty value"},
@@ -410,7 +414,7 @@ static void test_config_env_overrides_file(void **state)
 static void test_config_env_list_entries(void **state)
 {
     const char *path = write_conf("site filesite s0\n"
-                                  "escalate 100%=on_duty 200%=exec\n");
+                                  "escalate * 200% role:exec\n");
     setenv("SWITCHBOARD_SITE", "shop s1 https://shop.example ;blog \"s 2\";;  ", 1);
     sb_config_t c;
     sb_buf_t errors;

@@ -110,7 +110,8 @@ static void test_config_example_file_is_valid(void **state)
     assert_int_equal(sb_config_uint(&c, "visitor_rate"), 120);
     assert_int_equal(c.sla.n, 1);
     assert_int_equal(c.calendar.n, 1);
-    assert_int_equal(c.escalate.n, 1);
+    assert_int_equal(c.holiday.n, 1);
+    assert_int_equal(c.escalate.n, 2);
     assert_non_null(c.tls_cert);
     assert_non_null(c.notify_from);
     sb_config_dispose(&c);
