@@ -238,12 +238,12 @@ int main(int argc, char **argv)
     sb_sla_conf_t *sla = NULL;
     if (rc == 0 && sb_sla_conf_load(&cfg, &sla, &errors) != 0)
         rc = SB_ECONFIG; /* SLA lines are compiled here so that --check reports them */
-    sb_sla_conf_free(sla);
     if (rc != 0 || check) {
         if (errors.len)
             fputs(errors.data, stderr);
         if (rc == 0)
             printf("%s: ok\n", path ? path : "(defaults)");
+        sb_sla_conf_free(sla);
         sb_buf_dispose(&errors);
         sb_config_dispose(&cfg);
         return rc == 0 ? 0 : 2;
@@ -253,6 +253,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     app.cfg = &cfg;
+    app.sla = sla; /* the policies and calendars, for the connectors and the API */
     app.loop = uv_default_loop();
     app.started_ms = sb_now_ms();
     uv_signal_init(app.loop, &sig_int);
@@ -279,6 +280,7 @@ int main(int argc, char **argv)
     if (uv_loop_close(app.loop) != 0)
         SB_LOG_WARN("shutdown", "loop=busy");
     SB_LOG_INFO("shutdown", "phase=done");
+    sb_sla_conf_free(app.sla);
     sb_config_dispose(&cfg);
     return exit_code;
 }
