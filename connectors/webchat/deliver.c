@@ -217,7 +217,7 @@ void sb__webchat_on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data
 {
     webchat_t *wc = data;
     static const char presence[] = "\"type\":\"presence\"";
-    if (strncmp(ev->conv, "st_", 3) == 0 && /* published under the staff member's id */
+    if (ev->conv && strncmp(ev->conv, "st_", 3) == 0 && /* published under the staff id */
         memmem(ev->json, ev->json_len, presence, sizeof(presence) - 1)) {
         sb__webchat_wait_refresh(wc); /* staff online changed: the honest wait may have */
         return;
