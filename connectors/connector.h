@@ -103,6 +103,8 @@ typedef struct sb_connector_env {
     void *host_data;           /* the first argument of host->http_route / ws_route */
     uint64_t *msgs_in;         /* per-channel counters for /metrics (SB_CHANNELS order) */
     uint64_t *msgs_out;
+    /** The SLA policies and calendars (core/sla.h), NULL when not loaded; outlives it. */
+    const struct sb_sla_conf *sla;
 } sb_connector_env_t;
 
 /** One outbox entry to deliver (core/outbox.h defines it). */

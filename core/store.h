@@ -264,8 +264,9 @@ int sb_store_contact_merge(sb_store_t *st, const char *into, const char *other,
 /**
  * Queue and response-time figures over all shards: {"queue_depth":N,"open":N,
  * "by_status":{…},"by_channel":{"<ch>":{"open":N,"queue":N}},"first_response_ms":
- * {"<ch>":{"p50":ms,"p90":ms,"n":N}},"breaches":N}. Response times are the recent first
- * staff replies (the last ~1000 samples of each shard).
+ * {"<ch>":{"p50":ms,"p90":ms,"n":N}},"breaches":N,"staff_online":N}. Response times are
+ * the recent first staff replies (the last ~1000 samples of each shard); staff_online is
+ * sb_store_online's count.
  */
 int sb_store_stats(sb_store_t *st, sb_store_cb cb, void *data);
 
@@ -345,6 +346,14 @@ int sb_store_notify_list(sb_store_t *st, sb_store_cb cb, void *data);
  * seconds (on any node), {"first":false} after. SB_EINVAL for an empty or too long name.
  */
 int sb_store_once(sb_store_t *st, const char *name, unsigned ttl_s, sb_store_cb cb, void *data);
+
+/**
+ * The staff online now, from the presence hash the gateway's live feeds keep
+ * (gateway/api_feed.c): result {"staff":["st_…",…],"online":N}, each member once however
+ * many nodes and feeds they have open, expired fields ignored. Presence carries no channel
+ * scope: everyone online counts for every channel.
+ */
+int sb_store_online(sb_store_t *st, sb_store_cb cb, void *data);
 
 /* ---- Delivery outcomes (store_delivery.c; docs/delivery.md) ---- */
 

@@ -2,11 +2,13 @@
 /*
  * Staff as connectors see them (store.h): who wants notification mail (the `notify` hash
  * sbctl keeps, with each member's name and address from their record), and a once-only
- * marker so that of several nodes seeing the same event, one acts on it. Plain commands:
- * the keys are outside the shards.
+ * marker so that of several nodes seeing the same event, one acts on it, and who is online
+ * now (the presence hash the gateway's live feeds keep, gateway/api_feed.c). Plain
+ * commands: the keys are outside the shards.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -145,6 +147,77 @@ int sb_store_once(sb_store_t *st, const char *name, unsigned ttl_s, sb_store_cb 
     oc->data = data;
     const char *argv[] = {"SET", k.str, "1", "NX", "EX", ttl};
     int rc = sb_redis_command_argv(st->redis, on_once, oc, 0, 6, argv, NULL);
+    if (rc)
+        sb_free(oc);
+    return rc;
+}
+
+/* ---- Staff online now ---- */
+
+typedef struct online_ctx {
+    sb_store_cb cb;
+    void *data;
+} online_ctx_t;
+
+/* The staff id of a live presence field ("<sid>@<node>" valued JSON with "exp"), or NULL. */
+static const char *live_staff(const redisReply *k, const redisReply *v, int64_t now, char *id,
+                              size_t cap)
+{
+    if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+        return NULL;
+    const char *at = memchr(k->str, '@', k->len);
+    size_t n = at ? (size_t)(at - k->str) : k->len;
+    if (n == 0 || n >= cap)
+        return NULL;
+    memcpy(id, k->str, n);
+    id[n] = '\0';
+    if (!sb_id_valid(id, "st_"))
+        return NULL;
+    json_t *e = json_loadb(v->str, v->len, 0, NULL);
+    json_t *exp = json_object_get(e, "exp");
+    bool live = json_is_integer(exp) && json_integer_value(exp) > now;
+    json_decref(e);
+    return live ? id : NULL;
+}
+
+static void on_online(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    online_ctx_t *oc = data;
+    if (status || reply->type != REDIS_REPLY_ARRAY) {
+        status = status ? status : SB_EREDIS;
+        oc->cb(status, NULL, sb_strerror(status), oc->data);
+        sb_free(oc);
+        return;
+    }
+    int64_t now = sb_now_ms();
+    json_t *seen = json_object(), *staff = json_array();
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        char id[SB_ID_MAX];
+        if (!live_staff(reply->element[i], reply->element[i + 1], now, id, sizeof(id)) ||
+            json_object_get(seen, id))
+            continue; /* expired, not a staff field, or the same person on another node */
+        json_object_set_new(seen, id, json_true());
+        json_array_append_new(staff, json_string(id));
+    }
+    json_t *res =
+        json_pack("{s:o, s:I}", "staff", staff, "online", (json_int_t)json_object_size(seen));
+    json_decref(seen);
+    oc->cb(0, res, NULL, oc->data);
+    json_decref(res);
+    sb_free(oc);
+}
+
+int sb_store_online(sb_store_t *st, sb_store_cb cb, void *data)
+{
+    sb_key_t k;
+    if (sb_key_presence(&k, st->prefix) != 0)
+        return k.err;
+    online_ctx_t *oc = SB_NEW(online_ctx_t);
+    oc->cb = cb;
+    oc->data = data;
+    const char *argv[] = {"HGETALL", k.str};
+    int rc = sb_redis_command_argv(st->redis, on_online, oc, 0, 2, argv, NULL);
     if (rc)
         sb_free(oc);
     return rc;

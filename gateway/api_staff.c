@@ -2,8 +2,9 @@
 /*
  * Staff endpoints of the REST API (docs/contract.md §5) that are not about one conversation:
  * GET /v1/me (the token's record), GET /v1/stats (queue depth, open conversations by
- * channel, first-response percentiles, breaches), GET /v1/contacts/{id} (the customer
- * with every conversation on every channel) and POST /v1/contacts/{id}/merge.
+ * channel, first-response percentiles, breaches, the honest wait per channel),
+ * GET /v1/contacts/{id} (the customer with every conversation on every channel) and
+ * POST /v1/contacts/{id}/merge.
  *
  * Roles (checked by sb__api_authenticate from the minimum each handler names): any
  * valid token may ask who it is; agents and execs read stats and contacts; merging
@@ -17,6 +18,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "core/wait.h"
 #include "gateway/internal.h"
 
 /* ---- GET /v1/me ---- */
@@ -87,10 +89,40 @@ static void stats_scoped(json_t *res, unsigned scope)
     json_object_set_new(res, "breaches", json_null()); /* counted per shard, not per channel */
 }
 
+/*
+ * The honest wait of every channel (docs/sla.md "Honest wait") next to its figures:
+ * by_channel.<ch> gets expected_reply_ms and wait {expected_reply_ms, online, open,
+ * back_at} as the widget's frames carry them (a separate object: by_channel's "open" is
+ * a count), the calendar being that of the policy a normal-priority conversation of the
+ * channel would get.
+ */
+static void stats_waits(json_t *res, const sb_sla_conf_t *sla)
+{
+    json_t *by = json_object_get(res, "by_channel");
+    int64_t now = sb_now_ms();
+    for (int i = 0; i < SB_CHANNEL_COUNT && by; i++) {
+        const char *name = sb_channel_name(i);
+        const sb_sla_policy_t *p = sla ? sb_sla_match(sla, name, "normal") : NULL;
+        sb_wait_in_t in = {.cal = p ? p->cal : NULL, .now_ms = now};
+        sb_wait_in_from_stats(res, name, &in);
+        sb_wait_t w;
+        sb_wait_estimate(&in, &w);
+        json_t *ch = json_object_get(by, name);
+        if (!ch)
+            json_object_set_new(by, name, ch = json_pack("{s:i, s:i}", "open", 0, "queue", 0));
+        json_t *wait = json_object();
+        sb_wait_to_json(&w, wait);
+        json_object_set(ch, "expected_reply_ms", json_object_get(wait, "expected_reply_ms"));
+        json_object_set_new(ch, "wait", wait);
+    }
+}
+
 static void on_stats(int status, json_t *res, const char *errmsg, void *data)
 {
     api_call_t *c = data;
     unsigned scope = c->who ? sb__api_scope(c->who) : SB_SCOPE_ALL;
+    if (status == 0 && res)
+        stats_waits(res, c->app->sla);
     if (status == 0 && res && scope != SB_SCOPE_ALL)
         stats_scoped(res, scope);
     sb__api_on_result(status, res, errmsg, data);

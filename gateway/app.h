@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/events.h"
 #include "core/redis.h"
+#include "core/sla.h"
 #include "core/store.h"
 #include "gateway/embedded.h"
 #include "gateway/http.h"
@@ -27,6 +28,7 @@ typedef struct sb_webhooks sb_webhooks_t;
 typedef struct sb_app {
     uv_loop_t *loop;
     sb_config_t *cfg;
+    sb_sla_conf_t *sla;      /* SLA policies and calendars (core/sla.h), from cfg */
     sb_embedded_t *embedded; /* NULL with an external Redis */
     sb_redis_t *redis;       /* commands */
     sb_redis_t *redis_block; /* the events dispatcher's XREAD BLOCK */
@@ -35,7 +37,6 @@ typedef struct sb_app {
     sb_http_server_t *http;
     sb_api_t *api;
     sb_webhooks_t *webhooks;             /* outbound webhooks (gateway/webhooks.h) */
-    struct sb_sla_conf *sla;             /* SLA policies and calendars (core/sla.h) */
     struct sb_sla_engine *sla_engine;    /* SLA timers; NULL without policies */
     sb_connector_host_t *connector_host; /* freed after the HTTP server stopped */
     sb_connector_env_t connector_env;

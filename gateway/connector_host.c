@@ -275,7 +275,8 @@ int sb_app_connectors_start(sb_app_t *app)
                                               .host = &sb_connector_host_ops,
                                               .host_data = app->connector_host,
                                               .msgs_in = app->msgs_in,
-                                              .msgs_out = app->msgs_out};
+                                              .msgs_out = app->msgs_out,
+                                              .sla = app->sla};
     for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
         int rc = sb_connectors[i]->start(&app->connector_env, &app->connector_state[i]);
         if (rc) {

@@ -250,6 +250,7 @@ int main(int argc, char **argv)
             fputs(errors.data, stderr);
         if (rc == 0)
             printf("%s: ok\n", path ? path : "(defaults)");
+        sb_sla_conf_free(sla);
         sb_buf_dispose(&errors);
         sb_config_dispose(&cfg);
         return rc == 0 ? 0 : 2;
@@ -259,7 +260,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     app.cfg = &cfg;
-    app.sla = sla;
+    app.sla = sla; /* the policies and calendars, for the connectors and the API */
     app.loop = uv_default_loop();
     app.started_ms = sb_now_ms();
     uv_signal_init(app.loop, &sig_int);

@@ -46,11 +46,6 @@ void sb__webchat_send_error(visitor_t *v, const char *code, const char *msg, con
     SB_LOG_DEBUG("webchat.error", "peer=%s code=%s", v->ip, code);
 }
 
-json_t *sb__webchat_expected_json(const webchat_t *wc)
-{
-    return wc->expected_ms >= 0 ? json_integer(wc->expected_ms) : json_null();
-}
-
 /* Compares two seqs "ms-n" numerically (an empty one is the smallest). */
 static int seq_cmp(const char *a, const char *b)
 {
@@ -221,6 +216,12 @@ static bool deliver_message_event(webchat_t *wc, const sb_event_t *ev)
 void sb__webchat_on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
 {
     webchat_t *wc = data;
+    static const char presence[] = "\"type\":\"presence\"";
+    if (ev->conv && strncmp(ev->conv, "st_", 3) == 0 && /* published under the staff id */
+        memmem(ev->json, ev->json_len, presence, sizeof(presence) - 1)) {
+        sb__webchat_wait_refresh(wc); /* staff online changed: the honest wait may have */
+        return;
+    }
     if (!sb_map_get(&wc->by_conv, ev->conv))
         return; /* nobody of this conversation is connected here */
     if (deliver_message_event(wc, ev))
@@ -241,10 +242,12 @@ void sb__webchat_on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data
     } else if (type && strcmp(type, "event") == 0 && json_is_object(m)) {
         const char *et = json_string_value(json_object_get(m, "type"));
         if (et && (strcmp(et, "resolved") == 0 || strcmp(et, "reopened") == 0 ||
-                   strcmp(et, "snoozed") == 0 || strcmp(et, "claimed") == 0))
-            frame = json_pack("{s:s, s:O, s:s, s:o}", "type", "status", "status",
+                   strcmp(et, "snoozed") == 0 || strcmp(et, "claimed") == 0)) {
+            frame = json_pack("{s:s, s:O, s:s}", "type", "status", "status",
                               json_object_get(json_object_get(e, "conversation"), "status"),
-                              "event", et, "expected_reply_ms", sb__webchat_expected_json(wc));
+                              "event", et);
+            sb__webchat_wait_json(wc, frame);
+        }
     }
     if (frame) {
         deliver(wc, ev->conv, frame);

@@ -39,10 +39,10 @@ static void hello_free(hello_ctx_t *h)
 
 static void welcome(visitor_t *v, json_t *history, const char *before, const char *new_token)
 {
-    json_t *w = json_pack("{s:s, s:o, s:o, s:o}", "type", "welcome", "conv",
-                          v->conv[0] ? json_string(v->conv) : json_null(), "expected_reply_ms",
-                          sb__webchat_expected_json(v->wc), "history",
+    json_t *w = json_pack("{s:s, s:o, s:o}", "type", "welcome", "conv",
+                          v->conv[0] ? json_string(v->conv) : json_null(), "history",
                           history ? json_incref(history) : json_array());
+    sb__webchat_wait_json(v->wc, w);
     json_object_set_new(w, "token", new_token ? json_string(new_token) : json_null());
     json_object_set_new(w, "verified", json_boolean(v->verified));
     json_object_set_new(w, "more", json_boolean(before != NULL));

@@ -3,7 +3,8 @@
  * Shared inside connectors/webchat only: the connector's state, a visitor socket, the
  * per-socket and per-address rate limits, and the functions the files of the folder
  * call in each other:
- *   webchat.c  lifecycle, sockets, limits, sites, the wait-estimate timer
+ *   webchat.c  lifecycle, sockets, limits, sites
+ *   wait.c     the honest wait: its refresh timer and the status frames when it changes
  *   hello.c    hello/welcome: visitor tokens, verified users, the first history page
  *   frames.c   the visitor's frames after the welcome: message, email, typing, history
  *   deliver.c  frames to visitors: sends, conversation routing, the events subscription
@@ -21,6 +22,7 @@
 #include "core/map.h"
 #include "core/msg.h"
 #include "core/util.h"
+#include "core/wait.h"
 
 #define SB__WC_CHANNEL       "webchat"
 #define SB__WC_PAGE          50           /* messages in the welcome and per history page */
@@ -108,7 +110,11 @@ struct webchat {
     uint64_t limited; /* frames refused or dropped by a rate limit (for /metrics) */
     sb_events_sub_t *sub;
     uv_timer_t *timer;
-    int64_t expected_ms; /* -1 = unknown */
+    const sb_calendar_t *cal; /* the webchat policy's calendar (NULL: always open) */
+    sb_wait_in_t wait_in;     /* the figures of the last refresh (now_ms unused) */
+    sb_wait_t wait;           /* what the visitors were last told */
+    bool refreshing;          /* a refresh's store call is in flight */
+    bool refresh_again;       /* and another was asked for meanwhile */
     uint64_t last_sweep;
     bool stopping; /* freed when the last visitor and the last store call are done */
     sb_connector_stopped_cb stopped; /* then runs stopped(stopped_data) */
@@ -128,6 +134,21 @@ bool sb__webchat_take(visitor_t *v, enum wc_limit which, uint64_t *retry_ms);
 void sb__webchat_visitor_free(visitor_t *v);
 /** Called first in every visitor store callback: false (and v freed) if the socket is gone. */
 bool sb__webchat_alive(visitor_t *v);
+
+/* ---- wait.c ---- */
+
+/** Starts the refresh (the first one now); the timer is wc->timer. */
+void sb__webchat_wait_start(webchat_t *wc);
+/** Reads the figures again now (presence changed); one read in flight at a time. */
+void sb__webchat_wait_refresh(webchat_t *wc);
+/** The estimate at this moment from the last refresh's figures. */
+void sb__webchat_wait_now(const webchat_t *wc, sb_wait_t *out);
+/** Sets expected_reply_ms, online, open and back_at of the estimate now in a frame. */
+void sb__webchat_wait_json(const webchat_t *wc, json_t *frame);
+/** Frees wc if it is stopping and nothing is left (webchat.c). */
+void sb__webchat_maybe_free(webchat_t *wc);
+/** Forgets idle addresses' buckets once a sweep period (webchat.c; on the refresh timer). */
+void sb__webchat_sweep(webchat_t *wc, uint64_t now);
 
 /* ---- hello.c ---- */
 
@@ -150,8 +171,6 @@ void sb__webchat_send_json(visitor_t *v, json_t *j);
 /** Sends {"type":"error",…}; client_id (may be NULL) and retry_ms (0 = none) if given. */
 void sb__webchat_send_error(visitor_t *v, const char *code, const char *msg, const char *client_id,
                             uint64_t retry_ms);
-/** The honest wait estimate as JSON (null when unknown). */
-json_t *sb__webchat_expected_json(const webchat_t *wc);
 /** Records that this socket was sent the transcript up to seq. */
 void sb__webchat_note_sent(visitor_t *v, const char *seq);
 /** Sends a transcript frame unless already sent; held until the welcome. */

@@ -2,17 +2,19 @@
 /*
  * The webchat connector: the embeddable widget's WebSocket, subprotocol
  * `switchboard.visitor.v1` (docs/contract.md §5, §6). This file owns the connector's lifecycle,
- * the sockets (site origins checked on upgrade), the sites, the rate limits and the
- * honest-wait timer; hello.c, frames.c and deliver.c hold the protocol (internal.h).
+ * the sockets (site origins checked on upgrade), the sites and the rate limits; hello.c,
+ * frames.c and deliver.c hold the protocol, wait.c the honest wait (internal.h).
  *
  * Limits: every frame type has a token bucket per socket and one per address, the
  * address being sb_ip_key() (an IPv6 /64 counts as one). An address's buckets live as
  * long as a socket of it is open, and a minute after (so a reconnect loop cannot reset
- * them); the sweep that forgets idle ones walks the addresses, not the sockets.
+ * them); the sweep that forgets idle ones walks the addresses, not the sockets (on the
+ * wait refresh's timer).
  *
  * Lifetime: a visitor is freed when its socket closed and no store call of it is in
  * flight; the connector's state is freed once it is stopping, every visitor is gone and
- * its own store calls (the wait estimate) have come back, and then stop's callback runs.
+ * its own store calls (the wait refresh, wait.c) have come back, and then stop's callback
+ * runs.
  * Sockets are the host's (connectors/connector.h): no gateway type is seen here.
  */
 #include <stdio.h>
@@ -24,9 +26,9 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sla.h"
 
-#define RT_REFRESH_MS 10000
-#define IP_SWEEP_MS   60000
+#define IP_SWEEP_MS 60000
 
 typedef struct rate {
     double burst, per_s;
@@ -52,8 +54,6 @@ static const rate_t ip_shares[WC_NLIMITS] = {
     [WC_TYPING] = {1 / 30.0, 1 / 2.0}, [WC_EMAIL] = {1 / 60.0, 1 / 60.0},
     [WC_HISTORY] = {1 / 15.0, 1},      [WC_OTHER] = {1 / 6.0, 2},
 };
-
-static void wc_maybe_free(webchat_t *wc);
 
 uint64_t sb__webchat_now(const webchat_t *wc)
 {
@@ -123,7 +123,7 @@ void sb__webchat_visitor_free(visitor_t *v)
     sb_free(v->last_seq);
     sb_free(v->email);
     sb_free(v);
-    wc_maybe_free(wc);
+    sb__webchat_maybe_free(wc);
 }
 
 bool sb__webchat_alive(visitor_t *v)
@@ -219,44 +219,12 @@ static void on_close(sb_host_ws_t *ws, void *data)
         sb__webchat_visitor_free(v);
 }
 
-/* ---- the honest wait: median of recent human response times ---- */
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void on_response_times(int status, json_t *res, const char *errmsg, void *data)
-{
-    webchat_t *wc = data;
-    wc->pending--;
-    if (wc->stopping) {
-        wc_maybe_free(wc);
-        return;
-    }
-    if (status)
-        return;
-    json_t *samples = json_object_get(res, "samples");
-    size_t n = 0, i;
-    int64_t *ms = sb_calloc(json_array_size(samples) + 1, sizeof(int64_t));
-    json_t *s;
-    json_array_foreach(samples, i, s)
-    {
-        const char *ch = json_string_value(json_object_get(s, "channel"));
-        if (ch && strcmp(ch, SB__WC_CHANNEL) == 0)
-            ms[n++] = json_integer_value(json_object_get(s, "ms"));
-    }
-    if (n > 0) {
-        qsort(ms, n, sizeof(int64_t), cmp_i64);
-        wc->expected_ms = ms[n / 2];
-    }
-    sb_free(ms);
-}
-
 /* Forgets the buckets of addresses with no socket that were idle a whole sweep period. */
-static void sweep_addresses(webchat_t *wc, uint64_t now)
+void sb__webchat_sweep(webchat_t *wc, uint64_t now)
 {
+    if (now - wc->last_sweep < IP_SWEEP_MS)
+        return;
+    wc->last_sweep = now;
     size_t b, ngone = 0;
     char **gone = NULL;
     for (sb_map_entry_t *e = sb_map_first(&wc->by_ip, &b); e; e = sb_map_next(&wc->by_ip, e, &b)) {
@@ -271,18 +239,6 @@ static void sweep_addresses(webchat_t *wc, uint64_t now)
         sb_free(gone[i]);
     }
     sb_free(gone);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-    webchat_t *wc = t->data;
-    if (sb_store_response_times(wc->env.store, 50, on_response_times, wc) == 0)
-        wc->pending++;
-    uint64_t now = sb__webchat_now(wc);
-    if (now - wc->last_sweep >= IP_SWEEP_MS) {
-        wc->last_sweep = now;
-        sweep_addresses(wc, now);
-    }
 }
 
 /* ---- sites ---- */
@@ -346,7 +302,7 @@ static void wc_free(webchat_t *wc)
     sb_free(wc);
 }
 
-static void wc_maybe_free(webchat_t *wc)
+void sb__webchat_maybe_free(webchat_t *wc)
 {
     if (!wc->stopping || wc->nvisitors > 0 || wc->pending > 0)
         return;
@@ -366,7 +322,11 @@ static int start(const sb_connector_env_t *env, void **state)
 {
     webchat_t *wc = SB_NEW(webchat_t);
     wc->env = *env;
-    wc->expected_ms = -1;
+    const sb_sla_policy_t *policy =
+        env->sla ? sb_sla_match(env->sla, SB__WC_CHANNEL, "normal") : NULL;
+    wc->cal = policy ? policy->cal : NULL;
+    wc->wait_in.median_ms = -1;
+    wc->wait = (sb_wait_t){.expected_ms = -1, .open = true, .back_at_ms = -1};
     sb_map_init(&wc->by_conv);
     sb_map_init(&wc->by_ip);
     load_sites(wc, env->cfg);
@@ -395,10 +355,7 @@ static int start(const sb_connector_env_t *env, void **state)
         sb_events_unsubscribe(wc->sub);
         goto fail;
     }
-    wc->timer = SB_NEW(uv_timer_t);
-    uv_timer_init(env->loop, wc->timer);
-    wc->timer->data = wc;
-    uv_timer_start(wc->timer, on_timer, 200, RT_REFRESH_MS);
+    sb__webchat_wait_start(wc);
     *state = wc;
     return 0;
 fail:
@@ -431,7 +388,7 @@ static void stop(void *state, sb_connector_stopped_cb done, void *data)
         if (v->ws)
             wc->env.host->ws_close(v->ws, 1001, "server shutting down");
     }
-    wc_maybe_free(wc);
+    sb__webchat_maybe_free(wc);
 }
 
 static void metrics(void *state, sb_buf_t *out)
@@ -441,9 +398,12 @@ static void metrics(void *state, sb_buf_t *out)
                   "# TYPE switchboard_webchat_sockets gauge\nswitchboard_webchat_sockets %zu\n"
                   "# TYPE switchboard_webchat_expected_reply_ms gauge\n"
                   "switchboard_webchat_expected_reply_ms %lld\n"
+                  "# TYPE switchboard_webchat_staff_online gauge\n"
+                  "switchboard_webchat_staff_online %llu\n"
                   "# TYPE switchboard_webchat_rate_limited_total counter\n"
                   "switchboard_webchat_rate_limited_total %llu\n",
-                  wc->nvisitors, (long long)wc->expected_ms, (unsigned long long)wc->limited);
+                  wc->nvisitors, (long long)wc->wait.expected_ms,
+                  (unsigned long long)wc->wait.online, (unsigned long long)wc->limited);
 }
 
 /* The web chat's configuration keys (core/config.h parses them for us). */

@@ -41,7 +41,7 @@
     /* lastSeq is per page: a fresh page has nothing rendered and asks for the whole history. */
     token: store.get('token'), lastSeq: null, conv: store.get('conv'),
     identity: {}, pending: JSON.parse(store.get('pending') || '[]'), seen: {},
-    expectedMs: null, handlers: {}, typingTimer: null, lastTypingSent: 0, noReplyTimer: null,
+    wait: {}, handlers: {}, typingTimer: null, lastTypingSent: 0, noReplyTimer: null,
     /* history paging: the cursor of the next older page; gapAfter = fill down to this seq */
     before: null, loading: false, gapAfter: null, helloSeq: null
   };
@@ -103,17 +103,33 @@
   var expectedEl = $('expected'), statusEl = $('status'), typingEl = $('typing');
   var emailForm = $('email-form'), emailInput = $('email'), earlier = $('earlier');
 
-  function fmtWait(ms) {
+  /* The honest wait (docs/sla.md): when the team is back, that nobody is online, or the
+   * usual reply time; the first two offer the email field. */
+  function fmtWait(w) {
+    var ms = w.expected_reply_ms;
+    if (w.open === false) {
+      if (w.back_at == null) return 'We are away right now \u2014 leave your email and we\'ll answer there';
+      var at = new Date(w.back_at), now = new Date(), day = new Date(now);
+      var hm = at.getHours() + ':' + ('0' + at.getMinutes()).slice(-2);
+      var same = function (d) { return d.toDateString() === at.toDateString(); };
+      day.setDate(day.getDate() + 1);
+      if (same(now)) return 'We\'re back today at ' + hm;
+      if (same(day)) return 'We\'re back tomorrow at ' + hm;
+      return 'We\'re back ' + at.toLocaleDateString('en', at - now < 6 * 864e5 ? { weekday: 'long' } :
+        { weekday: 'long', day: 'numeric', month: 'long' }) + ' at ' + hm;
+    }
+    if (w.online === 0) return 'Nobody is online right now \u2014 leave your email and we\'ll answer there';
     if (ms == null) return 'A teammate will reply here as soon as possible';
     if (ms < 90 * 1000) return 'We usually reply in about a minute';
     if (ms < 60 * 60 * 1000) return 'We usually reply in about ' + Math.round(ms / 60000) + ' minutes';
     if (ms < 24 * 3600 * 1000) return 'We usually reply in about ' + Math.round(ms / 3600000) + ' hours';
     return 'We will reply by email if you leave your address';
   }
-  function setExpected(ms) {
-    state.expectedMs = ms;
-    expectedEl.textContent = fmtWait(ms);
-    if (ms != null && ms >= 60 * 60 * 1000 && !state.identity.email && !store.get('email')) {
+  function setExpected(w) {
+    state.wait = w;
+    expectedEl.textContent = fmtWait(w);
+    var ms = w.expected_reply_ms, away = w.open === false || w.online === 0;
+    if ((away || (ms != null && ms >= 60 * 60 * 1000)) && !state.identity.email && !store.get('email')) {
       emailForm.classList.add('o');
     }
   }
@@ -235,7 +251,7 @@
         paged(f); /* first: the button above the bubbles must not push the newest down */
         (f.history || []).forEach(function (m) { onMessage(m); });
         requestAnimationFrame(function () { list.scrollTop = list.scrollHeight; }); /* after layout */
-        setExpected(f.expected_reply_ms);
+        setExpected(f);
         flushPending();
         emit('status', { connected: true, conv: state.conv });
         break;
@@ -267,7 +283,7 @@
         state.typingTimer = setTimeout(function () { typingEl.textContent = ''; }, 6000);
         break;
       case 'status':
-        if ('expected_reply_ms' in f) setExpected(f.expected_reply_ms);
+        if ('expected_reply_ms' in f) setExpected(f);
         emit('status', f);
         break;
       case 'error':
@@ -358,7 +374,7 @@
     send({ type: 'email', email: email });
     emailForm.classList.remove('o');
     setStatus('Thanks! We will answer at ' + email + ' if you are gone.');
-    setExpected(state.expectedMs);
+    setExpected(state.wait);
   });
   earlier.addEventListener('click', loadEarlier);
   list.addEventListener('scroll', function () { if (list.scrollTop < 30) loadEarlier(); });

@@ -155,9 +155,11 @@ test('a long history: the newest page shows, earlier pages load on scroll and on
       document.querySelector('[data-switchboard]').shadowRoot
         .querySelectorAll('[data-sb="message"][data-dir="out"]').length > n, first);
     // The button brings the rest.
+    // (A click event, not a pointer click: a page arriving by scrolling may hide the
+    // button between the check and the click, and the layout moves while pages arrive.)
     while (await page.locator(sb('earlier')).isVisible()) {
       const n = await out.count();
-      await page.click(sb('earlier'));
+      await page.locator(sb('earlier')).dispatchEvent('click');
       await page.waitForFunction((k) => document.querySelector('[data-switchboard]').shadowRoot
         .querySelectorAll('[data-sb="message"][data-dir="out"]').length > k ||
         !window.Switchboard._state.before, n);
