@@ -8,6 +8,7 @@
  * list still holds it once. The API reads a staff member's list and moves their read
  * mark: GET /v1/notifications and POST /v1/notifications/read.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,12 +55,23 @@ static void maybe_free(api_notifs_t *ns)
 
 /* ---- From the feed to the lists ---- */
 
+typedef struct add_job {
+    api_notifs_t *ns;
+    char id[SB_ID_MAX + 16];
+    size_t targets;
+} add_job_t;
+
 static void on_added(int status, json_t *result, const char *errmsg, void *data)
 {
-    (void)result;
-    api_notifs_t *ns = data;
+    add_job_t *j = data;
+    api_notifs_t *ns = j->ns;
     if (status)
-        SB_LOG_WARN("notif.add", "err=%s reason=\"%s\"", sb_err_name(status), errmsg ? errmsg : "");
+        SB_LOG_WARN("notif.add", "event=%s err=%s reason=\"%s\"", j->id, sb_err_name(status),
+                    errmsg ? errmsg : "");
+    else /* added=0: another node was first */
+        SB_LOG_INFO("notif.add", "event=%s targets=%zu added=%lld", j->id, j->targets,
+                    (long long)json_integer_value(json_object_get(result, "added")));
+    sb_free(j);
     ns->pending--;
     maybe_free(ns);
 }
@@ -82,9 +94,15 @@ static void dispatch(api_notifs_t *ns, const json_t *ev)
     for (size_t i = 0; i < n; i++)
         sids[i] = json_string_value(json_object_get(json_array_get(who, i), "id"));
     if (n) {
+        add_job_t *j = SB_NEW(add_job_t);
+        j->ns = ns;
+        j->targets = n;
+        snprintf(j->id, sizeof(j->id), "%s",
+                 json_string_value(json_object_get(json_object_get(ev, "message"), "id")));
         ns->pending++;
-        int rc = sb_store_notif_add(ns->app->store, sids, n, ts, member, on_added, ns);
+        int rc = sb_store_notif_add(ns->app->store, sids, n, ts, member, on_added, j);
         if (rc) {
+            sb_free(j);
             ns->pending--;
             SB_LOG_WARN("notif.add", "conv=%s err=%s",
                         json_string_value(json_object_get(ev, "conv")), sb_err_name(rc));
