@@ -38,6 +38,7 @@ ASSET(console_api_js);
 ASSET(console_queue_js);
 ASSET(console_conv_js);
 ASSET(console_util_js);
+ASSET(console_notifs_js);
 
 #define TYPE_JS   "text/javascript; charset=utf-8"
 #define TYPE_CSS  "text/css; charset=utf-8"
@@ -82,6 +83,8 @@ static asset_t assets[] = {
     {"/console/conv.js", TYPE_JS, sb_asset_console_conv_js, &sb_asset_console_conv_js_len,
      FOR_CONSOLE, ""},
     {"/console/util.js", TYPE_JS, sb_asset_console_util_js, &sb_asset_console_util_js_len,
+     FOR_CONSOLE, ""},
+    {"/console/notifs.js", TYPE_JS, sb_asset_console_notifs_js, &sb_asset_console_notifs_js_len,
      FOR_CONSOLE, ""},
 };
 
