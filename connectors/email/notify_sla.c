@@ -145,9 +145,9 @@ static void compose_and_send(em_note_t *n, const char *staff_name, const char *l
     const char *type = json_string_value(json_object_get(m, "type"));
     const char *clock = clock_name(json_string_value(json_object_get(m, "clock")));
     const char *policy = json_string_value(json_object_get(m, "policy"));
-    long long due = json_integer_value(json_object_get(m, "due"));
+    long long due = (long long)json_number_value(json_object_get(m, "due"));
     long long ts = json_integer_value(json_object_get(m, "ts"));
-    long long percent = json_integer_value(json_object_get(m, "percent"));
+    long long percent = (long long)json_number_value(json_object_get(m, "percent"));
     bool warning = strcmp(type, "sla_warning") == 0;
     char left[32], at[40], tag[SB__EM_TAG_LEN + 1];
     span(due - ts, left, sizeof(left));
