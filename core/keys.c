@@ -212,6 +212,24 @@ int sb_key_once(sb_key_t *k, const char *prefix, const char *name)
     return k->err;
 }
 
+int sb_key_notif(sb_key_t *k, const char *prefix, const char *sid)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "notif:");
+    key_puts(k, sid);
+    return k->err;
+}
+
+int sb_key_notif_read(sb_key_t *k, const char *prefix, const char *sid)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "notif_read:");
+    key_puts(k, sid);
+    return k->err;
+}
+
 int sb_key_token_pattern(sb_key_t *k, const char *prefix)
 {
     key_start(k);

@@ -86,6 +86,10 @@ int sb_key_webhooks(sb_key_t *k, const char *prefix);
 int sb_key_notify(sb_key_t *k, const char *prefix);
 /** `<prefix>once:<name>`: done-once markers with an expiry (sb_store_once). */
 int sb_key_once(sb_key_t *k, const char *prefix, const char *name);
+/** `<prefix>notif:<sid>`: a staff member's console notifications (a zset, by time). */
+int sb_key_notif(sb_key_t *k, const char *prefix, const char *sid);
+/** `<prefix>notif_read:<sid>`: the time (ms) up to which they have read them (a string). */
+int sb_key_notif_read(sb_key_t *k, const char *prefix, const char *sid);
 /** `<prefix>token:*`: a SCAN pattern over every token record (sbctl). */
 int sb_key_token_pattern(sb_key_t *k, const char *prefix);
 /** `<prefix>dead:<lane>`: an outbox lane's dead letters (a capped stream, docs/outbox.md). */

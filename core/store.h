@@ -327,8 +327,8 @@ int sb_store_followup_take(sb_store_t *st, const char *conv, const char *mid, co
  * fire as events (nids message ids are passed for them; "more":true when they ran out or
  * the limit was reached). Result {"plan":[…],"fired":N,"more":b}.
  */
-int sb_store_sla_tick(sb_store_t *st, unsigned shard, unsigned limit, unsigned nids,
-                      sb_store_cb cb, void *data);
+int sb_store_sla_tick(sb_store_t *st, unsigned shard, unsigned limit, unsigned nids, sb_store_cb cb,
+                      void *data);
 
 /** Stores plans (a JSON array, stolen; core/sla.h) made for a shard: {"applied":N}. */
 int sb_store_sla_set(sb_store_t *st, unsigned shard, json_t *plans, sb_store_cb cb, void *data);
@@ -340,6 +340,14 @@ int sb_store_sla_set(sb_store_t *st, unsigned shard, json_t *plans, sb_store_cb 
  * {"staff":[{"id","notify":"new"|"assigned","name","email"}]}.
  */
 int sb_store_notify_list(sb_store_t *st, sb_store_cb cb, void *data);
+
+/**
+ * Every staff member, with what SLA targets are expanded against (core/sla_targets.h):
+ * result {"staff":[{"id","name","email","role","channels":null|["webchat",…],
+ * "notify":"new"|"assigned"|"none"}]}, unordered. Walks the `staff:*` records with SCAN
+ * (cost grows with the key space): callers cache it for a few seconds.
+ */
+int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data);
 
 /**
  * A once-only marker: result {"first":true} for the first caller of name within ttl_s
@@ -354,6 +362,34 @@ int sb_store_once(sb_store_t *st, const char *name, unsigned ttl_s, sb_store_cb 
  * scope: everyone online counts for every channel.
  */
 int sb_store_online(sb_store_t *st, sb_store_cb cb, void *data);
+/* ---- Console notifications (store_notif.c; docs/sla.md, "Notifications") ---- */
+
+/** The newest notifications a staff member keeps (older ones are trimmed). */
+#define SB_STORE_NOTIF_KEEP 500
+
+/**
+ * Adds one notification (a compact JSON text, borrowed, the same bytes on every node)
+ * at score ts to each of the n staff ids in sids, each list trimmed to the newest
+ * SB_STORE_NOTIF_KEEP. Adding a member already there changes nothing. Result
+ * {"added":N} (new entries over all lists). SB_EINVAL for a bad id or n == 0.
+ */
+int sb_store_notif_add(sb_store_t *st, const char *const *sids, size_t n, long long ts,
+                       const char *member, sb_store_cb cb, void *data);
+
+/**
+ * A staff member's newest notifications: result {"items":[{…}…] newest first (at most
+ * limit, 1..SB_STORE_NOTIF_KEEP), "unread":N (those newer than the read mark),
+ * "read_until":ms}. SB_EINVAL for a bad id or limit.
+ */
+int sb_store_notif_list(sb_store_t *st, const char *sid, unsigned limit, sb_store_cb cb,
+                        void *data);
+
+/**
+ * Marks the notifications up to until_ms as read (the mark only moves forward): result
+ * {"unread":N,"read_until":ms}. SB_EINVAL for a bad id or a negative time.
+ */
+int sb_store_notif_read(sb_store_t *st, const char *sid, long long until_ms, sb_store_cb cb,
+                        void *data);
 
 /* ---- Delivery outcomes (store_delivery.c; docs/delivery.md) ---- */
 

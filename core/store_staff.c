@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Staff as connectors see them (store.h): who wants notification mail (the `notify` hash
- * sbctl keeps, with each member's name and address from their record), and a once-only
- * marker so that of several nodes seeing the same event, one acts on it, and who is online
- * now (the presence hash the gateway's live feeds keep, gateway/api_feed.c). Plain
- * commands: the keys are outside the shards.
+ * sbctl keeps, with each member's name and address from their record), the whole staff
+ * list with roles and channel scopes (whom an SLA step reaches), a once-only marker so that
+ * of several nodes seeing the same event, one acts on it, and who is online now (the
+ * presence hash the gateway's live feeds keep, gateway/api_feed.c). Plain commands: the
+ * keys are outside the shards.
  */
 #include <hiredis/hiredis.h>
 #include <stdio.h>
@@ -220,5 +221,167 @@ int sb_store_online(sb_store_t *st, sb_store_cb cb, void *data)
     int rc = sb_redis_command_argv(st->redis, on_online, oc, 0, 2, argv, NULL);
     if (rc)
         sb_free(oc);
+    return rc;
+}
+
+/* ---- The whole staff list (SLA targets) ---- */
+
+typedef struct staff_ctx {
+    sb_store_t *st;
+    json_t *prefs; /* the notify hash: id -> new|assigned */
+    json_t *list;  /* [{id, name, email, role, channels, notify}] */
+    char cursor[32];
+    char *pattern;
+    size_t waiting;
+    int status;
+    sb_store_cb cb;
+    void *data;
+} staff_ctx_t;
+
+static void staff_done(staff_ctx_t *sc)
+{
+    if (sc->status) {
+        sc->cb(sc->status, NULL, sb_strerror(sc->status), sc->data);
+    } else {
+        json_t *res = json_pack("{s:O}", "staff", sc->list);
+        sc->cb(0, res, NULL, sc->data);
+        json_decref(res);
+    }
+    json_decref(sc->prefs);
+    json_decref(sc->list);
+    sb_free(sc->pattern);
+    sb_free(sc);
+}
+
+/* A comma list of channels as an array; NULL (every channel) for none. */
+static json_t *channel_list(const char *s, size_t n)
+{
+    json_t *a = json_array();
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && (s[i] == ',' || s[i] == ' '))
+            i++;
+        size_t start = i;
+        while (i < n && s[i] != ',' && s[i] != ' ')
+            i++;
+        if (i > start)
+            json_array_append_new(a, json_stringn(s + start, i - start));
+    }
+    return a;
+}
+
+static void on_staff_record(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    staff_ctx_t *sc = data;
+    static const char *const fields[] = {"id", "name", "email", "role", "channels"};
+    if (status) {
+        sc->status = status;
+    } else if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 5 &&
+               reply->element[0]->type == REDIS_REPLY_STRING &&
+               sb_id_valid(reply->element[0]->str, "st_")) {
+        json_t *row = json_object();
+        for (size_t i = 0; i < 4; i++) {
+            redisReply *v = reply->element[i];
+            json_object_set_new(row, fields[i],
+                                v->type == REDIS_REPLY_STRING ? json_stringn(v->str, v->len)
+                                                              : json_null());
+        }
+        redisReply *ch = reply->element[4];
+        json_object_set_new(row, "channels",
+                            ch->type == REDIS_REPLY_STRING ? channel_list(ch->str, ch->len)
+                                                           : json_null());
+        const char *pref = json_string_value(json_object_get(sc->prefs, reply->element[0]->str));
+        json_object_set_new(row, "notify", json_string(pref ? pref : "none"));
+        json_array_append_new(sc->list, row);
+    }
+    if (--sc->waiting == 0)
+        staff_done(sc);
+}
+
+static void staff_scan(staff_ctx_t *sc);
+
+static void on_staff_scan(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    staff_ctx_t *sc = data;
+    if (status || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        sc->status = status ? status : SB_EREDIS;
+        if (--sc->waiting == 0)
+            staff_done(sc);
+        return;
+    }
+    snprintf(sc->cursor, sizeof(sc->cursor), "%s", reply->element[0]->str);
+    redisReply *keys = reply->element[1];
+    for (size_t i = 0; i < keys->elements; i++) {
+        if (keys->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        const char *argv[] = {"HMGET",   keys->element[i]->str, "id", "name", "email", "role",
+                              "channels"};
+        sc->waiting++;
+        if (sb_redis_command_argv(sc->st->redis, on_staff_record, sc, 0, 7, argv, NULL) != 0) {
+            sc->status = SB_EUNAVAILABLE;
+            sc->waiting--;
+        }
+    }
+    if (strcmp(sc->cursor, "0") != 0 && !sc->status) {
+        staff_scan(sc); /* keeps the hold: waiting is unchanged */
+        return;
+    }
+    if (--sc->waiting == 0)
+        staff_done(sc);
+}
+
+static void staff_scan(staff_ctx_t *sc)
+{
+    const char *argv[] = {"SCAN", sc->cursor, "MATCH", sc->pattern, "COUNT", "1000"};
+    if (sb_redis_command_argv(sc->st->redis, on_staff_scan, sc, 0, 6, argv, NULL) != 0) {
+        sc->status = SB_EUNAVAILABLE;
+        if (--sc->waiting == 0)
+            staff_done(sc);
+    }
+}
+
+static void on_staff_prefs(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    staff_ctx_t *sc = data;
+    if (status || reply->type != REDIS_REPLY_ARRAY) {
+        sc->status = status ? status : SB_EREDIS;
+        staff_done(sc);
+        return;
+    }
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        redisReply *k = reply->element[i], *v = reply->element[i + 1];
+        if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
+            json_object_set_new(sc->prefs, k->str, json_stringn(v->str, v->len));
+    }
+    sc->waiting = 1; /* held by the scan until its last page */
+    staff_scan(sc);
+}
+
+int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data)
+{
+    sb_key_t k, pat;
+    sb_key_notify(&k, st->prefix);
+    sb_key_principal(&pat, st->prefix, "staff", "*"); /* a SCAN pattern: always fits */
+    staff_ctx_t *sc = SB_NEW(staff_ctx_t);
+    sc->st = st;
+    sc->prefs = json_object();
+    sc->list = json_array();
+    snprintf(sc->cursor, sizeof(sc->cursor), "0");
+    sc->pattern = sb_key_dup(&pat);
+    sc->cb = cb;
+    sc->data = data;
+    const char *argv[] = {"HGETALL", k.str};
+    int rc = sb_redis_command_argv(st->redis, on_staff_prefs, sc, 0, 2, argv, NULL);
+    if (rc) {
+        json_decref(sc->prefs);
+        json_decref(sc->list);
+        sb_free(sc->pattern);
+        sb_free(sc);
+    }
     return rc;
 }

@@ -20,6 +20,7 @@ struct sb_api {
     void *sse;
     void *events_ws;
     api_attach_t *attach;
+    api_notifs_t *notifs;
 };
 
 static void on_client_gone(sb_http_req_t *req, void *data)
@@ -271,6 +272,7 @@ sb_api_t *sb_api_new(sb_app_t *app)
     sb__api_assets_routes(app);
     sb__api_connectors_routes(app);
     api->attach = sb__api_attach_new(app);
+    api->notifs = sb__api_notifs_new(app);
     api->feed = sb__feed_new(app);
     api->sse = sb__api_sse_new(app, api->feed);
     api->events_ws = sb__api_events_ws_new(app, api->feed);
@@ -285,6 +287,7 @@ void sb_api_free(sb_api_t *api)
     sb__api_events_ws_free(api->events_ws);
     sb__feed_free(api->feed);
     sb__api_attach_free(api->attach);
+    sb__api_notifs_free(api->notifs);
     sb_free(api);
 }
 

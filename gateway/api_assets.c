@@ -39,6 +39,7 @@ ASSET(console_queue_js);
 ASSET(console_conv_js);
 ASSET(console_util_js);
 ASSET(console_reports_js);
+ASSET(console_notifs_js);
 
 #define TYPE_JS   "text/javascript; charset=utf-8"
 #define TYPE_CSS  "text/css; charset=utf-8"
@@ -85,6 +86,8 @@ static asset_t assets[] = {
     {"/console/util.js", TYPE_JS, sb_asset_console_util_js, &sb_asset_console_util_js_len,
      FOR_CONSOLE, ""},
     {"/console/reports.js", TYPE_JS, sb_asset_console_reports_js, &sb_asset_console_reports_js_len,
+     FOR_CONSOLE, ""},
+    {"/console/notifs.js", TYPE_JS, sb_asset_console_notifs_js, &sb_asset_console_notifs_js_len,
      FOR_CONSOLE, ""},
 };
 

@@ -84,6 +84,17 @@ void sb__api_assets_routes(sb_app_t *app);
 /** GET /v1/connectors and POST /v1/connectors/{name}/resume (api_connectors.c). */
 void sb__api_connectors_routes(sb_app_t *app);
 
+/* ---- Console notifications (notifications.c; docs/sla.md, "Notifications") ---- */
+
+typedef struct api_notifs api_notifs_t;
+/**
+ * Registers GET /v1/notifications and POST /v1/notifications/read and starts adding each
+ * SLA step of the events feed to its targets' lists.
+ */
+api_notifs_t *sb__api_notifs_new(sb_app_t *app);
+/** Stops following the feed; frees once its store operations are back. Accepts NULL. */
+void sb__api_notifs_free(api_notifs_t *ns);
+
 /* ---- Attachments (api_attach.c, docs/attachments.md) ---- */
 
 typedef struct api_attach api_attach_t;

@@ -245,7 +245,6 @@ int main(int argc, char **argv)
     if (rc == 0 && sb_sla_conf_load(&cfg, &sla, &errors) != 0)
         rc = SB_ECONFIG; /* SLA lines are compiled here so that --check reports them */
     if (rc != 0 || check) {
-        sb_sla_conf_free(sla);
         if (errors.len)
             fputs(errors.data, stderr);
         if (rc == 0)

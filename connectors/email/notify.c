@@ -17,12 +17,14 @@
 
 #include "connectors/email/compose.h"
 #include "connectors/email/mime.h"
+#include "connectors/email/notify.h"
 #include "connectors/email/smtp.h"
 #include "connectors/email/staffaddr.h"
 #include "connectors/email/state.h"
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sla_targets.h"
 
 #define STAFF_TTL_MS                                                                               \
     250 /* the staff list is read again after this (preference changes count at once) */
@@ -30,19 +32,6 @@
 #define CURSOR_SAVE_MS 2000
 #define SEND_ATTEMPTS  3
 #define TEXT_IN_MAIL   4000 /* bytes of the customer's text quoted in the mail */
-
-typedef struct em_note em_note_t;
-struct em_note {
-    em_t *em;
-    em_note_t *next, *prev;
-    char cid[SB_ID_MAX], sid[SB_ID_MAX], event[48];
-    char *to, *subject, *text, *who, *mailbox;
-    bool assigned;
-    unsigned attempts;
-    uv_timer_t *timer;
-    char *mail;
-    size_t mail_len;
-};
 
 static void note_free(em_note_t *n)
 {
@@ -59,6 +48,7 @@ static void note_free(em_note_t *n)
     sb_free(n->who);
     sb_free(n->mailbox);
     sb_free(n->mail);
+    json_decref(n->sla);
     sb_free(n);
 }
 
@@ -71,16 +61,14 @@ static void on_note_timer_closed(uv_handle_t *h)
     sb__em_maybe_free(em);
 }
 
-static void note_end(em_note_t *n)
+void sb__em_note_end(em_note_t *n)
 {
     uv_close((uv_handle_t *)n->timer, on_note_timer_closed);
 }
 
-static void send_note(em_note_t *n);
-
 static void on_note_retry(uv_timer_t *t)
 {
-    send_note(t->data);
+    sb__em_note_send(t->data);
 }
 
 static void on_note_sent(const sb_httpc_response_t *res, void *data)
@@ -90,19 +78,20 @@ static void on_note_sent(const sb_httpc_response_t *res, void *data)
     char idbuf[SB_EMAIL_QUEUE_ID_MAX];
     sb_email_smtp_outcome(res, NULL, &oc, idbuf);
     if (oc.kind == SB_OUTCOME_OK) {
-        SB_LOG_INFO("email.notify.sent", "conv=%s staff=%s to=%s", n->cid, n->sid, n->to);
-        note_end(n);
+        SB_LOG_INFO("email.notify.sent", "conv=%s staff=%s event=%s to=%s", n->cid, n->sid,
+                    n->event, n->to);
+        sb__em_note_end(n);
     } else if (n->em->stopping || oc.kind == SB_OUTCOME_PERMANENT || n->attempts >= SEND_ATTEMPTS) {
         SB_LOG_WARN("email.notify.failed", "conv=%s staff=%s to=%s attempts=%u reason=\"%s\"",
                     n->cid, n->sid, n->to, n->attempts, oc.reason ? oc.reason : "");
-        note_end(n);
+        sb__em_note_end(n);
     } else {
         uv_timer_start(n->timer, on_note_retry, n->attempts == 1 ? 5000 : 30000, 0);
     }
     sb__em_unref(n->em);
 }
 
-static void send_note(em_note_t *n)
+void sb__em_note_send(em_note_t *n)
 {
     em_box_t *b = sb__em_box(n->em, n->mailbox);
     const char *rcpt[] = {n->to, NULL};
@@ -123,31 +112,22 @@ static void send_note(em_note_t *n)
         n->em->pending--;
         SB_LOG_WARN("email.notify.failed", "conv=%s staff=%s err=%s", n->cid, n->sid,
                     sb_err_name(rc));
-        note_end(n);
+        sb__em_note_end(n);
     }
 }
 
-/* Writes the notification mail; false when it can't be (logged). */
-static bool compose_note(em_note_t *n, const char *staff_name)
+bool sb__em_note_compose(em_note_t *n, const char *staff_name, const char *subject,
+                         const char *text)
 {
     em_box_t *b = sb__em_box(n->em, n->mailbox);
-    char reply_to[256], tag[SB__EM_TAG_LEN + 1], mid[200];
+    char reply_to[256], mid[200];
     if (sb_staffaddr_make(n->em->secret, n->em->secret_len, b->address, n->cid, n->sid, reply_to,
                           sizeof(reply_to)) != 0) {
         SB_LOG_WARN("email.notify",
                     "mailbox=%s err=\"no reply address fits (local part too long)\"", b->name);
         return false;
     }
-    sb__em_tag(n->cid, tag);
     snprintf(mid, sizeof(mid), "notify.%s.%s.%s", n->cid, n->sid, n->event);
-    char *subject = sb_asprintf("%s %s [#%s]", n->assigned ? "Assigned to you:" : "New:",
-                                n->subject && *n->subject ? n->subject : "(no subject)", tag);
-    char *text = sb_asprintf(
-        "%s%s wrote:\n\n%.*s%s\n\n-- \nReply to this mail to answer %s (your reply goes to them "
-        "as your answer, without the quoted part).\nOpen it in the console: %s/console#/c/%s\n",
-        n->assigned ? "A conversation was assigned to you. " : "", n->who ? n->who : "A customer",
-        TEXT_IN_MAIL, n->text ? n->text : "", n->text && strlen(n->text) > TEXT_IN_MAIL ? "…" : "",
-        n->who ? n->who : "them", n->em->public_url, n->cid);
     sb_email_compose_t mo = {.from_addr = n->em->notify_from ? n->em->notify_from : b->address,
                              .from_name = "Switchboard",
                              .to_addr = n->to,
@@ -161,12 +141,29 @@ static bool compose_note(em_note_t *n, const char *staff_name)
                              .conversation = n->cid,
                              .text = text};
     int rc = sb_email_compose(&mo, &n->mail, &n->mail_len);
-    sb_free(subject);
-    sb_free(text);
     if (rc)
         SB_LOG_WARN("email.notify", "conv=%s staff=%s err=\"the mail could not be written\"",
                     n->cid, n->sid);
     return rc == 0;
+}
+
+/* Writes the mail of a new conversation or an assignment; false when it can't be. */
+static bool compose_note(em_note_t *n, const char *staff_name)
+{
+    char tag[SB__EM_TAG_LEN + 1];
+    sb__em_tag(n->cid, tag);
+    char *subject = sb_asprintf("%s %s [#%s]", n->assigned ? "Assigned to you:" : "New:",
+                                n->subject && *n->subject ? n->subject : "(no subject)", tag);
+    char *text = sb_asprintf(
+        "%s%s wrote:\n\n%.*s%s\n\n-- \nReply to this mail to answer %s (your reply goes to them "
+        "as your answer, without the quoted part).\nOpen it in the console: %s/console#/c/%s\n",
+        n->assigned ? "A conversation was assigned to you. " : "", n->who ? n->who : "A customer",
+        TEXT_IN_MAIL, n->text ? n->text : "", n->text && strlen(n->text) > TEXT_IN_MAIL ? "…" : "",
+        n->who ? n->who : "them", n->em->public_url, n->cid);
+    bool ok = sb__em_note_compose(n, staff_name, subject, text);
+    sb_free(subject);
+    sb_free(text);
+    return ok;
 }
 
 typedef struct once_job {
@@ -198,12 +195,18 @@ static void on_note_conv(int status, json_t *result, const char *errmsg, void *d
             json_string_value(json_object_get(json_object_get(result, "contact"), "name"));
         n->subject = cut(subject && *subject ? subject : n->text ? n->text : "", 80);
         n->who = who && *who ? sb_strdup(who) : NULL;
+        if (n->sla) {
+            sb__em_sla_conv(n, result, j->staff_name);
+            sb_free(j);
+            sb__em_unref(em);
+            return;
+        }
         if (compose_note(n, j->staff_name))
-            send_note(n);
+            sb__em_note_send(n);
         else
-            note_end(n);
+            sb__em_note_end(n);
     } else {
-        note_end(n);
+        sb__em_note_end(n);
     }
     sb_free(j->staff_name);
     sb_free(j);
@@ -216,6 +219,10 @@ static void on_once(int status, json_t *result, const char *errmsg, void *data)
     once_job_t *j = data;
     em_note_t *n = j->n;
     em_t *em = n->em;
+    if (!em->stopping && status == 0 && json_is_false(json_object_get(result, "first")))
+        SB_LOG_INFO("email.notify.skip",
+                    "conv=%s staff=%s event=%s reason=\"another node sends it\"", n->cid, n->sid,
+                    n->event);
     if (!em->stopping && status == 0 && json_is_true(json_object_get(result, "first"))) {
         em->pending++;
         if (sb_store_get(em->env.store, n->cid, on_note_conv, j) == 0) {
@@ -224,14 +231,14 @@ static void on_once(int status, json_t *result, const char *errmsg, void *data)
         }
         em->pending--;
     }
-    note_end(n);
+    sb__em_note_end(n);
     sb_free(j->staff_name);
     sb_free(j);
     sb__em_unref(em);
 }
 
 /* One mail to one staff member about one event, if no node sent it already. */
-static void notify_one(em_t *em, const json_t *staff, const json_t *ev, bool assigned)
+void sb__em_notify_one(em_t *em, const json_t *staff, const json_t *ev, bool assigned, bool sla)
 {
     const char *sid = json_string_value(json_object_get(staff, "id"));
     const char *to = json_string_value(json_object_get(staff, "email"));
@@ -247,6 +254,7 @@ static void notify_one(em_t *em, const json_t *staff, const json_t *ev, bool ass
     snprintf(n->event, sizeof(n->event), "%s", seq);
     n->to = sb_strdup(to);
     n->assigned = assigned;
+    n->sla = sla ? json_incref(m) : NULL;
     const char *text = json_string_value(json_object_get(m, "text"));
     const char *box = json_string_value(json_object_get(json_object_get(m, "ext"), "mailbox"));
     n->text = text ? sb_strdup(text) : NULL;
@@ -270,7 +278,7 @@ static void notify_one(em_t *em, const json_t *staff, const json_t *ev, bool ass
         em->pending--;
         sb_free(j->staff_name);
         sb_free(j);
-        note_end(n);
+        sb__em_note_end(n);
     }
 }
 
@@ -298,9 +306,9 @@ static void dispatch(em_t *em, const json_t *ev)
         if (!pref || !sid)
             continue;
         if (created && strcmp(pref, "new") == 0)
-            notify_one(em, s, ev, false);
+            sb__em_notify_one(em, s, ev, false, false);
         else if (claimed && strcmp(sid, assignee) == 0)
-            notify_one(em, s, ev, true);
+            sb__em_notify_one(em, s, ev, true, false);
     }
 }
 
@@ -360,7 +368,8 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     em->cursor_dirty = true;
     const char *js = ev->json;
     bool first = strstr(js, "\"dir\":\"in\"") && take_created(em, ev->conv);
-    bool marked = strstr(js, "\"created\"") || strstr(js, "\"claimed\"");
+    bool marked = strstr(js, "\"created\"") || strstr(js, "\"claimed\"") || strstr(js, "\"sla_") ||
+                  strstr(js, "\"escalated\"");
     bool answer = strstr(js, "\"dir\":\"out\"") && strstr(js, "\"channel\":\"webchat\"");
     if (!first && !marked && !answer)
         return;
@@ -371,6 +380,10 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     const char *kind = json_string_value(json_object_get(m, "kind"));
     const char *type = json_string_value(json_object_get(m, "type"));
     bool event = kind && strcmp(kind, "event") == 0 && type;
+    if (event && sb_sla_event_type(type)) {
+        sb__em_notify_sla_event(em, j); /* notify_sla.c */
+        return;
+    }
     if (answer)
         sb__em_followup_event(em, j);
     if (event && strcmp(type, "created") == 0) /* its first message follows: remember it */
@@ -485,7 +498,7 @@ void sb__em_notify_stop(em_t *em)
         if (!uv_is_closing((uv_handle_t *)n->timer) && !uv_is_active((uv_handle_t *)n->timer))
             ; /* waiting on a send or the once marker: ends when it comes back */
         else if (!uv_is_closing((uv_handle_t *)n->timer))
-            note_end(n); /* waiting to retry: drop */
+            sb__em_note_end(n); /* waiting to retry: drop */
     while (em->ev_head) {
         em_ev_t *e = em->ev_head;
         em->ev_head = e->next;
@@ -493,10 +506,12 @@ void sb__em_notify_stop(em_t *em)
         sb_free(e);
     }
     em->ev_tail = NULL;
+    sb__em_notify_sla_stop(em);
 }
 
 void sb__em_notify_dispose(em_t *em)
 {
     json_decref(em->staff);
+    json_decref(em->sla_staff);
     sb_free(em->cursor);
 }

@@ -4,11 +4,12 @@
 // phone, routed by location.hash `#/c/<id>`), the live feed (SSE) driving both, "X is
 // replying…" from colleagues' typing events, who is online (GET /v1/presence when the
 // server has it, polled and re-read on each `presence` event of the feed) and the keyboard
-// shortcuts. No framework, no build step.
+// shortcuts, and the notification bell (notifs.js). No framework, no build step.
 import { Api } from './api.js';
 import { Queue } from './queue.js';
 import { ConvView } from './conv.js';
 import { ReportsView } from './reports.js';
+import { Notifs } from './notifs.js';
 import { el, $, sb, paintSla } from './util.js';
 
 const TOKEN_KEY = 'switchboard.console.token';
@@ -48,6 +49,11 @@ const conv = new ConvView($(sb('conv-view')), {
 const reports = new ReportsView($(sb('reports')), {
   get api() { return state.api; },
   nameOf,
+});
+
+const notifs = new Notifs({
+  get api() { return state.api; },
+  open: (id) => { location.hash = `#/c/${id}`; },
 });
 
 // ---- names and typing ----
@@ -119,6 +125,7 @@ function onEvent(ev) {
     conv.paintReplying();
   }
   if (m) learnName(m.author);
+  if (m && m.kind === 'event' && /^(sla_warning|sla_breach|escalated)$/.test(m.type)) notifs.onEvent(ev);
   queue.applyState(ev.conversation);
   conv.onEvent(ev);
   queue.scheduleRefresh();
@@ -130,6 +137,7 @@ function setLive(s, reconnected) {
   e.textContent = s === 'live' ? 'Live' : s === 'reconnecting' ? 'Reconnecting…' : 'Offline, retrying…';
   if (s === 'live' && reconnected) {
     queue.refresh();
+    notifs.refresh();
     conv.catchUp();
   }
 }
@@ -201,6 +209,7 @@ function start() {
   setLive('connecting');
   state.feed = state.api.events({ onEvent, onState: setLive, onRevoked: () => signOut('Your token was revoked. Paste a new one.') });
   queue.refresh();
+  notifs.refresh();
   route();
   pollPresence();
   state.ticker = setInterval(() => { paintSla(); pruneTyping(); }, 1000);
@@ -216,6 +225,7 @@ function signOut(message) {
   state.me = null;
   state.feed = null;
   state.typing.clear();
+  notifs.reset();
   queue.items = [];
   queue.render();
   localStorage.removeItem(TOKEN_KEY);
