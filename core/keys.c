@@ -203,6 +203,14 @@ int sb_key_notify(sb_key_t *k, const char *prefix)
     return k->err;
 }
 
+int sb_key_staff_index(sb_key_t *k, const char *prefix)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "staff_index");
+    return k->err;
+}
+
 int sb_key_once(sb_key_t *k, const char *prefix, const char *name)
 {
     key_start(k);

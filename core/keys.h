@@ -84,6 +84,8 @@ int sb_key_principal(sb_key_t *k, const char *prefix, const char *kind, const ch
 int sb_key_webhooks(sb_key_t *k, const char *prefix);
 /** `<prefix>notify`: staff members who get notification mail, id → new|assigned (a hash). */
 int sb_key_notify(sb_key_t *k, const char *prefix);
+/** <prefix>staff_index: the ids of every staff member (set; sbctl keeps it). */
+int sb_key_staff_index(sb_key_t *k, const char *prefix);
 /** `<prefix>once:<name>`: done-once markers with an expiry (sb_store_once). */
 int sb_key_once(sb_key_t *k, const char *prefix, const char *name);
 /** `<prefix>notif:<sid>`: a staff member's console notifications (a zset, by time). */

@@ -344,8 +344,9 @@ int sb_store_notify_list(sb_store_t *st, sb_store_cb cb, void *data);
 /**
  * Every staff member, with what SLA targets are expanded against (core/sla_targets.h):
  * result {"staff":[{"id","name","email","role","channels":null|["webchat",…],
- * "notify":"new"|"assigned"|"none"}]}, unordered. Walks the `staff:*` records with SCAN
- * (cost grows with the key space): callers cache it for a few seconds.
+ * "notify":"new"|"assigned"|"none"}]}, unordered. Reads the ids from `staff_index` (sbctl
+ * keeps it); the first call of a process also SCANs the `staff:*` records once and adopts
+ * any older than the index. Callers cache it for a few seconds.
  */
 int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data);
 

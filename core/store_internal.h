@@ -23,6 +23,7 @@ struct sb_store {
     uint64_t generation; /* bumps on every connect, so a stale load reply is ignored */
     json_t *served;      /* channels a reply may go out on (store_delivery.c) */
     sb_frt_hist_t frt;   /* first responses of this node's replies (store_reports.c) */
+    bool staff_indexed;  /* staff records older than the staff index were adopted into it */
 };
 
 /** An ingest's arguments, kept with its call to follow a redirect (store_ingest.c). */

@@ -232,6 +232,7 @@ typedef struct staff_ctx {
     json_t *list;  /* [{id, name, email, role, channels, notify}] */
     char cursor[32];
     char *pattern;
+    char *index; /* <prefix>staff_index */
     size_t waiting;
     int status;
     sb_store_cb cb;
@@ -250,6 +251,7 @@ static void staff_done(staff_ctx_t *sc)
     json_decref(sc->prefs);
     json_decref(sc->list);
     sb_free(sc->pattern);
+    sb_free(sc->index);
     sb_free(sc);
 }
 
@@ -320,6 +322,11 @@ static void on_staff_scan(sb_redis_t *r, redisReply *reply, int status, void *da
             continue;
         const char *argv[] = {"HMGET",   keys->element[i]->str, "id", "name", "email", "role",
                               "channels"};
+        const char *id = strrchr(keys->element[i]->str, ':');
+        if (id && sb_id_valid(id + 1, "st_")) { /* adopted into the index */
+            const char *sadd[] = {"SADD", sc->index, id + 1};
+            sb_redis_command_argv(sc->st->redis, NULL, NULL, 0, 3, sadd, NULL);
+        }
         sc->waiting++;
         if (sb_redis_command_argv(sc->st->redis, on_staff_record, sc, 0, 7, argv, NULL) != 0) {
             sc->status = SB_EUNAVAILABLE;
@@ -330,6 +337,8 @@ static void on_staff_scan(sb_redis_t *r, redisReply *reply, int status, void *da
         staff_scan(sc); /* keeps the hold: waiting is unchanged */
         return;
     }
+    if (!sc->status)
+        sc->st->staff_indexed = true;
     if (--sc->waiting == 0)
         staff_done(sc);
 }
@@ -342,6 +351,32 @@ static void staff_scan(staff_ctx_t *sc)
         if (--sc->waiting == 0)
             staff_done(sc);
     }
+}
+
+/* The index's ids: each record read as the scan reads them. */
+static void on_staff_index(sb_redis_t *r, redisReply *reply, int status, void *data)
+{
+    (void)r;
+    staff_ctx_t *sc = data;
+    if (status || reply->type != REDIS_REPLY_ARRAY) {
+        sc->status = status ? status : SB_EREDIS;
+    } else {
+        for (size_t i = 0; i < reply->elements; i++) {
+            redisReply *e = reply->element[i];
+            sb_key_t pk;
+            if (e->type != REDIS_REPLY_STRING || !sb_id_valid(e->str, "st_") ||
+                sb_key_principal(&pk, sc->st->prefix, "staff", e->str) != 0)
+                continue;
+            const char *argv[] = {"HMGET", pk.str, "id", "name", "email", "role", "channels"};
+            sc->waiting++;
+            if (sb_redis_command_argv(sc->st->redis, on_staff_record, sc, 0, 7, argv, NULL) != 0) {
+                sc->status = SB_EUNAVAILABLE;
+                sc->waiting--;
+            }
+        }
+    }
+    if (--sc->waiting == 0)
+        staff_done(sc);
 }
 
 static void on_staff_prefs(sb_redis_t *r, redisReply *reply, int status, void *data)
@@ -358,8 +393,16 @@ static void on_staff_prefs(sb_redis_t *r, redisReply *reply, int status, void *d
         if (k->type == REDIS_REPLY_STRING && v->type == REDIS_REPLY_STRING)
             json_object_set_new(sc->prefs, k->str, json_stringn(v->str, v->len));
     }
-    sc->waiting = 1; /* held by the scan until its last page */
-    staff_scan(sc);
+    sc->waiting = 1; /* held by the scan or the index read until it answered */
+    if (!sc->st->staff_indexed) {
+        staff_scan(sc); /* once per process: records sbctl wrote before the index existed */
+        return;
+    }
+    const char *argv[] = {"SMEMBERS", sc->index};
+    if (sb_redis_command_argv(sc->st->redis, on_staff_index, sc, 0, 2, argv, NULL) != 0) {
+        sc->status = SB_EUNAVAILABLE;
+        staff_done(sc);
+    }
 }
 
 int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data)
@@ -373,6 +416,8 @@ int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data)
     sc->list = json_array();
     snprintf(sc->cursor, sizeof(sc->cursor), "0");
     sc->pattern = sb_key_dup(&pat);
+    sb_key_staff_index(&pat, st->prefix);
+    sc->index = sb_key_dup(&pat);
     sc->cb = cb;
     sc->data = data;
     const char *argv[] = {"HGETALL", k.str};
@@ -381,6 +426,7 @@ int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data)
         json_decref(sc->prefs);
         json_decref(sc->list);
         sb_free(sc->pattern);
+        sb_free(sc->index);
         sb_free(sc);
     }
     return rc;

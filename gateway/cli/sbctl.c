@@ -241,6 +241,10 @@ static int principal_create(redisContext *rc, const sb_config_t *cfg, const char
         }
         ok = reply_ok(redisCommandArgv(rc, (int)argc, argv, NULL));
         sb_free(pkey);
+        if (ok && !bot) { /* whom SLA steps reach is read from the index (core/store_staff.c) */
+            sb_key_staff_index(&k, cfg->prefix);
+            ok = reply_ok(redisCommand(rc, "SADD %s %s", k.str, id));
+        }
         for (size_t i = 0; ok && bot && i + 1 < nextra; i += 2)
             if (strcmp(extra[i], "webhook") == 0 && extra[i + 1])
                 ok = bot_webhook_register(rc, cfg, id);
@@ -449,6 +453,8 @@ static int principal_remove(redisContext *rc, const sb_config_t *cfg, const char
     if (ok && strcmp(kind, "staff") == 0) {
         sb_key_notify(&k, cfg->prefix);
         ok = reply_ok(redisCommand(rc, "HDEL %s %s", k.str, id));
+        sb_key_staff_index(&k, cfg->prefix);
+        ok = ok && reply_ok(redisCommand(rc, "SREM %s %s", k.str, id));
     }
     ok = ok && reply_ok(redisCommand(rc, "DEL %s", pk.str));
     if (!exists) {

@@ -89,6 +89,28 @@ static void test_staff_list(void **state)
     assert_int_equal(json_array_size(ch), 2);
     assert_string_equal(json_string_value(json_array_get(ch, 1)), "webchat");
     reset(&r);
+
+    /* Records from before the index were adopted into it; from now on the index is read,
+     * never the key space: a member sbctl adds is there, one it removes is gone, and no
+     * SCAN runs again. */
+    const char *c = "st_01jd3k5x2p8q9r0s1t2v3w4x5c";
+    assert_string_equal(sb_test_redis_cmd(&f->srv, "SCARD sb:staff_index"), "2");
+    sb_test_redis_cmd(&f->srv, "HSET sb:staff:%s id %s name Cy role admin", c, c);
+    sb_test_redis_cmd(&f->srv, "SADD sb:staff_index %s", c);
+    sb_test_redis_cmd(&f->srv, "DEL sb:staff:%s", a);
+    sb_test_redis_cmd(&f->srv, "SREM sb:staff_index %s", a);
+    sb_test_redis_cmd(&f->srv, "CONFIG RESETSTAT");
+    assert_int_equal(sb_store_staff_list(f->store, on_result, &r), 0);
+    wait(f, &r);
+    assert_int_equal(r.status, 0);
+    list = json_object_get(r.json, "staff");
+    assert_int_equal(json_array_size(list), 2);
+    assert_null(find(list, a));
+    assert_string_equal(jstr(find(list, c), "role"), "admin");
+    assert_non_null(find(list, b));
+    const char *stats = sb_test_redis_cmd(&f->srv, "INFO commandstats");
+    assert_null(strstr(stats, "cmdstat_scan"));
+    reset(&r);
 }
 
 static void test_notif(void **state)
