@@ -23,6 +23,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/tz.h"
+#include "core/util.h"
 
 #define CAL_MAX_PERIODS  32               /* per weekday */
 #define CAL_MAX_HOLIDAYS 100000           /* dates, over all holiday lines */
@@ -199,12 +200,6 @@ fail:
     return rc;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static bool parse_date(const char *w, int64_t *day)
 {
     if (strlen(w) != 10 || w[4] != '-' || w[7] != '-')
@@ -237,7 +232,7 @@ int sb_calendar_add_holidays(sb_calendar_t *cal, int argc, char *const *argv, ch
         sb_realloc(cal->holidays, (cal->nholidays + (size_t)argc + 1) * sizeof(int64_t));
     for (int i = 0; i < argc; i++)
         parse_date(argv[i], &cal->holidays[cal->nholidays++]);
-    qsort(cal->holidays, cal->nholidays, sizeof(int64_t), cmp_i64);
+    qsort(cal->holidays, cal->nholidays, sizeof(int64_t), sb_cmp_i64);
     size_t n = 0;
     for (size_t i = 0; i < cal->nholidays; i++)
         if (n == 0 || cal->holidays[n - 1] != cal->holidays[i])
@@ -272,7 +267,7 @@ static int64_t floor_div(int64_t a, int64_t b)
 static bool is_holiday(const sb_calendar_t *cal, int64_t day)
 {
     return cal->nholidays &&
-           bsearch(&day, cal->holidays, cal->nholidays, sizeof(int64_t), cmp_i64) != NULL;
+           bsearch(&day, cal->holidays, cal->nholidays, sizeof(int64_t), sb_cmp_i64) != NULL;
 }
 
 static void push(spans_t *s, int64_t a, int64_t b)

@@ -214,19 +214,6 @@ static void on_page(sb_redis_t *r, redisReply *reply, int status, void *data)
 
 /* ---- The result ---- */
 
-static int cmp_i64(const void *pa, const void *pb)
-{
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return a < b ? -1 : a > b;
-}
-
-/* Nearest-rank percentile of n >= 1 sorted values. */
-static int64_t nearest_rank(const int64_t *v, size_t n, unsigned pct)
-{
-    size_t rank = (n * pct + 99) / 100;
-    return v[rank ? rank - 1 : 0];
-}
-
 /* {name: {"p50","p90","n"}} of a map of series (sorted in place). */
 static json_t *percentiles(sb_map_t *m)
 {
@@ -234,11 +221,11 @@ static json_t *percentiles(sb_map_t *m)
     size_t b;
     for (sb_map_entry_t *e = sb_map_first(m, &b); e; e = sb_map_next(m, e, &b)) {
         series_t *s = e->value;
-        qsort(s->v, s->n, sizeof(int64_t), cmp_i64);
+        qsort(s->v, s->n, sizeof(int64_t), sb_cmp_i64);
         json_object_set_new(
             out, e->key,
-            json_pack("{s:I, s:I, s:I}", "p50", (json_int_t)nearest_rank(s->v, s->n, 50), "p90",
-                      (json_int_t)nearest_rank(s->v, s->n, 90), "n", (json_int_t)s->n));
+            json_pack("{s:I, s:I, s:I}", "p50", (json_int_t)sb_nearest_rank(s->v, s->n, 50), "p90",
+                      (json_int_t)sb_nearest_rank(s->v, s->n, 90), "n", (json_int_t)s->n));
     }
     return out;
 }

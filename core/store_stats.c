@@ -85,19 +85,6 @@ int sb_store_response_times(sb_store_t *st, unsigned per_shard, sb_store_cb cb, 
 
 /* ---- Stats ---- */
 
-static int cmp_i64(const void *pa, const void *pb)
-{
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return a < b ? -1 : a > b;
-}
-
-/* Nearest-rank percentile of sorted values. */
-static int64_t percentile(const int64_t *v, size_t n, unsigned pct)
-{
-    size_t rank = (n * pct + 99) / 100;
-    return v[rank ? rank - 1 : 0];
-}
-
 /* {"<channel>":{"p50":…,"p90":…,"n":…}} from [[ms, channel], …] samples. */
 static json_t *response_percentiles(const json_t *samples)
 {
@@ -122,10 +109,11 @@ static json_t *response_percentiles(const json_t *samples)
         int64_t *v = sb_malloc(n * sizeof(int64_t));
         for (size_t k = 0; k < n; k++)
             v[k] = json_integer_value(json_array_get(list, k));
-        qsort(v, n, sizeof(int64_t), cmp_i64);
+        qsort(v, n, sizeof(int64_t), sb_cmp_i64);
         json_object_set_new(out, ch,
-                            json_pack("{s:I, s:I, s:I}", "p50", (json_int_t)percentile(v, n, 50),
-                                      "p90", (json_int_t)percentile(v, n, 90), "n", (json_int_t)n));
+                            json_pack("{s:I, s:I, s:I}", "p50",
+                                      (json_int_t)sb_nearest_rank(v, n, 50), "p90",
+                                      (json_int_t)sb_nearest_rank(v, n, 90), "n", (json_int_t)n));
         sb_free(v);
     }
     json_decref(by);

@@ -245,3 +245,15 @@ void sb_ip_key(const char *ip, char out[SB_IP_KEY_MAX])
     }
     snprintf(out, SB_IP_KEY_MAX, "%s", ip);
 }
+
+int sb_cmp_i64(const void *pa, const void *pb)
+{
+    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
+    return a < b ? -1 : a > b;
+}
+
+int64_t sb_nearest_rank(const int64_t *sorted, size_t n, unsigned pct)
+{
+    size_t rank = (n * pct + 99) / 100;
+    return sorted[rank ? rank - 1 : 0];
+}

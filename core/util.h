@@ -56,6 +56,12 @@ void sb_random_hex(char *out, size_t n);
 /** Constant-time comparison of two NUL-terminated strings. */
 bool sb_streq_ct(const char *a, const char *b);
 
+/** qsort/bsearch comparator of int64_t values, ascending. */
+int sb_cmp_i64(const void *a, const void *b);
+
+/** Nearest-rank percentile (pct 1..100) of n >= 1 values sorted ascending. */
+int64_t sb_nearest_rank(const int64_t *sorted, size_t n, unsigned pct);
+
 /** Size of a buffer that holds any sb_ip_key result. */
 #define SB_IP_KEY_MAX 64
 

@@ -5,20 +5,15 @@
  */
 #include <stdlib.h>
 
+#include "core/util.h"
 #include "core/wait.h"
-
-static int cmp_i64(const void *pa, const void *pb)
-{
-    int64_t a = *(const int64_t *)pa, b = *(const int64_t *)pb;
-    return a < b ? -1 : a > b;
-}
 
 int64_t sb_wait_median(int64_t *ms, size_t n)
 {
     if (n == 0)
         return -1;
-    qsort(ms, n, sizeof(int64_t), cmp_i64);
-    return ms[(n + 1) / 2 - 1];
+    qsort(ms, n, sizeof(int64_t), sb_cmp_i64);
+    return sb_nearest_rank(ms, n, 50);
 }
 
 /* The median scaled by the customers ahead per person online, in [median, max(median, cap)]. */
