@@ -3,7 +3,8 @@
 // a real Dovecot and SMTP server. An SLA step injected into the events stream (as the
 // functions publish it) lands in the console notification list of exactly the people its
 // targets name, once although both daemons add it; the read mark; and the mail goes to
-// those of them whose preference is not `none`, once.
+// those of them whose preference is not `none`, once. And a real breach, fired by the two
+// engines on a shared test clock, mails everyone on the conversation's channel once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Daemon, api } from './lib.mjs';
@@ -20,8 +21,11 @@ before(async () => {
   redis = await Redis.start();
   const conf = `redis ${redis.url()}\nmailbox support ${imap.url('support')} ${smtp.url()} ${ADDR}\n` +
     `mailbox_tls_ca ${ca.ca}\n`;
-  d1 = await Daemon.start(conf);
-  d2 = await Daemon.start(conf);
+  // a real policy for urgent conversations only (the last test fires it); one clock file
+  const sla = 'sla urgentq channel=* priority=urgent first=2m next=5m resolve=1d\n' +
+    'escalate urgentq 100% everyone\n';
+  d1 = await Daemon.start(conf + sla, { testClock: true });
+  d2 = await Daemon.start(conf + sla, { env: { SWITCHBOARD_TEST_CLOCK: d1.clockFile } });
   admin = d1.token('admin', 'Root');
   staff = {
     ada: addStaff(d1, 'Ada', 'agent', { notify: 'assigned' }), // every channel
@@ -168,13 +172,46 @@ test('the notification endpoints refuse what they cannot serve', async () => {
   assert.equal(r.status, 403);
 });
 
+test('a real breach, fired by the engine on the shared clock, mails everyone on the channel once', async () => {
+  const conv = await emailConversation('Invoice twice', 'You charged me twice.');
+  const r = await api(d2, 'POST', `/v1/conversations/${conv.id}/priority`, { token: admin,
+    body: { priority: 'urgent' } });
+  assert.equal(r.status, 200, r.text);
+  const planned = await until(async () => {
+    const c = (await api(d1, 'GET', `/v1/conversations/${conv.id}`, { token: admin })).json;
+    return c.sla.policy === 'urgentq' ? c : null;
+  }, () => 'the urgent policy planned');
+  // two minutes later on both daemons' clock
+  d1.setClockOffset(planned.sla.first_response_due - Date.now() + 1000);
+  const mails = () => smtp.messages().filter((x) => /^\[SLA breach\] Invoice twice/.test(subject(x)));
+  // everyone on email whose preference is not none: Ada (every channel) and Fay (email)
+  await until(() => mails().length >= 2, () => `2 breach mails, got ${mails().length}\n${d1.log.slice(-2000)}`);
+  const msgs = (await api(d1, 'GET', `/v1/conversations/${conv.id}/messages`, { token: admin })).json.items;
+  const breach = msgs.filter((m) => m.type === 'sla_breach');
+  assert.equal(breach.length, 1, 'fired once by the two engines');
+  assert.deepEqual(breach[0].targets, ['everyone']);
+  for (const who of [staff.ada, staff.fay])
+    await until(() => {
+      const all = d1.log + d2.log;
+      const re = (w) => new RegExp(`email\\.notify\\.${w} conv=${conv.id} staff=${who.id} event=${breach[0].seq}`, 'g');
+      return (all.match(re('sent')) ?? []).length === 1 && (all.match(re('skip')) ?? []).length === 1;
+    }, () => `one sent and one skipped mail for ${who.name}`);
+  assert.deepEqual(mails().map((x) => x.headers['x-rcptto']).sort(), ['ada@corp.test', 'fay@corp.test']);
+  // and the console lists of those it reaches
+  const n = await notifs(d1, staff.ada);
+  assert.ok(n.json.items.some((x) => x.id === breach[0].id && x.type === 'sla_breach'), n.text);
+  const nb = await notifs(d1, staff.bo);
+  assert.ok(!nb.json.items.some((x) => x.conv === conv.id), 'Bo (web chat only) is not told');
+});
+
 test('each daemon alone still notifies', async () => {
   const conv = await emailConversation('Fax silent', 'Nothing comes out.');
   await d1.stop();
   const m = injectStep(redis, conv, { type: 'escalated', percent: 200, targets: ['role:admin'] });
   await until(() => d2.log.includes(`notif.add event=${m.id} targets=2 added=2`), () => 'd2 adding it');
   const r = await notifs(d2, staff.cy);
-  assert.equal(r.json.items[0].id, m.id);
-  assert.equal(r.json.items[0].type, 'escalated');
+  const it = r.json.items.find((x) => x.id === m.id); // (the real breach above is newer)
+  assert.ok(it, r.text);
+  assert.equal(it.type, 'escalated');
   d1 = null;
 });

@@ -77,11 +77,12 @@ export function addStaff(d, name, role, { channels, notify } = {}) {
   return { id, token, name, email: `${name.toLowerCase()}@corp.test` };
 }
 
-// Waits until cond() is true (polling), or throws with what().
+// Waits until cond() is truthy (polling) and returns its value, or throws with what().
 export async function until(cond, what, timeoutMs = 10000) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (await cond()) return;
+    const v = await cond();
+    if (v) return v;
     await sleep(40);
   }
   throw new Error(`timed out waiting for ${what()}`);
