@@ -30,11 +30,13 @@ const zcard = (k) => {
   return n;
 };
 
+// NOSLA=1: the same conversations without any policy, for what the clocks cost
+const NOSLA = process.env.NOSLA === '1';
 const conf = `redis redis://127.0.0.1:${RPORT}
-sla quick channel=* priority=* first=${FIRST_S}s next=5m resolve=1d
+` + (NOSLA ? '' : `sla quick channel=* priority=* first=${FIRST_S}s next=5m resolve=1d
 escalate quick 50% assignee
 escalate quick 100% everyone
-`;
+`);
 const d1 = await Daemon.start(conf);
 const d2 = await Daemon.start(conf);
 try {
@@ -42,6 +44,7 @@ try {
   const mem0 = redisMem();
   redis('config', 'resetstat');
   const t0 = Date.now();
+  const k0 = [procCpuUs(d1.proc.pid), procCpuUs(d2.proc.pid), redisCpuUs()];
   let next = 0;
   const nodes = [d1, d2];
   async function worker(w) {
@@ -59,6 +62,16 @@ try {
   }
   await Promise.all(Array.from({ length: CONC }, (_, w) => worker(w)));
   const made = Date.now() - t0;
+  const k1 = [procCpuUs(d1.proc.pid), procCpuUs(d2.proc.pid), redisCpuUs()];
+  const perConv = (i) => ((k1[i] - k0[i]) / N).toFixed(1);
+  console.log(`creating ${N} conversations (${NOSLA ? 'no SLA policy' : 'with SLA'}): ` +
+    `${Math.round(N / made * 1000)}/s; CPU per conversation: Redis ${perConv(2)} us, ` +
+    `nodes ${perConv(0)} + ${perConv(1)} us (HTTP, contact, ingest, planning)`);
+  if (NOSLA) { // nothing more to measure; process.exit skips the finally below
+    await d2.stop();
+    await d1.stop();
+    process.exit(0);
+  }
   // every conversation planned: nothing in `sla` is due before its first step
   while (Number(redis('eval', `local n = 0 for s = 0, 15 do n = n + redis.call('zcount',
       'sb:{' .. s .. '}:sla', '-inf', ARGV[1]) end return n`, '0', String(Date.now() - 1000))) > 0) {

@@ -5,7 +5,8 @@
 # pending SLA timers; prints the timer scan's CPU per second on each node and on Redis
 # while nothing is due, Redis memory per conversation, and how late the warnings and
 # breaches fire (p50/p99). Prints figures only. N, FIRST_S (the first-response target in s,
-# default 240: the run takes about FIRST_S + 30 s after the conversations are made).
+# default 240: the run takes about FIRST_S + 30 s after the conversations are made);
+# NOSLA=1 makes the same conversations with no policy and prints only their cost.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/cpu.sh
