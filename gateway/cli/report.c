@@ -48,7 +48,17 @@ static bool is_ms_key(const char *k, bool in_ms)
     return in_ms && (strcmp(k, "p50") == 0 || strcmp(k, "p90") == 0 || strcmp(k, "p99") == 0);
 }
 
-/* The stats tree; under a key ending in _ms, times are durations (and counts stay counts). */
+static void print_time(const char *label, json_int_t ms);
+
+/* A key whose value is a point in time (ms since the epoch): back_at, …_at. */
+static bool is_time_key(const char *k)
+{
+    size_t n = strlen(k);
+    return n > 3 && strcmp(k + n - 3, "_at") == 0;
+}
+
+/* The stats tree; under a key ending in _ms, times are durations (and counts stay counts);
+ * a key ending in _at is a time, printed as such ("2026-11-30 08:00 UTC"). */
 static void print_tree(json_t *j, int depth, bool in_ms)
 {
     const char *k;
@@ -66,6 +76,10 @@ static void print_tree(json_t *j, int depth, bool in_ms)
         } else if (ms && (json_is_integer(v) || json_is_null(v))) {
             char d[32];
             printf("%*s%s: %s\n", depth * 2, "", key, dur(v, d, sizeof(d)));
+        } else if (is_time_key(k) && json_is_integer(v)) {
+            printf("%*s%s: ", depth * 2, "", key);
+            print_time("", json_integer_value(v));
+            printf("\n");
         } else {
             char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
             printf("%*s%s: %s\n", depth * 2, "", key, s ? s : "?");
