@@ -271,24 +271,18 @@ end
 
 -- ---- SLA clock facts (docs/sla.md) ----
 --
--- Field k of conv:<cid>: JSON {rev, dirty, opens, policy, clocks = {<clock> = {gen, key,
+-- Field k of conv:<cid>: MessagePack {rev, dirty, opens, policy, clocks = {<clock> = {gen, key,
 -- used, segs, since, done}}, fired = {"<clock>:<gen>:<percent>" = 1}, breaches, steps,
 -- due}. This side records when each clock ran (wall-clock intervals); C turns that into
 -- due times in business hours (core/sla.h) and hands back a plan (sb_sla_set).
 
 local CLOCKS = {'first_response', 'next_response', 'resolution'}
 
+-- (MessagePack, like the state field s: a third of the Redis time JSON took here)
 local function k_load(ctx, cid)
     local s = redis.call('HGET', conv_key(ctx, cid), 'k')
     if s then
-        local k = cjson.decode(s)
-        if k.policy == cjson.null then k.policy = nil end
-        for _, cl in pairs(k.clocks or {}) do
-            if cl.since == cjson.null then cl.since = nil end
-        end
-        for name, d in pairs(k.due or {}) do
-            if d == cjson.null then k.due[name] = nil end
-        end
+        local k = cmsgpack.unpack(s)
         k.clocks = k.clocks or {}
         k.fired = k.fired or {}
         k.breaches = k.breaches or {}
@@ -303,15 +297,9 @@ end
 local function arr(t) return #t > 0 and t or EMPTY end
 
 local function k_save(ctx, cid, k)
-    local clocks = {}
-    for name, cl in pairs(k.clocks) do
-        clocks[name] = {gen = cl.gen, key = cl.key, used = cl.used, segs = arr(cl.segs),
-                        since = cl.since or cjson.null, done = cl.done}
-    end
-    local fired = next(k.fired) and k.fired or nil -- absent = none (an object when present)
-    redis.call('HSET', conv_key(ctx, cid), 'k', encode({rev = k.rev, dirty = k.dirty,
-        opens = k.opens, policy = k.policy or cjson.null, clocks = clocks, fired = fired,
-        breaches = arr(k.breaches), steps = arr(k.steps), due = k.due, paused = k.paused}))
+    redis.call('HSET', conv_key(ctx, cid), 'k', cmsgpack.pack({rev = k.rev, dirty = k.dirty,
+        opens = k.opens, policy = k.policy, clocks = k.clocks, fired = k.fired,
+        breaches = k.breaches, steps = k.steps, due = k.due, paused = k.paused}))
 end
 
 -- The public `sla` object of the conversation (docs/contract.md §4), kept in field o.
@@ -1295,7 +1283,8 @@ local function sla_set(keys, argv)
                 local fk = tostring(st.clock) .. ':' .. tostring(st.gen) .. ':' .. tostring(st.percent)
                 if not k.fired[fk] and tonumber(st.at) then
                     k.steps[#k.steps + 1] = {at = st.at, clock = st.clock, gen = st.gen,
-                                             percent = st.percent, targets = arr(st.targets or {})}
+                        percent = st.percent,
+                        targets = type(st.targets) == 'table' and st.targets or {}}
                     if not next_at or st.at < next_at then next_at = st.at end
                 end
             end
