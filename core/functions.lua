@@ -1173,9 +1173,13 @@ local function sla_fire(ctx, c, k)
             if ctx.late then ctx.late[#ctx.late + 1] = string.format('%d', ctx.now - st.at) end
             local etype = st.percent < 100 and 'sla_warning' or
                 (st.percent == 100 and 'sla_breach' or 'escalated')
+            -- (subject and customer: whom it is about, for notifications read without the
+            -- conversation)
             event_entry(ctx, c, etype, nil, {clock = st.clock, percent = st.percent,
                 policy = k.policy or cjson.null, due = k.due[st.clock] or cjson.null,
-                targets = step_targets(st.targets, c.assignee)})
+                targets = step_targets(st.targets, c.assignee),
+                subject = c.subject ~= '' and c.subject or nil,
+                customer = c.contact_name ~= '' and c.contact_name or nil})
             if st.percent == 100 then
                 local known = false
                 for _, b in ipairs(k.breaches) do known = known or b == st.clock end

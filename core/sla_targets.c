@@ -105,16 +105,19 @@ char *sb_sla_notification(const json_t *event, long long *ts_out)
         json_object_set(n, copied[i], v ? v : json_null());
     }
     json_object_set(n, "ts", ts);
-    const char *subject =
-        json_string_value(json_object_get(json_object_get(event, "conversation"), "subject"));
-    if (subject && *subject) {
-        size_t len = strlen(subject);
+    /* whom it is about: the event's own subject and customer (the functions add them) */
+    static const char *const about[] = {"subject", "customer"};
+    for (size_t i = 0; i < SB_ARRAY_LEN(about); i++) {
+        const char *s = json_string_value(json_object_get(m, about[i]));
+        if (!s || !*s)
+            continue;
+        size_t len = strlen(s);
         if (len > SUBJECT_MAX) {
             len = SUBJECT_MAX;
-            while (len > 0 && ((unsigned char)subject[len] & 0xC0) == 0x80)
+            while (len > 0 && ((unsigned char)s[len] & 0xC0) == 0x80)
                 len--;
         }
-        json_object_set_new(n, "subject", json_stringn(subject, len));
+        json_object_set_new(n, about[i], json_stringn(s, len));
     }
     char *out = NULL;
     if (sb_json_dumps(n, JSON_COMPACT | JSON_PRESERVE_ORDER, &out, NULL) != 0)

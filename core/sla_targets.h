@@ -33,7 +33,8 @@ bool sb_sla_event_type(const char *type);
  * The notification of an SLA event (the whole feed event {"conv","conversation",
  * "message"}, borrowed): a new compact JSON text, its keys in a fixed order so every node
  * writes the same bytes, {"id","type","conv","clock","percent","policy","due","ts"} and
- * "subject" when the conversation has one (cut to 120 bytes on a character). NULL when
+ * "subject" and "customer" when the event carries them (the conversation's subject and
+ * customer name, each cut to 120 bytes on a character). NULL when
  * the event is not an SLA step or lacks its id, conversation or time. sb_free it.
  */
 char *sb_sla_notification(const json_t *event, long long *ts_out);

@@ -156,6 +156,7 @@ test('two nodes: each step of each conversation fires exactly once, to its targe
     assert.equal(w[0].percent, 50);
     assert.deepEqual(b[0].targets, ['everyone']);
     assert.deepEqual(e[0].targets, ['role:exec']);
+    assert.equal(b[0].customer, 'Cust', 'whom it is about, for notifications');
     assert.equal(e[0].percent, 200);
     const c = await conv(ids[i], d2);
     assert.deepEqual(c.sla.breaches, ['first_response']);

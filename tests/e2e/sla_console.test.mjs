@@ -123,7 +123,7 @@ test('a hidden tab with permission shows a browser notification', async () => {
   const notes = await page.evaluate(() => window.__notes);
   assert.equal(notes.length, 1);
   assert.equal(notes[0].tag, m.id);
-  assert.match(notes[0].title, new RegExp(`^SLA warning: ${conv.id}$`));
+  assert.equal(notes[0].title, `SLA warning: ${conv.contact.name}`, 'names the customer');
   assert.match(notes[0].body, /^first response due in 2m/);
   assert.equal(await page.textContent(sb('notif-count')), '1');
   await context.close();

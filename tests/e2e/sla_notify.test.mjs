@@ -95,7 +95,8 @@ test('an SLA breach reaches exactly its targets, once, with two daemons', async 
       assert.equal(items.length, want.includes(k) ? 1 : 0, `${k}: ${r.text}`);
       if (!want.includes(k)) continue;
       assert.deepEqual(items[0], { id: m.id, type: 'sla_breach', conv: conv.id,
-        clock: 'first_response', percent: 100, policy: 'quick', due: m.due, ts: m.ts });
+        clock: 'first_response', percent: 100, policy: 'quick', due: m.due, ts: m.ts,
+        subject: 'Printer on fire', customer: 'Ana Lima' });
       assert.equal(r.json.unread, 1);
     }
   }
@@ -199,7 +200,9 @@ test('a real breach, fired by the engine on the shared clock, mails everyone on 
   assert.deepEqual(mails().map((x) => x.headers['x-rcptto']).sort(), ['ada@corp.test', 'fay@corp.test']);
   // and the console lists of those it reaches
   const n = await notifs(d1, staff.ada);
-  assert.ok(n.json.items.some((x) => x.id === breach[0].id && x.type === 'sla_breach'), n.text);
+  const item = n.json.items.find((x) => x.id === breach[0].id);
+  assert.ok(item && item.type === 'sla_breach', n.text);
+  assert.equal(item.subject, 'Invoice twice', 'the list says whom it is about');
   const nb = await notifs(d1, staff.bo);
   assert.ok(!nb.json.items.some((x) => x.conv === conv.id), 'Bo (web chat only) is not told');
 });

@@ -59,6 +59,9 @@ export function injectStep(redis, conv, { type = 'sla_breach', clock = 'first_re
     kind: 'event', dir: 'internal', channel: conv.channel,
     author: { type: 'system', id: null, name: null },
     type, clock, percent, policy, due, targets,
+    // whom it is about, as the functions add it
+    ...(conv.subject ? { subject: conv.subject } : {}),
+    ...(conv.contact?.name ? { customer: conv.contact.name } : {}),
   };
   const state = { id: conv.id, status: conv.status, priority: conv.priority,
     assignee: conv.assignee ?? null, awaiting_since: conv.awaiting_since ?? null,

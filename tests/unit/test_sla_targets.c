@@ -105,15 +105,16 @@ static void test_targets_bad_input(void **state)
 static void test_notification_stable(void **state)
 {
     (void)state;
-    const char *a =
-        "{\"conv\":\"c_1\",\"conversation\":{\"subject\":\"Refund\"},\"type\":\"event\","
-        "\"message\":{\"id\":\"m_1\",\"ts\":1000,\"kind\":\"event\",\"type\":"
-        "\"sla_breach\",\"clock\":\"first_response\",\"percent\":100,\"policy\":"
-        "\"quick\",\"due\":1000,\"targets\":[\"everyone\"]}}";
-    const char *b = "{\"message\":{\"targets\":[\"everyone\"],\"due\":1000,\"policy\":\"quick\","
+    const char *a = "{\"conv\":\"c_1\",\"conversation\":{},\"type\":\"event\","
+                    "\"message\":{\"id\":\"m_1\",\"ts\":1000,\"kind\":\"event\",\"type\":"
+                    "\"sla_breach\",\"clock\":\"first_response\",\"percent\":100,\"policy\":"
+                    "\"quick\",\"due\":1000,\"targets\":[\"everyone\"],\"subject\":\"Refund\","
+                    "\"customer\":\"Ann\"}}";
+    const char *b = "{\"message\":{\"customer\":\"Ann\",\"subject\":\"Refund\",\"targets\":"
+                    "[\"everyone\"],\"due\":1000,\"policy\":\"quick\","
                     "\"percent\":100,\"clock\":\"first_response\",\"type\":\"sla_breach\","
                     "\"kind\":\"event\",\"ts\":1000,\"id\":\"m_1\"},\"type\":\"event\","
-                    "\"conversation\":{\"subject\":\"Refund\"},\"conv\":\"c_1\"}";
+                    "\"conversation\":{},\"conv\":\"c_1\"}";
     json_t *ja = json_loads(a, 0, NULL), *jb = json_loads(b, 0, NULL);
     long long ts = 0;
     char *na = sb_sla_notification(ja, &ts), *nb = sb_sla_notification(jb, NULL);
@@ -122,7 +123,7 @@ static void test_notification_stable(void **state)
     assert_int_equal(ts, 1000);
     assert_string_equal(na, "{\"id\":\"m_1\",\"type\":\"sla_breach\",\"conv\":\"c_1\",\"clock\":"
                             "\"first_response\",\"percent\":100,\"policy\":\"quick\",\"due\":"
-                            "1000,\"ts\":1000,\"subject\":\"Refund\"}");
+                            "1000,\"ts\":1000,\"subject\":\"Refund\",\"customer\":\"Ann\"}");
     sb_free(na);
     sb_free(nb);
     json_decref(ja);
@@ -148,9 +149,8 @@ static void test_notification_rejects(void **state)
     char subject[300] = "";
     for (int i = 0; i < 100; i++)
         strcat(subject, "é");
-    json_t *j =
-        json_pack("{s:s, s:{s:s}, s:{s:s, s:i, s:s}}", "conv", "c_1", "conversation", "subject",
-                  subject, "message", "id", "m_1", "ts", 5, "type", "sla_warning");
+    json_t *j = json_pack("{s:s, s:{s:s, s:i, s:s, s:s}}", "conv", "c_1", "message", "id", "m_1",
+                          "ts", 5, "type", "sla_warning", "subject", subject);
     char *n = sb_sla_notification(j, NULL);
     json_t *back = json_loads(n, 0, NULL);
     assert_non_null(back);

@@ -66,7 +66,7 @@ export class Notifs {
 
   popUp(n) {
     if (!document.hidden || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-    const title = `${TYPE_TEXT[n.type] || 'SLA'}: ${n.subject || n.conv}`;
+    const title = `${TYPE_TEXT[n.type] || 'SLA'}: ${n.subject || n.customer || n.conv}`;
     const note = new Notification(title, { body: notifText(n), tag: n.id });
     note.onclick = () => { window.focus(); this.ctx.open(n.conv); note.close(); };
   }
@@ -101,7 +101,7 @@ export class Notifs {
       class: i < this.items.length - read ? 'unread' : '',
     }, el('a', { href: `#/c/${n.conv}`, onclick: () => this.toggle(false) },
       el('strong', {}, TYPE_TEXT[n.type] || n.type), ' ',
-      el('span', {}, n.subject || n.conv), ' — ', notifText(n), ' ',
+      el('span', {}, n.subject || n.customer || n.conv), ' — ', notifText(n), ' ',
       el('time', { datetime: new Date(n.ts).toISOString() }, clock(n.ts))))));
     $(sb('notif-empty')).hidden = this.items.length > 0;
   }
