@@ -4,7 +4,8 @@
  * compiled into policies, and the plan of one conversation's clocks: when each is due and
  * when each escalation step fires, counted in its policy's business hours.
  *
- *     sla <name> channel=<channel|*> priority=<priority|*> first=<dur> next=<dur> resolve=<dur> [calendar=<name>]
+ *     sla <name> channel=<channel|*> priority=<priority|*> first=<dur> next=<dur>
+ *         resolve=<dur> [calendar=<name>]
  *     escalate <sla-name|*> <percent>% <target>[,<target>…]
  *
  * The first `sla` line matching a conversation's channel and priority wins. Targets are
@@ -77,7 +78,7 @@ const sb_calendar_t *sb_sla_calendar(const sb_sla_conf_t *conf, const char *name
  * sb_sla_set takes (new reference), or NULL with SB_EINVAL-style reason in err when state
  * is not shaped as documented.
  */
-json_t *sb_sla_plan_json(const sb_sla_conf_t *conf, const json_t *state, int64_t now_ms,
-                         char *err, size_t errlen);
+json_t *sb_sla_plan_json(const sb_sla_conf_t *conf, const json_t *state, int64_t now_ms, char *err,
+                         size_t errlen);
 
 #endif

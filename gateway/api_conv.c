@@ -452,7 +452,7 @@ void sb__api_conv_routes(sb_app_t *app)
     sb_http_route(s, "POST", "/v1/conversations/{id}/notes", h_note, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/typing", h_typing, app);
     sb_http_route(s, "POST", "/v1/conversations/{id}/messages/{mid}/retry", h_retry, app);
-    static const char *const actions[] = {"claim",  "release",  "resolve", "reopen",
+    static const char *const actions[] = {"claim",   "release", "resolve",  "reopen",
                                           "pending", "snooze",  "priority", "tags"};
     for (size_t i = 0; i < SB_ARRAY_LEN(actions); i++) {
         char pattern[80];
