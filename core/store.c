@@ -59,6 +59,7 @@ void sb_store_free(sb_store_t *st)
 {
     if (!st)
         return;
+    sb__store_staff_cache_free(st);
     sb_free(st->prefix);
     json_decref(st->served);
     sb_free(st);

@@ -350,6 +350,19 @@ int sb_store_notify_list(sb_store_t *st, sb_store_cb cb, void *data);
  */
 int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data);
 
+/** sb_store_staff_cached's callback: staff is the "staff" array (borrowed for the call), the
+ * last one read when a reload failed (status then says why), NULL when none was ever read. */
+typedef void (*sb_store_staff_cb)(int status, const json_t *staff, void *data);
+
+/**
+ * The staff list as sb_store_staff_list reads it, kept by the store for every caller on
+ * this node: cb runs at once while the list is younger than ttl_ms, else after one read
+ * shared by all who ask meanwhile, in the order they asked. cb always runs exactly once
+ * (at once when the read cannot even be sent). The callers are the SLA notifiers
+ * (gateway/notifications.c, connectors/email/notify_sla.c).
+ */
+void sb_store_staff_cached(sb_store_t *st, uint32_t ttl_ms, sb_store_staff_cb cb, void *data);
+
 /**
  * A once-only marker: result {"first":true} for the first caller of name within ttl_s
  * seconds (on any node), {"first":false} after. SB_EINVAL for an empty or too long name.

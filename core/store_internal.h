@@ -24,6 +24,7 @@ struct sb_store {
     json_t *served;      /* channels a reply may go out on (store_delivery.c) */
     sb_frt_hist_t frt;   /* first responses of this node's replies (store_reports.c) */
     bool staff_indexed;  /* staff records older than the staff index were adopted into it */
+    struct staff_cache *staff_cache; /* sb_store_staff_cached (store_staff.c) */
 };
 
 /** An ingest's arguments, kept with its call to follow a redirect (store_ingest.c). */
@@ -37,6 +38,9 @@ typedef struct sb__store_call {
     void *data;
     sb__store_ingest_req_t *ingest; /* an ingest, kept to follow a redirect */
 } sb__store_call_t;
+
+/** Frees the staff list kept by sb_store_staff_cached (store_staff.c; from sb_store_free). */
+void sb__store_staff_cache_free(sb_store_t *st);
 
 /** Frees a call and its ingest arguments. */
 void sb__store_call_free(sb__store_call_t *c);

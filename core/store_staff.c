@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/keys.h"
+#include "core/log.h"
 #include "core/store_internal.h"
 #include "core/util.h"
 
@@ -430,4 +431,85 @@ int sb_store_staff_list(sb_store_t *st, sb_store_cb cb, void *data)
         sb_free(sc);
     }
     return rc;
+}
+
+/* ---- The staff list kept for the node (sb_store_staff_cached) ---- */
+
+typedef struct staff_waiter {
+    struct staff_waiter *next;
+    sb_store_staff_cb cb;
+    void *data;
+} staff_waiter_t;
+
+struct staff_cache {
+    json_t *staff; /* the last "staff" array read, or NULL */
+    int64_t at;    /* when it was read */
+    bool loading;
+    staff_waiter_t *head, *tail;
+};
+
+static void staff_cache_answer(struct staff_cache *sc, int status)
+{
+    while (sc->head) {
+        staff_waiter_t *w = sc->head;
+        sc->head = w->next;
+        if (!sc->head)
+            sc->tail = NULL;
+        w->cb(status, sc->staff, w->data);
+        sb_free(w);
+    }
+}
+
+static void on_staff_cached(int status, json_t *result, const char *errmsg, void *data)
+{
+    sb_store_t *st = data;
+    struct staff_cache *sc = st->staff_cache;
+    sc->loading = false;
+    if (status) {
+        SB_LOG_WARN("store.staff", "err=%s reason=\"%s\"", sb_err_name(status),
+                    errmsg ? errmsg : "");
+    } else {
+        json_decref(sc->staff);
+        sc->staff = json_incref(json_object_get(result, "staff"));
+        sc->at = sb_now_ms();
+    }
+    staff_cache_answer(sc, status);
+}
+
+void sb_store_staff_cached(sb_store_t *st, uint32_t ttl_ms, sb_store_staff_cb cb, void *data)
+{
+    struct staff_cache *sc = st->staff_cache;
+    if (!sc)
+        sc = st->staff_cache = SB_NEW(struct staff_cache);
+    if (sc->staff && !sc->loading && sb_now_ms() - sc->at < (int64_t)ttl_ms) {
+        cb(0, sc->staff, data);
+        return;
+    }
+    staff_waiter_t *w = SB_NEW(staff_waiter_t);
+    w->cb = cb;
+    w->data = data;
+    if (sc->tail)
+        sc->tail->next = w;
+    else
+        sc->head = w;
+    sc->tail = w;
+    if (sc->loading)
+        return;
+    sc->loading = true;
+    int rc = sb_store_staff_list(st, on_staff_cached, st);
+    if (rc) {
+        sc->loading = false;
+        staff_cache_answer(sc, rc);
+    }
+}
+
+void sb__store_staff_cache_free(sb_store_t *st)
+{
+    struct staff_cache *sc = st->staff_cache;
+    if (!sc)
+        return;
+    staff_cache_answer(sc, SB_ECANCELED); /* (none wait once the client has stopped) */
+    json_decref(sc->staff);
+    sb_free(sc);
+    st->staff_cache = NULL;
 }

@@ -22,34 +22,24 @@
 #define STAFF_TTL_MS 2000  /* the staff list (roles, scopes) is read again after this */
 #define QUEUE_MAX    10000 /* SLA events waiting for the staff list; more are dropped */
 
-typedef struct notif_ev notif_ev_t;
-struct notif_ev {
-    notif_ev_t *next;
+/* An SLA event waiting for the staff list (sb_store_staff_cached). */
+typedef struct notif_ev {
+    api_notifs_t *ns;
     json_t *json;
-};
+} notif_ev_t;
 
 struct api_notifs {
     sb_app_t *app;
     sb_events_sub_t *sub;
-    json_t *staff; /* sb_store_staff_list's array, or NULL before the first read */
-    int64_t staff_at;
-    bool loading, stopping;
+    bool stopping;
     unsigned pending; /* store operations in flight (the object outlives them) */
-    notif_ev_t *head, *tail;
-    size_t queued;
+    size_t queued;    /* events waiting for the staff list */
 };
 
 static void maybe_free(api_notifs_t *ns)
 {
     if (!ns->stopping || ns->pending)
         return;
-    while (ns->head) {
-        notif_ev_t *e = ns->head;
-        ns->head = e->next;
-        json_decref(e->json);
-        sb_free(e);
-    }
-    json_decref(ns->staff);
     sb_free(ns);
 }
 
@@ -77,7 +67,7 @@ static void on_added(int status, json_t *result, const char *errmsg, void *data)
 }
 
 /* One SLA event: its notification into each target's list. */
-static void dispatch(api_notifs_t *ns, const json_t *ev)
+static void dispatch(api_notifs_t *ns, const json_t *ev, const json_t *staff)
 {
     long long ts = 0;
     char *member = sb_sla_notification(ev, &ts);
@@ -88,7 +78,7 @@ static void dispatch(api_notifs_t *ns, const json_t *ev)
     if (!channel)
         channel =
             json_string_value(json_object_get(json_object_get(ev, "conversation"), "channel"));
-    json_t *who = sb_sla_targets_expand(json_object_get(m, "targets"), channel, ns->staff);
+    json_t *who = sb_sla_targets_expand(json_object_get(m, "targets"), channel, staff);
     size_t n = json_array_size(who);
     const char **sids = sb_calloc(n ? n : 1, sizeof(*sids));
     for (size_t i = 0; i < n; i++)
@@ -113,37 +103,18 @@ static void dispatch(api_notifs_t *ns, const json_t *ev)
     sb_free(member);
 }
 
-static void drain(api_notifs_t *ns)
+/* The staff list for one waiting event: its notifications go out (unless stopping). */
+static void on_staff(int status, const json_t *staff, void *data)
 {
-    while (ns->head) {
-        notif_ev_t *e = ns->head;
-        ns->head = e->next;
-        if (!ns->head)
-            ns->tail = NULL;
-        ns->queued--;
-        if (ns->staff)
-            dispatch(ns, e->json);
-        json_decref(e->json);
-        sb_free(e);
-    }
-}
-
-static void on_staff(int status, json_t *result, const char *errmsg, void *data)
-{
-    api_notifs_t *ns = data;
-    ns->loading = false;
+    (void)status; /* logged by the store; a list read before is used */
+    notif_ev_t *e = data;
+    api_notifs_t *ns = e->ns;
+    ns->queued--;
     ns->pending--;
-    if (!ns->stopping) {
-        if (status) {
-            SB_LOG_WARN("notif.staff", "err=%s reason=\"%s\"", sb_err_name(status),
-                        errmsg ? errmsg : "");
-        } else {
-            json_decref(ns->staff);
-            ns->staff = json_incref(json_object_get(result, "staff"));
-            ns->staff_at = sb_now_ms();
-        }
-        drain(ns);
-    }
+    if (!ns->stopping && staff)
+        dispatch(ns, e->json, staff);
+    json_decref(e->json);
+    sb_free(e);
     maybe_free(ns);
 }
 
@@ -164,24 +135,11 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
         return;
     }
     notif_ev_t *e = SB_NEW(notif_ev_t);
+    e->ns = ns;
     e->json = j;
-    if (ns->tail)
-        ns->tail->next = e;
-    else
-        ns->head = e;
-    ns->tail = e;
     ns->queued++;
-    if (ns->staff && sb_now_ms() - ns->staff_at < STAFF_TTL_MS) {
-        drain(ns);
-    } else if (!ns->loading) {
-        ns->loading = true;
-        ns->pending++;
-        if (sb_store_staff_list(ns->app->store, on_staff, ns) != 0) {
-            ns->pending--;
-            ns->loading = false;
-            drain(ns);
-        }
-    }
+    ns->pending++;
+    sb_store_staff_cached(ns->app->store, STAFF_TTL_MS, on_staff, e);
 }
 
 static void on_sub_failed(sb_events_sub_t *sub, int status, void *data)

@@ -506,12 +506,10 @@ void sb__em_notify_stop(em_t *em)
         sb_free(e);
     }
     em->ev_tail = NULL;
-    sb__em_notify_sla_stop(em);
 }
 
 void sb__em_notify_dispose(em_t *em)
 {
     json_decref(em->staff);
-    json_decref(em->sla_staff);
     sb_free(em->cursor);
 }

@@ -24,11 +24,11 @@
 
 /* ---- Whom ---- */
 
-static void dispatch(em_t *em, const json_t *ev)
+static void dispatch(em_t *em, const json_t *ev, const json_t *staff)
 {
     json_t *m = json_object_get(ev, "message");
     const char *channel = json_string_value(json_object_get(m, "channel"));
-    json_t *who = sb_sla_targets_expand(json_object_get(m, "targets"), channel, em->sla_staff);
+    json_t *who = sb_sla_targets_expand(json_object_get(m, "targets"), channel, staff);
     for (size_t i = 0; i < json_array_size(who); i++) {
         json_t *s = json_array_get(who, i);
         const char *pref = json_string_value(json_object_get(s, "notify"));
@@ -38,69 +38,30 @@ static void dispatch(em_t *em, const json_t *ev)
     json_decref(who);
 }
 
-static void drain(em_t *em)
-{
-    while (em->sla_head) {
-        em_ev_t *e = em->sla_head;
-        em->sla_head = e->next;
-        if (!em->sla_head)
-            em->sla_tail = NULL;
-        if (em->sla_staff)
-            dispatch(em, e->json);
-        json_decref(e->json);
-        sb_free(e);
-    }
-}
+/* An SLA event waiting for the staff list (sb_store_staff_cached). */
+typedef struct sla_wait {
+    em_t *em;
+    json_t *ev;
+} sla_wait_t;
 
-static void on_staff(int status, json_t *result, const char *errmsg, void *data)
+static void on_staff(int status, const json_t *staff, void *data)
 {
-    em_t *em = data;
-    em->sla_loading = false;
-    if (!em->stopping) {
-        if (status) {
-            SB_LOG_WARN("email.notify", "staff list err=%s reason=\"%s\"", sb_err_name(status),
-                        errmsg ? errmsg : "");
-        } else {
-            json_decref(em->sla_staff);
-            em->sla_staff = json_incref(json_object_get(result, "staff"));
-            em->sla_staff_at = (uint64_t)sb_now_ms();
-        }
-        drain(em);
-    }
-    sb__em_unref(em);
+    (void)status; /* logged by the store; a list read before is used */
+    sla_wait_t *w = data;
+    if (!w->em->stopping && staff)
+        dispatch(w->em, w->ev, staff);
+    json_decref(w->ev);
+    sb__em_unref(w->em);
+    sb_free(w);
 }
 
 void sb__em_notify_sla_event(em_t *em, json_t *ev)
 {
-    em_ev_t *e = SB_NEW(em_ev_t);
-    e->json = ev;
-    if (em->sla_tail)
-        em->sla_tail->next = e;
-    else
-        em->sla_head = e;
-    em->sla_tail = e;
-    if (em->sla_staff && (uint64_t)sb_now_ms() - em->sla_staff_at < STAFF_TTL_MS) {
-        drain(em);
-    } else if (!em->sla_loading) {
-        em->sla_loading = true;
-        em->pending++;
-        if (sb_store_staff_list(em->env.store, on_staff, em) != 0) {
-            em->pending--;
-            em->sla_loading = false;
-            drain(em);
-        }
-    }
-}
-
-void sb__em_notify_sla_stop(em_t *em)
-{
-    while (em->sla_head) {
-        em_ev_t *e = em->sla_head;
-        em->sla_head = e->next;
-        json_decref(e->json);
-        sb_free(e);
-    }
-    em->sla_tail = NULL;
+    sla_wait_t *w = SB_NEW(sla_wait_t);
+    w->em = em;
+    w->ev = ev;
+    em->pending++;
+    sb_store_staff_cached(em->env.store, STAFF_TTL_MS, on_staff, w);
 }
 
 /* ---- What the mail says ---- */

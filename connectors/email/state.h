@@ -85,11 +85,6 @@ struct em {
     bool staff_loading;
     em_ev_t *ev_head, *ev_tail;
     em_note_t *notes; /* notification mails in flight or waiting to retry */
-    /* SLA steps (notify_sla.c): the whole staff list, read again after a few seconds */
-    json_t *sla_staff; /* sb_store_staff_list's array */
-    uint64_t sla_staff_at;
-    bool sla_loading;
-    em_ev_t *sla_head, *sla_tail;
     char created[SB__EM_CREATED][SB_ID_MAX];
     unsigned created_next;
     /* Web chat answers that go on by mail (followup.c). */
@@ -117,8 +112,6 @@ void sb__em_notify_dispose(em_t *em);
 /* notify_sla.c */
 /** An SLA step of the feed (takes ownership of ev): mailed to its targets who want mail. */
 void sb__em_notify_sla_event(em_t *em, json_t *ev);
-/** Stopping: drops the SLA steps waiting for the staff list. */
-void sb__em_notify_sla_stop(em_t *em);
 
 /* followup.c */
 /** Starts the timer that mails the due web chat answers. */

@@ -113,6 +113,44 @@ static void test_staff_list(void **state)
     reset(&r);
 }
 
+/* sb_store_staff_cached: callers meanwhile share one read, answered in order; a fresh list
+ * answers at once; an older one is read again. */
+static int order[4], norder;
+static size_t last_len;
+static void on_cached(int status, const json_t *staff, void *data)
+{
+    assert_int_equal(status, 0);
+    last_len = json_array_size(staff);
+    order[norder++] = (int)(intptr_t)data;
+}
+
+static void test_staff_cached(void **state)
+{
+    fixture_t *f = *state;
+    const char *a = "st_01jd3k5x2p8q9r0s1t2v3w4x5a";
+    sb_test_redis_cmd(&f->srv, "HSET sb:staff:%s id %s name Ada role agent", a, a);
+    sb_test_redis_cmd(&f->srv, "SADD sb:staff_index %s", a);
+    sb_test_redis_cmd(&f->srv, "CONFIG RESETSTAT");
+    sb_store_staff_cached(f->store, 60000, on_cached, (void *)1);
+    sb_store_staff_cached(f->store, 60000, on_cached, (void *)2);
+    assert_int_equal(norder, 0); /* both wait for the one read */
+    SB_TEST_SPIN_UNTIL(&f->loop, norder == 2, 5000);
+    assert_int_equal(order[0], 1);
+    assert_int_equal(order[1], 2);
+    assert_int_equal(last_len, 1);
+    sb_store_staff_cached(f->store, 60000, on_cached, (void *)3); /* fresh: at once */
+    assert_int_equal(norder, 3);
+    const char *stats = sb_test_redis_cmd(&f->srv, "INFO commandstats");
+    assert_non_null(strstr(stats, "cmdstat_hgetall:calls=1,")); /* the notify hash, once */
+    /* a member added meanwhile shows once the list is older than the caller allows */
+    const char *b = "st_01jd3k5x2p8q9r0s1t2v3w4x5b";
+    sb_test_redis_cmd(&f->srv, "HSET sb:staff:%s id %s name Bo role admin", b, b);
+    sb_test_redis_cmd(&f->srv, "SADD sb:staff_index %s", b);
+    sb_store_staff_cached(f->store, 0, on_cached, (void *)4);
+    SB_TEST_SPIN_UNTIL(&f->loop, norder == 4, 5000);
+    assert_int_equal(last_len, 2);
+}
+
 static void test_notif(void **state)
 {
     fixture_t *f = *state;
@@ -177,6 +215,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_notify_list, setup, teardown),
         cmocka_unit_test_setup_teardown(test_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_staff_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_staff_cached, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notif, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
