@@ -279,8 +279,7 @@ end
 local CLOCKS = {'first_response', 'next_response', 'resolution'}
 
 -- (MessagePack, like the state field s: a third of the Redis time JSON took here)
-local function k_load(ctx, cid)
-    local s = redis.call('HGET', conv_key(ctx, cid), 'k')
+local function k_decode(s)
     if s then
         local k = cmsgpack.unpack(s)
         k.clocks = k.clocks or {}
@@ -291,6 +290,17 @@ local function k_load(ctx, cid)
         return k
     end
     return {rev = 0, opens = 0, clocks = {}, fired = {}, breaches = {}, steps = {}, due = {}}
+end
+
+local function k_load(ctx, cid)
+    return k_decode(redis.call('HGET', conv_key(ctx, cid), 'k'))
+end
+
+-- A conversation and its clock facts in one read (the timers' functions need both).
+local function load_conv_k(ctx, cid)
+    local r = redis.call('HMGET', conv_key(ctx, cid), 's', 'o', 'k')
+    if not r[1] then return nil end
+    return conv_from(r[1], r[2] or nil), k_decode(r[3] or nil)
 end
 
 -- cjson writes an empty Lua table as {}: arrays go out through encode()'s marker.
@@ -1229,8 +1239,7 @@ local function sla_tick(keys, argv)
     local plans, fired, more = {}, 0, #due == (tonumber(a.limit) or 200)
     ctx.late = {} -- how late each step fired (ms), for the engine's histogram
     for _, cid in ipairs(due) do
-        local c = load_conv(ctx, cid)
-        local k = c and k_load(ctx, cid)
+        local c, k = load_conv_k(ctx, cid)
         if not c or k.rev == 0 then
             redis.call('ZREM', z, cid)
         elseif k.dirty then
@@ -1262,8 +1271,8 @@ local function sla_set(keys, argv)
     local z = ctx.pre .. 'sla'
     local applied = 0
     for _, p in ipairs(a.plans or {}) do
-        local c = type(p.conv) == 'string' and load_conv(ctx, p.conv)
-        local k = c and k_load(ctx, p.conv)
+        local c, k
+        if type(p.conv) == 'string' then c, k = load_conv_k(ctx, p.conv) end
         if k and k.dirty and k.rev == p.rev then
             for name, f in pairs(type(p.fold) == 'table' and p.fold or {}) do
                 local cl = k.clocks[name]
