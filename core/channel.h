@@ -11,7 +11,7 @@
 #include <string.h>
 
 /** X-macro of every channel, in index order: X(name). */
-#define SB_CHANNELS(X) X(webchat) X(email) X(mastodon) X(bluesky) X(api)
+#define SB_CHANNELS(X) X(webchat) X(email) X(mastodon) X(bluesky) X(hook) X(api)
 
 enum {
 #define SB__CHANNEL_ENUM(n) SB_CHANNEL_##n,
@@ -20,7 +20,7 @@ enum {
         SB_CHANNEL_COUNT /* the number of channels */
 };
 
-/** "webchat, email, mastodon, bluesky, api": the list for messages (a const char *). */
+/** "webchat, email, mastodon, bluesky, hook, api": the list for messages (a const char *). */
 #define SB__CHANNEL_TEXT(n)  ", " #n
 #define SB_CHANNEL_LIST_TEXT (&(SB_CHANNELS(SB__CHANNEL_TEXT))[2])
 

@@ -119,7 +119,7 @@ export function seqCmp(a, b) {
   return am - bm || (an || 0) - (bn || 0);
 }
 
-export const CHANNELS = ['webchat', 'email', 'mastodon', 'bluesky', 'api'];
+export const CHANNELS = ['webchat', 'email', 'mastodon', 'bluesky', 'hook', 'api'];
 export const CHANNEL_LABEL = { webchat: 'Web chat', email: 'Email', mastodon: 'Mastodon',
   bluesky: 'Bluesky', api: 'API' };
 export const channelLabel = (ch) => CHANNEL_LABEL[ch] || ch;
