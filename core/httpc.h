@@ -99,6 +99,37 @@ int sb_httpc_new(uv_loop_t *loop, const char *user_agent, sb_httpc_t **out);
 int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, void *data,
                   sb_httpc_req_t **out);
 
+/** What a streaming request reports while it runs (sb_httpc_stream). */
+typedef struct sb_httpc_stream_cbs {
+    /**
+     * The answer's head arrived: res->code and res->headers are set, res->body is "".
+     * Return 0 to go on; anything else aborts the request and done gets that status. May
+     * be NULL.
+     */
+    int (*on_head)(const sb_httpc_response_t *res, void *data);
+    /**
+     * A chunk of a 2xx answer's body, as it arrives (any size, split anywhere). Return 0
+     * to go on; anything else aborts the request and done gets that status. Required.
+     */
+    int (*on_data)(const char *bytes, size_t n, void *data);
+} sb_httpc_stream_cbs_t;
+
+/**
+ * A streaming request (an SSE feed such as Mastodon's /api/v1/streaming/user): as
+ * sb_httpc_send, except that a 2xx answer's body is not kept but handed to cbs->on_data
+ * chunk by chunk, and there is no deadline on the whole exchange: req->timeout_ms (0 =
+ * SB_HTTPC_TIMEOUT_MS) bounds only the wait for the answer's head, and after it a stream
+ * that brings no byte for idle_ms (0 = no limit) is ended with SB_ETIMEDOUT: a stall.
+ * A non-2xx answer's body is kept (up to req->max_response) and given to done as
+ * sb_httpc_send would. done runs exactly once: status 0 when the server ended the
+ * stream, SB_ETIMEDOUT (head deadline or stall; error says which), SB_EIO, SB_ECANCELED
+ * (sb_httpc_stop), or the value a callback returned to abort. sb_httpc_cancel stops it
+ * with no callback. Returns as sb_httpc_send (SB_EINVAL also for cbs or on_data NULL).
+ */
+int sb_httpc_stream(sb_httpc_t *h, const sb_httpc_request_t *req, uint32_t idle_ms,
+                    const sb_httpc_stream_cbs_t *cbs, sb_httpc_cb done, void *data,
+                    sb_httpc_req_t **out);
+
 /** One mail to send. Every pointer is borrowed and copied by sb_httpc_send_mail. */
 typedef struct sb_httpc_mail {
     /* "smtps://host[:port]" (TLS from the first byte, port 465 by default) or
