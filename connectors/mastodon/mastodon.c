@@ -325,7 +325,7 @@ void sb__md_maybe_done(md_t *md)
         md_acct_t *a = &md->accts[i];
         sb_sse_free(a->sse);
         sb_free(a->name), sb_free(a->base), sb_free(a->token_file), sb_free(a->host);
-        sb_free(a->auth), sb_free(a->stream_base);
+        sb_free(a->auth), sb_free(a->stream_base), sb_free(a->next_url);
     }
     sb_connector_stopped_cb done = md->stopped;
     void *data = md->stopped_data;
