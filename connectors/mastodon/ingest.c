@@ -5,7 +5,8 @@
  *   2. the conversation: the status it answers ("mastodon:<name>:<in_reply_to_id>", linked
  *      when we stored or posted it), else its ancestors from
  *      GET /api/v1/statuses/:id/context, newest first; a status that threads nowhere
- *      starts a new conversation;
+ *      (a new post) follows the store's rule for a channel without threads: the
+ *      contact's open conversation on mastodon, else a new one (docs/threading.md);
  *   3. sb_store_ingest with external_id "<name>:<status id>" (a status seen again after a
  *      drop or a restart is not stored twice) and ext {account, status_id, url,
  *      visibility, acct, in_reply_to_id}, which a delivery reads back;
@@ -214,8 +215,7 @@ static void ingest(md_ing_t *g, const char *conv)
                       .conv = conv,
                       .text = g->text,
                       .external_id = xid,
-                      .ext = ext,
-                      .new_conversation = conv == NULL};
+                      .ext = ext};
     int rc = sb_store_ingest(a->md->env.store, &in, on_ingested, g);
     json_decref(ext);
     if (rc)

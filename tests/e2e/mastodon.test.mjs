@@ -158,6 +158,32 @@ test('a dropped stream loses nothing and duplicates nothing (catch-up by since_i
     JSON.stringify(catchup));
 });
 
+test('more than a page missed: the catch-up walks up from the cursor with min_id and Link', async () => {
+  const connects = await streamConnects();
+  const reqs = (await control('state')).requests.length;
+  await control('fail', { count: 2, code: 503, path: '/api/v1/streaming', error: 'streaming down' });
+  await control('drop');
+  const down = [];
+  for (let i = 0; i < 45; i++) down.push((await mention({ username: 'paula' }, `missed ${i}`)).status.id);
+  await until(async () => (await streamConnects()) > connects, 'the stream back', 10000);
+  await until(async () => {
+    const ids = new Set((await messages()).map((m) => m.ext.status_id));
+    return down.every((id) => ids.has(id));
+  }, 'all 45 mentions');
+  const all = (await messages()).map((m) => m.ext.status_id).filter((id) => down.includes(id));
+  assert.equal(all.length, 45, 'each once');
+  // ingested oldest first: her conversation has them in the order she wrote them
+  const conv = (await stored(down[0]))[0].conv;
+  const r = await api(d, 'GET', `/v1/conversations/${conv}/messages?limit=200`, { token: tok });
+  const order = r.json.items.filter((m) => m.kind === 'message').map((m) => m.ext.status_id);
+  assert.deepEqual(order.filter((id) => down.includes(id)), down);
+  const got = (await control('state')).requests.slice(reqs).filter((r) => r.startsWith('GET /api/v1/notifications'));
+  assert.ok(got.some((r) => /since_id=/.test(r)), JSON.stringify(got));
+  assert.ok(got.some((r) => /min_id=/.test(r)), JSON.stringify(got));
+  const metrics = await (await fetch(`${d.url}/metrics`)).text();
+  assert.match(metrics, /switchboard_mastodon_catchup_pages_total\{account="main"\} \d+/);
+});
+
 test('a silent stream is a stall: dropped and connected again, nothing lost', async () => {
   const connects = await streamConnects();
   await control('silent');
@@ -178,9 +204,14 @@ test('the customer replies to an older status of the thread: found by its ancest
   const next = await mention({ username: 'erin' }, 'any news?', { in_reply_to_id: mid.id });
   const m2 = await arrived(next.status.id);
   assert.equal(m2.conv, m.conv);
-  // a mention that answers nothing of ours starts a new conversation
-  const fresh = await mention({ username: 'erin' }, 'another matter entirely');
-  assert.notEqual((await arrived(fresh.status.id)).conv, m.conv);
+  // a new post that answers nothing joins her open conversation, as a chat message would
+  const fresh = await mention({ username: 'erin' }, 'also, a second thing');
+  assert.equal((await arrived(fresh.status.id)).conv, m.conv);
+  // once it is resolved (and the reopen window is past) a new post starts a new one
+  await api(d, 'POST', `/v1/conversations/${m.conv}/resolve`, { token: tok });
+  d.setClockOffset(d.clockOffset + 8 * 24 * 3600 * 1000);
+  const later = await mention({ username: 'erin' }, 'a new matter');
+  assert.notEqual((await arrived(later.status.id)).conv, m.conv);
 });
 
 test('a long answer becomes a thread of replies, each within the limit', async () => {
@@ -234,7 +265,7 @@ test('a 429 is retried at X-RateLimit-Reset (the clock moved, not waited for)', 
   assert.match(evs[0].reason, /HTTP 429: Too many requests/);
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal((await postedBy(out.id)).length, 0, 'not before the reset');
-  d.setClockOffset(5 * 60 * 1000 + 1000);
+  d.setClockOffset(d.clockOffset + 5 * 60 * 1000 + 1000);
   await delivered(m.conv, out.id);
   assert.equal((await postedBy(out.id)).length, 1);
 });
@@ -253,6 +284,7 @@ test('a refused token pauses the account and alerts the admins; a new token resu
   assert.equal(alert.channel, 'mastodon');
   assert.equal(alert.account, 'main');
   assert.match(alert.reason, /401/);
+  await until(async () => (await control('state')).streams === 0, 'the stream closed while paused');
   const conns = (await api(d, 'GET', '/v1/connectors', { token: tok })).json.items;
   assert.ok(conns.find((c) => c.name === 'mastodon').lanes.some((l) => l.paused), JSON.stringify(conns));
   const metrics = await (await fetch(`${d.url}/metrics`)).text();
