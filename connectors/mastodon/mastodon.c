@@ -403,10 +403,6 @@ static void metrics(void *state, sb_buf_t *out)
 
 /* ---- Configuration ---- */
 
-/* Names seen by check_row in this process: `--check` loads a file once. */
-static char seen[64][NAME_MAX_LEN + 1];
-static size_t nseen;
-
 static bool check_row(int argc, char *const *argv, char *why, size_t cap)
 {
     if (argc != 3) {
@@ -428,13 +424,6 @@ static bool check_row(int argc, char *const *argv, char *why, size_t cap)
     if (!tok)
         return false;
     sb_free(tok);
-    for (size_t i = 0; i < nseen; i++)
-        if (strcmp(seen[i], argv[0]) == 0) {
-            snprintf(why, cap, "the name %s is used twice", argv[0]);
-            return false;
-        }
-    if (nseen < SB_ARRAY_LEN(seen))
-        snprintf(seen[nseen++], sizeof(seen[0]), "%s", argv[0]);
     return true;
 }
 
@@ -443,7 +432,7 @@ static const sb_config_key_t config[] = {
      "A Mastodon account: its mentions and direct messages come in, answers go out as "
      "replies (docs/mastodon.md). The token file's first line is an access token with the "
      "scopes read:accounts read:notifications read:statuses write:statuses.",
-     check_row},
+     check_row, .unique = true},
     {"mastodon_stall", SB_CONFIG_DURATION, "45s", 1000, 3600000, "<duration>",
      "A Mastodon stream that brings no byte (not even its heartbeat) for this long is "
      "stalled: it is dropped and connected again.",
