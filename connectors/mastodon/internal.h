@@ -52,6 +52,7 @@ struct md_acct {
     size_t max_chars, url_chars; /* from /api/v2/instance (500 / 23 when absent) */
     md_state_t state;
     char reason[256];  /* why it is paused */
+    bool alert_due;    /* the paused alert waits for the store (a pause at start) */
     unsigned gen;      /* bumped when the connection's requests go stale (drop, pause, stop) */
     unsigned inflight; /* requests and store calls with callbacks to come */
     uv_timer_t *timer; /* reconnect / verify retry */

@@ -108,6 +108,15 @@ void sb__md_reconnect_later(md_acct_t *a)
 
 /* ---- Pause and resume ---- */
 
+/* Tells the admins about a pause once the store can take it (not yet at start). */
+static void send_alert(md_acct_t *a)
+{
+    if (!a->alert_due || !sb_store_ready(a->md->env.store))
+        return;
+    a->alert_due = false;
+    sb_alert_admins(a->md->env.store, SB__MD_CHANNEL, a->name, "paused", a->reason, sb_now_ms());
+}
+
 void sb__md_pause(md_acct_t *a, const char *why)
 {
     if (a->state == MD_STOPPED || a->md->stopping)
@@ -122,13 +131,15 @@ void sb__md_pause(md_acct_t *a, const char *why)
         snprintf(a->reason, sizeof(a->reason), "%s", why);
         SB_LOG_WARN("mastodon.paused", "account=%s reason=\"%s\" retry_ms=%u", a->name, why,
                     a->md->pause_retry_ms);
-        sb_alert_admins(a->md->env.store, SB__MD_CHANNEL, a->name, "paused", why, sb_now_ms());
+        a->alert_due = true;
     }
+    send_alert(a);
     arm(a, a->md->pause_retry_ms);
 }
 
 static void resumed(md_acct_t *a)
 {
+    send_alert(a); /* a pause nobody was told of yet comes first */
     SB_LOG_WARN("mastodon.resumed", "account=%s", a->name);
     sb_alert_admins(a->md->env.store, SB__MD_CHANNEL, a->name, "resumed", NULL, sb_now_ms());
     a->reason[0] = '\0';

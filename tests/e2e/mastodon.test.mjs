@@ -14,12 +14,12 @@ import { FakeMastodon } from '../peers/mastodon.mjs';
 
 let fake, d, tok, tmp, tokenFile;
 
-async function until(cond, what, ms = 15000) {
+async function until(cond, what, ms = 15000, daemon = d) {
   const end = Date.now() + ms;
   for (;;) {
     const v = await cond();
     if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${d?.log.slice(-4000) ?? ''}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${daemon?.log.slice(-4000) ?? ''}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -345,4 +345,38 @@ test('--check names the line of a bad URL, an unreadable token file and a repeat
   fs.writeFileSync(conf, `mastodon ok ${fake.url} ${tokenFile}\nmastodon_max_parts 3\n`);
   const ok = spawnSync(BIN, ['--check', '-c', conf], { encoding: 'utf8' });
   assert.equal(ok.status, 0, ok.stderr);
+});
+
+test('a token refused at start: paused before any stream, resumed once the file is fixed', async () => {
+  const f2 = await new FakeMastodon({ heartbeatMs: 300 }).start();
+  const tf = path.join(tmp, 'token2');
+  fs.writeFileSync(tf, 'tok-good\n');
+  const d2 = await Daemon.start(`mastodon second ${f2.url} ${tf}\nmastodon_pause_retry 300ms\n`);
+  try {
+    const t2 = d2.token('admin', 'Ada Admin');
+    await until(async () => f2.streams.size > 0, 'the first stream', 15000, d2);
+    // the token is revoked while the daemon is down: at start it pauses at once
+    await d2.restart({ before: () => { fs.writeFileSync(tf, 'tok-revoked\n'); } });
+    const connects = f2.streamConnects, polls = f2.requests.length;
+    const alerts = async () => (await api(d2, 'GET', '/v1/notifications', { token: t2 })).json?.items ?? [];
+    const paused = await until(async () => (await alerts()).find((n) => n.state === 'paused'),
+      'paused at start', 15000, d2);
+    assert.equal(paused.account, 'second');
+    assert.match(paused.reason, /HTTP 401: The access token is invalid/);
+    assert.match(d2.log, /mastodon\.paused account=second/);
+    assert.equal(f2.streamConnects, connects, 'no stream while paused');
+    assert.ok(f2.requests.slice(polls).every((r) => !r.includes('/notifications')), 'no polling while paused');
+    fs.writeFileSync(tf, 'tok-good\n');
+    await until(async () => (await alerts()).find((n) => n.state === 'resumed'), 'resumed', 15000, d2);
+    await until(async () => f2.streams.size > 0, 'the stream after the resume', 15000, d2);
+    const { status } = f2.mention({ from: { username: 'zoe' }, text: 'hi' });
+    await until(async () => {
+      const r = await api(d2, 'GET', '/v1/conversations?status=all&channel=mastodon', { token: t2 });
+      return r.json?.items?.length > 0;
+    }, `status ${status.id} after the resume`, 15000, d2);
+  } finally {
+    const r = await d2.stop();
+    assert.equal(r.code, 0, d2.log.slice(-4000));
+    await f2.close();
+  }
 });
