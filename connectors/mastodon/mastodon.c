@@ -443,7 +443,7 @@ static const sb_config_key_t config[] = {
      "A Mastodon account: its mentions and direct messages come in, answers go out as "
      "replies (docs/mastodon.md). The token file's first line is an access token with the "
      "scopes read:accounts read:notifications read:statuses write:statuses.",
-     check_row, .unique = true},
+     check_row, .unique_name = true},
     {"mastodon_stall", SB_CONFIG_DURATION, "45s", 1000, 3600000, "<duration>",
      "A Mastodon stream that brings no byte (not even its heartbeat) for this long is "
      "stalled: it is dropped and connected again.",

@@ -340,7 +340,7 @@ test('--check names the line of a bad URL, an unreadable token file and a repeat
   assert.equal(r.status, 2, r.stdout + r.stderr);
   assert.match(r.stderr, new RegExp(`${conf}:2: mastodon: the base URL must be http\\(s\\)://`));
   assert.match(r.stderr, new RegExp(`${conf}:3: mastodon: cannot read the token file`));
-  assert.match(r.stderr, new RegExp(`${conf}:4: mastodon: duplicate 'ok' \\(first at ${conf}:1\\)`));
+  assert.match(r.stderr, new RegExp(`${conf}:4: mastodon: the name 'ok' is used twice \\(first at ${conf}:1\\)`));
   assert.doesNotMatch(r.stderr, new RegExp(`${conf}:[15]:`));
   fs.writeFileSync(conf, `mastodon ok ${fake.url} ${tokenFile}\nmastodon_max_parts 3\n`);
   const ok = spawnSync(BIN, ['--check', '-c', conf], { encoding: 'utf8' });

@@ -104,15 +104,27 @@ static void test_config_example_file_is_valid(void **state)
         assert_int_equal(sb_buf_puts(&on, "\n"), 0);
         line += n + (line[n] ? 1 : 0);
     }
-    /* a mastodon line's token file must be readable (--check reads it): stand one in */
-    const char *tok_at = strstr(on.data, "/etc/switchboard/mastodon.token");
-    char *tok = sb_strdup(write_file("mastodon.token", "example-token\n", 14));
-    char *fixed = tok_at ? sb_asprintf("%.*s%s%s", (int)(tok_at - on.data), on.data, tok,
-                                       tok_at + strlen("/etc/switchboard/mastodon.token"))
-                         : sb_strdup(on.data);
-    const char *all = write_file("example-all.conf", fixed, strlen(fixed));
-    sb_free(fixed);
-    sb_free(tok);
+    /* the secret files the bluesky and mastodon lines name must be readable: made here */
+    static const char *const stand_in[][3] = {
+        {"/etc/switchboard/bluesky-app-password", "bluesky-app-password", "app-password\n"},
+        {"/etc/switchboard/mastodon.token", "mastodon.token", "example-token\n"},
+    };
+    for (size_t k = 0; k < sizeof(stand_in) / sizeof(stand_in[0]); k++) {
+        const char *pw = stand_in[k][0];
+        char *made = sb_strdup(write_file(stand_in[k][1], stand_in[k][2], strlen(stand_in[k][2])));
+        for (char *p; (p = memmem(on.data, on.len, pw, strlen(pw)));) {
+            sb_buf_t fixed;
+            sb_buf_init(&fixed, 1 << 20);
+            size_t head = (size_t)(p - on.data);
+            assert_int_equal(sb_buf_append(&fixed, on.data, head), 0);
+            assert_int_equal(sb_buf_puts(&fixed, made), 0);
+            assert_int_equal(sb_buf_append(&fixed, p + strlen(pw), on.len - head - strlen(pw)), 0);
+            sb_buf_dispose(&on);
+            on = fixed;
+        }
+        sb_free(made);
+    }
+    const char *all = write_file("example-all.conf", on.data, on.len);
     if (load(&c, all, &errors) != 0)
         fail_msg("the example with every setting enabled does not load:\n%s", errors.data);
     assert_int_equal(list_of(&c, "site")->n, 1);
@@ -176,6 +188,8 @@ static const sb_config_key_t probe_keys[] = {
     {"probe_on", SB_CONFIG_BOOL, "off", 0, 1, "on|off", "A switch."},
     {"probe_name", SB_CONFIG_STRING, NULL, 0, 0, "<name>", "A name."},
     {"probe_pair", SB_CONFIG_LIST, NULL, 2, 0, "<a> <b> [<c> <d>...]", "Pairs.", even_words},
+    {"probe_account", SB_CONFIG_LIST, NULL, 1, 0, "<name> [<word>...]", "Named entries.", NULL,
+     .unique_name = true},
     {NULL},
 };
 
@@ -364,6 +378,28 @@ static void test_config_sizes(void **state)
     sb_buf_dispose(&errors);
 }
 
+/* A list whose entries are named refuses a name given twice, at the repeat's line. */
+static void test_config_unique_names(void **state)
+{
+    const sb_config_key_t *const extra[] = {probe_keys, NULL};
+    const char *path = write_conf("probe_account a 1\nprobe_account b\nprobe_pair x y\n"
+                                  "probe_pair x y\nprobe_account a 2\n");
+    sb_config_t c;
+    sb_buf_t errors;
+    sb_buf_init(&errors, 65536);
+    assert_int_equal(sb_config_load_with(&c, path, extra, &errors), SB_ECONFIG);
+    char *at5 = file_line(path, 5),
+         *why = sb_asprintf("probe_account: the name 'a' is used twice (first at %s:1)", path);
+    assert_error(&errors, at5, why);
+    assert_int_equal(count_lines(&errors), 1); /* probe_pair's entries are not named */
+    assert_int_equal(list_of(&c, "probe_account")->n, 2);
+    assert_int_equal(list_of(&c, "probe_pair")->n, 2);
+    sb_free(at5);
+    sb_free(why);
+    sb_config_dispose(&c);
+    sb_buf_dispose(&errors);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, reset_env)
@@ -373,6 +409,7 @@ int main(void)
         T(test_config_print_keys_has_help),
         T(test_config_core_has_no_channel_keys),
         T(test_config_added_keys),
+        T(test_config_unique_names),
         T(test_config_prefix_bounded),
         T(test_config_sizes),
     };
