@@ -15,6 +15,7 @@
  * is kept apart as the reply a caller reports; the message is uploaded from the body copy.
  */
 #include "core/httpc.h"
+#include "core/httpc_internal.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -31,50 +32,9 @@
 #include "core/err.h"
 #include "core/log.h"
 
-typedef struct sock sock_t;
+typedef sb__httpc_sock_t sock_t;
 
-struct sock {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    sb_httpc_t *h;
-    sock_t *prev, *next;
-};
-
-/* The longest SMTP reply line kept as the reply (RFC 5321 §4.5.3.1.5 says 512 with CRLF). */
-#define REPLY_MAX 512
-
-struct sb_httpc_req {
-    sb_httpc_t *h;
-    sb_httpc_req_t *prev, *next;
-    CURL *easy;
-    struct curl_slist *headers; /* HTTP: request headers; mail: the recipients */
-    char *body;                 /* the request body or the mail (owned copy) */
-    size_t body_len, sent;      /* mail: bytes of body handed to libcurl so far */
-    sb_buf_t resp, resp_headers;
-    size_t max_response;
-    bool too_big, attached; /* attached: easy is in the multi */
-    bool mail;
-    sb_httpc_cb cb;
-    void *data;
-    char errbuf[CURL_ERROR_SIZE];
-    char reply[REPLY_MAX];     /* mail: the last reply line, without its CRLF */
-    char err_reply[REPLY_MAX]; /* mail: the last final line of an error reply (4xx, 5xx) */
-};
-
-struct sb_httpc {
-    uv_loop_t *loop;
-    CURLM *multi; /* NULL until the first request */
-    bool curl_inited, stopping, multi_closing;
-    uv_timer_t timer;
-    bool timer_open;
-    unsigned handles_open, inflight;
-    unsigned host_limit; /* CURLMOPT_MAX_HOST_CONNECTIONS; 0 = none */
-    sock_t *socks;
-    sb_httpc_req_t *reqs;
-    char *user_agent;
-    void (*stop_cb)(void *);
-    void *stop_data;
-};
+#define REPLY_MAX SB__HTTPC_REPLY_MAX
 
 static int on_curl_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp);
 static int on_curl_timer(CURLM *multi, long ms, void *userp);
@@ -86,8 +46,9 @@ int sb_httpc_new(uv_loop_t *loop, const char *user_agent, sb_httpc_t **out)
     h->user_agent = sb_strdup(user_agent ? user_agent : "Switchboard");
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
-    h->timer_open = true;
-    h->handles_open = 1;
+    uv_timer_init(loop, &h->stall_timer);
+    h->stall_timer.data = h;
+    h->handles_open = 2;
     *out = h;
     return 0;
 }
@@ -105,7 +66,7 @@ unsigned sb_httpc_inflight(const sb_httpc_t *h)
 }
 
 /* libcurl set up at the first request (see the file comment). */
-static bool curl_ready(sb_httpc_t *h)
+bool sb__httpc_curl_ready(sb_httpc_t *h)
 {
     if (h->multi)
         return true;
@@ -128,7 +89,7 @@ static bool curl_ready(sb_httpc_t *h)
 
 /* ---- Requests ---- */
 
-static size_t on_body(char *p, size_t size, size_t n, void *data)
+size_t sb__httpc_on_body(char *p, size_t size, size_t n, void *data)
 {
     sb_httpc_req_t *r = data;
     size_t len = size * n;
@@ -141,7 +102,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *data)
     return len;
 }
 
-static size_t on_header(char *p, size_t size, size_t n, void *data)
+size_t sb__httpc_on_header(char *p, size_t size, size_t n, void *data)
 {
     sb_httpc_req_t *r = data;
     size_t len = size * n;
@@ -170,7 +131,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *data)
     return len;
 }
 
-static void unlink_req(sb_httpc_req_t *r)
+void sb__httpc_unlink(sb_httpc_req_t *r)
 {
     sb_httpc_t *h = r->h;
     if (r->prev)
@@ -182,32 +143,36 @@ static void unlink_req(sb_httpc_req_t *r)
     h->inflight--;
 }
 
-static void detach(sb_httpc_req_t *r)
+void sb__httpc_detach(sb_httpc_req_t *r)
 {
     if (r->attached && r->h->multi)
         curl_multi_remove_handle(r->h->multi, r->easy);
     r->attached = false;
 }
 
-static void req_free(sb_httpc_req_t *r)
+void sb__httpc_req_free(sb_httpc_req_t *r)
 {
-    detach(r);
+    sb__httpc_detach(r);
     if (r->easy)
         curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->headers);
     sb_free(r->body);
     sb_buf_dispose(&r->resp);
     sb_buf_dispose(&r->resp_headers);
+    if (r->stream) {
+        r->h->streams--;
+        sb__httpc_stream_free(r->stream);
+    }
     sb_free(r);
 }
 
-static bool url_ok(const char *url)
+bool sb__httpc_url_ok(const char *url)
 {
     return url && (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0) &&
            !strpbrk(url, " \t\r\n");
 }
 
-static void set_options(sb_httpc_req_t *r, const sb_httpc_request_t *req)
+void sb__httpc_set_options(sb_httpc_req_t *r, const sb_httpc_request_t *req)
 {
     CURL *c = r->easy;
     curl_easy_setopt(c, CURLOPT_URL, req->url);
@@ -220,9 +185,9 @@ static void set_options(sb_httpc_req_t *r, const sb_httpc_request_t *req)
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                      (long)(req->timeout_ms ? req->timeout_ms : SB_HTTPC_TIMEOUT_MS));
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max_response);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sb__httpc_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sb__httpc_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(c, CURLOPT_PRIVATE, r);
@@ -251,7 +216,7 @@ static void set_options(sb_httpc_req_t *r, const sb_httpc_request_t *req)
 }
 
 /* A request with its easy handle and buffers, not yet attached (NULL: no easy handle). */
-static sb_httpc_req_t *req_new(sb_httpc_t *h, size_t max_response, sb_httpc_cb cb, void *data)
+sb_httpc_req_t *sb__httpc_req_new(sb_httpc_t *h, size_t max_response, sb_httpc_cb cb, void *data)
 {
     sb_httpc_req_t *r = SB_NEW(sb_httpc_req_t);
     r->h = h;
@@ -262,20 +227,20 @@ static sb_httpc_req_t *req_new(sb_httpc_t *h, size_t max_response, sb_httpc_cb c
     sb_buf_init(&r->resp_headers, SB_HTTPC_MAX_HEADERS);
     r->easy = curl_easy_init();
     if (!r->easy) {
-        req_free(r);
+        sb__httpc_req_free(r);
         return NULL;
     }
     return r;
 }
 
 /* Hands a set-up request to the multi (frees it on failure). */
-static int req_start(sb_httpc_req_t *r, sb_httpc_req_t **out)
+int sb__httpc_req_start(sb_httpc_req_t *r, sb_httpc_req_t **out)
 {
     sb_httpc_t *h = r->h;
     CURLMcode mc = curl_multi_add_handle(h->multi, r->easy);
     if (mc != CURLM_OK) {
         SB_LOG_ERROR("httpc.send", "err=\"%s\"", curl_multi_strerror(mc));
-        req_free(r);
+        sb__httpc_req_free(r);
         return SB_EINTERNAL;
     }
     r->attached = true;
@@ -294,16 +259,16 @@ int sb_httpc_send(sb_httpc_t *h, const sb_httpc_request_t *req, sb_httpc_cb cb, 
 {
     if (h->stopping)
         return SB_ECANCELED;
-    if (!url_ok(req->url))
+    if (!sb__httpc_url_ok(req->url))
         return SB_EINVAL;
-    if (!curl_ready(h))
+    if (!sb__httpc_curl_ready(h))
         return SB_EINTERNAL;
-    sb_httpc_req_t *r =
-        req_new(h, req->max_response ? req->max_response : SB_HTTPC_MAX_RESPONSE, cb, data);
+    sb_httpc_req_t *r = sb__httpc_req_new(
+        h, req->max_response ? req->max_response : SB_HTTPC_MAX_RESPONSE, cb, data);
     if (!r)
         return SB_EINTERNAL;
-    set_options(r, req);
-    return req_start(r, out);
+    sb__httpc_set_options(r, req);
+    return sb__httpc_req_start(r, out);
 }
 
 /* ---- Mail ---- */
@@ -431,7 +396,7 @@ static void set_mail_options(sb_httpc_req_t *r, const sb_httpc_mail_t *m, bool t
     /* Each reply's wait, also the QUIT's when a failed connection closes: that one only
      * knows this limit (120 s by default) and blocks while it waits (docs/libraries.md). */
     curl_easy_setopt(c, CURLOPT_SERVER_RESPONSE_TIMEOUT, (long)((ms + 999) / 1000));
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, sb__httpc_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(c, CURLOPT_PRIVATE, r);
@@ -460,22 +425,26 @@ int sb_httpc_send_mail(sb_httpc_t *h, const sb_httpc_mail_t *m, sb_httpc_cb cb, 
     char host[256];
     if (sb_httpc_mail_check(m) != 0 || !mail_url_host(m->url, &tls, host, sizeof(host)))
         return SB_EINVAL;
-    if (!curl_ready(h))
+    if (!sb__httpc_curl_ready(h))
         return SB_EINTERNAL;
-    sb_httpc_req_t *r = req_new(h, 1, cb, data);
+    sb_httpc_req_t *r = sb__httpc_req_new(h, 1, cb, data);
     if (!r)
         return SB_EINTERNAL;
     r->mail = true;
     set_mail_options(r, m, tls, host_is_loopback(host));
-    return req_start(r, out);
+    return sb__httpc_req_start(r, out);
 }
 
 void sb_httpc_cancel(sb_httpc_req_t *r)
 {
-    if (!r)
+    if (!r || (r->stream && r->stream->dead))
         return;
-    unlink_req(r);
-    req_free(r);
+    sb__httpc_unlink(r);
+    if (r->stream && r->stream->in_cb) { /* freed by httpc_stream.c once the callback returns */
+        r->stream->dead = true;
+        return;
+    }
+    sb__httpc_req_free(r);
 }
 
 const char *sb_httpc_header(const sb_httpc_response_t *res, const char *name, char *out, size_t cap)
@@ -528,7 +497,7 @@ static sb_httpc_cause_t cause_of(const sb_httpc_req_t *r, CURLcode res, long cod
 }
 
 /* Runs the callback of a finished request and frees it. */
-static void complete(sb_httpc_req_t *r, CURLcode res)
+void sb__httpc_complete(sb_httpc_req_t *r, CURLcode res)
 {
     long code = 0;
     curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -536,7 +505,11 @@ static void complete(sb_httpc_req_t *r, CURLcode res)
     if (r->mail && res != CURLE_OK && r->err_reply[0])
         out.reply = r->err_reply;
     out.cause = cause_of(r, res, code);
-    if (r->too_big || res == CURLE_FILESIZE_EXCEEDED) {
+    if (r->fail_status) {
+        out.status = r->fail_status;
+        out.error = r->fail_error;
+        out.cause = r->fail_status == SB_ETIMEDOUT ? SB_HTTPC_CAUSE_NETWORK : SB_HTTPC_CAUSE_NONE;
+    } else if (r->too_big || res == CURLE_FILESIZE_EXCEEDED) {
         out.status = SB_ETOOBIG;
         out.error = "response too large";
         out.cause = SB_HTTPC_CAUSE_NONE;
@@ -555,10 +528,10 @@ static void complete(sb_httpc_req_t *r, CURLcode res)
     sb_buf_append(&r->resp, "", 1); /* NUL-terminates body (not counted in body_len) */
     if (sb_buf_error(&r->resp))
         out.body = "", out.body_len = 0;
-    unlink_req(r);
-    detach(r);
+    sb__httpc_unlink(r);
+    sb__httpc_detach(r);
     r->cb(&out, r->data);
-    req_free(r);
+    sb__httpc_req_free(r);
 }
 
 /* ---- libcurl multi on the loop ---- */
@@ -573,7 +546,7 @@ static void check_done(sb_httpc_t *h)
         sb_httpc_req_t *r = NULL;
         CURLcode res = m->data.result;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        complete(r, res);
+        sb__httpc_complete(r, res);
     }
 }
 
@@ -586,6 +559,8 @@ static void on_poll(uv_poll_t *p, int status, int events)
                                  ((events & UV_WRITABLE) ? CURL_CSELECT_OUT : 0);
     int running;
     curl_multi_socket_action(h->multi, k->fd, flags, &running);
+    if (h->streams)
+        sb__httpc_stream_flush(h);
     check_done(h);
 }
 
@@ -665,6 +640,8 @@ static void on_curl_timeout(uv_timer_t *t)
     sb_httpc_t *h = t->data;
     int running;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    if (h->streams)
+        sb__httpc_stream_flush(h);
     check_done(h);
 }
 
@@ -707,11 +684,16 @@ void sb_httpc_stop(sb_httpc_t *h, void (*cb)(void *data), void *data)
         shutdown(k->fd, SHUT_RDWR);
     while (h->reqs) {
         sb_httpc_req_t *r = h->reqs;
-        unlink_req(r);
+        sb__httpc_unlink(r);
         sb_httpc_response_t out = {
             .status = SB_ECANCELED, .error = "canceled", .body = "", .headers = "", .reply = ""};
         r->cb(&out, r->data);
-        req_free(r);
+        if (r->stream && r->stream->in_cb) { /* stopped from its own on_data: freed after it */
+            sb__httpc_detach(r);
+            r->stream->dead = true;
+            continue;
+        }
+        sb__httpc_req_free(r);
     }
     /* Every transfer is gone: close the polls libcurl still holds, then the multi. */
     h->multi_closing = true;
@@ -723,4 +705,5 @@ void sb_httpc_stop(sb_httpc_t *h, void (*cb)(void *data), void *data)
         curl_multi_cleanup(m);
     }
     uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&h->stall_timer, on_timer_closed);
 }

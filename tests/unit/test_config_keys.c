@@ -104,20 +104,26 @@ static void test_config_example_file_is_valid(void **state)
         assert_int_equal(sb_buf_puts(&on, "\n"), 0);
         line += n + (line[n] ? 1 : 0);
     }
-    /* the password file a bluesky line names must be readable: the example's is made here */
-    const char *pw = "/etc/switchboard/bluesky-app-password";
-    char *made = sb_strdup(write_file("bluesky-app-password", "app-password\n", 13));
-    for (char *p; (p = memmem(on.data, on.len, pw, strlen(pw)));) {
-        sb_buf_t fixed;
-        sb_buf_init(&fixed, 1 << 20);
-        size_t head = (size_t)(p - on.data);
-        assert_int_equal(sb_buf_append(&fixed, on.data, head), 0);
-        assert_int_equal(sb_buf_puts(&fixed, made), 0);
-        assert_int_equal(sb_buf_append(&fixed, p + strlen(pw), on.len - head - strlen(pw)), 0);
-        sb_buf_dispose(&on);
-        on = fixed;
+    /* the secret files the bluesky and mastodon lines name must be readable: made here */
+    static const char *const stand_in[][3] = {
+        {"/etc/switchboard/bluesky-app-password", "bluesky-app-password", "app-password\n"},
+        {"/etc/switchboard/mastodon.token", "mastodon.token", "example-token\n"},
+    };
+    for (size_t k = 0; k < sizeof(stand_in) / sizeof(stand_in[0]); k++) {
+        const char *pw = stand_in[k][0];
+        char *made = sb_strdup(write_file(stand_in[k][1], stand_in[k][2], strlen(stand_in[k][2])));
+        for (char *p; (p = memmem(on.data, on.len, pw, strlen(pw)));) {
+            sb_buf_t fixed;
+            sb_buf_init(&fixed, 1 << 20);
+            size_t head = (size_t)(p - on.data);
+            assert_int_equal(sb_buf_append(&fixed, on.data, head), 0);
+            assert_int_equal(sb_buf_puts(&fixed, made), 0);
+            assert_int_equal(sb_buf_append(&fixed, p + strlen(pw), on.len - head - strlen(pw)), 0);
+            sb_buf_dispose(&on);
+            on = fixed;
+        }
+        sb_free(made);
     }
-    sb_free(made);
     const char *all = write_file("example-all.conf", on.data, on.len);
     if (load(&c, all, &errors) != 0)
         fail_msg("the example with every setting enabled does not load:\n%s", errors.data);
