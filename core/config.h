@@ -109,6 +109,12 @@ typedef struct sb_config_key {
      * written into why (cap bytes); reported as `file:line: name: why`.
      */
     bool (*check)(int argc, char *const *argv, char *why, size_t cap);
+    /**
+     * Lists only: the first word names the entry (an account, a mailbox); an entry whose
+     * name an earlier entry has is reported as `file:line: name: the name '…' is used
+     * twice (first at file:line)`.
+     */
+    bool unique_name;
 } sb_config_key_t;
 
 /** Fills c with the defaults (no file), core keys only. */

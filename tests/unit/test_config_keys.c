@@ -104,6 +104,20 @@ static void test_config_example_file_is_valid(void **state)
         assert_int_equal(sb_buf_puts(&on, "\n"), 0);
         line += n + (line[n] ? 1 : 0);
     }
+    /* the password file a bluesky line names must be readable: the example's is made here */
+    const char *pw = "/etc/switchboard/bluesky-app-password";
+    char *made = sb_strdup(write_file("bluesky-app-password", "app-password\n", 13));
+    for (char *p; (p = memmem(on.data, on.len, pw, strlen(pw)));) {
+        sb_buf_t fixed;
+        sb_buf_init(&fixed, 1 << 20);
+        size_t head = (size_t)(p - on.data);
+        assert_int_equal(sb_buf_append(&fixed, on.data, head), 0);
+        assert_int_equal(sb_buf_puts(&fixed, made), 0);
+        assert_int_equal(sb_buf_append(&fixed, p + strlen(pw), on.len - head - strlen(pw)), 0);
+        sb_buf_dispose(&on);
+        on = fixed;
+    }
+    sb_free(made);
     const char *all = write_file("example-all.conf", on.data, on.len);
     if (load(&c, all, &errors) != 0)
         fail_msg("the example with every setting enabled does not load:\n%s", errors.data);
@@ -168,6 +182,8 @@ static const sb_config_key_t probe_keys[] = {
     {"probe_on", SB_CONFIG_BOOL, "off", 0, 1, "on|off", "A switch."},
     {"probe_name", SB_CONFIG_STRING, NULL, 0, 0, "<name>", "A name."},
     {"probe_pair", SB_CONFIG_LIST, NULL, 2, 0, "<a> <b> [<c> <d>...]", "Pairs.", even_words},
+    {"probe_account", SB_CONFIG_LIST, NULL, 1, 0, "<name> [<word>...]", "Named entries.", NULL,
+     .unique_name = true},
     {NULL},
 };
 
@@ -356,6 +372,28 @@ static void test_config_sizes(void **state)
     sb_buf_dispose(&errors);
 }
 
+/* A list whose entries are named refuses a name given twice, at the repeat's line. */
+static void test_config_unique_names(void **state)
+{
+    const sb_config_key_t *const extra[] = {probe_keys, NULL};
+    const char *path = write_conf("probe_account a 1\nprobe_account b\nprobe_pair x y\n"
+                                  "probe_pair x y\nprobe_account a 2\n");
+    sb_config_t c;
+    sb_buf_t errors;
+    sb_buf_init(&errors, 65536);
+    assert_int_equal(sb_config_load_with(&c, path, extra, &errors), SB_ECONFIG);
+    char *at5 = file_line(path, 5),
+         *why = sb_asprintf("probe_account: the name 'a' is used twice (first at %s:1)", path);
+    assert_error(&errors, at5, why);
+    assert_int_equal(count_lines(&errors), 1); /* probe_pair's entries are not named */
+    assert_int_equal(list_of(&c, "probe_account")->n, 2);
+    assert_int_equal(list_of(&c, "probe_pair")->n, 2);
+    sb_free(at5);
+    sb_free(why);
+    sb_config_dispose(&c);
+    sb_buf_dispose(&errors);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, reset_env)
@@ -365,6 +403,7 @@ int main(void)
         T(test_config_print_keys_has_help),
         T(test_config_core_has_no_channel_keys),
         T(test_config_added_keys),
+        T(test_config_unique_names),
         T(test_config_prefix_bounded),
         T(test_config_sizes),
     };
