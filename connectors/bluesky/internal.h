@@ -57,7 +57,7 @@ struct bs_acct {
     /* polling */
     bool cursor_loaded, polling;
     char *cursor_at, *cursor_uri; /* the newest processed notification */
-    uint64_t next_poll_ns;
+    int64_t poll_after_ms;        /* a 429 on a poll: not before this (wall clock) */
     /* counters */
     uint64_t polls, ingested, refreshes, sessions, sent, send_failed, poll_errors;
 };

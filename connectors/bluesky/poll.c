@@ -18,6 +18,7 @@
  * external id "<name>:<uri>".
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connectors/bluesky/internal.h"
@@ -26,11 +27,14 @@
 #include "core/channel.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/sys.h"
 
 #define PAGE_LIMIT    50
 #define MAX_PAGES     40 /* 2000 notifications behind: older ones are not read */
 #define PARENT_HEIGHT 8
 #define MAX_REFS      12
+/* a 429 without ratelimit-reset: poll again after this */
+#define RATE_LIMIT_WAIT_MS 10000
 
 typedef struct round {
     bs_acct_t *a;
@@ -375,6 +379,22 @@ static bool wanted(const bs_acct_t *a, const json_t *n)
     return !strcmp(reason, "mention") || !strcmp(reason, "reply") || !strcmp(reason, "quote");
 }
 
+/* A 429 to a poll: the account polls again at the PDS's ratelimit-reset (unix seconds). */
+static void rate_limited(bs_acct_t *a, const bs_res_t *res)
+{
+    char reset[32];
+    int64_t now = sb_now_ms(), at = now + RATE_LIMIT_WAIT_MS;
+    if (res->http && sb_httpc_header(res->http, "ratelimit-reset", reset, sizeof(reset))) {
+        char *e;
+        long long s = strtoll(reset, &e, 10);
+        if (e != reset && !*e && s > 0 && s < 4102444800LL && s * 1000 > now)
+            at = s * 1000;
+    }
+    a->poll_after_ms = at;
+    SB_LOG_WARN("bluesky.poll", "account=%s err=\"rate limited\" retry_in_ms=%lld", a->name,
+                (long long)(at - now));
+}
+
 static void on_page(bs_acct_t *a, const bs_res_t *res, void *data)
 {
     round_t *rd = data;
@@ -383,6 +403,11 @@ static void on_page(bs_acct_t *a, const bs_res_t *res, void *data)
         return;
     }
     json_t *list = json_object_get(res->body, "notifications");
+    if (res->status == 0 && res->code == 429) {
+        rate_limited(a, res);
+        round_end(rd, false);
+        return;
+    }
     if (res->status != 0 || res->code != 200 || !json_is_array(list)) {
         if (res->status != SB_EAUTH)
             SB_LOG_WARN("bluesky.poll", "account=%s code=%ld err=\"%s %s\"", a->name, res->code,

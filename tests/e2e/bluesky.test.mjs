@@ -240,7 +240,7 @@ test('killed right after the PDS created the post: not created twice', async () 
   assert.equal((await arrived(r.uri)).conv, got.conv);
 });
 
-test('429 waits for ratelimit-reset (the test clock moves)', async () => {
+test('429 waits for ratelimit-reset, for a post and for a poll (the test clock moves)', async () => {
   pds.user('erin.test', 'Erin');
   const q = pds.mention('erin.test', 'rate me');
   const got = await arrived(q.uri);
@@ -260,6 +260,18 @@ test('429 waits for ratelimit-reset (the test clock moves)', async () => {
   d.setClockOffset(3601 * 1000);
   await outcome(got.conv, out.id, 'delivered');
   assert.equal(pds.created.filter((c) => c.record.text.includes('Limited answer')).length, 1);
+
+  // a 429 to a poll: no poll before its ratelimit-reset, then the mention comes in
+  const lists = () => pds.calls.filter((c) => c.nsid.startsWith('app.bsky.notification.listNotifications'));
+  const reset2 = Math.floor(d.now() / 1000) + 600;
+  pds.rateLimit(reset2, 'app.bsky.notification.listNotifications');
+  await until(() => lists().some((c) => c.status === 429), 'the limited poll');
+  const n = lists().length;
+  const later = pds.mention('erin.test', 'after the poll limit');
+  await new Promise((r) => setTimeout(r, 600)); // three poll intervals
+  assert.equal(lists().length, n, 'no poll before the reset');
+  d.setClockOffset(d.clockOffset + 601 * 1000);
+  await arrived(later.uri);
   d.setClockOffset(0);
 });
 
