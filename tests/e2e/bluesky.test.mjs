@@ -13,10 +13,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Daemon, api } from './lib.mjs';
+import { BIN, Daemon, api } from './lib.mjs';
 import { FakePds } from '../peers/bluesky.mjs';
 
-let pds, d, tok, tmp, pwFile;
+let pds, pdsB, d, tok, tmp, pwFile;
 const seg = new Intl.Segmenter('en', { granularity: 'grapheme' });
 const graphemes = (s) => [...seg.segment(s)].length;
 
@@ -38,7 +38,11 @@ before(async () => {
   pwFile = path.join(tmp, 'app-password');
   fs.writeFileSync(pwFile, 'app-pass-1\n');
   pds = await new FakePds().start();
-  d = await Daemon.start(conf(pwFile, pds.url), { testClock: true });
+  // a second account, on another PDS
+  pdsB = await new FakePds({ handle: 'sales.example.net', password: 'b-pass' }).start();
+  fs.writeFileSync(path.join(tmp, 'pw-b'), 'b-pass');
+  d = await Daemon.start(`${conf(pwFile, pds.url)}bluesky sales ${pdsB.url} sales.example.net ${path.join(tmp, 'pw-b')}\n`,
+    { testClock: true });
   tok = d.sbctl('staff', 'add', '--name', 'Ada Admin', '--email', 'ada@example.com', '--role', 'admin');
 });
 
@@ -48,6 +52,7 @@ after(async () => {
     assert.equal(r.code, 0, `daemon exit: ${JSON.stringify(r)}\n${d.log}`);
   }
   await pds?.close();
+  await pdsB?.close();
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -138,6 +143,36 @@ test('the answer is a reply with root/parent refs and a mention facet; the custo
   await outcome(got.conv, out2.id, 'delivered');
   const rec2 = pds.created.find((c) => c.record.text.includes('fixed in 3.2'));
   assert.deepEqual(rec2.record.reply, { root: { uri: first.uri, cid: first.cid }, parent: { uri: r2.uri, cid: r2.cid } });
+});
+
+test('several accounts: each reads its own mentions and answers from itself', async () => {
+  const q = pdsB.mention('gina.test', 'a question for sales');
+  const got = await arrived(q.uri);
+  assert.equal(got.m.ext.account, 'sales');
+  const out = await reply(got.conv, 'Sales here');
+  await outcome(got.conv, out.id, 'delivered');
+  assert.equal(pdsB.created.filter((c) => c.record.text === '@gina.test Sales here').length, 1);
+  assert.equal(pds.created.filter((c) => c.record.text.includes('Sales here')).length, 0);
+  assert.ok(pdsB.created[0].uri.startsWith(`at://${pdsB.did}/`));
+});
+
+test('a 5xx is retried; a 400 InvalidRequest fails for good with the server\'s message', async () => {
+  pds.user('hank.test', 'Hank');
+  const q = pds.mention('hank.test', 'flaky?');
+  const got = await arrived(q.uri);
+  pds.failNext(1, 502, { nsid: 'com.atproto.repo.createRecord' });
+  const out = await reply(got.conv, 'Answer after a 502');
+  const evs = await outcome(got.conv, out.id, 'delivered');
+  assert.deepEqual(evs.map((x) => [x.type, x.final ?? null]), [['delivery_failed', false], ['delivered', null]]);
+  assert.match(evs[0].reason, /createRecord: HTTP 502/);
+  assert.equal(pds.created.filter((c) => c.record.text.includes('Answer after a 502')).length, 1);
+
+  pds.failNext(1, 400, { nsid: 'com.atproto.repo.createRecord',
+    body: { error: 'InvalidRequest', message: 'Invalid app.bsky.feed.post record' } });
+  const bad = await reply(got.conv, 'Refused answer');
+  const evs2 = await outcome(got.conv, bad.id, 'delivery_failed');
+  assert.equal(evs2[0].final, true);
+  assert.match(evs2[0].reason, /HTTP 400 InvalidRequest: Invalid app.bsky.feed.post record/);
 });
 
 test('an expired access token is refreshed; an expired refresh token makes a new session', async () => {
@@ -340,7 +375,7 @@ test('switchboard --check reports a bad URL, an unreadable password file and a n
     `bluesky c https://pds.example ok.example.com ${pwFile}`,
     `bluesky c https://pds.example other.example.com ${pwFile}`,
   ].join('\n'));
-  const r = spawnSync('build/dev/switchboard', ['--check', '-c', f], { encoding: 'utf8' });
+  const r = spawnSync(BIN, ['--check', '-c', f], { encoding: 'utf8' });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, new RegExp(`${f}:1: bluesky: 'ftp://pds.example' is not an http`));
   assert.match(r.stderr, new RegExp(`${f}:2: bluesky: the app password file .*missing cannot be read`));

@@ -16,9 +16,9 @@
 //   An expired access token → 400 ExpiredToken on any authenticated call.
 //
 // Tests drive it with methods (or POST /_control/<method> with a JSON array of arguments):
-// user(), mention(), reply(), expireAccess(), expireRefresh(), setPassword(), failNext(),
-// rateLimit(), created (the records made), onCreate (a hook run after a record is stored,
-// before the answer leaves).
+// user(), mention(), reply(), like(), expireAccess(), expireRefresh(), setPassword(),
+// failNext(), rateLimit(), records() (the records made, also the `created` array), and
+// onCreate (a hook run after a record is stored, before the answer leaves).
 import http from 'node:http';
 import crypto from 'node:crypto';
 
@@ -124,6 +124,9 @@ export class FakePds {
       indexedAt: this.now(), labels: [],
     });
   }
+
+  // The records made through createRecord (for the control API).
+  records() { return this.created; }
 
   expireAccess() { for (const t of this.tokens.values()) if (t.kind === 'access') t.exp = true; }
   expireRefresh() { for (const t of this.tokens.values()) t.exp = true; }
