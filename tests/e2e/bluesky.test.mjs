@@ -366,6 +366,58 @@ test('a refused password pauses the account and alerts the admins; a fixed one r
   }
 });
 
+test('the fake PDS refuses what a PDS refuses (so that what it took was right)', async () => {
+  const x = await new FakePds({ handle: 'probe.example.com', password: 'pw' }).start();
+  const call = async (nsid, { body, token, query = '' } = {}) => {
+    const r = await fetch(`${x.url}/xrpc/${nsid}${query}`, {
+      method: body ? 'POST' : 'GET',
+      headers: { ...(body ? { 'content-type': 'application/json' } : {}),
+        ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: r.status, json: await r.json() };
+  };
+  try {
+    const bad = await call('com.atproto.server.createSession', { body: { identifier: 'probe.example.com', password: 'no' } });
+    assert.deepEqual([bad.status, bad.json.error], [401, 'AuthenticationRequired']);
+    const s = (await call('com.atproto.server.createSession', { body: { identifier: 'probe.example.com', password: 'pw' } })).json;
+    const target = x.post('zed.test', 'hello');
+    const rec = (text, extra = {}) => ({ $type: 'app.bsky.feed.post', text, createdAt: new Date().toISOString(),
+      reply: { root: { uri: target.uri, cid: target.cid }, parent: { uri: target.uri, cid: target.cid } }, ...extra });
+    const create = (record, rkey = x.tidNow()) => call('com.atproto.repo.createRecord',
+      { token: s.accessJwt, body: { repo: s.did, collection: 'app.bsky.feed.post', rkey, record } });
+    const refused = async (r, re) => {
+      const a = await r;
+      assert.equal(a.status, 400, JSON.stringify(a.json));
+      assert.equal(a.json.error, 'InvalidRequest');
+      assert.match(a.json.message, re);
+    };
+    await refused(create(rec('é'.repeat(301))), /300 graphemes/);
+    assert.equal((await create(rec('👍🏽'.repeat(300)))).status, 200, '300 graphemes of several code points each');
+    await refused(create(rec('@zed.test hi', { facets: [{ index: { byteStart: 0, byteEnd: 40 }, features: [] }] })), /byte range/);
+    await refused(create(rec('hi', { reply: { root: { uri: target.uri, cid: 'bafywrong' }, parent: { uri: target.uri, cid: target.cid } } })), /reply\/root/);
+    await refused(create(rec('hi'), 'not-a-tid'), /TID/);
+    const key = x.tidNow();
+    assert.equal((await create(rec('once'), key)).status, 200);
+    await refused(create(rec('twice'), key), /already exists/);
+    const got = await call('com.atproto.repo.getRecord', { query: `?repo=${s.did}&collection=app.bsky.feed.post&rkey=${key}` });
+    assert.equal(got.json.value.text, 'once');
+    const none = await call('com.atproto.repo.getRecord', { query: `?repo=${s.did}&collection=app.bsky.feed.post&rkey=${x.tidNow()}` });
+    assert.deepEqual([none.status, none.json.error], [400, 'RecordNotFound']);
+    x.expireAccess();
+    const exp = await call('app.bsky.notification.listNotifications', { token: s.accessJwt });
+    assert.deepEqual([exp.status, exp.json.error], [400, 'ExpiredToken']);
+    // the control API over HTTP
+    const ctl = await fetch(`${x.url}/_control/mention`, { method: 'POST', body: JSON.stringify(['zed.test', 'via http']) });
+    assert.equal(ctl.status, 200);
+    assert.equal(x.notifs[0].record.text, '@probe.example.com via http');
+    const list = await (await fetch(`${x.url}/_control/records`, { method: 'POST' })).json();
+    assert.equal(list.result.length, 2);
+  } finally {
+    await x.close();
+  }
+});
+
 test('switchboard --check reports a bad URL, an unreadable password file and a name used twice', async () => {
   const { spawnSync } = await import('node:child_process');
   const f = path.join(tmp, 'bad.conf');
