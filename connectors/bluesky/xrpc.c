@@ -222,6 +222,11 @@ static int read_password(const char *path, char *out, size_t cap)
 
 static void create_session(bs_acct_t *a)
 {
+    if (a->bs->stopping) {
+        bs_res_t f = {.status = SB_ECANCELED, .error = "", .message = "stopping"};
+        renew_done(a, &f);
+        return;
+    }
     char password[PASSWORD_MAX];
     int rc = read_password(a->password_file, password, sizeof(password));
     if (rc != 0 || !*password) {
@@ -288,8 +293,8 @@ static void renew(bs_acct_t *a)
     if (a->renewing)
         return;
     a->renewing = true;
-    if (!a->refresh) {
-        create_session(a);
+    if (!a->refresh || a->bs->stopping) {
+        create_session(a); /* (which ends the renewal when stopping) */
         return;
     }
     char *url = xrpc_url(a, "com.atproto.server.refreshSession", NULL);
@@ -343,6 +348,10 @@ static void on_answer(const sb_httpc_response_t *http, void *data)
 static void send_call(bs_call_t *c)
 {
     bs_acct_t *a = c->a;
+    if (a->bs->stopping) { /* the HTTP client is stopped (and freed): nothing more is sent */
+        complete_status(c, SB_ECANCELED, "stopping");
+        return;
+    }
     if (a->paused) {
         complete_status(c, SB_EAUTH, a->pause_reason);
         return;
@@ -370,11 +379,16 @@ static void send_call(bs_call_t *c)
         complete_status(c, rc, sb_strerror(rc));
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    sb_free(h);
+}
+
 static void on_deferred(uv_timer_t *t)
 {
     bs_call_t *c = t->data;
     send_call(c);
-    uv_close((uv_handle_t *)t, (uv_close_cb)sb_free);
+    uv_close((uv_handle_t *)t, on_timer_closed);
 }
 
 void sb__bs_xrpc(bs_acct_t *a, const char *method, const char *nsid, const char *query,
