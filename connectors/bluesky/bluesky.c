@@ -114,7 +114,7 @@ static void on_tick(uv_timer_t *t)
         if (a->paused) {
             if (now >= a->retry_at_ms)
                 sb__bs_try_resume(a);
-        } else if (!a->polling && now >= a->poll_after_ms) {
+        } else if (!a->polling && (now >= a->poll_after_ms || now < a->poll_limited_ms)) {
             sb__bs_poll(a);
         }
     }

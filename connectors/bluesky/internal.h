@@ -58,6 +58,7 @@ struct bs_acct {
     bool cursor_loaded, polling;
     char *cursor_at, *cursor_uri; /* the newest processed notification */
     int64_t poll_after_ms;        /* a 429 on a poll: not before this (wall clock) */
+    int64_t poll_limited_ms;      /* when that 429 came: a clock set back before it ends the wait */
     /* counters */
     uint64_t polls, ingested, refreshes, sessions, sent, send_failed, poll_errors;
 };

@@ -391,6 +391,7 @@ static void rate_limited(bs_acct_t *a, const bs_res_t *res)
             at = s * 1000;
     }
     a->poll_after_ms = at;
+    a->poll_limited_ms = now;
     SB_LOG_WARN("bluesky.poll", "account=%s err=\"rate limited\" retry_in_ms=%lld", a->name,
                 (long long)(at - now));
 }

@@ -434,3 +434,19 @@ test('switchboard --check reports a bad URL, an unreadable password file and a n
   assert.ok(r.stderr.includes(`${f}:4: bluesky: the name 'c' is used twice (first at ${f}:3)`), r.stderr);
   assert.doesNotMatch(r.stderr, new RegExp(`${f}:3:`));
 });
+
+test('the daemon stops cleanly with a poll and a post hanging on the PDS', async () => {
+  pds.user('ivy.test', 'Ivy');
+  const q = pds.mention('ivy.test', 'last one');
+  const got = await arrived(q.uri);
+  pds.hold('com.atproto.repo.createRecord');
+  await reply(got.conv, 'This one hangs');
+  await until(() => pds.held.some((h) => h.nsid === 'com.atproto.repo.createRecord'), 'a held post');
+  pds.hold('app.bsky.notification.listNotifications');
+  await until(() => pds.held.some((h) => h.nsid === 'app.bsky.notification.listNotifications'), 'a held poll');
+  const t0 = Date.now();
+  const r = await d.stop();
+  assert.equal(r.code, 0, d.log);
+  assert.ok(Date.now() - t0 < 10000, 'stopped without waiting for the PDS');
+  d = null;
+});

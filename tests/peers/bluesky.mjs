@@ -17,7 +17,7 @@
 //
 // Tests drive it with methods (or POST /_control/<method> with a JSON array of arguments):
 // user(), mention(), reply(), like(), expireAccess(), expireRefresh(), setPassword(),
-// failNext(), rateLimit(), records() (the records made, also the `created` array), and
+// failNext(), rateLimit(), hold(), records() (the records made, also the `created` array), and
 // onCreate (a hook run after a record is stored, before the answer leaves).
 import http from 'node:http';
 import crypto from 'node:crypto';
@@ -41,6 +41,8 @@ export class FakePds {
     this.calls = []; // {nsid, status}
     this.counts = { createSession: 0, refreshSession: 0 };
     this.onCreate = null;
+    this.holding = new Set(); // nsids whose calls get no answer (hold())
+    this.held = []; // {nsid} of the calls held
     this.lastTs = 0;
     this.server = http.createServer((req, res) => this.handle_(req, res));
   }
@@ -125,6 +127,9 @@ export class FakePds {
     });
   }
 
+  // Calls of nsid get no answer from now on (a PDS that hangs).
+  hold(nsid) { this.holding.add(nsid); }
+
   // The records made through createRecord (for the control API).
   records() { return this.created; }
 
@@ -194,6 +199,10 @@ export class FakePds {
         }
         if (!u.pathname.startsWith('/xrpc/')) return send(404, { error: 'NotFound', message: 'no such route' });
         const nsid = u.pathname.slice(6);
+        if (this.holding.has(nsid)) {
+          this.held.push({ nsid });
+          return; // never answered (the connection is closed by close())
+        }
         const i = this.fails.findIndex((f) => !f.nsid || f.nsid === nsid);
         if (i >= 0) {
           const f = this.fails.splice(i, 1)[0];
