@@ -466,6 +466,25 @@ static int cmd_connectors(const sbc_opts_t *o)
     return code;
 }
 
+/* connectors resume NAME: the lanes of NAME an auth outcome paused send again. */
+static int cmd_resume(const sbc_opts_t *o, const char *name)
+{
+    char *esc = curl_easy_escape(NULL, name, 0);
+    if (!esc)
+        return SBC_USAGE;
+    char path[512];
+    snprintf(path, sizeof(path), "/v1/connectors/%.400s/resume", esc);
+    curl_free(esc);
+    resp_t r;
+    int code = call(o, "POST", path, NULL, &r);
+    if (code == SBC_OK && o->json)
+        print_json(r.json);
+    else if (code == SBC_OK)
+        printf("%s: %lld paused lane(s) resumed\n", name, num(r.json, "resumed"));
+    resp_dispose(&r);
+    return code;
+}
+
 /* ---- tail: Server-Sent Events ---- */
 
 typedef struct sse {
@@ -607,8 +626,12 @@ int sbc_run(const sbc_opts_t *o, int n, char **w)
     const char *cmd = w[0], *id = n > 1 ? w[1] : NULL, *arg = n > 2 ? w[2] : NULL;
     bool needs_id = strcmp(cmd, "queue") && strcmp(cmd, "tail") && strcmp(cmd, "stats") &&
                     strcmp(cmd, "connectors") && strcmp(cmd, "report");
-    int max = strcmp(cmd, "reply") == 0 || strcmp(cmd, "note") == 0 ? 3 : needs_id ? 2 : 1;
-    if ((needs_id && !id) || n > max || (strcmp(cmd, "note") == 0 && (!arg || !*arg))) {
+    bool resume = strcmp(cmd, "connectors") == 0 && id; /* connectors resume NAME */
+    int max = strcmp(cmd, "reply") == 0 || strcmp(cmd, "note") == 0 || resume ? 3
+              : needs_id                                                      ? 2
+                                                                              : 1;
+    if ((needs_id && !id) || n > max || (strcmp(cmd, "note") == 0 && (!arg || !*arg)) ||
+        (resume && (strcmp(id, "resume") != 0 || !arg || !*arg))) {
         fprintf(stderr, "sbctl: %s: wrong arguments (see sbctl --help)\n", cmd);
         return SBC_USAGE;
     }
@@ -628,6 +651,8 @@ int sbc_run(const sbc_opts_t *o, int n, char **w)
         code = cmd_tail(o);
     else if (strcmp(cmd, "stats") == 0)
         code = cmd_stats(o);
+    else if (resume)
+        code = cmd_resume(o, arg);
     else if (strcmp(cmd, "connectors") == 0)
         code = cmd_connectors(o);
     else if (strcmp(cmd, "report") == 0)

@@ -88,6 +88,8 @@ static void usage(FILE *f)
                "                         (T: ms, now, or a time ago like 7d; default 7d..now)\n"
                "  connectors             connectors and their outbox lanes (admin): paused\n"
                "                         lanes with the reason, counts, dead letters\n"
+               "  connectors resume NAME send again on the lanes of connector NAME that a\n"
+               "                         refused credential paused (admin)\n"
                "options:\n"
                "  -c, --config FILE      switchboard configuration (administration)\n"
                "  --url URL, --token T   override SWITCHBOARD_URL / SWITCHBOARD_TOKEN\n"

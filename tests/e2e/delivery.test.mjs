@@ -232,9 +232,9 @@ test('a 401 pauses the lane: staff see it, an admin resumes it, then it is deliv
     [['delivery_failed', false, 'account paused: HTTP 401: token revoked', null]]);
 
   assert.equal((await api(wired, 'POST', '/v1/connectors/nope/resume', { token: tok.admin })).status, 404);
-  const res = await api(wired, 'POST', '/v1/connectors/testchan/resume', { token: tok.admin });
-  assert.equal(res.status, 200, res.text);
-  assert.deepEqual(res.json, { name: 'testchan', resumed: 1 });
+  assert.throws(() => wired.sbctl('connectors', 'resume', 'nope', '--url', wired.url, '--token', tok.admin));
+  const res = wired.sbctl('connectors', 'resume', 'testchan', '--url', wired.url, '--token', tok.admin);
+  assert.match(res, /^testchan: 1 paused lane\(s\) resumed$/m);
   const evs = await outcomes(m.conv, out.id, (e) => e.some((x) => x.type === 'delivered'), 'delivered after resume');
   assert.deepEqual(evs.map((x) => x.type), ['delivery_failed', 'delivered']);
   const after = (await api(wired, 'GET', '/v1/connectors', { token: tok.admin })).json;

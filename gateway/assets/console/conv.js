@@ -346,7 +346,8 @@ export class ConvView {
     return el('li', { ...base, class: `msg ${m.dir === 'in' ? 'in' : 'out'} by-${role}` },
       el('div', { class: 'msg-meta' }, el('strong', {}, who),
         m.author && m.author.type === 'bot' ? ' (bot)' : '', ' · ', time,
-        m.channel && this.conv && m.channel !== this.conv.channel ? ` · via ${channelLabel(m.channel)}` : ''),
+        m.channel && this.conv && m.channel !== this.conv.channel ? ` · via ${channelLabel(m.channel)}` : '',
+        postLink(m)),
       m.subject ? el('div', { class: 'msg-subject' }, m.subject) : null,
       el('div', { class: 'msg-text' }, m.text || ''),
       quotedPart(m),
@@ -621,6 +622,19 @@ function eventText(m, who) {
 }
 
 // An email's quoted history (`ext.quoted`), folded: shown as text, never as HTML.
+// A social post's own page (Mastodon, Bluesky) and whether it was a direct message: the
+// original under which the answer appears. Only http(s) links, opened apart.
+function postLink(m) {
+  const ext = m.ext || {};
+  const parts = [];
+  if (ext.visibility === 'direct') parts.push(' · ', el('span', { class: 'badge', 'data-sb': 'direct' }, 'direct message'));
+  if (typeof ext.url === 'string' && /^https?:\/\//.test(ext.url)) {
+    parts.push(' · ', el('a', { href: ext.url, target: '_blank', rel: 'noopener noreferrer', 'data-sb': 'post-link' },
+      `on ${channelLabel(m.channel)}`));
+  }
+  return parts.length ? el('span', {}, ...parts) : '';
+}
+
 function quotedPart(m) {
   const q = m.ext && typeof m.ext.quoted === 'string' ? m.ext.quoted : '';
   if (!q.trim()) return null;

@@ -4,14 +4,24 @@
 // (GET /v1/notifications), read up to now when the list is opened (POST
 // /v1/notifications/read), re-read on each SLA event of the live feed. When the tab is
 // hidden and the browser allows it, each new one also shows as a browser notification;
-// permission is asked only when the bell is clicked, never on load.
+// permission is asked only when the bell is clicked, never on load. Admins also get
+// connector alerts here (core/alert.h: a Mastodon or Bluesky account paused because the
+// provider refused its credentials, and resumed), which no feed event announces: the list
+// is also read again every REFRESH_MS.
 import { el, $, sb, clock, duration } from './util.js';
 
 const RETRY_MS = [150, 500, 1500, 4000]; // the feed may outrun the list's write
-const TYPE_TEXT = { sla_warning: 'SLA warning', sla_breach: 'SLA breach', escalated: 'Escalated' };
+const REFRESH_MS = 30000;
+const TYPE_TEXT = { sla_warning: 'SLA warning', sla_breach: 'SLA breach', escalated: 'Escalated',
+  connector: 'Channel account' };
+const CHANNEL_NAME = { mastodon: 'Mastodon', bluesky: 'Bluesky', email: 'Email', hook: 'Hook' };
 const CLOCK_TEXT = { first_response: 'first response', next_response: 'next response', resolution: 'resolution' };
 
 export function notifText(n) {
+  if (n.type === 'connector') {
+    const what = `${CHANNEL_NAME[n.channel] || n.channel} account ${n.account}`;
+    return n.state === 'paused' ? `${what} paused: ${n.reason || 'credentials refused'}` : `${what} ${n.state}`;
+  }
   const what = CLOCK_TEXT[n.clock] || n.clock || 'response';
   if (n.type === 'sla_warning') return `${what} due in ${duration(Math.max(0, (n.due || 0) - n.ts))}`;
   return n.type === 'escalated' ? `${what} overdue, escalated (${n.percent} %)` : `${what} overdue`;
@@ -31,6 +41,8 @@ export class Notifs {
 
   reset() {
     clearTimeout(this.timer);
+    clearInterval(this.poll);
+    this.poll = null;
     this.items = [];
     this.unread = 0;
     this.known = null;
@@ -40,6 +52,7 @@ export class Notifs {
 
   async refresh() {
     if (!this.ctx.api) return [];
+    if (!this.poll) this.poll = setInterval(() => this.refresh(), REFRESH_MS);
     let r;
     try { r = await this.ctx.api.get('/v1/notifications?limit=50'); } catch { return []; }
     this.items = r.items || [];
@@ -66,9 +79,10 @@ export class Notifs {
 
   popUp(n) {
     if (!document.hidden || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-    const title = `${TYPE_TEXT[n.type] || 'SLA'}: ${n.subject || n.customer || n.conv}`;
+    const title = n.type === 'connector' ? TYPE_TEXT.connector
+      : `${TYPE_TEXT[n.type] || 'SLA'}: ${n.subject || n.customer || n.conv}`;
     const note = new Notification(title, { body: notifText(n), tag: n.id });
-    note.onclick = () => { window.focus(); this.ctx.open(n.conv); note.close(); };
+    note.onclick = () => { window.focus(); if (n.conv) this.ctx.open(n.conv); note.close(); };
   }
 
   toggle(show = this.panel.hidden) {
@@ -99,10 +113,13 @@ export class Notifs {
     $(sb('notif-list')).replaceChildren(...this.items.map((n, i) => el('li', {
       'data-sb': 'notif-item', 'data-id': n.id, 'data-conv': n.conv, 'data-type': n.type,
       class: i < this.items.length - read ? 'unread' : '',
-    }, el('a', { href: `#/c/${n.conv}`, onclick: () => this.toggle(false) },
-      el('strong', {}, TYPE_TEXT[n.type] || n.type), ' ',
-      el('span', {}, n.subject || n.customer || n.conv), ' — ', notifText(n), ' ',
-      el('time', { datetime: new Date(n.ts).toISOString() }, clock(n.ts))))));
+    }, n.type === 'connector'
+      ? el('span', {}, el('strong', {}, TYPE_TEXT.connector), ' ', notifText(n), ' ',
+        el('time', { datetime: new Date(n.ts).toISOString() }, clock(n.ts)))
+      : el('a', { href: `#/c/${n.conv}`, onclick: () => this.toggle(false) },
+        el('strong', {}, TYPE_TEXT[n.type] || n.type), ' ',
+        el('span', {}, n.subject || n.customer || n.conv), ' — ', notifText(n), ' ',
+        el('time', { datetime: new Date(n.ts).toISOString() }, clock(n.ts))))));
     $(sb('notif-empty')).hidden = this.items.length > 0;
   }
 }

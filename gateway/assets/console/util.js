@@ -121,7 +121,7 @@ export function seqCmp(a, b) {
 
 export const CHANNELS = ['webchat', 'email', 'mastodon', 'bluesky', 'hook', 'api'];
 export const CHANNEL_LABEL = { webchat: 'Web chat', email: 'Email', mastodon: 'Mastodon',
-  bluesky: 'Bluesky', api: 'API' };
+  bluesky: 'Bluesky', hook: 'Hook', api: 'API' };
 export const channelLabel = (ch) => CHANNEL_LABEL[ch] || ch;
 
 export function displayName(author, meId) {
