@@ -307,7 +307,7 @@ test('--check reports bad hook lines as file:line', () => {
   assert.match(r.stderr, new RegExp(`${conf}:2: hook: the name 'Bad!'`));
   assert.match(r.stderr, new RegExp(`${conf}:3: hook: the secret`));
   assert.match(r.stderr, new RegExp(`${conf}:4: hook: the reply-url`));
-  assert.match(r.stderr, new RegExp(`${conf}:5: hook: duplicate 'good' \\(first at ${conf}:1\\)`));
+  assert.match(r.stderr, new RegExp(`${conf}:5: hook: the name 'good' is used twice \\(first at ${conf}:1\\)`));
   assert.match(r.stderr, new RegExp(`${conf}:6: hook:`));
   assert.match(r.stderr, new RegExp(`${conf}:7: hook: the secret`));
 });

@@ -36,7 +36,6 @@ static char tmpdir[512];
 static const sb_config_key_t other_keys[] = {
     {"mailbox", SB_CONFIG_LIST, NULL, 4, 0, "<name> <imap-url> <smtp-url> <address>", "Email."},
     {"mastodon", SB_CONFIG_LIST, NULL, 3, 0, "<name> <base-url> <token-file>", "Mastodon."},
-    {"bluesky", SB_CONFIG_LIST, NULL, 3, 0, "<name> <service-url> <credentials-file>", "Bluesky."},
     {"listen", SB_CONFIG_UINT, "1", 0, 9, "<n>", "A core key's name: the core row wins."},
     {NULL},
 };

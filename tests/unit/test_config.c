@@ -94,7 +94,7 @@ static void test_config_file_parse(void **state)
                     "site blog other\n"
                     "mailbox support imaps://u:p@imap.x/INBOX smtps://u:p@smtp.x s@x\n"
                     "mastodon social https://mastodon.social %s\n"
-                    "bluesky bsky https://bsky.social /etc/creds\n"
+                    "bluesky bsky https://bsky.social bsky.example.com /dev/null\n"
                     "webhook https://hooks.x/sb whsec created resolved\n"
                     "sla email-normal channel=email priority=* first=4h next=8h resolve=3d\n"
                     "calendar office Europe/Berlin mon-fri 09:00-17:00\n"
@@ -216,7 +216,7 @@ static void test_config_error_kinds(void **state)
         {"site lonely\n", 1, "site: needs at least 2 words"},
         {"mailbox a imap://x smtp://y\n", 1, "mailbox: needs at least 4 words"},
         {"mastodon a https://m.example\n", 1, "mastodon: needs at least 3 words"},
-        {"bluesky a https://bsky.social\n", 1, "bluesky: needs at least 3 words"},
+        {"bluesky a https://bsky.social\n", 1, "bluesky: needs at least 4 words"},
         {"webhook https://h.example\n", 1, "webhook: needs at least 2 words"},
         {"sla only-a-name\n", 1, "sla: needs at least 2 words"},
         {"calendar office Europe/Berlin mon-fri\n", 1, "calendar: needs at least 4 words"},
