@@ -5,6 +5,8 @@
 
 extern const sb_connector_desc_t sb_connector_webchat;
 extern const sb_connector_desc_t sb_connector_email;
+extern const sb_connector_desc_t sb_connector_mastodon;
+extern const sb_connector_desc_t sb_connector_hook;
 #ifdef SB_TESTING
 /* Test builds only: tests/connectors/testchan (test_channel <channel> <url>). */
 extern const sb_connector_desc_t sb_connector_testchan;
@@ -13,6 +15,8 @@ extern const sb_connector_desc_t sb_connector_testchan;
 const sb_connector_desc_t *const sb_connectors[] = {
     &sb_connector_webchat,
     &sb_connector_email,
+    &sb_connector_mastodon,
+    &sb_connector_hook,
 #ifdef SB_TESTING
     &sb_connector_testchan,
 #endif

@@ -64,6 +64,7 @@ typedef struct option {
     const char *help;
     /* a connector's list key: checks an entry's words; may be NULL */
     bool (*entry_check)(int argc, char *const *argv, char *why, size_t cap);
+    bool unique; /* lists: no two entries with the same first word */
 } option_t;
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -275,7 +276,8 @@ static void ext_init(sb_config_t *c, const sb_config_key_t *const *extra)
                               .max = k->max,
                               .arg = k->arg,
                               .help = k->help,
-                              .entry_check = k->check};
+                              .entry_check = k->check,
+                              .unique = k->unique};
         }
     }
 }
@@ -456,6 +458,13 @@ static void add_entry(load_t *l, slot_t k, int argc, char **argv, const src_t *a
         return;
     }
     sb_config_list_t *list = (sb_config_list_t *)((char *)k.base + o->offset);
+    for (size_t i = 0; o->unique && argc > 0 && i < list->n; i++) {
+        if (strcmp(list->items[i].argv[0], argv[0]) == 0) {
+            report(l, at, "%s: duplicate '%.100s' (first at %s:%d)", o->name, argv[0],
+                   list->items[i].file, list->items[i].line);
+            return;
+        }
+    }
     list->items = sb_realloc(list->items, (list->n + 1) * sizeof(*list->items));
     sb_config_entry_t *e = &list->items[list->n++];
     e->argc = argc;

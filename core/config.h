@@ -109,6 +109,8 @@ typedef struct sb_config_key {
      * written into why (cap bytes); reported as `file:line: name: why`.
      */
     bool (*check)(int argc, char *const *argv, char *why, size_t cap);
+    /** Lists only: an entry whose first word an earlier entry has is an error (a name). */
+    bool unique;
 } sb_config_key_t;
 
 /** Fills c with the defaults (no file), core keys only. */

@@ -9,7 +9,7 @@ PKGS=(
     build-essential cmake pkg-config git ca-certificates curl openssl
     libuv1-dev libwebsockets-dev libwebsockets-evlib-uv
     libhiredis-dev libjansson-dev libssl-dev libcurl4-gnutls-dev libetpan-dev
-    libcmocka-dev redis-server redis-tools
+    libunistring-dev libcmocka-dev redis-server redis-tools
     dovecot-imapd python3-aiosmtpd
     nodejs npm chromium
     clang-format tzdata

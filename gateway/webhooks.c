@@ -27,6 +27,7 @@
 #include "core/err.h"
 #include "core/keys.h"
 #include "core/log.h"
+#include "core/stdwebhooks.h"
 #include "core/sys.h"
 #include "gateway/version.h"
 #include "gateway/webhooks_internal.h"
@@ -92,10 +93,10 @@ static void deliver(sb_outbox_lane_t *lane, const sb_outbox_entry_t *e, sb_outbo
     sb_webhooks_t *w = ep->w;
     size_t len = 0;
     const char *body = sb_outbox_field(e, "e", &len);
-    char wid[96], ts[24], sig[64], h[3][160];
+    char wid[96], ts[24], sig[SB_STDWEBHOOKS_SIG_MAX], h[3][160];
     snprintf(wid, sizeof(wid), "evt_%u_%s", e->index, e->id);
     snprintf(ts, sizeof(ts), "%lld", (long long)(sb_now_ms() / 1000));
-    sb__wh_sign(ep, wid, ts, body ? body : "", len, sig);
+    sb_stdwebhooks_sign(ep->key, ep->keylen, wid, ts, body ? body : "", len, sig);
     snprintf(h[0], sizeof(h[0]), "webhook-id: %s", wid);
     snprintf(h[1], sizeof(h[1]), "webhook-timestamp: %s", ts);
     snprintf(h[2], sizeof(h[2]), "webhook-signature: %s", sig);

@@ -64,9 +64,6 @@ void sb__wh_endpoint_free(wh_endpoint_t *ep);
 /** Does ep take this event (filter words, and for a bot what its token may see)? */
 bool sb__wh_accepts(const wh_endpoint_t *ep, unsigned shard, const char *id, const char *json,
                     size_t len);
-/** Writes "v1,<base64 HMAC-SHA256(key, wid.ts.body)>" into out (64 bytes). */
-void sb__wh_sign(const wh_endpoint_t *ep, const char *wid, const char *ts, const char *body,
-                 size_t len, char out[64]);
 /** Adds one endpoint per `webhook` config entry. */
 void sb__wh_add_config_endpoints(sb_webhooks_t *w);
 /** Re-reads the bots' webhooks (the set <prefix>webhooks) and reconciles the endpoints. */

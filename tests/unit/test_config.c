@@ -70,33 +70,39 @@ static void test_config_defaults(void **state)
 
 static void test_config_file_parse(void **state)
 {
-    const char *path =
-        write_conf("listen 0.0.0.0:9000\n"
-                   "public_url https://support.example.com\n"
-                   "tls_cert /etc/c.pem\n"
-                   "tls_key /etc/k.pem\n"
-                   "redis unix:/run/redis.sock\n"
-                   "redis_server /usr/bin/redis-server\n"
-                   "data_dir /srv/sb\n"
-                   "prefix acme:\n"
-                   "shards 64\n"
-                   "log_level debug\n"
-                   "log_format json\n"
-                   "reopen_window 12h\n"
-                   "events_maxlen 5000\n"
-                   "redis_timeout 2s\n"
-                   "demo_page off\n"
-                   "notify_from sb@example.com\n"
-                   "site shop s3cret https://shop.example.com https://example.com\n"
-                   "site blog other\n"
-                   "mailbox support imaps://u:p@imap.x/INBOX smtps://u:p@smtp.x s@x\n"
-                   "mastodon social https://mastodon.social /etc/token\n"
-                   "bluesky bsky https://bsky.social /etc/creds\n"
-                   "webhook https://hooks.x/sb whsec created resolved\n"
-                   "sla email-normal channel=email priority=* first=4h next=8h resolve=3d\n"
-                   "calendar office Europe/Berlin mon-fri 09:00-17:00\n"
-                   "holiday office 2026-12-24 2026-12-25\n"
-                   "escalate * 200% role:exec\n");
+    /* a mastodon row's token file must be readable */
+    char tok[600];
+    snprintf(tok, sizeof(tok), "%s", write_file("token", "t0ken\n", 6));
+    char *text =
+        sb_asprintf("listen 0.0.0.0:9000\n"
+                    "public_url https://support.example.com\n"
+                    "tls_cert /etc/c.pem\n"
+                    "tls_key /etc/k.pem\n"
+                    "redis unix:/run/redis.sock\n"
+                    "redis_server /usr/bin/redis-server\n"
+                    "data_dir /srv/sb\n"
+                    "prefix acme:\n"
+                    "shards 64\n"
+                    "log_level debug\n"
+                    "log_format json\n"
+                    "reopen_window 12h\n"
+                    "events_maxlen 5000\n"
+                    "redis_timeout 2s\n"
+                    "demo_page off\n"
+                    "notify_from sb@example.com\n"
+                    "site shop s3cret https://shop.example.com https://example.com\n"
+                    "site blog other\n"
+                    "mailbox support imaps://u:p@imap.x/INBOX smtps://u:p@smtp.x s@x\n"
+                    "mastodon social https://mastodon.social %s\n"
+                    "bluesky bsky https://bsky.social /etc/creds\n"
+                    "webhook https://hooks.x/sb whsec created resolved\n"
+                    "sla email-normal channel=email priority=* first=4h next=8h resolve=3d\n"
+                    "calendar office Europe/Berlin mon-fri 09:00-17:00\n"
+                    "holiday office 2026-12-24 2026-12-25\n"
+                    "escalate * 200%% role:exec\n",
+                    tok);
+    const char *path = write_conf(text);
+    sb_free(text);
     sb_config_t c;
     sb_buf_t errors;
     sb_buf_init(&errors, 65536);
