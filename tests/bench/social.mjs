@@ -155,6 +155,16 @@ try {
   const show = (name) => (m.match(new RegExp(`^${name}(\\{[^}]*\\})? .*$`, 'gm')) || []).join('; ');
   console.log(`daemon: stream connects seen by the fake=${fake.streamConnects}; ` +
     `${show('switchboard_outbox_deliveries_total') || 'no outbox metrics'}`);
+  const kinds = {};
+  for (const r of fake.requests) {
+    const k = r.replace(/\?.*$/, '').replace(/\d{6,}/g, ':id');
+    kinds[k] = (kinds[k] || 0) + 1;
+  }
+  console.log(`requests the fake served: ${Object.entries(kinds).map(([k, n]) => `${k} ${n}`).join('; ')}`);
+  const cmds = execFileSync('redis-cli', ['-p', RPORT, 'info', 'commandstats'], { encoding: 'utf8' })
+    .split('\n').map((l) => /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(l)).filter(Boolean)
+    .sort((x, y) => y[3] - x[3]).slice(0, 6);
+  console.log(`redis, busiest commands over the run: ${cmds.map((m) => `${m[1]} ${m[2]} calls ${(m[3] / 1000).toFixed(0)} ms`).join('; ')}`);
   if (process.env.SHOWLOG) console.log(d.log);
   ctl.abort();
   await feed;
