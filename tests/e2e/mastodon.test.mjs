@@ -314,6 +314,24 @@ test('killed right after the server took the post: it is not posted twice', asyn
   assert.equal((await postedBy(out.id)).length, 1, 'one status for the key');
 });
 
+test('a stream event stored during a catch-up does not move the cursor past a missed one', async () => {
+  const connects = await streamConnects();
+  await control('drop');
+  const missed = (await mention({ username: 'quinn' }, 'said while no stream was open')).status.id;
+  // the catch-up's answer is held back; meanwhile a mention comes on the new stream
+  await control('slow', { ms: 60000, path: '/api/v1/notifications' });
+  await until(async () => (await streamConnects()) > connects, 'the new stream');
+  await until(async () => (await control('state')).requests.some((r) => r.includes('since_id')
+    && r.startsWith('GET /api/v1/notifications')), 'the catch-up asked');
+  const live = (await mention({ username: 'quinn' }, 'said on the new stream')).status.id;
+  await arrived(live);
+  assert.equal((await stored(missed)).length, 0, 'the missed one waits for the catch-up');
+  // killed before the catch-up answered: the cursor must still be before the missed one
+  await d.restart({ kill9: true, before: () => control('slow', { ms: 0 }) });
+  await arrived(missed, 'the missed mention after the restart');
+  assert.equal((await stored(live)).length, 1, 'the live one stored once');
+});
+
 test('a restart duplicates nothing and catches up what came meanwhile', async () => {
   const { status } = await mention({ username: 'kate' }, 'before the restart');
   await arrived(status.id);

@@ -33,6 +33,8 @@
 //        (whose path starts with path) answer code
 //   POST /_control/token {token}        the token that is valid from now on
 //   POST /_control/hang {on}            POST /api/v1/statuses stores the status but never answers
+//   POST /_control/slow {ms, path}      requests whose path starts with path wait ms first
+//                                       (the answer is computed after the wait); ms 0 ends it
 //   GET  /_control/statuses             the statuses we posted, oldest first
 //   GET  /_control/state                {streams, stream_connects, requests: [method path]}
 import http from 'node:http';
@@ -58,6 +60,7 @@ export class FakeMastodon {
     this.streamConnects = 0;
     this.fails = [];
     this.hang = false;
+    this.slow = null;
     this.requests = [];
   }
 
@@ -200,6 +203,13 @@ export class FakeMastodon {
         f.count--;
         return this.send(res, f.code, { error: f.error || `failure ${f.code} (scripted)` }, f.headers || {});
       }
+      if (this.slow && u.pathname.startsWith(this.slow.path || '/')) {
+        await new Promise((r) => {
+          const t = setTimeout(r, this.slow.ms);
+          res.on('close', () => { clearTimeout(t); r(); });
+        });
+        if (res.destroyed) return;
+      }
       if (!this.authorized(req)) return this.send(res, 401, { error: 'The access token is invalid' });
       const r = await this.api(req, res, u);
       if (r === undefined) this.send(res, 404, { error: 'Record not found' });
@@ -331,6 +341,7 @@ export class FakeMastodon {
     }
     if (p === 'token') { this.token = b.token; return this.send(res, 200, {}); }
     if (p === 'hang') { this.hang = !!b.on; return this.send(res, 200, {}); }
+    if (p === 'slow') { this.slow = b.ms ? { ms: b.ms, path: b.path } : null; return this.send(res, 200, {}); }
     if (p === 'statuses') return this.send(res, 200, this.posted);
     if (p === 'state') {
       return this.send(res, 200, { streams: this.streams.size, stream_connects: this.streamConnects, requests: this.requests });
