@@ -105,6 +105,15 @@ typedef struct sb_connector_env {
     uint64_t *msgs_out;
     /** The SLA policies and calendars (core/sla.h), NULL when not loaded; outlives it. */
     const struct sb_sla_conf *sla;
+    /**
+     * Resumes the connector's outbox lanes that an auth outcome paused, as an admin's
+     * POST /v1/connectors/{name}/resume does: a connector calls it when credentials it had
+     * reported refused work again (a fixed token file), so answers flow without an admin.
+     * name is the descriptor's name; lanes_data its first argument. NULL when the host runs
+     * no lanes (then nothing is paused either).
+     */
+    void (*resume_lanes)(void *lanes_data, const char *name);
+    void *lanes_data;
 } sb_connector_env_t;
 
 /** One outbox entry to deliver (core/outbox.h defines it). */

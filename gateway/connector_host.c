@@ -265,6 +265,15 @@ void sb_connector_host_free(sb_connector_host_t *h)
 
 /* ---- The daemon's connectors (app.h) ---- */
 
+/* env.resume_lanes: a connector whose refused credentials work again resumes its lanes. */
+static void resume_lanes(void *data, const char *name)
+{
+    unsigned n = 0;
+    int rc = sb_app_connector_resume(data, name, &n);
+    SB_LOG_INFO("connector.resumed", "name=%s lanes=%u by=connector%s%s", name, n,
+                rc ? " err=" : "", rc ? sb_err_name(rc) : "");
+}
+
 int sb_app_connectors_start(sb_app_t *app)
 {
     app->connector_host = sb_connector_host_new(app->http);
@@ -276,7 +285,9 @@ int sb_app_connectors_start(sb_app_t *app)
                                               .host_data = app->connector_host,
                                               .msgs_in = app->msgs_in,
                                               .msgs_out = app->msgs_out,
-                                              .sla = app->sla};
+                                              .sla = app->sla,
+                                              .resume_lanes = resume_lanes,
+                                              .lanes_data = app};
     for (int i = 0; sb_connectors[i] && i < (int)SB_ARRAY_LEN(app->connector_state); i++) {
         int rc = sb_connectors[i]->start(&app->connector_env, &app->connector_state[i]);
         if (rc) {

@@ -170,6 +170,13 @@ static void resume_account(bs_acct_t *a)
     a->pause_reason[0] = '\0';
     SB_LOG_WARN("bluesky.resumed", "account=%s handle=%s did=%s", a->name, a->handle, a->did);
     sb_alert_admins(a->bs->env.store, "bluesky", a->name, "resumed", NULL, sb_now_ms());
+    /* the lane an auth outcome paused sends again, unless another account still waits */
+    bs_t *bs = a->bs;
+    for (size_t i = 0; i < bs->n; i++)
+        if (bs->accts[i].paused)
+            return;
+    if (bs->env.resume_lanes)
+        bs->env.resume_lanes(bs->env.lanes_data, "bluesky");
 }
 
 static void on_created(const sb_httpc_response_t *http, void *data)

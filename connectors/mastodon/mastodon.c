@@ -143,6 +143,13 @@ static void resumed(md_acct_t *a)
     SB_LOG_WARN("mastodon.resumed", "account=%s", a->name);
     sb_alert_admins(a->md->env.store, SB__MD_CHANNEL, a->name, "resumed", NULL, sb_now_ms());
     a->reason[0] = '\0';
+    /* the lane an auth outcome paused sends again, unless another account still waits */
+    md_t *md = a->md;
+    for (size_t i = 0; i < md->naccts; i++)
+        if (md->accts[i].state == MD_PAUSED)
+            return;
+    if (md->env.resume_lanes)
+        md->env.resume_lanes(md->env.lanes_data, "mastodon");
 }
 
 /* ---- Start: verify_credentials, then the instance, then the stream ---- */
