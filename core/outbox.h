@@ -60,6 +60,15 @@ typedef struct sb_outbox_entry {
 const char *sb_outbox_field(const sb_outbox_entry_t *e, const char *name, size_t *len);
 
 /**
+ * The answer a channel lane's entry carries (the fields a reply writes: `conv`, the
+ * conversation id, and `m`, the message JSON; docs/outbox.md): conv and the message's id
+ * copied into conv and mid (SB_ID_MAX bytes each, core/util.h), the message parsed into *m
+ * (json_decref it). SB_EINVAL (*m NULL) when a field is missing or too long, or m is not a
+ * message with an id and a text. Every delivering connector starts with it.
+ */
+int sb_outbox_reply_of(const sb_outbox_entry_t *e, char *conv, char *mid, json_t **m);
+
+/**
  * What a record hook stores about one outcome: the same fields, names and meaning as the
  * store's delivery record, so the hook is a field-by-field copy and one call.
  */

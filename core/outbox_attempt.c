@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/outbox_internal.h"
 #include "core/sys.h"
+#include "core/util.h"
 
 const char *sb_outbox_field(const sb_outbox_entry_t *e, const char *name, size_t *len)
 {
@@ -33,6 +34,27 @@ const char *sb_outbox_field(const sb_outbox_entry_t *e, const char *name, size_t
             return e->values[i];
         }
     return NULL;
+}
+
+int sb_outbox_reply_of(const sb_outbox_entry_t *e, char *conv, char *mid, json_t **m)
+{
+    size_t mlen = 0;
+    const char *c = sb_outbox_field(e, "conv", NULL);
+    const char *mj = sb_outbox_field(e, "m", &mlen);
+    *m = NULL;
+    if (!c || !*c || !mj || strlen(c) >= SB_ID_MAX)
+        return SB_EINVAL;
+    json_t *j = json_loadb(mj, mlen, 0, NULL);
+    const char *id = json_string_value(json_object_get(j, "id"));
+    if (!j || !id || !*id || strlen(id) >= SB_ID_MAX ||
+        !json_string_value(json_object_get(j, "text"))) {
+        json_decref(j);
+        return SB_EINVAL;
+    }
+    snprintf(conv, SB_ID_MAX, "%s", c);
+    snprintf(mid, SB_ID_MAX, "%s", id);
+    *m = j;
+    return 0;
 }
 
 void sb__ob_entry_view(const sb__ob_stream_t *s, const sb__ob_entry_t *e, sb_outbox_entry_t *v,

@@ -324,27 +324,19 @@ static void on_page(int status, json_t *result, const char *errmsg, void *data)
 int sb__bs_deliver(void *state, const sb_outbox_entry_t *entry, sb_deliver_cb done, void *data)
 {
     bs_t *bs = state;
-    size_t mlen = 0;
-    const char *conv = sb_outbox_field(entry, "conv", NULL);
-    const char *mj = sb_outbox_field(entry, "m", &mlen);
-    if (!conv || !mj || strlen(conv) >= SB_ID_MAX)
-        return SB_EINVAL;
-    json_t *m = json_loadb(mj, mlen, 0, NULL);
-    const char *mid = str(m, "id");
-    if (!m || !mid || strlen(mid) >= SB_ID_MAX || !str(m, "text")) {
-        json_decref(m);
+    out_t *o = SB_NEW(out_t);
+    *o = (out_t){.bs = bs, .done = done, .data = data};
+    if (sb_outbox_reply_of(entry, o->conv, o->mid, &o->m) != 0) {
+        sb_free(o);
         return SB_EINVAL;
     }
-    out_t *o = SB_NEW(out_t);
-    *o = (out_t){.bs = bs, .done = done, .data = data, .m = m, .posted = json_array()};
+    o->posted = json_array();
     o->check = entry->redelivered || entry->attempt > 1;
-    snprintf(o->conv, sizeof(o->conv), "%s", conv);
-    snprintf(o->mid, sizeof(o->mid), "%s", mid);
     int rc = sb_store_public_page(bs->env.store, o->conv, NULL, NULL, PAGE_ITEMS, PAGE_BYTES,
                                   on_page, o);
     if (rc != 0) {
         json_decref(o->posted);
-        json_decref(m);
+        json_decref(o->m);
         sb_free(o);
         return rc;
     }

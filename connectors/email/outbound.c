@@ -248,24 +248,14 @@ static void on_conv(int status, json_t *result, const char *errmsg, void *data)
 int sb__em_deliver(void *state, const sb_outbox_entry_t *entry, sb_deliver_cb done, void *data)
 {
     em_t *em = state;
-    size_t mlen = 0;
-    const char *conv = sb_outbox_field(entry, "conv", NULL);
-    const char *mj = sb_outbox_field(entry, "m", &mlen);
-    if (!conv || !mj || strlen(conv) >= SB_ID_MAX)
-        return SB_EINVAL;
-    json_t *m = json_loadb(mj, mlen, 0, NULL);
-    const char *mid = json_string_value(json_object_get(m, "id"));
-    if (!m || !mid || strlen(mid) >= SB_ID_MAX || !json_string_value(json_object_get(m, "text"))) {
-        json_decref(m);
+    em_out_t *o = SB_NEW(em_out_t);
+    if (sb_outbox_reply_of(entry, o->conv, o->mid, &o->m) != 0) {
+        sb_free(o);
         return SB_EINVAL;
     }
-    em_out_t *o = SB_NEW(em_out_t);
     o->em = em;
     o->done = done;
     o->data = data;
-    o->m = m;
-    snprintf(o->conv, sizeof(o->conv), "%s", conv);
-    snprintf(o->mid, sizeof(o->mid), "%s", mid);
     em->pending++;
     int rc = sb_store_get(em->env.store, o->conv, on_conv, o);
     if (rc) {

@@ -169,27 +169,18 @@ static void on_page(int status, json_t *result, const char *errmsg, void *data)
 int sb__hook_deliver(void *state, const sb_outbox_entry_t *entry, sb_deliver_cb done, void *data)
 {
     hook_t *h = state;
-    size_t mlen = 0;
-    const char *conv = sb_outbox_field(entry, "conv", NULL);
-    const char *mj = sb_outbox_field(entry, "m", &mlen);
-    if (!conv || !mj || strlen(conv) >= SB_ID_MAX)
-        return SB_EINVAL;
-    json_t *m = json_loadb(mj, mlen, 0, NULL);
-    const char *mid = json_string_value(json_object_get(m, "id"));
-    if (!m || !mid || strlen(mid) >= SB_ID_MAX || !json_string_value(json_object_get(m, "text"))) {
-        json_decref(m);
+    hook_out_t *o = SB_NEW(hook_out_t);
+    *o = (hook_out_t){.h = h, .done = done, .data = data};
+    if (sb_outbox_reply_of(entry, o->conv, o->mid, &o->m) != 0) {
+        sb_free(o);
         return SB_EINVAL;
     }
-    hook_out_t *o = SB_NEW(hook_out_t);
-    *o = (hook_out_t){.h = h, .done = done, .data = data, .m = m};
-    snprintf(o->conv, sizeof(o->conv), "%s", conv);
-    snprintf(o->mid, sizeof(o->mid), "%s", mid);
     h->pending++;
     int rc =
         sb_store_public_page(h->env.store, o->conv, NULL, NULL, PAGE_ITEMS, PAGE_BYTES, on_page, o);
     if (rc) {
         h->pending--;
-        json_decref(m);
+        json_decref(o->m);
         sb_free(o);
         return rc;
     }
