@@ -71,8 +71,7 @@ static void test_config_defaults(void **state)
 static void test_config_file_parse(void **state)
 {
     /* a mastodon row's token file must be readable */
-    char tok[600];
-    snprintf(tok, sizeof(tok), "%s", write_file("token", "t0ken\n", 6));
+    char *tok = sb_strdup(write_file("token", "t0ken\n", 6)); /* its buffer is reused */
     char *text =
         sb_asprintf("listen 0.0.0.0:9000\n"
                     "public_url https://support.example.com\n"
@@ -101,6 +100,7 @@ static void test_config_file_parse(void **state)
                     "holiday office 2026-12-24 2026-12-25\n"
                     "escalate * 200%% role:exec\n",
                     tok);
+    sb_free(tok);
     const char *path = write_conf(text);
     sb_free(text);
     sb_config_t c;
