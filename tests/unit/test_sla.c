@@ -117,7 +117,8 @@ static void test_sla_conf_reports_each_error(void **state)
          "sb.conf:2: sla: 'resolution=1m' is not a setting (channel= priority= first= next= "
          "resolve= calendar=)\n"},
         {"sla b channel=fax priority=* first=1m next=1m resolve=1m",
-         "sb.conf:2: sla: unknown channel 'fax' (webchat, email, mastodon, bluesky, hook, api or *)\n"},
+         "sb.conf:2: sla: unknown channel 'fax' (webchat, email, mastodon, bluesky, hook, api or "
+         "*)\n"},
         {"sla b channel=* priority=asap first=1m next=1m resolve=1m",
          "sb.conf:2: sla: unknown priority 'asap' (low, normal, high, urgent or *)\n"},
         {"sla a channel=* priority=* first=1m next=1m resolve=1m",
