@@ -227,3 +227,22 @@ bool sb_seq_valid(const char *s)
     }
     return true;
 }
+
+json_t *sb_msg_newest_in(const json_t *items, const char *const *ext_fields)
+{
+    for (size_t i = json_array_size(items); i > 0; i--) {
+        json_t *it = json_array_get(items, i - 1);
+        const char *dir = json_string_value(json_object_get(it, "dir"));
+        const json_t *ext = json_object_get(it, "ext");
+        if (!dir || strcmp(dir, "in") != 0 || !json_is_object(ext))
+            continue;
+        bool all = true;
+        for (size_t k = 0; all && ext_fields && ext_fields[k]; k++) {
+            const char *v = json_string_value(json_object_get(ext, ext_fields[k]));
+            all = v && *v;
+        }
+        if (all)
+            return it;
+    }
+    return NULL;
+}

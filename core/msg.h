@@ -73,4 +73,12 @@ bool sb_seq_valid(const char *s);
 /** Gets an optional string member: NULL if absent or null; SB_EINVAL via *bad if not a string. */
 const char *sb_json_opt_str(const json_t *obj, const char *key, int *bad);
 
+/**
+ * The newest customer message of a transcript page (items oldest first, as the store's
+ * pages are): the last item with "dir":"in" whose `ext` has a non-empty string under each
+ * name in ext_fields (NULL-terminated) — the post, mail or hook message a connector's
+ * answer goes back to. Borrowed from items; NULL when none has them.
+ */
+json_t *sb_msg_newest_in(const json_t *items, const char *const *ext_fields);
+
 #endif

@@ -294,13 +294,10 @@ static void on_page(int status, json_t *result, const char *errmsg, void *data)
         end(o, gone ? SB_OUTCOME_PERMANENT : SB_OUTCOME_TEMPORARY, why, NULL, 0);
         return;
     }
-    json_t *items = json_object_get(result, "items");
-    for (size_t i = json_array_size(items); i > 0 && !o->post; i--) {
-        json_t *it = json_array_get(items, i - 1), *ext = json_object_get(it, "ext");
-        if (!strcmp(str(it, "dir") ? str(it, "dir") : "", "in") && str(ext, "account") &&
-            str(ext, "uri") && str(ext, "cid"))
-            o->post = json_incref(ext);
-    }
+    static const char *const need[] = {"account", "uri", "cid", NULL};
+    const json_t *it = sb_msg_newest_in(json_object_get(result, "items"), need);
+    if (it)
+        o->post = json_incref(json_object_get(it, "ext"));
     if (!o->post) {
         end(o, SB_OUTCOME_PERMANENT, "the conversation has no Bluesky post to answer", NULL, 0);
         return;

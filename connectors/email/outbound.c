@@ -212,17 +212,14 @@ static void on_page(int status, json_t *result, const char *errmsg, void *data)
         end_store(o, status, errmsg, "transcript");
         return;
     }
-    json_t *items = json_object_get(result, "items");
-    for (size_t i = json_array_size(items); i > 0; i--) {
-        json_t *it = json_array_get(items, i - 1);
-        const char *dir = str(it, "dir", NULL), *from = str(it, "ext", "from");
-        if (dir && strcmp(dir, "in") == 0 && from && *from) {
-            o->last = json_incref(it);
-            o->to = sb_strdup(from);
-            o->box = sb__em_box(o->em, str(it, "ext", "mailbox"));
-            compose(o);
-            return;
-        }
+    static const char *const need[] = {"from", NULL};
+    json_t *it = sb_msg_newest_in(json_object_get(result, "items"), need);
+    if (it) {
+        o->last = json_incref(it);
+        o->to = sb_strdup(str(it, "ext", "from"));
+        o->box = sb__em_box(o->em, str(it, "ext", "mailbox"));
+        compose(o);
+        return;
     }
     /* started elsewhere (the API, the web chat): the contact's own address */
     const char *ct = str(o->c, "contact", "id");

@@ -15,6 +15,7 @@
 
 #include "connectors/hook/internal.h"
 #include "core/alloc.h"
+#include "core/msg.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/outbox.h"
@@ -144,15 +145,10 @@ static void on_page(int status, json_t *result, const char *errmsg, void *data)
         end(o, status == SB_ENOTFOUND ? SB_OUTCOME_PERMANENT : SB_OUTCOME_TEMPORARY, why, NULL, 0);
         return;
     }
-    json_t *items = json_object_get(result, "items");
-    for (size_t i = json_array_size(items); i > 0; i--) {
-        json_t *it = json_array_get(items, i - 1);
-        const char *dir = json_string_value(json_object_get(it, "dir"));
-        json_t *ext = json_object_get(it, "ext");
-        const char *name = json_string_value(json_object_get(ext, "hook"));
-        if (!dir || strcmp(dir, "in") != 0 || !name ||
-            !json_string_value(json_object_get(ext, "thread")))
-            continue;
+    static const char *const need[] = {"hook", "thread", NULL};
+    json_t *it = sb_msg_newest_in(json_object_get(result, "items"), need);
+    if (it) {
+        const char *name = json_string_value(json_object_get(json_object_get(it, "ext"), "hook"));
         o->ep = sb__hook_find(o->h, name);
         if (!o->ep) {
             char why[128];

@@ -236,14 +236,11 @@ static void on_page(int status, json_t *result, const char *errmsg, void *data)
         end_store(o, status, errmsg, "transcript");
         return;
     }
-    json_t *items = json_object_get(result, "items");
-    for (size_t i = json_array_size(items); i > 0; i--) {
-        json_t *it = json_array_get(items, i - 1);
-        const char *dir = json_string_value(json_object_get(it, "dir"));
+    static const char *const need[] = {"account", NULL};
+    const json_t *it = sb_msg_newest_in(json_object_get(result, "items"), need);
+    if (it) {
         json_t *ext = json_object_get(it, "ext");
         const char *acc = json_string_value(json_object_get(ext, "account"));
-        if (!dir || strcmp(dir, "in") != 0 || !acc)
-            continue;
         o->a = sb__md_acct(o->md, acc);
         if (!o->a) {
             char why[200];

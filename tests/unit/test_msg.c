@@ -213,6 +213,31 @@ static void test_seq_valid(void **state)
     assert_false(sb_seq_valid(NULL));
 }
 
+/* The newest customer message whose ext has every named field: what an answer goes to. */
+static void test_newest_in(void **state)
+{
+    (void)state;
+    json_t *items =
+        json_loads("[{\"id\":\"m_1\",\"dir\":\"in\",\"ext\":{\"account\":\"a\",\"uri\":\"u1\"}},"
+                   "{\"id\":\"m_2\",\"dir\":\"in\",\"ext\":{\"account\":\"a\"}},"
+                   "{\"id\":\"m_3\",\"dir\":\"out\",\"ext\":{\"account\":\"a\",\"uri\":\"u3\"}},"
+                   "{\"id\":\"m_4\",\"dir\":\"in\",\"ext\":{\"account\":\"\",\"uri\":\"u4\"}},"
+                   "{\"id\":\"m_5\",\"kind\":\"event\"}]",
+                   0, NULL);
+    assert_non_null(items);
+    static const char *const acc[] = {"account", NULL}, *const both[] = {"account", "uri", NULL},
+                             *const none[] = {NULL}, *const other[] = {"thread", NULL};
+    assert_string_equal(json_string_value(json_object_get(sb_msg_newest_in(items, acc), "id")),
+                        "m_2");
+    assert_string_equal(json_string_value(json_object_get(sb_msg_newest_in(items, both), "id")),
+                        "m_1"); /* m_3 is ours, m_4's account is empty */
+    assert_string_equal(json_string_value(json_object_get(sb_msg_newest_in(items, none), "id")),
+                        "m_4");
+    assert_null(sb_msg_newest_in(items, other));
+    assert_null(sb_msg_newest_in(NULL, acc));
+    json_decref(items);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_email_check_refuses_the_rest),
         cmocka_unit_test(test_email_check_lengths),
         cmocka_unit_test(test_seq_valid),
+        cmocka_unit_test(test_newest_in),
     };
     return cmocka_run_group_tests_name("core/msg", tests, NULL, NULL);
 }
