@@ -34,7 +34,9 @@ const conf = (pw, url) => `bluesky main ${url} support.example.com ${pw}\nbluesk
   'outbox_retry_base 1s\noutbox_retry_max 1s\n';
 
 before(async () => {
-  tmp = fs.mkdtempSync(path.join(process.env.SB_TEST_TMP || os.tmpdir(), 'sb-bsky-'));
+  const base = process.env.SB_TEST_TMP || os.tmpdir();
+  fs.mkdirSync(base, { recursive: true }); // as lib.mjs does: the test may run first
+  tmp = fs.mkdtempSync(path.join(base, 'sb-bsky-'));
   pwFile = path.join(tmp, 'app-password');
   fs.writeFileSync(pwFile, 'app-pass-1\n');
   pds = await new FakePds().start();
