@@ -2,10 +2,11 @@
 // POST /v1/conversations/{id}/assign (docs/contract.md §5, "Assignment") through the real
 // daemon: assign, reassign, unassign, the no-op, 404/400/422, who is on duty for a channel,
 // the `assigned` event in the transcript and on the live feed, the assignee's console
-// notification and the queue's assignee filter.
+// notification and the queue's assignee filter; `sbctl assign`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Daemon, api, sse } from './lib.mjs';
+import { spawnSync } from 'node:child_process';
+import { SBCTL, Daemon, api, sse } from './lib.mjs';
 import { addStaff } from './sla_notify_lib.mjs';
 
 let d;
@@ -125,4 +126,35 @@ test('assign refuses what it cannot do', async () => {
   assert.equal(r.status, 401, r.text);
   r = await get(`/v1/conversations/${conv}`, staff.ann.token);
   assert.equal(r.json.assignee, null, 'nothing changed');
+});
+
+// sbctl assign CONV ST_ID|--none (the client over the API): its exit codes and help.
+const sbctl = (token, ...args) => spawnSync(SBCTL, args, {
+  encoding: 'utf8', env: { ...process.env, SWITCHBOARD_URL: d.url, SWITCHBOARD_TOKEN: token },
+});
+
+test('sbctl assign and assign --none', async () => {
+  const conv = await inbound('sbctl me', 'Fred');
+  let r = sbctl(staff.ann.token, 'assign', conv, staff.bea.id);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`assignee ${staff.bea.id}`));
+  assert.equal((await get(`/v1/conversations/${conv}`, staff.ann.token)).json.assignee, staff.bea.id);
+  r = sbctl(staff.ann.token, 'assign', conv, staff.bea.id);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /no change/);
+  r = sbctl(staff.ann.token, 'assign', conv, staff.cid.id); // not on duty for api: 422
+  assert.equal(r.status, 1, r.stdout);
+  assert.match(r.stderr, /unknown_staff/);
+  r = sbctl(staff.ann.token, 'assign', `c_01jd3k${'0'.repeat(20)}`, staff.bea.id);
+  assert.equal(r.status, 5, r.stderr);
+  r = sbctl(staff.ann.token, 'assign', conv, '--none');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /assignee -/);
+  assert.equal((await get(`/v1/conversations/${conv}`, staff.ann.token)).json.assignee, null);
+  for (const bad of [[conv], [conv, staff.bea.id, '--none']]) {
+    r = sbctl(staff.ann.token, 'assign', ...bad);
+    assert.equal(r.status, 2, `${bad}: ${r.stderr}`);
+  }
+  r = spawnSync(SBCTL, ['--help'], { encoding: 'utf8' });
+  assert.match(r.stdout, /assign ID ST_ID\|--none/);
 });
