@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { SBCTL, Daemon, api, sse } from './lib.mjs';
-import { addStaff } from './sla_notify_lib.mjs';
+import { addStaff, until } from './sla_notify_lib.mjs';
 
 let d;
 const staff = {};
@@ -157,4 +157,24 @@ test('sbctl assign and assign --none', async () => {
   }
   r = spawnSync(SBCTL, ['--help'], { encoding: 'utf8' });
   assert.match(r.stdout, /assign ID ST_ID\|--none/);
+});
+
+test('GET /v1/staff: who may take a conversation, online first', async () => {
+  let r = await get('/v1/staff', staff.ann.token);
+  assert.equal(r.status, 200, r.text);
+  const byId = Object.fromEntries(r.json.items.map((m) => [m.id, m]));
+  assert.deepEqual(byId[staff.bea.id], { id: staff.bea.id, name: 'Bea', role: 'agent', channels: ['api'], online: false });
+  assert.equal(byId[staff.ann.id].channels, null);
+  assert.deepEqual(byId[staff.cid.id].channels, ['email']);
+  assert.ok(r.json.items.every((m) => !('email' in m)), 'no addresses');
+  // Cid opens the live feed: he is online, and listed first
+  const feed = sse(d, staff.cid.token, { until: () => false, timeoutMs: 10000 });
+  await feed.connected;
+  const items = await until(async () => {
+    const x = (await get('/v1/staff', staff.bea.token)).json.items;
+    return x[0]?.id === staff.cid.id && x[0].online ? x : null;
+  }, 'Cid online first');
+  assert.ok(items.slice(1).every((m) => !m.online), JSON.stringify(items));
+  r = await get('/v1/staff', bot);
+  assert.equal(r.status, 403, r.text);
 });
