@@ -124,6 +124,10 @@ test('assign refuses what it cannot do', async () => {
   assert.equal(r.json.error.code, 'unknown_staff');
   r = await api(d, 'POST', `/v1/conversations/${conv}/assign`, { body: { to: staff.bea.id } });
   assert.equal(r.status, 401, r.text);
+  // a bot whose scope leaves out the conversation's channel does not see it
+  const mailBot = d.sbctl('token', 'create', '--role', 'bot', '--name', 'Mail bot', '--channels', 'email');
+  r = await assign(conv, { to: staff.bea.id }, mailBot);
+  assert.equal(r.status, 404, r.text);
   r = await get(`/v1/conversations/${conv}`, staff.ann.token);
   assert.equal(r.json.assignee, null, 'nothing changed');
 });
