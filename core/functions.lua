@@ -749,7 +749,7 @@ local function note(keys, argv)
     return post_finish(ctx, c, m, dk, a)
 end
 
--- State changes: claim, release, resolve, reopen, snooze, priority, tags, handoff.
+-- State changes: claim, release, assign, resolve, reopen, snooze, priority, tags, handoff.
 local ACTIONS = {}
 
 function ACTIONS.claim(ctx, c, a)
@@ -774,6 +774,19 @@ function ACTIONS.release(ctx, c, a)
     local prev = c.assignee
     c.assignee = ''
     return event_entry(ctx, c, 'released', a.author, {previous = prev})
+end
+
+-- assign: hand the conversation to a staff member (a.to, a staff id the gateway checked is
+-- on duty for the channel), or to nobody (a.to absent). Anyone the gateway lets act may
+-- assign; the queue and SLA fields stay as they are (an assigned conversation still awaits
+-- its answer). The event says who had it, who has it now and who made the change.
+function ACTIONS.assign(ctx, c, a)
+    local to = type(a.to) == 'string' and a.to or ''
+    if c.assignee == to then return nil end
+    local from = c.assignee
+    c.assignee = to
+    return event_entry(ctx, c, 'assigned', a.author, {from = nz(from), to = nz(to),
+                       by = a.author.id or cjson.null})
 end
 
 function ACTIONS.resolve(ctx, c, a)

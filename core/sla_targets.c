@@ -12,8 +12,7 @@
 
 #define SUBJECT_MAX 120
 
-/* Does a member's channel scope (null, an array, or "a,b") include channel? */
-static bool covers(const json_t *channels, const char *channel)
+bool sb_sla_covers(const json_t *channels, const char *channel)
 {
     if (!channels || json_is_null(channels))
         return true;
@@ -50,7 +49,7 @@ static bool names(const char *target, const json_t *m, const char *channel)
 {
     if (strcmp(target, "everyone") == 0)
         return (str_is(m, "role", "agent") || str_is(m, "role", "admin")) &&
-               covers(json_object_get(m, "channels"), channel);
+               sb_sla_covers(json_object_get(m, "channels"), channel);
     if (strncmp(target, "role:", 5) == 0)
         return target[5] && str_is(m, "role", target + 5);
     if (strncmp(target, "st_", 3) == 0)

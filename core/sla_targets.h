@@ -14,6 +14,10 @@
 
 #include <jansson.h>
 
+/** Does a staff member's channel scope (null: every channel, an array, or "a,b") include
+ * channel? (Also who is on duty for a conversation: POST …/assign.) */
+bool sb_sla_covers(const json_t *channels, const char *channel);
+
 /**
  * The staff members an event's targets name, deduplicated, in the order of `staff`.
  * targets: array of strings (borrowed); unknown strings and ids nobody has are skipped.

@@ -129,7 +129,7 @@ int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_
             if (strcmp(k, "steal") == 0)
                 json_object_set_new(a, k, json_boolean(json_is_true(v)));
             else if (strcmp(k, "until") == 0 || strcmp(k, "priority") == 0 ||
-                     strcmp(k, "tags") == 0 || strcmp(k, "reason") == 0)
+                     strcmp(k, "tags") == 0 || strcmp(k, "reason") == 0 || strcmp(k, "to") == 0)
                 json_object_set(a, k, v);
         }
     }

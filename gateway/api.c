@@ -267,6 +267,8 @@ sb_api_t *sb_api_new(sb_app_t *app)
     api->app = app;
     sb__api_ops_routes(app);
     sb__api_conv_routes(app);
+    sb__api_assign_routes(app);
+    sb__api_staff_list_routes(app);
     sb__api_staff_routes(app);
     sb__api_reports_routes(app);
     sb__api_assets_routes(app);

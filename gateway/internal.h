@@ -78,6 +78,8 @@ void sb__api_actor(const api_call_t *c, sb_actor_t *out);
 /** Route registration of the parts of the API. */
 void sb__api_ops_routes(sb_app_t *app);
 void sb__api_conv_routes(sb_app_t *app);
+void sb__api_assign_routes(sb_app_t *app);     /* api_assign.c */
+void sb__api_staff_list_routes(sb_app_t *app); /* api_staff_list.c: GET /v1/staff */
 void sb__api_staff_routes(sb_app_t *app);
 void sb__api_reports_routes(sb_app_t *app);
 void sb__api_assets_routes(sb_app_t *app);

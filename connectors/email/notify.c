@@ -4,11 +4,11 @@
  * event feed from where it left off (its cursor is kept in Redis, so a restart misses
  * nothing the events streams still hold): a new conversation is mailed to every staff
  * member whose preference is `new`, an assignment to the assignee when it is `new` or
- * `assigned` (sbctl staff notify). Each mail's Reply-To is that member's signed reply
- * address for the conversation, so answering it answers the customer (inbound.c checks
- * it). Of several nodes, one sends each mail (a once-only marker per conversation, member
- * and event). Sent directly, not through the outbox: a notification is retried three
- * times over about a minute and then dropped with a logged reason.
+ * `assigned` (sbctl staff notify): a claim, or POST …/assign handing it to them. Each mail's
+ * Reply-To is that member's signed reply address for the conversation, so answering it answers the
+ * customer (inbound.c checks it). Of several nodes, one sends each mail (a once-only marker per
+ * conversation, member and event). Sent directly, not through the outbox: a notification is retried
+ * three times over about a minute and then dropped with a logged reason.
  */
 #include <stdio.h>
 #include <string.h>
@@ -296,6 +296,12 @@ static void dispatch(em_t *em, const json_t *ev)
                    !json_is_true(json_object_get(m, "auto"));
     const char *assignee = json_string_value(json_object_get(m, "assignee"));
     bool claimed = strcmp(kind, "event") == 0 && type && strcmp(type, "claimed") == 0 && assignee;
+    if (!claimed && strcmp(kind, "event") == 0 && type && strcmp(type, "assigned") == 0) {
+        /* POST …/assign: the new assignee, unless they assigned it to themselves */
+        assignee = json_string_value(json_object_get(m, "to"));
+        const char *by = json_string_value(json_object_get(m, "by"));
+        claimed = assignee && !(by && strcmp(by, assignee) == 0);
+    }
     if (!created && !claimed)
         return;
     json_t *staff = json_object_get(em->staff, "staff");
@@ -368,8 +374,8 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
     em->cursor_dirty = true;
     const char *js = ev->json;
     bool first = strstr(js, "\"dir\":\"in\"") && take_created(em, ev->conv);
-    bool marked = strstr(js, "\"created\"") || strstr(js, "\"claimed\"") || strstr(js, "\"sla_") ||
-                  strstr(js, "\"escalated\"");
+    bool marked = strstr(js, "\"created\"") || strstr(js, "\"claimed\"") ||
+                  strstr(js, "\"assigned\"") || strstr(js, "\"sla_") || strstr(js, "\"escalated\"");
     bool answer = strstr(js, "\"dir\":\"out\"") && strstr(js, "\"channel\":\"webchat\"");
     if (!first && !marked && !answer)
         return;
@@ -390,7 +396,7 @@ static void on_event(sb_events_sub_t *sub, const sb_event_t *ev, void *data)
         snprintf(em->created[em->created_next++ % SB__EM_CREATED], SB_ID_MAX, "%s", ev->conv);
     if (first)
         json_object_set_new(j, "first", json_true());
-    if (!first && !(event && strcmp(type, "claimed") == 0)) {
+    if (!first && !(event && (strcmp(type, "claimed") == 0 || strcmp(type, "assigned") == 0))) {
         json_decref(j);
         return; /* nothing for the staff list */
     }

@@ -381,7 +381,7 @@ static int cmd_reply(const sbc_opts_t *o, const char *id, const char *text)
     return code;
 }
 
-/* note, claim, release, resolve: one POST, prints the result. */
+/* note, claim, release, assign, resolve: one POST, prints the result. */
 static int cmd_post(const sbc_opts_t *o, const char *verb, const char *id, const char *text)
 {
     char *eid = esc(id);
@@ -392,6 +392,8 @@ static int cmd_post(const sbc_opts_t *o, const char *verb, const char *id, const
         json_object_set_new(body, "text", json_string(text));
     if (o->steal && strcmp(verb, "claim") == 0)
         json_object_set_new(body, "steal", json_true());
+    if (strcmp(verb, "assign") == 0) /* text: the staff id, or NULL with --none */
+        json_object_set_new(body, "to", text ? json_string(text) : json_null());
     resp_t r;
     int code = call(o, "POST", p, body, &r);
     if (code == SBC_OK && o->json) {
@@ -610,8 +612,9 @@ static int cmd_tail(const sbc_opts_t *o)
 
 /* ---- dispatch ---- */
 
-static const char *const commands[] = {"queue",   "show", "reply", "note",       "claim", "release",
-                                       "resolve", "tail", "stats", "connectors", "report"};
+static const char *const commands[] = {"queue", "show",   "reply",      "note",
+                                       "claim", "assign", "release",    "resolve",
+                                       "tail",  "stats",  "connectors", "report"};
 
 bool sbc_is_command(const char *cmd)
 {
@@ -627,11 +630,13 @@ int sbc_run(const sbc_opts_t *o, int n, char **w)
     bool needs_id = strcmp(cmd, "queue") && strcmp(cmd, "tail") && strcmp(cmd, "stats") &&
                     strcmp(cmd, "connectors") && strcmp(cmd, "report");
     bool resume = strcmp(cmd, "connectors") == 0 && id; /* connectors resume NAME */
-    int max = strcmp(cmd, "reply") == 0 || strcmp(cmd, "note") == 0 || resume ? 3
-              : needs_id                                                      ? 2
-                                                                              : 1;
+    bool assign = strcmp(cmd, "assign") == 0;           /* assign ID ST_ID, or assign ID --none */
+    int max = strcmp(cmd, "reply") == 0 || strcmp(cmd, "note") == 0 || resume || assign ? 3
+              : needs_id                                                                ? 2
+                                                                                        : 1;
     if ((needs_id && !id) || n > max || (strcmp(cmd, "note") == 0 && (!arg || !*arg)) ||
-        (resume && (strcmp(id, "resume") != 0 || !arg || !*arg))) {
+        (resume && (strcmp(id, "resume") != 0 || !arg || !*arg)) ||
+        (assign && (o->none ? arg != NULL : !arg || !*arg))) {
         fprintf(stderr, "sbctl: %s: wrong arguments (see sbctl --help)\n", cmd);
         return SBC_USAGE;
     }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sbctl's HTTP client commands (queue, show, reply, note, claim, release, resolve, tail,
+ * sbctl's HTTP client commands (queue, show, reply, note, claim, release, assign, resolve, tail,
  * stats, connectors): blocking libcurl easy requests against SWITCHBOARD_URL with a bearer
  * token. Exit codes are shared with the administration commands in sbctl.c.
  */
@@ -28,6 +28,7 @@ typedef struct sbc_opts {
     bool json;            /* print the API's JSON as is */
     bool force;           /* reply: send with force */
     bool steal;           /* claim: steal (admins) */
+    bool none;            /* assign: to nobody (--none) */
     const char *from;     /* report: ms, "now" or a time ago ("7d") */
     const char *to;       /* report: likewise */
     const char *channel;  /* report: one channel */

@@ -14,7 +14,7 @@
  *   sbctl bot list [--json] | bot remove BOT_ID
  *   (--channels webchat,email: the token sees only those channels' conversations)
  *   sbctl queue | show ID | reply ID [TEXT|-] | note ID TEXT | claim ID [--steal]
- *   sbctl release ID | resolve ID | tail [--after ID] | stats
+ *   sbctl assign ID ST_ID|--none | release ID | resolve ID | tail [--after ID] | stats
  *   sbctl report [--from T] [--to T] [--channel C]   (T: ms, now, or a time ago: 7d)
  *
  * Exit codes: 0 ok, 1 failure, 2 usage or configuration error, 3 Redis or server
@@ -79,6 +79,8 @@ static void usage(FILE *f)
                "                         --based-on SEQ instead of the current last_seq)\n"
                "  note ID TEXT           internal note (never reaches the customer)\n"
                "  claim ID [--steal]     assign to yourself (--steal: admins take it over)\n"
+               "  assign ID ST_ID|--none hand it to a colleague on duty for its channel\n"
+               "                         (they are notified), or to nobody\n"
                "  release ID             back to the queue\n"
                "  resolve ID             mark resolved\n"
                "  tail [--after ID]      live feed, one line per message, until Ctrl-C\n"
@@ -649,7 +651,8 @@ static int parse(int argc, char **argv, args_t *a)
         O_CHANNELS,
         O_FROM,
         O_TO,
-        O_CHANNEL
+        O_CHANNEL,
+        O_NONE
     };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"role", required_argument, NULL, 'r'},
@@ -664,6 +667,7 @@ static int parse(int argc, char **argv, args_t *a)
                                              {"url", required_argument, NULL, O_URL},
                                              {"force", no_argument, NULL, O_FORCE},
                                              {"steal", no_argument, NULL, O_STEAL},
+                                             {"none", no_argument, NULL, O_NONE},
                                              {"after", required_argument, NULL, O_AFTER},
                                              {"based-on", required_argument, NULL, O_BASED},
                                              {"channels", required_argument, NULL, O_CHANNELS},
@@ -712,6 +716,9 @@ static int parse(int argc, char **argv, args_t *a)
             break;
         case O_STEAL:
             a->http.steal = true;
+            break;
+        case O_NONE:
+            a->http.none = true;
             break;
         case O_AFTER:
             a->http.after = optarg;

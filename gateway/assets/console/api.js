@@ -73,6 +73,9 @@ export class Api {
     return this.post(`/v1/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(mid)}/retry`);
   }
 
+  // GET /v1/staff: every staff member {id, name, role, channels, online}, online first.
+  async staff() { return (await this.get('/v1/staff')).items || []; }
+
   // GET /v1/presence: staff online, or null when this server has no such endpoint.
   async presence() {
     try {

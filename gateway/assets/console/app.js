@@ -126,6 +126,7 @@ function onEvent(ev) {
   }
   if (m) learnName(m.author);
   if (m && m.kind === 'event' && /^(sla_warning|sla_breach|escalated)$/.test(m.type)) notifs.onEvent(ev);
+  else if (m && m.kind === 'event' && m.type === 'assigned' && state.me && m.to === state.me.id) notifs.onEvent(ev);
   queue.applyState(ev.conversation);
   conv.onEvent(ev);
   queue.scheduleRefresh();
@@ -313,9 +314,11 @@ $('.skip').addEventListener('click', (e) => { e.preventDefault(); $(sb('conv-vie
 $(sb('help-close')).addEventListener('click', (e) => { e.preventDefault(); helpDialog(false); });
 document.addEventListener('keydown', onKeydown);
 document.addEventListener('click', (e) => {
-  // A click outside the snooze menu closes it.
+  // A click outside the snooze menu (or the assignee picker) closes it.
   const menu = $(sb('snooze-menu'));
   if (menu && !menu.hidden && !e.target.closest('.menu-wrap')) conv.toggleSnooze(false);
+  const picker = $(sb('assign-menu'));
+  if (picker && !picker.hidden && !e.target.closest('.menu-wrap')) conv.toggleAssign(false);
 });
 window.addEventListener('hashchange', route);
 window.addEventListener('storage', (e) => {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The conversation pane: the transcript (customer and staff messages, internal notes,
 // events, each styled apart), the customer's other conversations on every channel, the
-// actions (claim/release, resolve/reopen, snooze, priority) and the composer (reply or
+// actions (claim/release, assign, resolve/reopen, snooze, priority) and the composer (reply or
 // internal note). A reply is sent with `based_on` = the last seq shown; a 409 shows the
 // newer messages and offers "Send anyway" (force). Typing in the reply box tells the
 // customer and colleagues (POST /typing, at most every 3 s, off after 4 s idle or on send).
@@ -13,6 +13,9 @@
 // folds the quoted history of an email (`ext.quoted`) behind "Show quoted text". The live
 // feed carries no attachment URLs (they expire): a message with stored attachments is
 // fetched through REST instead, and an expired link is renewed when clicked.
+// The assignee picker ("Assign…") lists the staff on duty for the conversation's channel
+// (GET /v1/staff: those whose channels cover it), who is online first, with "Assign to me"
+// and "Unassign" (POST …/assign).
 import { el, $, sb, clock, fullTime, slaBadge, clientId, seqCmp, displayName, channelLabel, humanSize } from './util.js';
 
 const TYPING_EVERY_MS = 3000;
@@ -167,6 +170,11 @@ export class ConvView {
         el('p', { class: 'customer-typing', 'data-sb': 'customer-typing', 'aria-live': 'polite', hidden: true }),
         el('div', { class: 'actions', role: 'toolbar', 'aria-label': 'Conversation actions' },
           el('button', { type: 'button', 'data-sb': 'claim', 'aria-keyshortcuts': 'c', onclick: () => this.claimToggle() }, 'Claim'),
+          el('span', { class: 'menu-wrap' },
+            el('button', { type: 'button', 'data-sb': 'assign', 'aria-haspopup': 'menu', 'aria-expanded': 'false',
+              onclick: () => this.toggleAssign() }, 'Assign…'),
+            el('div', { class: 'menu assign-menu', role: 'menu', 'data-sb': 'assign-menu', hidden: true,
+              onkeydown: (e) => this.menuKey(e) })),
           el('button', { type: 'button', 'data-sb': 'resolve', 'aria-keyshortcuts': 'e', onclick: () => this.resolveToggle() }, 'Resolve'),
           el('span', { class: 'menu-wrap' },
             el('button', { type: 'button', 'data-sb': 'snooze', 'aria-haspopup': 'menu', 'aria-expanded': 'false',
@@ -335,7 +343,7 @@ export class ConvView {
     const time = el('time', { datetime: new Date(m.ts).toISOString(), title: fullTime(m.ts) }, clock(m.ts));
     const base = { 'data-sb': 'conv-message', 'data-kind': m.kind, 'data-dir': m.dir, 'data-id': m.id, 'data-seq': m.seq };
     if (m.kind === 'event') {
-      return el('li', { ...base, class: 'msg event' }, el('span', {}, eventText(m, who)), ' ', time);
+      return el('li', { ...base, class: 'msg event' }, el('span', {}, eventText(m, who, (id) => this.ctx.nameOf(id))), ' ', time);
     }
     if (m.kind === 'note') {
       return el('li', { ...base, class: 'msg note', 'aria-label': `Internal note by ${who}` },
@@ -447,6 +455,45 @@ export class ConvView {
     }
   }
 
+  // The assignee picker: filled from GET /v1/staff each time it opens.
+  async toggleAssign(open) {
+    const menu = $(sb('assign-menu'), this.root);
+    const btn = $(sb('assign'), this.root);
+    if (!menu) return;
+    const show = open === undefined ? menu.hidden : open;
+    menu.hidden = !show;
+    btn.setAttribute('aria-expanded', String(show));
+    if (!show) return;
+    const gen = this.gen;
+    menu.replaceChildren(el('p', { class: 'muted', role: 'status' }, 'Loading…'));
+    let items;
+    try { items = await this.ctx.api.staff(); } catch (e) {
+      if (gen === this.gen) menu.replaceChildren(el('p', { class: 'error' }, `Could not load staff: ${e.message}`));
+      return;
+    }
+    if (gen !== this.gen || menu.hidden) return;
+    const me = this.ctx.me();
+    const c = this.conv;
+    for (const m of items) this.ctx.learnName({ ...m, type: 'staff' });
+    const onDuty = items.filter((m) => m.id !== me.id && (!m.channels || m.channels.includes(c.channel)));
+    const pick = (to) => { this.toggleAssign(false); this.assign(to); };
+    menu.replaceChildren(
+      el('button', { type: 'button', role: 'menuitem', 'data-sb': 'assign-me', disabled: c.assignee === me.id,
+        onclick: () => pick(me.id) }, 'Assign to me'),
+      el('button', { type: 'button', role: 'menuitem', 'data-sb': 'unassign', disabled: !c.assignee,
+        onclick: () => pick(null) }, 'Unassign'),
+      ...onDuty.map((m) => el('button', { type: 'button', role: 'menuitem', 'data-sb': 'assign-option',
+        'data-id': m.id, 'data-online': String(!!m.online), 'aria-current': c.assignee === m.id ? 'true' : null,
+        onclick: () => pick(m.id) },
+      el('span', { class: m.online ? 'dot online' : 'dot', 'aria-hidden': 'true' }, m.online ? '●' : '○'), ' ',
+      m.name || m.id, m.online ? el('span', { class: 'sr' }, ' (online)') : null)),
+      onDuty.length ? null : el('p', { class: 'muted', 'data-sb': 'assign-none' }, 'No colleague serves this channel'));
+    const first = menu.querySelector('button:not([disabled])');
+    if (first) first.focus();
+  }
+
+  assign(to) { return this.act('assign', { to }); }
+
   claimToggle() {
     const a = $(sb('claim'), this.root);
     return a ? this.act(a.dataset.action || 'claim') : null;
@@ -468,11 +515,16 @@ export class ConvView {
   }
 
   menuKey(e) {
-    const items = Array.from(e.currentTarget.querySelectorAll('button:not([hidden])'));
+    const items = Array.from(e.currentTarget.querySelectorAll('button:not([hidden]):not([disabled])'));
     const i = items.indexOf(document.activeElement);
     if (e.key === 'ArrowDown' || e.key === 'j') { items[(i + 1) % items.length].focus(); e.preventDefault(); }
     else if (e.key === 'ArrowUp' || e.key === 'k') { items[(i - 1 + items.length) % items.length].focus(); e.preventDefault(); }
-    else if (e.key === 'Escape') { this.toggleSnooze(false); $(sb('snooze'), this.root).focus(); e.preventDefault(); }
+    else if (e.key === 'Escape') {
+      const assign = e.currentTarget.dataset.sb === 'assign-menu';
+      if (assign) this.toggleAssign(false); else this.toggleSnooze(false);
+      $(sb(assign ? 'assign' : 'snooze'), this.root).focus();
+      e.preventDefault();
+    }
     e.stopPropagation();
   }
 
@@ -601,11 +653,12 @@ export class ConvView {
   focusNote() { this.setMode('note', true); }
 }
 
-function eventText(m, who) {
+function eventText(m, who, nameOf) {
   switch (m.type) {
     case 'created': return 'Conversation started';
     case 'claimed': return `${who} claimed it`;
     case 'released': return `${who} released it`;
+    case 'assigned': return m.to ? `${who} assigned it to ${nameOf(m.to)}` : `${who} unassigned it`;
     case 'resolved': return `${who} resolved it`;
     case 'reopened': return `${who} reopened it`;
     case 'snoozed': return `${who} snoozed it until ${fullTime(m.until)}`;

@@ -7,17 +7,19 @@
 // permission is asked only when the bell is clicked, never on load. Admins also get
 // connector alerts here (core/alert.h: a Mastodon or Bluesky account paused because the
 // provider refused its credentials, and resumed), which no feed event announces: the list
-// is also read again every REFRESH_MS.
+// is also read again every REFRESH_MS. A colleague assigning a conversation to us adds an
+// `assigned` one ("Ann assigned you Dora"), linked to the conversation.
 import { el, $, sb, clock, duration } from './util.js';
 
 const RETRY_MS = [150, 500, 1500, 4000]; // the feed may outrun the list's write
 const REFRESH_MS = 30000;
 const TYPE_TEXT = { sla_warning: 'SLA warning', sla_breach: 'SLA breach', escalated: 'Escalated',
-  connector: 'Channel account' };
+  connector: 'Channel account', assigned: 'Assigned' };
 const CHANNEL_NAME = { mastodon: 'Mastodon', bluesky: 'Bluesky', email: 'Email', hook: 'Hook' };
 const CLOCK_TEXT = { first_response: 'first response', next_response: 'next response', resolution: 'resolution' };
 
 export function notifText(n) {
+  if (n.type === 'assigned') return `${n.by || 'A colleague'} assigned you ${n.customer || n.subject || 'a conversation'}`;
   if (n.type === 'connector') {
     const what = `${CHANNEL_NAME[n.channel] || n.channel} account ${n.account}`;
     return n.state === 'paused' ? `${what} paused: ${n.reason || 'credentials refused'}` : `${what} ${n.state}`;
@@ -79,7 +81,7 @@ export class Notifs {
 
   popUp(n) {
     if (!document.hidden || typeof Notification === 'undefined' || Notification.permission !== 'granted') return;
-    const title = n.type === 'connector' ? TYPE_TEXT.connector
+    const title = n.type === 'connector' || n.type === 'assigned' ? TYPE_TEXT[n.type]
       : `${TYPE_TEXT[n.type] || 'SLA'}: ${n.subject || n.customer || n.conv}`;
     const note = new Notification(title, { body: notifText(n), tag: n.id });
     note.onclick = () => { window.focus(); if (n.conv) this.ctx.open(n.conv); note.close(); };
@@ -113,7 +115,11 @@ export class Notifs {
     $(sb('notif-list')).replaceChildren(...this.items.map((n, i) => el('li', {
       'data-sb': 'notif-item', 'data-id': n.id, 'data-conv': n.conv, 'data-type': n.type,
       class: i < this.items.length - read ? 'unread' : '',
-    }, n.type === 'connector'
+    }, n.type === 'assigned'
+      ? el('a', { href: `#/c/${n.conv}`, onclick: () => this.toggle(false) },
+        el('span', { 'data-sb': 'notif-text' }, notifText(n)), ' ',
+        el('time', { datetime: new Date(n.ts).toISOString() }, clock(n.ts)))
+      : n.type === 'connector'
       ? el('span', {}, el('strong', {}, TYPE_TEXT.connector), ' ', notifText(n), ' ',
         el('time', { datetime: new Date(n.ts).toISOString() }, clock(n.ts)))
       : el('a', { href: `#/c/${n.conv}`, onclick: () => this.toggle(false) },
