@@ -8,35 +8,15 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/store.h"
 #include "core/util.h"
 #include "gateway/cli/client.h"
-
-/* The shortcut as a path segment: only [a-z0-9_-] goes out, so nothing needs escaping. */
-static bool shortcut_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 32)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_' ||
-              s[i] == '-'))
-            return false;
-    return true;
-}
 
 static int bad_shortcut(const char *s)
 {
     fprintf(stderr, "sbctl: canned: bad shortcut '%s' (1 to 32 characters of a-z, 0-9, _ and -)\n",
             s ? s : "");
     return SBC_USAGE;
-}
-
-static void print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENSURE_ASCII);
-    if (s)
-        puts(s);
-    free(s);
 }
 
 static int cmd_list(const sbc_opts_t *o)
@@ -46,18 +26,28 @@ static int cmd_list(const sbc_opts_t *o)
     if (code != SBC_OK)
         return code;
     if (o->json) {
-        print_json(res);
+        sbc_print_json(res);
     } else {
         size_t i;
         json_t *it;
         json_array_foreach(json_object_get(res, "items"), i, it)
         {
-            /* One line each: the text's first line, cut, so a listing stays readable. */
+            /* One line each: the text's first line, cut at a character, so a listing
+             * stays readable; everything made safe for the terminal. */
             const char *text = json_string_value(json_object_get(it, "text"));
-            size_t len = text ? strcspn(text, "\r\n") : 0;
-            printf("/%-20s %-30s %.*s%s\n", json_string_value(json_object_get(it, "shortcut")),
-                   json_string_value(json_object_get(it, "title")), (int)(len > 60 ? 60 : len),
-                   text ? text : "", len > 60 || (text && text[len]) ? "…" : "");
+            size_t len = text ? strcspn(text, "\r\n") : 0, cut = len > 60 ? 60 : len;
+            while (cut > 0 && cut < len && ((unsigned char)text[cut] & 0xC0) == 0x80)
+                cut--;
+            char *first = sb_strndup(text ? text : "", cut);
+            char *sc = sbc_safe(json_string_value(json_object_get(it, "shortcut")));
+            char *title = sbc_safe(json_string_value(json_object_get(it, "title")));
+            char *line = sbc_safe(first);
+            printf("/%-20s %-30s %s%s\n", sc, title, line,
+                   cut < len || (text && text[len]) ? "…" : "");
+            sb_free(first);
+            sb_free(sc);
+            sb_free(title);
+            sb_free(line);
         }
     }
     json_decref(res);
@@ -66,7 +56,7 @@ static int cmd_list(const sbc_opts_t *o)
 
 static int cmd_add(const sbc_opts_t *o, const char *shortcut, const char *title, const char *text)
 {
-    if (!shortcut_ok(shortcut))
+    if (!sb_canned_shortcut_valid(shortcut))
         return bad_shortcut(shortcut);
     char *owned = NULL;
     if (!text || strcmp(text, "-") == 0)
@@ -77,7 +67,7 @@ static int cmd_add(const sbc_opts_t *o, const char *shortcut, const char *title,
     if (!body)
         fprintf(stderr, "sbctl: canned: title and text must be valid UTF-8\n");
     if (code == SBC_OK && o->json)
-        print_json(res);
+        sbc_print_json(res);
     else if (code == SBC_OK)
         printf("saved /%s\n", shortcut);
     json_decref(res);
@@ -89,7 +79,7 @@ static int cmd_add(const sbc_opts_t *o, const char *shortcut, const char *title,
 
 static int cmd_remove(const sbc_opts_t *o, const char *shortcut)
 {
-    if (!shortcut_ok(shortcut))
+    if (!sb_canned_shortcut_valid(shortcut))
         return bad_shortcut(shortcut);
     char *path = sb_asprintf("/v1/canned/%s", shortcut);
     json_t *res = NULL;

@@ -343,6 +343,16 @@ char *sbc_read_stdin(void)
     return read_stdin();
 }
 
+void sbc_print_json(json_t *j)
+{
+    print_json(j);
+}
+
+char *sbc_safe(const char *s)
+{
+    return safe(s ? s : "", 0);
+}
+
 /* Reports a 409 on a reply: the newer messages the sender has not seen. */
 static void report_conflict(const sbc_opts_t *o, resp_t *r)
 {

@@ -54,6 +54,10 @@ int sbc_call_json(const sbc_opts_t *o, const char *method, const char *path, jso
 
 /** All of stdin as a new string (sb_free), trailing newlines removed. */
 char *sbc_read_stdin(void);
+/** Prints JSON as --json does (ASCII-only on a terminal). */
+void sbc_print_json(json_t *j);
+/** Server text made safe for one terminal line (core/term.h): a new string (sb_free). */
+char *sbc_safe(const char *s);
 
 /* ---- canned.c ---- */
 
