@@ -220,6 +220,14 @@ int sb_key_once(sb_key_t *k, const char *prefix, const char *name)
     return k->err;
 }
 
+int sb_key_canned(sb_key_t *k, const char *prefix)
+{
+    key_start(k);
+    key_puts(k, prefix);
+    key_puts(k, "canned");
+    return k->err;
+}
+
 int sb_key_notif(sb_key_t *k, const char *prefix, const char *sid)
 {
     key_start(k);

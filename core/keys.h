@@ -88,6 +88,8 @@ int sb_key_notify(sb_key_t *k, const char *prefix);
 int sb_key_staff_index(sb_key_t *k, const char *prefix);
 /** `<prefix>once:<name>`: done-once markers with an expiry (sb_store_once). */
 int sb_key_once(sb_key_t *k, const char *prefix, const char *name);
+/** `<prefix>canned`: the shared canned replies, shortcut → JSON (a hash; docs/canned.md). */
+int sb_key_canned(sb_key_t *k, const char *prefix);
 /** `<prefix>notif:<sid>`: a staff member's console notifications (a zset, by time). */
 int sb_key_notif(sb_key_t *k, const char *prefix, const char *sid);
 /** `<prefix>notif_read:<sid>`: the time (ms) up to which they have read them (a string). */

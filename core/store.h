@@ -406,6 +406,37 @@ int sb_store_notif_list(sb_store_t *st, const char *sid, unsigned limit, sb_stor
 int sb_store_notif_read(sb_store_t *st, const char *sid, long long until_ms, sb_store_cb cb,
                         void *data);
 
+/* ---- Canned replies (store_canned.c; docs/canned.md) ---- */
+
+#define SB_CANNED_MAX          1000 /* entries at most */
+#define SB_CANNED_SHORTCUT_MAX 32
+#define SB_CANNED_TITLE_MAX    200
+
+/** True for a shortcut of 1..SB_CANNED_SHORTCUT_MAX characters of [a-z0-9_-]. */
+bool sb_canned_shortcut_valid(const char *s);
+/**
+ * Checks a canned reply before it is stored: the shortcut, a one-line title (may be empty,
+ * at most SB_CANNED_TITLE_MAX bytes) and the text (sb_text_check, SB_MAX_TEXT). Returns 0
+ * or an SB_E* code with *why a static sentence for the caller.
+ */
+int sb_canned_check(const char *shortcut, const char *title, const char *text, const char **why);
+/** Every canned reply: result {"items":[{shortcut,title,text,created_by,updated_by,updated_at}…]}
+ * sorted by shortcut. */
+int sb_store_canned_list(sb_store_t *st, sb_store_cb cb, void *data);
+/**
+ * Creates or replaces a canned reply as staff id `by` (a replace keeps the first author):
+ * result {"created":bool,"item":{…}}. SB_EINVAL for bad input (sb_canned_check), the
+ * callback gets SB_ECONFLICT when SB_CANNED_MAX entries exist and this one is new.
+ */
+int sb_store_canned_put(sb_store_t *st, const char *shortcut, const char *title, const char *text,
+                        const char *by, sb_store_cb cb, void *data);
+/**
+ * Deletes a canned reply as `by`: allowed for its author, or anyone when `any` (admins).
+ * Result {"deleted":true}; the callback gets SB_ENOTFOUND or SB_EFORBIDDEN.
+ */
+int sb_store_canned_delete(sb_store_t *st, const char *shortcut, const char *by, bool any,
+                           sb_store_cb cb, void *data);
+
 /* ---- Delivery outcomes (store_delivery.c; docs/delivery.md) ---- */
 
 /**

@@ -270,6 +270,7 @@ sb_api_t *sb_api_new(sb_app_t *app)
     sb__api_assign_routes(app);
     sb__api_staff_list_routes(app);
     sb__api_staff_routes(app);
+    sb__api_canned_routes(app);
     sb__api_reports_routes(app);
     sb__api_assets_routes(app);
     sb__api_connectors_routes(app);

@@ -40,6 +40,8 @@ ASSET(console_conv_js);
 ASSET(console_util_js);
 ASSET(console_reports_js);
 ASSET(console_notifs_js);
+ASSET(console_canned_js);
+ASSET(console_canned_fill_js);
 
 #define TYPE_JS   "text/javascript; charset=utf-8"
 #define TYPE_CSS  "text/css; charset=utf-8"
@@ -89,6 +91,10 @@ static asset_t assets[] = {
      FOR_CONSOLE, ""},
     {"/console/notifs.js", TYPE_JS, sb_asset_console_notifs_js, &sb_asset_console_notifs_js_len,
      FOR_CONSOLE, ""},
+    {"/console/canned.js", TYPE_JS, sb_asset_console_canned_js, &sb_asset_console_canned_js_len,
+     FOR_CONSOLE, ""},
+    {"/console/canned_fill.js", TYPE_JS, sb_asset_console_canned_fill_js,
+     &sb_asset_console_canned_fill_js_len, FOR_CONSOLE, ""},
 };
 
 static void h_asset(sb_http_req_t *req, void *data)

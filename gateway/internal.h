@@ -81,6 +81,8 @@ void sb__api_conv_routes(sb_app_t *app);
 void sb__api_assign_routes(sb_app_t *app);     /* api_assign.c */
 void sb__api_staff_list_routes(sb_app_t *app); /* api_staff_list.c: GET /v1/staff */
 void sb__api_staff_routes(sb_app_t *app);
+/** GET /v1/canned, PUT and DELETE /v1/canned/{shortcut} (api_canned.c). */
+void sb__api_canned_routes(sb_app_t *app);
 void sb__api_reports_routes(sb_app_t *app);
 void sb__api_assets_routes(sb_app_t *app);
 /** GET /v1/connectors and POST /v1/connectors/{name}/resume (api_connectors.c). */

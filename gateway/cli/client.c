@@ -321,6 +321,38 @@ static char *read_stdin(void)
     return s;
 }
 
+int sbc_call_json(const sbc_opts_t *o, const char *method, const char *path, json_t *body,
+                  json_t **out)
+{
+    resp_t r;
+    int code = http(o, method, path, body, &r);
+    if (code == SBC_OK && (r.status < 200 || r.status >= 300))
+        code = http_error(&r);
+    else if (code == SBC_OK && !r.json && r.status != 204) {
+        fprintf(stderr, "sbctl: the server answered HTTP %ld without JSON\n", r.status);
+        code = SBC_FAIL;
+    } else if (code == SBC_OK && !r.json)
+        r.json = json_object(); /* 204: no content */
+    *out = code == SBC_OK ? json_incref(r.json) : NULL;
+    resp_dispose(&r);
+    return code;
+}
+
+char *sbc_read_stdin(void)
+{
+    return read_stdin();
+}
+
+void sbc_print_json(json_t *j)
+{
+    print_json(j);
+}
+
+char *sbc_safe(const char *s)
+{
+    return safe(s ? s : "", 0);
+}
+
 /* Reports a 409 on a reply: the newer messages the sender has not seen. */
 static void report_conflict(const sbc_opts_t *o, resp_t *r)
 {
@@ -612,9 +644,9 @@ static int cmd_tail(const sbc_opts_t *o)
 
 /* ---- dispatch ---- */
 
-static const char *const commands[] = {"queue", "show",   "reply",      "note",
-                                       "claim", "assign", "release",    "resolve",
-                                       "tail",  "stats",  "connectors", "report"};
+static const char *const commands[] = {"queue",      "show",    "reply",   "note", "claim",
+                                       "assign",     "release", "resolve", "tail", "stats",
+                                       "connectors", "report",  "canned"};
 
 bool sbc_is_command(const char *cmd)
 {
@@ -627,6 +659,16 @@ bool sbc_is_command(const char *cmd)
 int sbc_run(const sbc_opts_t *o, int n, char **w)
 {
     const char *cmd = w[0], *id = n > 1 ? w[1] : NULL, *arg = n > 2 ? w[2] : NULL;
+    if (strcmp(cmd, "canned") == 0) {
+        if (!o->token || !*o->token) {
+            fprintf(stderr, "sbctl: no token: set SWITCHBOARD_TOKEN or pass --token\n");
+            return SBC_USAGE;
+        }
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int code = sbc_canned(o, n - 1, w + 1);
+        curl_global_cleanup();
+        return code;
+    }
     bool needs_id = strcmp(cmd, "queue") && strcmp(cmd, "tail") && strcmp(cmd, "stats") &&
                     strcmp(cmd, "connectors") && strcmp(cmd, "report");
     bool resume = strcmp(cmd, "connectors") == 0 && id; /* connectors resume NAME */

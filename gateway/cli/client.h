@@ -46,6 +46,25 @@ int sbc_run(const sbc_opts_t *o, int n, char **words);
  */
 int sbc_get_json(const sbc_opts_t *o, const char *path, json_t **out);
 
+/**
+ * A request with an optional JSON body: on SBC_OK (a 2xx) *out is the parsed answer (an
+ * empty object for 204), else NULL and the error was printed; returns an exit code.
+ */
+int sbc_call_json(const sbc_opts_t *o, const char *method, const char *path, json_t *body,
+                  json_t **out);
+
+/** All of stdin as a new string (sb_free), trailing newlines removed. */
+char *sbc_read_stdin(void);
+/** Prints JSON as --json does (ASCII-only on a terminal). */
+void sbc_print_json(json_t *j);
+/** Server text made safe for one terminal line (core/term.h): a new string (sb_free). */
+char *sbc_safe(const char *s);
+
+/* ---- canned.c ---- */
+
+/** canned add SHORTCUT TITLE [TEXT|-] | list | remove SHORTCUT (words after "canned"). */
+int sbc_canned(const sbc_opts_t *o, int n, char **words);
+
 /* ---- report.c ---- */
 
 /** report: GET /v1/reports over o->from..o->to (o->channel) printed as tables. */

@@ -10,6 +10,7 @@ import { Queue } from './queue.js';
 import { ConvView } from './conv.js';
 import { ReportsView } from './reports.js';
 import { Notifs } from './notifs.js';
+import { CannedPicker, CannedView, cannedStore } from './canned.js';
 import { el, $, sb, paintSla } from './util.js';
 
 const TOKEN_KEY = 'switchboard.console.token';
@@ -50,6 +51,22 @@ const reports = new ReportsView($(sb('reports')), {
   get api() { return state.api; },
   nameOf,
 });
+
+const canned = cannedStore({ get api() { return state.api; } });
+new CannedPicker({
+  get api() { return state.api; },
+  // What a canned reply's placeholders become (docs/canned.md); missing values are ''.
+  values: () => {
+    const c = conv.conv || {};
+    const ct = { ...(c.contact || {}) };
+    if (conv.contactInfo && conv.contactInfo.id === ct.id) ct.email = conv.contactInfo.email;
+    return { contact: ct, agent: { name: state.me && state.me.name }, conversation: { id: conv.id } };
+  },
+}, canned);
+const cannedView = new CannedView($(sb('canned')), {
+  get api() { return state.api; },
+  me: () => state.me,
+}, canned);
 
 const notifs = new Notifs({
   get api() { return state.api; },
@@ -241,9 +258,13 @@ function route() {
   if (!state.api) return;
   const m = /^#\/c\/(c_[A-Za-z0-9]+)$/.exec(location.hash);
   $(sb('reports')).hidden = location.hash !== '#/reports';
+  $(sb('canned')).hidden = location.hash !== '#/canned';
   if (location.hash === '#/reports') {
     document.body.dataset.view = 'reports';
     reports.open();
+  } else if (location.hash === '#/canned') {
+    document.body.dataset.view = 'canned';
+    cannedView.open();
   } else if (m) {
     document.body.dataset.view = 'conv';
     queue.selected = m[1];

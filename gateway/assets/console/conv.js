@@ -128,6 +128,7 @@ export class ConvView {
     try {
       const c = await this.ctx.api.contact(ct);
       if (gen !== this.gen) return;
+      this.contactInfo = c; // canned replies fill {{contact.email}} from it
       const convs = (c.conversations || []).slice().sort((a, b) => b.created_at - a.created_at);
       const handles = (c.handles || []).filter((h) => !h.startsWith('visitor:'));
       // Open beside the transcript on wide screens; folded under it on a phone.
