@@ -148,10 +148,10 @@ int sb_store_note(sb_store_t *st, const char *conv, const sb_actor_t *who, const
  * A state change: action is claim, release, assign, resolve, reopen, snooze, priority,
  * tags or handoff; args (borrowed, may be NULL) carries "steal", "until", "priority",
  * "tags", "reason", "to" (assign: the new assignee, absent or null to unassign; the caller
- * checks it is a staff member on duty for the channel). A claim held by someone else fails with SB_ECONFLICT, or with SB_EFORBIDDEN
- * when a non-admin asks to steal it. handoff (bot -> humans) reopens the conversation
- * if needed and puts it in the queue as awaiting a reply.
- * Result {"changed":b,"event":{…}|null,"conversation":{…}}.
+ * checks it is a staff member on duty for the channel). A claim held by someone else fails with
+ * SB_ECONFLICT, or with SB_EFORBIDDEN when a non-admin asks to steal it. handoff (bot -> humans)
+ * reopens the conversation if needed and puts it in the queue as awaiting a reply. Result
+ * {"changed":b,"event":{…}|null,"conversation":{…}}.
  */
 int sb_store_act(sb_store_t *st, const char *conv, const char *action, const sb_actor_t *who,
                  json_t *args, sb_store_cb cb, void *data);
