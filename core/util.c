@@ -257,3 +257,28 @@ int64_t sb_nearest_rank(const int64_t *sorted, size_t n, unsigned pct)
     size_t rank = (n * pct + 99) / 100;
     return sorted[rank ? rank - 1 : 0];
 }
+
+bool sb_html_charref(const char *s, size_t n, uint32_t *cp)
+{
+    if (n < 2 || s[0] != '#')
+        return false;
+    bool hex = s[1] == 'x' || s[1] == 'X';
+    size_t i = hex ? 2 : 1;
+    if (i >= n)
+        return false;
+    uint32_t c = 0;
+    for (; i < n; i++) {
+        char ch = s[i];
+        int d = ch >= '0' && ch <= '9'          ? ch - '0'
+                : hex && ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                : hex && ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                                : -1;
+        if (d < 0)
+            return false;
+        c = c * (hex ? 16 : 10) + (uint32_t)d;
+        if (c > 0x10FFFF)
+            c = 0x110000; /* stays out of range */
+    }
+    *cp = c;
+    return true;
+}

@@ -37,6 +37,13 @@ unsigned sb_shard_of(const char *id, unsigned shards);
 /** True if the n bytes at s are valid UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF). */
 bool sb_utf8_valid(const char *s, size_t n);
 
+/**
+ * The code point of an HTML numeric character reference, given what lies between '&' and
+ * ';' (s[0..n): "#38" or "#x26"): true and *cp, which is 0x110000 for any value over
+ * U+10FFFF (callers replace what is not a character); false when it is not one.
+ */
+bool sb_html_charref(const char *s, size_t n, uint32_t *cp);
+
 /** Writes the hex SHA-256 of data into out (65 bytes). */
 void sb_sha256_hex(const void *data, size_t n, char out[65]);
 

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "connectors/email/internal.h"
+#include "core/util.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 
@@ -151,27 +152,8 @@ static size_t entity(const char *s, size_t n, uint32_t *cp)
         end++;
     if (end >= n || s[end] != ';' || end < 2)
         return 0;
-    if (s[1] == '#') {
-        uint32_t c = 0;
-        bool hex = end > 2 && (s[2] == 'x' || s[2] == 'X');
-        size_t i = hex ? 3 : 2;
-        if (i >= end)
-            return 0;
-        for (; i < end; i++) {
-            char ch = s[i];
-            int d = ch >= '0' && ch <= '9'          ? ch - '0'
-                    : hex && ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : hex && ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                                    : -1;
-            if (d < 0)
-                return 0;
-            c = c * (hex ? 16 : 10) + (uint32_t)d;
-            if (c > 0x10ffff)
-                c = 0x110000;
-        }
-        *cp = c;
-        return end + 1;
-    }
+    if (s[1] == '#')
+        return sb_html_charref(s + 1, end - 1, cp) ? end + 1 : 0;
     for (size_t i = 0; i < sizeof(entities) / sizeof(entities[0]); i++)
         if (strlen(entities[i].name) == end - 1 && memcmp(s + 1, entities[i].name, end - 1) == 0)
             return *cp = entities[i].cp, end + 1;

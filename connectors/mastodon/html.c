@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/util.h"
 #include "core/alloc.h"
 
 #define ATTR_MAX   2048 /* an href or class kept up to this (longer: cut) */
@@ -136,23 +137,9 @@ static uint32_t entity(const char *s, size_t n, size_t *len)
         return 0;
     *len = e + 1;
     if (s[1] == '#') {
-        bool hex = e > 2 && (s[2] == 'x' || s[2] == 'X');
-        size_t i = hex ? 3 : 2;
-        uint32_t cp = 0;
-        if (i >= e)
+        uint32_t cp;
+        if (!sb_html_charref(s + 1, e - 1, &cp))
             return 0;
-        for (; i < e; i++) {
-            char ch = s[i];
-            int d = ch >= '0' && ch <= '9'          ? ch - '0'
-                    : hex && ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : hex && ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                                    : -1;
-            if (d < 0)
-                return 0;
-            cp = cp * (hex ? 16 : 10) + (uint32_t)d;
-            if (cp > 0x10FFFF)
-                cp = 0x110000; /* stays out of range: U+FFFD */
-        }
         return cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0xFFFD : cp;
     }
     for (size_t k = 0; k < sizeof(named) / sizeof(named[0]); k++)

@@ -253,10 +253,29 @@ static void test_clocks_go_through_the_table(void **state)
     assert_true(sb_now_ms() > 1700000000000LL && sb_now_ms() != fake_ms);
 }
 
+/* HTML numeric character references, shared by the mail and Mastodon HTML readers. */
+static void test_html_charref(void **state)
+{
+    (void)state;
+    uint32_t cp = 0;
+    assert_true(sb_html_charref("#38", 3, &cp));
+    assert_int_equal(cp, '&');
+    assert_true(sb_html_charref("#x1F600", 7, &cp));
+    assert_int_equal(cp, 0x1F600);
+    assert_true(sb_html_charref("#X2d", 4, &cp));
+    assert_int_equal(cp, '-');
+    assert_true(sb_html_charref("#99999999999", 12, &cp));
+    assert_int_equal(cp, 0x110000);
+    static const char *const bad[] = {"#", "#x", "#12a", "#xg", "38", "x26"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_false(sb_html_charref(bad[i], strlen(bad[i]), &cp));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_id_format_and_prefix),
+        cmocka_unit_test(test_html_charref),
         cmocka_unit_test(test_id_ordered_by_time),
         cmocka_unit_test(test_id_valid),
         cmocka_unit_test(test_id_new_in_shard),
